@@ -1,0 +1,271 @@
+//! The attach-time error: everything that can go wrong finding, creating,
+//! opening or validating a named segment.
+
+use std::fmt;
+use std::io;
+
+/// What a segment holds. Stored in the header; opening a segment as the wrong
+/// kind is an error, never a reinterpretation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Kind {
+    /// A [`crate::spsc`] queue.
+    Spsc,
+}
+
+impl Kind {
+    pub(crate) const fn code(self) -> u32 {
+        match self {
+            Kind::Spsc => 1,
+        }
+    }
+
+    pub(crate) fn from_code(code: u32) -> Option<Kind> {
+        match code {
+            1 => Some(Kind::Spsc),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::Spsc => "spsc queue",
+        })
+    }
+}
+
+/// An element type as recorded in a segment header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypeInfo {
+    /// `size_of::<T>()`.
+    pub size: u32,
+    /// `align_of::<T>()`.
+    pub align: u32,
+    /// The type fingerprint: by default a hash of [`core::any::type_name`],
+    /// or the tag set with [`crate::Options::type_tag`].
+    pub fingerprint: u64,
+    /// The type's name as far as the header records it (first 40 bytes).
+    pub name: String,
+}
+
+impl fmt::Display for TypeInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "`{}` (size {}, align {}, fingerprint {:#018x})",
+            self.name, self.size, self.align, self.fingerprint
+        )
+    }
+}
+
+/// A role that only one live handle may hold at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Role {
+    /// The sending end of a single-producer queue.
+    Sender,
+    /// The receiving end of a single-consumer queue.
+    Receiver,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Sender => "sender",
+            Role::Receiver => "receiver",
+        })
+    }
+}
+
+/// Why attaching to a named segment failed.
+///
+/// Returned by every `create`, `open` and `open_or_create`, and by
+/// [`crate::remove`]. Variants carry what a caller needs to react (the holder's
+/// pid, the expected and found types); [`fmt::Display`] gives a one-line message
+/// fit for a log.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// No segment of that name exists.
+    NotFound {
+        /// The segment name.
+        name: String,
+    },
+    /// `create` found a segment of that name already there.
+    AlreadyExists {
+        /// The segment name.
+        name: String,
+    },
+    /// The name is not a valid segment name (see [`crate::MAX_NAME_LEN`]).
+    InvalidName {
+        /// The rejected name.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// An argument other than the name is out of range (a capacity of 0, a
+    /// segment larger than the address space).
+    InvalidArgument(&'static str),
+    /// The operating system refused access, or the segment belongs to another
+    /// user and [`crate::Options::allow_foreign_owner`] was not set.
+    PermissionDenied {
+        /// The segment name.
+        name: String,
+        /// The owner's uid, when the refusal is ours rather than the kernel's.
+        owner_uid: Option<u32>,
+    },
+    /// The segment holds another kind of object.
+    WrongKind {
+        /// The segment name.
+        name: String,
+        /// The kind the caller asked for.
+        expected: Kind,
+        /// The kind the header records.
+        found: Kind,
+    },
+    /// The segment holds elements of another type.
+    WrongType {
+        /// The segment name.
+        name: String,
+        /// The caller's element type.
+        expected: TypeInfo,
+        /// The element type the header records.
+        found: TypeInfo,
+    },
+    /// The segment was created by an incompatible version of shmkit.
+    IncompatibleVersion {
+        /// The segment name.
+        name: String,
+        /// The layout version this build understands.
+        expected: u32,
+        /// The layout version in the header.
+        found: u32,
+    },
+    /// The segment exists but its creator has not finished initialising it
+    /// within the open timeout ([`crate::Options::open_timeout`]); typically a
+    /// creator that died half-way. Remove it with [`crate::remove`].
+    Uninitialized {
+        /// The segment name.
+        name: String,
+    },
+    /// The segment's contents are not a valid shmkit segment: bad magic,
+    /// checksum, sizes or offsets. Nothing was read through it.
+    Corrupted {
+        /// The segment name.
+        name: String,
+        /// What exactly is wrong.
+        reason: String,
+    },
+    /// The role is held by another live handle.
+    RoleTaken {
+        /// The segment name.
+        name: String,
+        /// Which role.
+        role: Role,
+        /// The holder's process id (possibly this process).
+        pid: u32,
+    },
+    /// Any other operating-system error.
+    Io {
+        /// The segment name.
+        name: String,
+        /// The underlying error.
+        source: io::Error,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::NotFound { name } => write!(f, "segment {name:?} not found"),
+            Error::AlreadyExists { name } => write!(f, "segment {name:?} already exists"),
+            Error::InvalidName { name, reason } => {
+                write!(f, "invalid segment name {name:?}: {reason}")
+            }
+            Error::InvalidArgument(what) => write!(f, "invalid argument: {what}"),
+            Error::PermissionDenied {
+                name,
+                owner_uid: Some(uid),
+            } => write!(
+                f,
+                "segment {name:?} is owned by uid {uid}, not by this user \
+                 (see Options::allow_foreign_owner)"
+            ),
+            Error::PermissionDenied { name, .. } => {
+                write!(f, "permission denied for segment {name:?}")
+            }
+            Error::WrongKind {
+                name,
+                expected,
+                found,
+            } => write!(f, "segment {name:?} is a {found}, not a {expected}"),
+            Error::WrongType {
+                name,
+                expected,
+                found,
+            } => write!(
+                f,
+                "segment {name:?} holds elements of type {found}, not {expected}"
+            ),
+            Error::IncompatibleVersion {
+                name,
+                expected,
+                found,
+            } => write!(
+                f,
+                "segment {name:?} has layout version {found}; this build of shmkit reads version {expected}"
+            ),
+            Error::Uninitialized { name } => write!(
+                f,
+                "segment {name:?} was never finished by its creator; remove it and create it again"
+            ),
+            Error::Corrupted { name, reason } => {
+                write!(f, "segment {name:?} is corrupted: {reason}")
+            }
+            Error::RoleTaken { name, role, pid } => write!(
+                f,
+                "the {role} role of segment {name:?} is held by live process {pid}"
+            ),
+            Error::Io { name, source } => write!(f, "segment {name:?}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl Error {
+    pub(crate) fn io(name: &str, source: io::Error) -> Error {
+        match source.kind() {
+            io::ErrorKind::NotFound => Error::NotFound {
+                name: name.to_owned(),
+            },
+            io::ErrorKind::AlreadyExists => Error::AlreadyExists {
+                name: name.to_owned(),
+            },
+            io::ErrorKind::PermissionDenied => Error::PermissionDenied {
+                name: name.to_owned(),
+                owner_uid: None,
+            },
+            _ => Error::Io {
+                name: name.to_owned(),
+                source,
+            },
+        }
+    }
+
+    pub(crate) fn corrupted(name: &str, reason: impl Into<String>) -> Error {
+        Error::Corrupted {
+            name: name.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! # shmkit
+//!
+//! Bounded queues between **unrelated processes on one host**, attached by
+//! name, through shared memory: no broker, no system call on the fast path.
+//!
+//! ```
+//! use shmkit::spsc;
+//! # let name = format!("doc-root-{}", std::process::id());
+//! // Process A
+//! let mut tx = spsc::Sender::<[f32; 4]>::create(&name, 256)?;
+//! // Process B (any language that maps the same layout; here the same process)
+//! let mut rx = spsc::Receiver::<[f32; 4]>::open(&name)?;
+//!
+//! tx.send([1.0, 2.0, 3.0, 4.0]).unwrap();
+//! assert_eq!(rx.recv().unwrap(), [1.0, 2.0, 3.0, 4.0]);
+//!
+//! // A segment persists until it is removed, like a file.
+//! shmkit::remove(&name)?;
+//! # Ok::<(), shmkit::Error>(())
+//! ```
+//!
+//! Element types are [`bytemuck::Pod`]: any bit pattern is a valid value, so
+//! nothing another process writes can produce an invalid one. Derive it with
+//! `#[derive(Clone, Copy, shmkit::bytemuck::Pod, shmkit::bytemuck::Zeroable)]`
+//! on a `#[repr(C)]` struct.
+//!
+//! ## Layers
+//!
+//! * [`spsc`]: the public handles, errors and builders.
+//! * the ring protocols: work on a `#[repr(C)]` layout of atomics and never
+//!   know whether it lives on the heap (tests, loom, Miri) or in a segment.
+//! * sync: the one atomics shim (std or loom), padding, waiting, liveness.
+//! * segment: names, files, mapping, header, create/open handshake, validation.
+//!
+//! ## Trust
+//!
+//! Another process that maps a segment can write anything into it. That may
+//! cause wrong values or errors here, never undefined behaviour, an
+//! out-of-bounds access, a panic or an unbounded loop.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
+
+pub use bytemuck;
+
+#[cfg(not(loom))]
+mod channel_error;
+#[cfg(not(loom))]
+mod endpoint;
+#[cfg(not(loom))]
+mod error;
+#[cfg(not(loom))]
+mod options;
+#[cfg(not(loom))]
+mod segment;
+pub mod spsc;
+mod sync;
+
+#[cfg(not(loom))]
+pub use error::{Error, Kind, Role, TypeInfo};
+#[cfg(not(loom))]
+pub use options::Options;
+#[cfg(not(loom))]
+pub use segment::name::MAX_NAME_LEN;
+
+/// Removes the named segment from the system.
+///
+/// Handles already attached keep working on the unlinked memory until they
+/// are dropped; the memory is freed when the last one goes. A segment is never
+/// removed implicitly: not when its creator exits, not when the last handle
+/// drops.
+#[cfg(not(loom))]
+pub fn remove(name: &str) -> Result<(), Error> {
+    segment::remove(name, &Options::new())
+}
+
+/// [`remove`] for a segment in the directory set by [`Options::dir`].
+#[cfg(not(loom))]
+pub fn remove_with(name: &str, opts: &Options) -> Result<(), Error> {
+    segment::remove(name, opts)
+}

@@ -1,0 +1,86 @@
+//! [`Options`]: everything about attaching to a segment except its name and
+//! capacity.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Settings for creating and opening segments; one builder for every kind.
+///
+/// ```
+/// use std::time::Duration;
+/// let opts = shmkit::Options::new()
+///     .mode(0o660)
+///     .open_timeout(Duration::from_millis(200));
+/// # let _ = opts;
+/// ```
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub(crate) mode: u32,
+    pub(crate) dir: Option<PathBuf>,
+    pub(crate) open_timeout: Duration,
+    pub(crate) allow_foreign_owner: bool,
+    pub(crate) type_tag: Option<u64>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            mode: 0o600,
+            dir: None,
+            open_timeout: Duration::from_secs(1),
+            allow_foreign_owner: false,
+            type_tag: None,
+        }
+    }
+}
+
+impl Options {
+    /// The defaults: mode `0600`, the platform's shared-memory directory, a
+    /// one-second open timeout, same-owner segments only, the element type
+    /// identified by its type name.
+    pub fn new() -> Options {
+        Options::default()
+    }
+
+    /// Permission bits of a segment this process creates (default `0o600`:
+    /// owner only). Applied exactly, regardless of the process umask.
+    pub fn mode(mut self, mode: u32) -> Options {
+        self.mode = mode & 0o7777;
+        self
+    }
+
+    /// Keep segments in `dir` instead of the default (`/dev/shm` on Linux):
+    /// for example a hugetlbfs mount, or a directory on disk for a segment
+    /// that should survive a reboot. Every process must use the same directory.
+    pub fn dir(mut self, dir: impl AsRef<Path>) -> Options {
+        self.dir = Some(dir.as_ref().to_owned());
+        self
+    }
+
+    /// How long `open` waits for a segment that exists but whose creator has
+    /// not finished initialising it (default one second). After that, `open`
+    /// returns [`crate::Error::Uninitialized`].
+    pub fn open_timeout(mut self, timeout: Duration) -> Options {
+        self.open_timeout = timeout;
+        self
+    }
+
+    /// Accept a segment owned by another user (default: refuse). Without this,
+    /// a process of another user that pre-creates a name cannot feed us data.
+    pub fn allow_foreign_owner(mut self, allow: bool) -> Options {
+        self.allow_foreign_owner = allow;
+        self
+    }
+
+    /// Identify the element type by this tag instead of by its Rust type name.
+    ///
+    /// By default two processes agree on an element type when its size,
+    /// alignment and [`core::any::type_name`] match, which holds when both take
+    /// the type from the same crate. Programs that define the same `#[repr(C)]`
+    /// layout separately (another crate, another language) agree on a tag
+    /// instead; size and alignment are still checked.
+    pub fn type_tag(mut self, tag: u64) -> Options {
+        self.type_tag = Some(tag);
+        self
+    }
+}

@@ -1,0 +1,160 @@
+//! The segment header: the first [`HEADER_LEN`] bytes of every segment.
+//!
+//! ```text
+//! offset  size  what
+//!      0   128  Identity: magic, layout version, kind, element type, capacity,
+//!               lengths and offsets, creator; written once before READY,
+//!               then immutable; FNV-1a checksum in its last 8 bytes
+//!    128   128  state (u32): 0 = being initialised, 1 = READY
+//!    256   128  roles: 16 u64 words, one per role (see `sync::liveness::PeerId`)
+//!    384   128  reserved (zero)
+//!    512     -  the kind's control block, then its data region
+//! ```
+//!
+//! All integers are native-endian (a segment never leaves its host).
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::sync::atomic::{AtomicU32, AtomicU64};
+use crate::sync::Padded;
+
+/// `b"shmkit\0\0"` read as a native-endian `u64`.
+pub(crate) const MAGIC: u64 = u64::from_ne_bytes(*b"shmkit\0\0");
+/// Bumped whenever any byte layout in this crate changes meaning.
+pub(crate) const LAYOUT_VERSION: u32 = 1;
+/// Bytes before the control block.
+pub(crate) const HEADER_LEN: u64 = 512;
+
+/// `Header::state` while the creator is still initialising.
+pub(crate) const STATE_INIT: u32 = 0;
+/// `Header::state` once the segment may be used; published with Release.
+pub(crate) const STATE_READY: u32 = 1;
+
+/// Bytes of the element type name kept for diagnostics.
+pub(crate) const TYPE_NAME_LEN: usize = 40;
+
+/// The immutable description of a segment, copied in and out as a whole.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Debug, PartialEq, Eq)]
+pub(crate) struct Identity {
+    pub(crate) magic: u64,
+    pub(crate) version: u32,
+    pub(crate) kind: u32,
+    pub(crate) elem_size: u32,
+    pub(crate) elem_align: u32,
+    pub(crate) fingerprint: u64,
+    pub(crate) capacity: u64,
+    pub(crate) total_len: u64,
+    pub(crate) control_offset: u64,
+    pub(crate) data_offset: u64,
+    pub(crate) creator_pid: u32,
+    pub(crate) creator_uid: u32,
+    pub(crate) created_unix_ns: u64,
+    pub(crate) type_name: [u8; TYPE_NAME_LEN],
+    /// FNV-1a of the 120 bytes before it.
+    pub(crate) checksum: u64,
+}
+
+const IDENTITY_WORDS: usize = 16;
+const _: () = assert!(core::mem::size_of::<Identity>() == IDENTITY_WORDS * 8);
+
+impl Identity {
+    pub(crate) fn compute_checksum(&self) -> u64 {
+        let bytes = bytemuck::bytes_of(self);
+        fnv1a(&bytes[..bytes.len() - 8])
+    }
+
+    /// The recorded type name, lossily decoded, without trailing NULs.
+    pub(crate) fn type_name(&self) -> String {
+        let end = self
+            .type_name
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(TYPE_NAME_LEN);
+        String::from_utf8_lossy(&self.type_name[..end]).into_owned()
+    }
+}
+
+/// The header as it sits in shared memory. Every field another process may
+/// write is an atomic, so reading it while a peer writes is never a data race.
+#[repr(C)]
+pub(crate) struct Header {
+    identity: [AtomicU64; IDENTITY_WORDS],
+    pub(crate) state: Padded<AtomicU32>,
+    pub(crate) roles: Padded<[AtomicU64; 16]>,
+    _reserved: Padded<[AtomicU64; 16]>,
+}
+
+const _: () = assert!(core::mem::size_of::<Header>() as u64 == HEADER_LEN);
+
+impl Header {
+    /// Copies the identity out through atomic word loads. A hostile peer may
+    /// be rewriting it at the same time; the copy may then be inconsistent,
+    /// which validation (checksum, sizes) catches, but it is never UB.
+    pub(crate) fn load_identity(&self) -> Identity {
+        let mut words = [0u64; IDENTITY_WORDS];
+        for (w, a) in words.iter_mut().zip(&self.identity) {
+            // Relaxed: the READY Acquire load that precedes every call orders
+            // these after the creator's stores (see `store_identity`).
+            *w = a.load(crate::sync::atomic::Ordering::Relaxed);
+        }
+        bytemuck::cast(words)
+    }
+
+    /// Writes the identity; called by the creator before it publishes READY.
+    pub(crate) fn store_identity(&self, id: &Identity) {
+        let words: [u64; IDENTITY_WORDS] = bytemuck::cast(*id);
+        for (a, w) in self.identity.iter().zip(words) {
+            // Relaxed: SYNC POINT "identity visible": the Release store of
+            // STATE_READY in `Segment::create` publishes these words to every
+            // opener's Acquire load of the state.
+            a.store(w, crate::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+/// 64-bit FNV-1a: small, dependency-free, and stable across builds and
+/// languages, which is all a header checksum and a type fingerprint need.
+pub(crate) const fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut i = 0;
+    while i < bytes.len() {
+        h ^= bytes[i] as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+        i += 1;
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv_matches_reference_vectors() {
+        assert_eq!(fnv1a(b""), 0xcbf29ce484222325);
+        assert_eq!(fnv1a(b"a"), 0xaf63dc4c8601ec8c);
+        assert_eq!(fnv1a(b"foobar"), 0x85944171f73967e8);
+    }
+
+    #[test]
+    fn identity_round_trips_through_the_header() {
+        let header: Header = unsafe_zeroed_header();
+        let mut id = Identity::zeroed();
+        id.magic = MAGIC;
+        id.capacity = 7;
+        id.type_name[..3].copy_from_slice(b"u64");
+        id.checksum = id.compute_checksum();
+        header.store_identity(&id);
+        let back = header.load_identity();
+        assert_eq!(back, id);
+        assert_eq!(back.type_name(), "u64");
+        assert_eq!(back.checksum, back.compute_checksum());
+    }
+
+    fn unsafe_zeroed_header() -> Header {
+        // SAFETY: Header consists only of atomics and padding; all-zero bytes
+        // are a valid value for every field.
+        unsafe { core::mem::zeroed() }
+    }
+}

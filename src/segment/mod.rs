@@ -1,0 +1,409 @@
+//! Named shared memory: a name becomes a file, the file is created or opened,
+//! sized, mapped, and its header validated.
+//!
+//! On Linux a segment is the file `/dev/shm/shmkit.<name>` (exactly what
+//! `shm_open("/shmkit.<name>")` would create), or `<dir>/shmkit.<name>` with
+//! [`Options::dir`](crate::Options::dir).
+//!
+//! **Create/attach handshake.** The creator makes the file with
+//! `O_CREAT | O_EXCL`, sets its size (which zero-fills it), writes the identity
+//! and initialises the control block, then stores `STATE_READY` with Release.
+//! An opener waits, bounded by `Options::open_timeout`, until it reads
+//! `STATE_READY` with Acquire, then validates every identity field against the
+//! file size and the caller's kind and element type. Any mismatch is an
+//! [`Error`], never a panic.
+//!
+//! **Lifecycle.** A segment persists until [`remove`](crate::remove) unlinks
+//! it, like POSIX shared memory: nothing is removed behind the user's back
+//! when a process exits.
+//!
+//! **Trust.** A peer with write access can change any byte of the mapping.
+//! Every reader of shared state here treats it as untrusted input. One thing
+//! no mapping-based IPC can prevent: a peer that *truncates* the file makes
+//! later accesses fault with `SIGBUS`. File permissions (default `0600`) and the
+//! owner check are the defence against that.
+
+pub(crate) mod header;
+pub(crate) mod name;
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytemuck::Zeroable;
+use memmap2::MmapRaw;
+
+use crate::error::{Error, Kind, TypeInfo};
+use crate::options::Options;
+use crate::sync::atomic::Ordering;
+use header::{Header, Identity, HEADER_LEN, LAYOUT_VERSION, MAGIC, STATE_INIT, STATE_READY};
+
+/// The default segment directory.
+#[cfg(target_os = "linux")]
+const DEFAULT_DIR: &str = "/dev/shm";
+#[cfg(not(target_os = "linux"))]
+const DEFAULT_DIR: &str = "/tmp";
+
+/// Largest segment we will create or accept: 1 TiB. Far above any sensible
+/// queue, far below where offset arithmetic could overflow.
+pub(crate) const MAX_SEGMENT_LEN: u64 = 1 << 40;
+
+/// The element type a handle is instantiated with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ElemType {
+    pub(crate) size: u32,
+    pub(crate) align: u32,
+    pub(crate) fingerprint: u64,
+    pub(crate) name: &'static str,
+}
+
+impl ElemType {
+    pub(crate) fn of<T>(opts: &Options) -> ElemType {
+        let name = core::any::type_name::<T>();
+        ElemType {
+            size: core::mem::size_of::<T>() as u32,
+            align: core::mem::align_of::<T>() as u32,
+            fingerprint: opts
+                .type_tag
+                .unwrap_or_else(|| header::fnv1a(name.as_bytes())),
+            name,
+        }
+    }
+
+    fn info(&self) -> TypeInfo {
+        TypeInfo {
+            size: self.size,
+            align: self.align,
+            fingerprint: self.fingerprint,
+            name: self.name.chars().take(header::TYPE_NAME_LEN).collect(),
+        }
+    }
+}
+
+/// What a primitive asks of the segment layer.
+#[derive(Clone, Copy)]
+pub(crate) struct Spec {
+    pub(crate) kind: Kind,
+    pub(crate) elem: ElemType,
+    /// Bytes of control block and of data region for a capacity, or `None`
+    /// when the capacity is impossible for this kind and element size.
+    pub(crate) sizes: fn(capacity: u64, elem_size: u32) -> Option<(u64, u64)>,
+}
+
+/// Offsets and total length of a segment.
+fn layout(spec: &Spec, capacity: u64) -> Option<(u64, u64, u64)> {
+    let (control_len, data_len) = (spec.sizes)(capacity, spec.elem.size)?;
+    let control_offset = HEADER_LEN;
+    let data_offset = control_offset.checked_add(control_len)?;
+    let total = data_offset.checked_add(data_len)?;
+    (total <= MAX_SEGMENT_LEN).then_some((control_offset, data_offset, total))
+}
+
+/// A mapped, validated segment. The mapping lives as long as this value.
+pub(crate) struct Segment {
+    map: MmapRaw,
+    name: String,
+    identity: Identity,
+}
+
+impl std::fmt::Debug for Segment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Segment")
+            .field("name", &self.name)
+            .field("kind", &Kind::from_code(self.identity.kind))
+            .field("capacity", &self.identity.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn path_for(name: &str, opts: &Options) -> Result<PathBuf, Error> {
+    name::validate(name)?;
+    let dir = opts.dir.as_deref().unwrap_or(Path::new(DEFAULT_DIR));
+    Ok(dir.join(format!("{}{name}", name::PREFIX)))
+}
+
+/// Removes the named segment. Handles that are attached keep working on the
+/// unlinked memory until they drop; a later `create` makes a new segment.
+pub(crate) fn remove(name: &str, opts: &Options) -> Result<(), Error> {
+    let path = path_for(name, opts)?;
+    std::fs::remove_file(path).map_err(|e| Error::io(name, e))
+}
+
+impl Segment {
+    /// Creates a new segment; fails with [`Error::AlreadyExists`] if the name
+    /// is taken. `init` runs on the zero-filled mapping before READY is
+    /// published, to set up the control block.
+    pub(crate) fn create(
+        name: &str,
+        opts: &Options,
+        spec: &Spec,
+        capacity: u64,
+        init: impl FnOnce(&Segment),
+    ) -> Result<Segment, Error> {
+        let path = path_for(name, opts)?;
+        let (control_offset, data_offset, total_len) = layout(spec, capacity).ok_or(
+            Error::InvalidArgument("capacity too large for a segment (limit 1 TiB)"),
+        )?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(opts.mode)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&path)
+            .map_err(|e| Error::io(name, e))?;
+        // From here on a failure must not leave a half-made file behind.
+        let made = (|| {
+            // The umask may have cleared bits the caller asked for.
+            file.set_permissions(std::fs::Permissions::from_mode(opts.mode))?;
+            file.set_len(total_len)?;
+            MmapRaw::map_raw(&file)
+        })();
+        let map = match made {
+            Ok(map) => map,
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                return Err(Error::io(name, e));
+            }
+        };
+        let mut id = Identity::zeroed();
+        id.magic = MAGIC;
+        id.version = LAYOUT_VERSION;
+        id.kind = spec.kind.code();
+        id.elem_size = spec.elem.size;
+        id.elem_align = spec.elem.align;
+        id.fingerprint = spec.elem.fingerprint;
+        id.capacity = capacity;
+        id.total_len = total_len;
+        id.control_offset = control_offset;
+        id.data_offset = data_offset;
+        // SAFETY: getpid and geteuid have no preconditions and cannot fail.
+        id.creator_pid = unsafe { libc::getpid() } as u32;
+        // SAFETY: as above.
+        id.creator_uid = unsafe { libc::geteuid() };
+        id.created_unix_ns = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let n = spec.elem.name.len().min(header::TYPE_NAME_LEN);
+        id.type_name[..n].copy_from_slice(&spec.elem.name.as_bytes()[..n]);
+        id.checksum = id.compute_checksum();
+
+        let seg = Segment {
+            map,
+            name: name.to_owned(),
+            identity: id,
+        };
+        seg.header().store_identity(&id);
+        init(&seg);
+        // SYNC POINT "identity visible": Release publishes the identity words
+        // and the initialised control block to openers, whose Acquire load in
+        // `open` precedes their validation.
+        seg.header().state.store(STATE_READY, Ordering::Release);
+        Ok(seg)
+    }
+
+    /// Opens an existing segment and validates it against `spec`.
+    pub(crate) fn open(name: &str, opts: &Options, spec: &Spec) -> Result<Segment, Error> {
+        let path = path_for(name, opts)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+            .open(&path)
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ELOOP) => Error::corrupted(name, "the segment file is a symbolic link"),
+                _ => Error::io(name, e),
+            })?;
+        let deadline = Instant::now() + opts.open_timeout;
+        loop {
+            if let Some(seg) = Self::try_map_ready(name, opts, &file)? {
+                return seg.validate(spec);
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Uninitialized {
+                    name: name.to_owned(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Creates the segment, or opens it if it exists. Two processes racing
+    /// here both end up attached to the one segment that won `O_EXCL`.
+    pub(crate) fn open_or_create(
+        name: &str,
+        opts: &Options,
+        spec: &Spec,
+        capacity: u64,
+        init: impl Fn(&Segment),
+    ) -> Result<Segment, Error> {
+        // A concurrent `remove` can make the open fail after the create did;
+        // a few rounds settle any realistic race without looping forever.
+        let mut last = None;
+        for _ in 0..8 {
+            match Self::create(name, opts, spec, capacity, &init) {
+                Err(Error::AlreadyExists { .. }) => {}
+                other => return other,
+            }
+            match Self::open(name, opts, spec) {
+                Err(e @ Error::NotFound { .. }) => last = Some(e),
+                other => return other,
+            }
+        }
+        Err(last.unwrap_or(Error::NotFound {
+            name: name.to_owned(),
+        }))
+    }
+
+    /// Maps the file once it is big enough to hold a header and its state is
+    /// READY; `Ok(None)` while the creator is still at work.
+    fn try_map_ready(name: &str, opts: &Options, file: &File) -> Result<Option<Segment>, Error> {
+        let meta = file.metadata().map_err(|e| Error::io(name, e))?;
+        if !meta.file_type().is_file() {
+            return Err(Error::corrupted(name, "not a regular file"));
+        }
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        if meta.uid() != me && !opts.allow_foreign_owner {
+            return Err(Error::PermissionDenied {
+                name: name.to_owned(),
+                owner_uid: Some(meta.uid()),
+            });
+        }
+        if meta.len() < HEADER_LEN {
+            return Ok(None); // not sized yet (or truncated: reported at timeout)
+        }
+        if meta.len() > MAX_SEGMENT_LEN {
+            return Err(Error::corrupted(name, format!("file is {} bytes", meta.len())));
+        }
+        let map = MmapRaw::map_raw(file).map_err(|e| Error::io(name, e))?;
+        let seg = Segment {
+            map,
+            name: name.to_owned(),
+            identity: Identity::zeroed(),
+        };
+        // SYNC POINT "identity visible" (see `create`).
+        match seg.header().state.load(Ordering::Acquire) {
+            STATE_READY => Ok(Some(seg)),
+            STATE_INIT => Ok(None),
+            other => Err(Error::corrupted(name, format!("header state {other:#x}"))),
+        }
+    }
+
+    /// Checks every identity field; on success records the identity.
+    fn validate(mut self, spec: &Spec) -> Result<Segment, Error> {
+        let name = self.name.as_str();
+        let id = self.header().load_identity();
+        let bad = |reason: String| Err(Error::corrupted(name, reason));
+        if id.magic != MAGIC {
+            return bad(format!("bad magic {:#018x}: not a shmkit segment", id.magic));
+        }
+        if id.version != LAYOUT_VERSION {
+            return Err(Error::IncompatibleVersion {
+                name: name.to_owned(),
+                expected: LAYOUT_VERSION,
+                found: id.version,
+            });
+        }
+        if id.checksum != id.compute_checksum() {
+            return bad("header checksum mismatch".into());
+        }
+        let Some(kind) = Kind::from_code(id.kind) else {
+            return bad(format!("unknown kind {}", id.kind));
+        };
+        if kind != spec.kind {
+            return Err(Error::WrongKind {
+                name: name.to_owned(),
+                expected: spec.kind,
+                found: kind,
+            });
+        }
+        if (id.elem_size, id.elem_align, id.fingerprint)
+            != (spec.elem.size, spec.elem.align, spec.elem.fingerprint)
+        {
+            return Err(Error::WrongType {
+                name: name.to_owned(),
+                expected: spec.elem.info(),
+                found: TypeInfo {
+                    size: id.elem_size,
+                    align: id.elem_align,
+                    fingerprint: id.fingerprint,
+                    name: id.type_name(),
+                },
+            });
+        }
+        let Some((control_offset, data_offset, total_len)) = layout(spec, id.capacity) else {
+            return bad(format!("impossible capacity {}", id.capacity));
+        };
+        if (id.control_offset, id.data_offset, id.total_len)
+            != (control_offset, data_offset, total_len)
+        {
+            return bad(format!(
+                "layout (control {}, data {}, length {}) does not match capacity {} (expected {}, {}, {})",
+                id.control_offset, id.data_offset, id.total_len, id.capacity,
+                control_offset, data_offset, total_len
+            ));
+        }
+        if self.map.len() as u64 != total_len {
+            return bad(format!(
+                "file is {} bytes, header says {total_len}",
+                self.map.len()
+            ));
+        }
+        self.identity = id;
+        Ok(self)
+    }
+
+    /// The segment name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The validated capacity.
+    pub(crate) fn capacity(&self) -> u64 {
+        self.identity.capacity
+    }
+
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: the mapping is at least HEADER_LEN bytes (checked before it
+        // was made, or created that size), page-aligned (so aligned for
+        // Header's 128), and lives as long as `self`. Header consists of
+        // atomics only, for which any bytes are valid and shared mutation
+        // through `&` is permitted.
+        unsafe { &*(self.map.as_ptr() as *const Header) }
+    }
+
+    /// The control block, typed.
+    ///
+    /// # Safety
+    /// `C` must be made of atomics only (any bytes valid, alignment at most
+    /// 128), and `size_of::<C>()` must not exceed the control length that this
+    /// kind's `Spec::sizes` returns.
+    pub(crate) unsafe fn control<C>(&self) -> &C {
+        debug_assert!(core::mem::align_of::<C>() <= 128);
+        debug_assert!(
+            self.identity.control_offset + core::mem::size_of::<C>() as u64
+                <= self.identity.data_offset
+        );
+        // SAFETY: validated offsets lie inside the mapping; control_offset is a
+        // multiple of 128 from a page-aligned base; the caller vouches for C.
+        unsafe { &*(self.map.as_ptr().add(self.identity.control_offset as usize) as *const C) }
+    }
+
+    /// The data region as 64-bit atomic words (its length rounded down).
+    pub(crate) fn data_words(&self) -> &[crate::sync::atomic::AtomicU64] {
+        let len = (self.identity.total_len - self.identity.data_offset) as usize / 8;
+        // SAFETY: `data_offset + len * 8 <= total_len == map.len()` (validated
+        // or created so); data_offset is a multiple of 128, so the pointer is
+        // aligned for AtomicU64; AtomicU64 accepts any bytes and permits shared
+        // mutation; the slice lives no longer than the mapping.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.map.as_ptr().add(self.identity.data_offset as usize)
+                    as *const crate::sync::atomic::AtomicU64,
+                len,
+            )
+        }
+    }
+}

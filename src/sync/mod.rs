@@ -1,0 +1,46 @@
+//! The sync layer: the one place that names `std::sync::atomic` or `loom`.
+//!
+//! Everything else in the crate imports atomics from [`atomic`], so that under
+//! `RUSTFLAGS="--cfg loom"` the ring protocols run against loom's model-checked
+//! atomics instead of the hardware's. Loom atomics are runtime handles rather
+//! than bytes, so they cannot live in a mapped segment: code that maps memory
+//! (the segment layer and the public handles) is compiled only without `loom`,
+//! and the algorithms take plain references to `#[repr(C)]` layouts so the same
+//! code runs on the heap (unit tests, loom, Miri) and in shared memory.
+
+pub(crate) mod atomic {
+    #[cfg(loom)]
+    pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+    #[cfg(not(loom))]
+    pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+}
+
+pub(crate) mod backoff;
+#[cfg(not(loom))]
+pub(crate) mod liveness;
+
+/// Size of the unit that head and tail are kept apart by.
+///
+/// 128 bytes rather than 64: on x86_64 the L2 spatial prefetcher pulls cache
+/// lines in adjacent pairs, so two hot words 64 bytes apart still interfere
+/// (the same reasoning and value as `crossbeam_utils::CachePadded` on x86_64 and
+/// aarch64). Unlike `CachePadded`, this value is fixed for every architecture:
+/// it is part of the segment's byte layout, which must not depend on how a
+/// particular dependency was configured.
+pub(crate) const LINE: usize = 128;
+
+/// A value on its own [`LINE`]-sized, [`LINE`]-aligned block.
+#[repr(C, align(128))]
+#[derive(Default)]
+pub(crate) struct Padded<T>(pub(crate) T);
+
+impl<T> core::ops::Deref for Padded<T> {
+    type Target = T;
+    #[inline]
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+const _: () = assert!(core::mem::align_of::<Padded<u64>>() == LINE);
+const _: () = assert!(core::mem::size_of::<Padded<u64>>() == LINE);
