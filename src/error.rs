@@ -4,27 +4,45 @@
 use std::fmt;
 use std::io;
 
-/// What a segment holds. Stored in the header; opening a segment as the wrong
-/// kind is an error, never a reinterpretation.
+/// What a segment holds. Stored in the header as a `u32` code; opening a
+/// segment as the wrong kind is an error, never a reinterpretation.
+///
+/// The codes of all planned kinds are fixed now, as part of the on-disk
+/// format, so that a segment of a kind this build does not implement is still
+/// reported as [`Error::WrongKind`] rather than as corruption. This version
+/// implements [`Kind::Spsc`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Kind {
-    /// A [`crate::spsc`] queue.
+    /// A [`crate::spsc`] queue (code 1).
     Spsc,
+    /// A multi-producer multi-consumer queue (code 2; planned).
+    Mpmc,
+    /// A byte pipe (code 3; planned).
+    Pipe,
+    /// A seqlock value (code 4; planned).
+    Value,
+    /// A typed array (code 5; planned).
+    Array,
 }
 
 impl Kind {
-    pub(crate) const fn code(self) -> u32 {
+    const ALL: [Kind; 5] = [Kind::Spsc, Kind::Mpmc, Kind::Pipe, Kind::Value, Kind::Array];
+
+    /// The header code of this kind.
+    pub const fn code(self) -> u32 {
         match self {
             Kind::Spsc => 1,
+            Kind::Mpmc => 2,
+            Kind::Pipe => 3,
+            Kind::Value => 4,
+            Kind::Array => 5,
         }
     }
 
-    pub(crate) fn from_code(code: u32) -> Option<Kind> {
-        match code {
-            1 => Some(Kind::Spsc),
-            _ => None,
-        }
+    /// The kind with this header code, if any.
+    pub fn from_code(code: u32) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.code() == code)
     }
 }
 
@@ -32,6 +50,10 @@ impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Kind::Spsc => "spsc queue",
+            Kind::Mpmc => "mpmc queue",
+            Kind::Pipe => "byte pipe",
+            Kind::Value => "value",
+            Kind::Array => "array",
         })
     }
 }
