@@ -7,15 +7,13 @@
 //! finds one checks the holder's liveness and takes the role over, so a
 //! restarted process resumes the same queue.
 
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Role};
 use crate::segment::Segment;
 use crate::sync::atomic::{AtomicU64, Ordering};
 use crate::sync::liveness::PeerId;
-
-/// How often a waiting handle re-checks that its peer is alive.
-pub(crate) const LIVENESS_INTERVAL: Duration = Duration::from_millis(100);
 
 /// A segment plus one claimed role in it. Dropping it frees the role.
 #[derive(Debug)]
@@ -24,7 +22,10 @@ pub(crate) struct Endpoint {
     me: PeerId,
     role: Role,
     peer_role: Role,
-    next_liveness_check: Instant,
+    /// Whether this endpoint still holds its role (false after `release`).
+    held: bool,
+    liveness_interval: Duration,
+    next_liveness_check: Cell<Instant>,
 }
 
 fn slot(role: Role) -> usize {
@@ -37,7 +38,14 @@ fn slot(role: Role) -> usize {
 impl Endpoint {
     /// Claims `role` in `seg`; `peer_role` is the role whose presence decides
     /// whether this end is connected.
-    pub(crate) fn claim(seg: Segment, role: Role, peer_role: Role) -> Result<Endpoint, Error> {
+    pub(crate) fn claim(
+        seg: Segment,
+        role: Role,
+        peer_role: Role,
+        liveness_interval: Duration,
+    ) -> Result<Endpoint, Error> {
+        // Before this process can notify anyone: see `sync::fence`.
+        crate::sync::fence::register();
         let me = PeerId::current();
         let word = &seg.header().roles[slot(role)];
         let mut cur = word.load(Ordering::Acquire);
@@ -64,7 +72,9 @@ impl Endpoint {
                         me,
                         role,
                         peer_role,
-                        next_liveness_check: Instant::now() + LIVENESS_INTERVAL,
+                        held: true,
+                        liveness_interval,
+                        next_liveness_check: Cell::new(Instant::now() + liveness_interval),
                     })
                 }
                 Err(now) => cur = now,
@@ -93,16 +103,21 @@ impl Endpoint {
         self.word(self.peer_role).load(Ordering::Acquire) != 0
     }
 
-    /// At most once per [`LIVENESS_INTERVAL`]: if the peer's holder has died,
+    /// The configured liveness interval.
+    pub(crate) fn liveness_interval(&self) -> Duration {
+        self.liveness_interval
+    }
+
+    /// At most once per liveness interval: if the peer's holder has died,
     /// frees its role so that [`Endpoint::peer_attached`] reports the
     /// disconnect. Costs one clock read when not due, a few system calls when
     /// due; call it only on a path that is waiting anyway.
-    pub(crate) fn reap_dead_peer(&mut self) {
+    pub(crate) fn reap_dead_peer(&self) {
         let now = Instant::now();
-        if now < self.next_liveness_check {
+        if now < self.next_liveness_check.get() {
             return;
         }
-        self.next_liveness_check = now + LIVENESS_INTERVAL;
+        self.next_liveness_check.set(now + self.liveness_interval);
         let word = self.word(self.peer_role);
         let cur = word.load(Ordering::Acquire);
         if cur != 0 && !PeerId(cur).is_alive() {
@@ -110,10 +125,13 @@ impl Endpoint {
             let _ = word.compare_exchange(cur, 0, Ordering::AcqRel, Ordering::Relaxed);
         }
     }
-}
 
-impl Drop for Endpoint {
-    fn drop(&mut self) {
+    /// Gives the role up (idempotent). The caller then notifies the peer's
+    /// events, so that a peer asleep in `recv` wakes and sees the disconnect.
+    pub(crate) fn release(&mut self) {
+        if !std::mem::replace(&mut self.held, false) {
+            return;
+        }
         // SYNC POINT "role handover": Release publishes our last ring stores to
         // the next holder and to the peer. Only clears the word if it is still
         // ours: a peer that wrongly judged us dead may have taken it over.
@@ -123,5 +141,11 @@ impl Drop for Endpoint {
             Ordering::Release,
             Ordering::Relaxed,
         );
+    }
+}
+
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        self.release();
     }
 }

@@ -58,7 +58,7 @@ mod sync;
 #[cfg(not(loom))]
 pub use error::{Error, Kind, Role, TypeInfo};
 #[cfg(not(loom))]
-pub use options::Options;
+pub use options::{Options, WaitStrategy};
 #[cfg(not(loom))]
 pub use segment::name::MAX_NAME_LEN;
 

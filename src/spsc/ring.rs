@@ -8,7 +8,7 @@
 //! # Layout
 //!
 //! ```text
-//! Control:  tail (own 128-byte line)   head (own 128-byte line)
+//! Control:  tail | head | not_empty event | not_full event   (each on its own 128-byte line)
 //! slots:    [stamp | payload words ...] × capacity,   stride = 1 + ceil(size_of::<T>() / 8) words
 //! ```
 //!
@@ -35,6 +35,10 @@
 //!   serves `len()` and lets a producer that attaches later (after a crash, say)
 //!   find where to continue, by scanning forward from `tail` over slots that
 //!   already hold their position.
+//! * After publishing, the producer notifies `not_empty`; after freeing slots,
+//!   the consumer notifies `not_full` (see [`Event`] for the waiter/wake
+//!   protocol: a fence and a load, no system call unless someone sleeps).
+//!   Batches notify once.
 //!
 //! # Trust
 //!
@@ -49,6 +53,7 @@
 use bytemuck::Pod;
 
 use crate::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::event::Event;
 use crate::sync::Padded;
 
 /// The shared indices. Each on its own 128-byte line so that the producer's
@@ -62,6 +67,10 @@ pub(crate) struct Control {
     /// the receiver. Invariant for a well-behaved pair:
     /// `head <= tail <= head + capacity`.
     pub(crate) head: Padded<AtomicU64>,
+    /// The receiver sleeps here when the ring is empty; the sender notifies.
+    pub(crate) not_empty: Padded<Event>,
+    /// The sender sleeps here when the ring is full; the receiver notifies.
+    pub(crate) not_full: Padded<Event>,
 }
 
 /// Words per slot for an element of `size` bytes: one stamp word, then the
@@ -240,6 +249,7 @@ impl Producer {
         self.write(ring, v);
         // Relaxed: advisory (len, reattach); the stamp carried the data.
         ring.ctl.tail.store(self.pos, Ordering::Relaxed);
+        ring.ctl.not_empty.notify();
         true
     }
 
@@ -253,6 +263,7 @@ impl Producer {
         }
         if n > 0 {
             ring.ctl.tail.store(self.pos, Ordering::Relaxed);
+            ring.ctl.not_empty.notify();
         }
         n
     }
@@ -309,6 +320,7 @@ impl Consumer {
         // SYNC POINT "slot free": Release orders our payload reads before the
         // producer's Acquire load of head and its next write to those slots.
         ring.ctl.head.store(self.pos, Ordering::Release);
+        ring.ctl.not_full.notify();
     }
 
     /// Takes the next item, if one is published.
@@ -365,6 +377,8 @@ pub(crate) mod heap {
                 ctl: Control {
                     tail: Padded(AtomicU64::new(0)),
                     head: Padded(AtomicU64::new(0)),
+                    not_empty: Padded(Event::new()),
+                    not_full: Padded(Event::new()),
                 },
                 slots: (0..capacity as usize * stride).map(|_| AtomicU64::new(0)).collect(),
                 capacity,
@@ -562,6 +576,39 @@ mod loom_models {
             }
             producer.join().unwrap();
             assert_eq!(r.len(), 0);
+        });
+    }
+
+    /// Both sides park instead of spinning: the producer sleeps on
+    /// `not_full` when the ring (capacity 1) is full, the consumer on
+    /// `not_empty` when it is empty. A lost wake-up would leave a thread
+    /// asleep forever, which loom reports as a deadlock.
+    #[test]
+    fn parked_sides_are_always_woken() {
+        loom::model(|| {
+            let h = Arc::new(HeapRing::new::<u64>(1));
+            let h2 = h.clone();
+            let producer = thread::spawn(move || {
+                let r = h2.ring();
+                let mut p = Producer::attach(&r);
+                for i in 1..=2u64 {
+                    while !p.try_push(&r, &i) {
+                        r.ctl.not_full.wait(|| (!p.is_full(&r)).then_some(()), None);
+                    }
+                }
+            });
+            let r = h.ring();
+            let mut c = Consumer::attach(&r);
+            for i in 1..=2u64 {
+                let v = loop {
+                    if let Some(v) = c.try_pop::<u64>(&r) {
+                        break v;
+                    }
+                    r.ctl.not_empty.wait(|| c.has_item(&r).then_some(()), None);
+                };
+                assert_eq!(v, i);
+            }
+            producer.join().unwrap();
         });
     }
 

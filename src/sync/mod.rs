@@ -10,14 +10,19 @@
 
 pub(crate) mod atomic {
     #[cfg(loom)]
-    pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+    pub(crate) use loom::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
     #[cfg(not(loom))]
-    pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+    pub(crate) use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 }
 
-pub(crate) mod backoff;
+pub(crate) mod event;
+pub(crate) mod fence;
+#[cfg(not(loom))]
+pub(crate) mod futex;
 #[cfg(not(loom))]
 pub(crate) mod liveness;
+#[cfg(not(loom))]
+pub(crate) mod wait;
 
 /// Size of the unit that head and tail are kept apart by.
 ///
