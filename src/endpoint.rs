@@ -94,13 +94,22 @@ impl Endpoint {
     /// Whether a peer holds the other role. One atomic load of a line that
     /// changes only on attach and detach: cheap enough for every operation.
     /// Says nothing about whether that holder is alive; see
-    /// [`Endpoint::reap_dead_peer`].
+    /// [`Endpoint::reap_dead_peer`] and [`Endpoint::peer_alive`].
     #[inline]
     pub(crate) fn peer_attached(&self) -> bool {
         // SYNC POINT "role handover": Acquire pairs with the departing peer's
         // Release in `Drop`, so a receiver that sees the sender gone also sees
         // every item it published before leaving (and must look once more).
         self.word(self.peer_role).load(Ordering::Acquire) != 0
+    }
+
+    /// Whether a live peer holds the other role: [`Endpoint::reap_dead_peer`]
+    /// (rate-limited), then [`Endpoint::peer_attached`]. For paths that found
+    /// the ring empty or full and are about to report it.
+    #[inline]
+    pub(crate) fn peer_alive(&self) -> bool {
+        self.reap_dead_peer();
+        self.peer_attached()
     }
 
     /// The configured liveness interval.

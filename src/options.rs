@@ -63,9 +63,11 @@ impl Options {
     }
 
     /// Permission bits of a segment this process creates (default `0o600`:
-    /// owner only). Applied exactly, regardless of the process umask.
+    /// owner only). Applied exactly, regardless of the process umask. Only
+    /// the permission bits (`0o777`) are used: a segment is never setuid,
+    /// setgid or sticky.
     pub fn mode(mut self, mode: u32) -> Options {
-        self.mode = mode & 0o7777;
+        self.mode = mode & 0o777;
         self
     }
 

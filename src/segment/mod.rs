@@ -275,7 +275,10 @@ impl Segment {
             return Ok(None); // not sized yet (or truncated: reported at timeout)
         }
         if meta.len() > MAX_SEGMENT_LEN {
-            return Err(Error::corrupted(name, format!("file is {} bytes", meta.len())));
+            return Err(Error::corrupted(
+                name,
+                format!("file is {} bytes", meta.len()),
+            ));
         }
         let map = MmapRaw::map_raw(file).map_err(|e| Error::io(name, e))?;
         let seg = Segment {
@@ -297,7 +300,10 @@ impl Segment {
         let id = self.header().load_identity();
         let bad = |reason: String| Err(Error::corrupted(name, reason));
         if id.magic != MAGIC {
-            return bad(format!("bad magic {:#018x}: not a shmkit segment", id.magic));
+            return bad(format!(
+                "bad magic {:#018x}: not a shmkit segment",
+                id.magic
+            ));
         }
         if id.version != LAYOUT_VERSION {
             return Err(Error::IncompatibleVersion {

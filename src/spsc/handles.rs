@@ -5,17 +5,17 @@ use std::time::{Duration, Instant};
 
 use bytemuck::Pod;
 
-use crate::endpoint::Endpoint;
-use crate::error::{Error, Kind, Role};
-use crate::options::Options;
-use crate::segment::{ElemType, Segment, Spec};
-use crate::options::WaitStrategy;
-use crate::sync::event::Event;
-use crate::sync::wait::{wait, Waited};
 use super::ring::{self, Consumer, Control, Producer, Ring};
 use crate::channel_error::{
     RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
 };
+use crate::endpoint::Endpoint;
+use crate::error::{Error, Kind, Role};
+use crate::options::Options;
+use crate::options::WaitStrategy;
+use crate::segment::{ElemType, Segment, Spec};
+use crate::sync::event::Event;
+use crate::sync::wait::{wait, Waited};
 
 /// Largest capacity accepted: 2³² items.
 pub const MAX_CAPACITY: usize = 1 << 32;
@@ -42,7 +42,9 @@ fn check_capacity(capacity: usize) -> Result<u64, Error> {
         return Err(Error::InvalidArgument("capacity must be at least 1"));
     }
     if capacity > MAX_CAPACITY {
-        return Err(Error::InvalidArgument("capacity exceeds spsc::MAX_CAPACITY"));
+        return Err(Error::InvalidArgument(
+            "capacity exceeds spsc::MAX_CAPACITY",
+        ));
     }
     Ok(capacity as u64)
 }
@@ -57,14 +59,41 @@ struct Shared {
 }
 
 impl Shared {
-    fn attach<T: Pod>(seg: Segment, role: Role, peer: Role, opts: &Options) -> Result<Shared, Error> {
+    fn attach<T: Pod>(
+        seg: Segment,
+        role: Role,
+        peer: Role,
+        opts: &Options,
+    ) -> Result<Shared, Error> {
         let capacity = seg.capacity();
-        Ok(Shared {
+        let shared = Shared {
             ep: Endpoint::claim(seg, role, peer, opts.liveness_interval)?,
             capacity,
             stride: ring::stride_words(core::mem::size_of::<T>()),
             wait: opts.wait,
-        })
+        };
+        // Wake a peer blocked in `wait_for_peer`.
+        shared.notify_both();
+        Ok(shared)
+    }
+
+    fn notify_both(&self) {
+        let ring = self.ring();
+        ring.ctl.not_empty.notify();
+        ring.ctl.not_full.notify();
+    }
+
+    /// Waits until a live peer holds the other role.
+    fn wait_for_peer(&self, event: impl Fn(&Control) -> &Event, timeout: Duration) -> bool {
+        self.ep.peer_alive()
+            || matches!(
+                self.block(
+                    event,
+                    Instant::now().checked_add(timeout),
+                    |_, connected| { connected.then_some(()) }
+                ),
+                Waited::Ready(())
+            )
     }
 
     /// Waits on `event` with `poll` until it yields, the deadline passes, or
@@ -90,9 +119,7 @@ impl Shared {
     /// it sees the disconnect at once.
     fn detach(&mut self) {
         self.ep.release();
-        let ring = self.ring();
-        ring.ctl.not_empty.notify();
-        ring.ctl.not_full.notify();
+        self.notify_both();
     }
 
     #[inline(always)]
@@ -167,7 +194,10 @@ impl<T: Pod> Sender<T> {
 
     /// [`Sender::create`] with options.
     pub fn create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self, Error> {
-        Self::attach(attach_segment::<T>(Attach::Create(name, capacity), opts)?, opts)
+        Self::attach(
+            attach_segment::<T>(Attach::Create(name, capacity), opts)?,
+            opts,
+        )
     }
 
     /// [`Sender::open`] with options.
@@ -177,7 +207,10 @@ impl<T: Pod> Sender<T> {
 
     /// [`Sender::open_or_create`] with options.
     pub fn open_or_create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self, Error> {
-        Self::attach(attach_segment::<T>(Attach::OpenOrCreate(name, capacity), opts)?, opts)
+        Self::attach(
+            attach_segment::<T>(Attach::OpenOrCreate(name, capacity), opts)?,
+            opts,
+        )
     }
 
     fn attach(seg: Segment, opts: &Options) -> Result<Self, Error> {
@@ -198,8 +231,10 @@ impl<T: Pod> Sender<T> {
         }
         if self.producer.try_push(&self.shared.ring(), &value) {
             Ok(())
-        } else {
+        } else if self.shared.ep.peer_alive() {
             Err(TrySendError::Full(value))
+        } else {
+            Err(TrySendError::Disconnected(value))
         }
     }
 
@@ -216,14 +251,22 @@ impl<T: Pod> Sender<T> {
         self.send_deadline(value, Instant::now().checked_add(timeout))
     }
 
-    fn send_deadline(&mut self, value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
+    fn send_deadline(
+        &mut self,
+        value: T,
+        deadline: Option<Instant>,
+    ) -> Result<(), SendTimeoutError<T>> {
         let producer = &mut self.producer;
-        match self.shared.block(|c| &c.not_full, deadline, |ring, connected| {
-            if !connected {
-                return Some(false);
-            }
-            producer.try_push(ring, &value).then_some(true)
-        }) {
+        match self.shared.block(
+            |c| &c.not_full,
+            deadline,
+            |ring, connected| {
+                if !connected {
+                    return Some(false);
+                }
+                producer.try_push(ring, &value).then_some(true)
+            },
+        ) {
             Waited::Ready(true) => Ok(()),
             Waited::Ready(false) => Err(SendTimeoutError::Disconnected(value)),
             Waited::TimedOut => Err(SendTimeoutError::Timeout(value)),
@@ -236,7 +279,10 @@ impl<T: Pod> Sender<T> {
         if !self.shared.ep.peer_attached() {
             return Err(SendError(()));
         }
-        Ok(self.producer.push_slice(&self.shared.ring(), items))
+        match self.producer.push_slice(&self.shared.ring(), items) {
+            0 if !items.is_empty() && !self.shared.ep.peer_alive() => Err(SendError(())),
+            n => Ok(n),
+        }
     }
 
     /// Sends all of `items`, waiting for room as needed. If the receiver
@@ -244,13 +290,17 @@ impl<T: Pod> Sender<T> {
     pub fn send_slice(&mut self, items: &[T]) -> Result<(), SendError<usize>> {
         let mut sent = 0;
         let producer = &mut self.producer;
-        match self.shared.block(|c| &c.not_full, None, |ring, connected| {
-            if !connected {
-                return Some(false);
-            }
-            sent += producer.push_slice(ring, &items[sent..]);
-            (sent == items.len()).then_some(true)
-        }) {
+        match self.shared.block(
+            |c| &c.not_full,
+            None,
+            |ring, connected| {
+                if !connected {
+                    return Some(false);
+                }
+                sent += producer.push_slice(ring, &items[sent..]);
+                (sent == items.len()).then_some(true)
+            },
+        ) {
             Waited::Ready(true) => Ok(()),
             _ => Err(SendError(sent)),
         }
@@ -283,9 +333,18 @@ impl<T: Pod> Sender<T> {
         drop(self);
     }
 
-    /// Whether a receiver is attached.
+    /// Whether a live receiver is attached. A receiver that was killed counts as
+    /// attached until a liveness check notices (at most once per liveness
+    /// interval, made here or by any waiting call).
     pub fn is_connected(&self) -> bool {
-        self.shared.ep.peer_attached()
+        self.shared.ep.peer_alive()
+    }
+
+    /// Waits until a live receiver is attached, at most `timeout`; returns whether
+    /// one is. For processes that start in any order: a queue with no receiver
+    /// attached is disconnected, so call this before the first operation.
+    pub fn wait_for_peer(&self, timeout: Duration) -> bool {
+        self.shared.wait_for_peer(|c| &c.not_full, timeout)
     }
 
     /// The segment name.
@@ -329,7 +388,10 @@ impl<T: Pod> Receiver<T> {
 
     /// [`Receiver::create`] with options.
     pub fn create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self, Error> {
-        Self::attach(attach_segment::<T>(Attach::Create(name, capacity), opts)?, opts)
+        Self::attach(
+            attach_segment::<T>(Attach::Create(name, capacity), opts)?,
+            opts,
+        )
     }
 
     /// [`Receiver::open`] with options.
@@ -339,7 +401,10 @@ impl<T: Pod> Receiver<T> {
 
     /// [`Receiver::open_or_create`] with options.
     pub fn open_or_create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self, Error> {
-        Self::attach(attach_segment::<T>(Attach::OpenOrCreate(name, capacity), opts)?, opts)
+        Self::attach(
+            attach_segment::<T>(Attach::OpenOrCreate(name, capacity), opts)?,
+            opts,
+        )
     }
 
     fn attach(seg: Segment, opts: &Options) -> Result<Self, Error> {
@@ -360,7 +425,7 @@ impl<T: Pod> Receiver<T> {
         if let Some(v) = self.consumer.try_pop(&ring) {
             return Ok(v);
         }
-        if self.shared.ep.peer_attached() {
+        if self.shared.ep.peer_alive() {
             return Err(TryRecvError::Empty);
         }
         // The sender left. Its departure (Release) came after its last
@@ -390,17 +455,21 @@ impl<T: Pod> Receiver<T> {
 
     fn recv_deadline(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
         let consumer = &mut self.consumer;
-        match self.shared.block(|c| &c.not_empty, deadline, |ring, connected| {
-            if let Some(v) = consumer.try_pop(ring) {
-                return Some(Ok(v));
-            }
-            if connected {
-                return None;
-            }
-            // The sender left (Acquire on its role word, read before this
-            // pop): anything it published before leaving is visible now.
-            Some(consumer.try_pop(ring).ok_or(RecvTimeoutError::Disconnected))
-        }) {
+        match self.shared.block(
+            |c| &c.not_empty,
+            deadline,
+            |ring, connected| {
+                if let Some(v) = consumer.try_pop(ring) {
+                    return Some(Ok(v));
+                }
+                if connected {
+                    return None;
+                }
+                // The sender left (Acquire on its role word, read before this
+                // pop): anything it published before leaving is visible now.
+                Some(consumer.try_pop(ring).ok_or(RecvTimeoutError::Disconnected))
+            },
+        ) {
             Waited::Ready(r) => r,
             Waited::TimedOut => Err(RecvTimeoutError::Timeout),
         }
@@ -414,7 +483,7 @@ impl<T: Pod> Receiver<T> {
         if n > 0 || out.is_empty() {
             return Ok(n);
         }
-        if self.shared.ep.peer_attached() {
+        if self.shared.ep.peer_alive() {
             return Err(TryRecvError::Empty);
         }
         match self.consumer.pop_slice(&ring, out) {
@@ -430,19 +499,23 @@ impl<T: Pod> Receiver<T> {
             return Ok(0);
         }
         let consumer = &mut self.consumer;
-        match self.shared.block(|c| &c.not_empty, None, |ring, connected| {
-            let n = consumer.pop_slice(ring, out);
-            if n > 0 {
-                return Some(Ok(n));
-            }
-            if connected {
-                return None;
-            }
-            Some(match consumer.pop_slice(ring, out) {
-                0 => Err(RecvError),
-                n => Ok(n),
-            })
-        }) {
+        match self.shared.block(
+            |c| &c.not_empty,
+            None,
+            |ring, connected| {
+                let n = consumer.pop_slice(ring, out);
+                if n > 0 {
+                    return Some(Ok(n));
+                }
+                if connected {
+                    return None;
+                }
+                Some(match consumer.pop_slice(ring, out) {
+                    0 => Err(RecvError),
+                    n => Ok(n),
+                })
+            },
+        ) {
             Waited::Ready(r) => r,
             Waited::TimedOut => unreachable!("no deadline"),
         }
@@ -475,9 +548,18 @@ impl<T: Pod> Receiver<T> {
         drop(self);
     }
 
-    /// Whether a sender is attached.
+    /// Whether a live sender is attached. A sender that was killed counts as
+    /// attached until a liveness check notices (at most once per liveness
+    /// interval, made here or by any waiting call).
     pub fn is_connected(&self) -> bool {
-        self.shared.ep.peer_attached()
+        self.shared.ep.peer_alive()
+    }
+
+    /// Waits until a live sender is attached, at most `timeout`; returns whether
+    /// one is. For processes that start in any order: a queue with no sender
+    /// attached is disconnected, so call this before the first operation.
+    pub fn wait_for_peer(&self, timeout: Duration) -> bool {
+        self.shared.wait_for_peer(|c| &c.not_empty, timeout)
     }
 
     /// The segment name.

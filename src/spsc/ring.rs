@@ -92,7 +92,12 @@ impl<'a> Ring<'a> {
     /// # Panics
     /// If `slots` is too short for `capacity` slots of `stride` words; callers
     /// establish this when the segment is validated.
-    pub(crate) fn new(ctl: &'a Control, slots: &'a [AtomicU64], capacity: u64, stride: usize) -> Self {
+    pub(crate) fn new(
+        ctl: &'a Control,
+        slots: &'a [AtomicU64],
+        capacity: u64,
+        stride: usize,
+    ) -> Self {
         assert!(capacity > 0 && (capacity as usize).saturating_mul(stride) <= slots.len());
         Ring {
             ctl,
@@ -380,7 +385,9 @@ pub(crate) mod heap {
                     not_empty: Padded(Event::new()),
                     not_full: Padded(Event::new()),
                 },
-                slots: (0..capacity as usize * stride).map(|_| AtomicU64::new(0)).collect(),
+                slots: (0..capacity as usize * stride)
+                    .map(|_| AtomicU64::new(0))
+                    .collect(),
                 capacity,
                 stride,
             }
@@ -483,7 +490,12 @@ mod tests {
     fn hostile_control_words_cause_no_panic_or_overrun() {
         let h = HeapRing::new::<u64>(4);
         let r = h.ring();
-        for (head, tail) in [(u64::MAX, 0), (0, u64::MAX), (7, 3), (u64::MAX - 1, u64::MAX)] {
+        for (head, tail) in [
+            (u64::MAX, 0),
+            (0, u64::MAX),
+            (7, 3),
+            (u64::MAX - 1, u64::MAX),
+        ] {
             h.ctl.head.store(head, Ordering::Relaxed);
             h.ctl.tail.store(tail, Ordering::Relaxed);
             for s in &h.slots {

@@ -91,6 +91,7 @@ mod imp {
     }
 }
 
+#[cfg(not(loom))]
 pub(crate) use imp::register;
 
 /// The notifier's side of the barrier pair. Free when this process is

@@ -1,0 +1,320 @@
+//! Helpers for tests that run separate processes: unique segment names that
+//! clean up after themselves, child processes re-executed from the test binary,
+//! and raw edits of segment files.
+//!
+//! A child is the test binary itself, started with the arguments that run only
+//! the test named [`CHILD_TEST`] and with [`CHILD_MODE`] set in its
+//! environment. That test asks [`child_request`] what to do and ends with
+//! `std::process::exit`. It talks to the parent in lines: it prints
+//! `@@TAG rest` on stdout ([`say`]) and reads plain lines from stdin
+//! ([`hear`]). Its stdin closes when the parent goes away, so a child that
+//! waits there never outlives the test.
+
+use std::fs::OpenOptions;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::FileExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Upper bound for anything a test waits for: generous, so that a loaded
+/// machine never makes a test fail, but finite, so that nothing hangs.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The test that a child process runs.
+pub const CHILD_TEST: &str = "child_entry";
+/// Environment variables that tell a child what to do.
+pub const CHILD_MODE: &str = "SHMKIT_TEST_CHILD";
+const CHILD_NAME: &str = "SHMKIT_TEST_NAME";
+const CHILD_ARG: &str = "SHMKIT_TEST_ARG";
+
+/// Header layout, as documented in `src/segment/header.rs`.
+pub mod offset {
+    pub const MAGIC: usize = 0;
+    pub const VERSION: usize = 8;
+    pub const KIND: usize = 12;
+    pub const CAPACITY: usize = 32;
+    pub const TOTAL_LEN: usize = 40;
+    pub const CREATOR_PID: usize = 64;
+    pub const CHECKSUM: usize = 120;
+    pub const STATE: usize = 128;
+}
+/// Value of the state word once a segment is ready.
+pub const STATE_READY: u32 = 1;
+
+// ---------------------------------------------------------------------------
+// Segment names and files
+
+/// A segment name unique to this process and `tag`, removed on drop.
+pub struct Seg {
+    pub name: String,
+}
+
+impl Seg {
+    pub fn new(tag: &str) -> Seg {
+        let name = format!("t{}-{tag}", std::process::id());
+        assert!(name.len() <= shmkit::MAX_NAME_LEN, "tag too long: {name}");
+        // A stale segment from an earlier run whose pid we reuse.
+        let _ = shmkit::remove(&name);
+        Seg { name }
+    }
+
+    /// The file that backs the segment.
+    pub fn path(&self) -> PathBuf {
+        PathBuf::from(format!("/dev/shm/shmkit.{}", self.name))
+    }
+
+    /// The whole segment file.
+    pub fn read(&self) -> Vec<u8> {
+        std::fs::read(self.path()).expect("read segment file")
+    }
+
+    pub fn read_u32(&self, at: usize) -> u32 {
+        u32::from_ne_bytes(self.read()[at..at + 4].try_into().unwrap())
+    }
+
+    /// Rewrites the segment file in place (same length, never truncated, so
+    /// that a process with the file mapped is unaffected apart from the bytes
+    /// changed). With `fix_checksum`, the header checksum is recomputed after
+    /// `edit`, so only the edited field is wrong.
+    pub fn edit(&self, fix_checksum: bool, edit: impl FnOnce(&mut [u8])) {
+        let mut bytes = self.read();
+        edit(&mut bytes);
+        if fix_checksum {
+            let sum = fnv1a(&bytes[..offset::CHECKSUM]);
+            put(&mut bytes, offset::CHECKSUM, &sum.to_ne_bytes());
+        }
+        let file = OpenOptions::new().write(true).open(self.path()).unwrap();
+        file.write_all_at(&bytes, 0).expect("rewrite segment file");
+    }
+
+    /// Overwrites the native-endian `u64` at `at`; see [`Seg::edit`].
+    pub fn set_u64(&self, at: usize, v: u64, fix_checksum: bool) {
+        self.edit(fix_checksum, |b| put(b, at, &v.to_ne_bytes()));
+    }
+
+    /// Overwrites the native-endian `u32` at `at`; see [`Seg::edit`].
+    pub fn set_u32(&self, at: usize, v: u32, fix_checksum: bool) {
+        self.edit(fix_checksum, |b| put(b, at, &v.to_ne_bytes()));
+    }
+
+    /// Sets the file length (truncates or zero-extends).
+    pub fn set_len(&self, len: u64) {
+        let file = OpenOptions::new().write(true).open(self.path()).unwrap();
+        file.set_len(len).expect("resize segment file");
+    }
+}
+
+impl Drop for Seg {
+    fn drop(&mut self) {
+        match shmkit::remove(&self.name) {
+            Ok(()) | Err(shmkit::Error::NotFound { .. }) => {}
+            Err(e) => eprintln!("cleanup of {}: {e}", self.name),
+        }
+    }
+}
+
+/// Copies `src` into `bytes` at `at`.
+pub fn put(bytes: &mut [u8], at: usize, src: &[u8]) {
+    bytes[at..at + src.len()].copy_from_slice(src);
+}
+
+/// 64-bit FNV-1a, the header checksum.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Polls `cond` until it holds; panics after [`TIMEOUT`].
+pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + TIMEOUT;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The child's side
+
+/// What the parent asked this process to do: `(mode, segment name, argument)`,
+/// or `None` in an ordinary test run.
+pub fn child_request() -> Option<(String, String, String)> {
+    let mode = std::env::var(CHILD_MODE).ok()?;
+    let var = |k| std::env::var(k).unwrap_or_default();
+    Some((mode, var(CHILD_NAME), var(CHILD_ARG)))
+}
+
+/// Tells the parent something: one line `@@TAG rest`.
+pub fn say(tag: &str, rest: impl std::fmt::Display) {
+    println!("@@{tag} {rest}");
+}
+
+/// The next line from the parent, without its newline; empty at end of input
+/// (the parent closed our stdin or died).
+pub fn hear() -> String {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).expect("read stdin");
+    line.trim_end().to_owned()
+}
+
+// ---------------------------------------------------------------------------
+// The parent's side
+
+/// A child process running `mode`. Dropping it kills the child if it still
+/// runs, so a failing test leaves nothing behind.
+pub struct ChildProc {
+    mode: String,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    /// `@@` lines from the child's stdout, as they arrive.
+    lines: mpsc::Receiver<String>,
+    /// Everything the child printed on stdout and stderr, for failure messages.
+    log: Arc<Mutex<String>>,
+    readers: Vec<JoinHandle<()>>,
+    status: Option<ExitStatus>,
+}
+
+impl ChildProc {
+    pub fn spawn(mode: &str, name: &str, arg: impl std::fmt::Display) -> ChildProc {
+        let exe = std::env::current_exe().expect("current_exe");
+        let mut child = Command::new(exe)
+            .args([CHILD_TEST, "--exact", "--nocapture", "--test-threads=1"])
+            .env(CHILD_MODE, mode)
+            .env(CHILD_NAME, name)
+            .env(CHILD_ARG, arg.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn child process");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, lines) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let readers = vec![
+            reader(stdout, Arc::clone(&log), Some(tx)),
+            reader(stderr, Arc::clone(&log), None),
+        ];
+        ChildProc {
+            mode: mode.to_owned(),
+            stdin: child.stdin.take(),
+            child,
+            lines,
+            log,
+            readers,
+            status: None,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the child to [`say`] `tag`; returns the rest of that line.
+    pub fn expect(&mut self, tag: &str) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(rest) = line.strip_prefix(&format!("@@{tag} ")) {
+                        return rest.to_owned();
+                    }
+                }
+                Err(e) => {
+                    let status = self.finish(Duration::from_secs(1));
+                    self.fail(&format!("no @@{tag} line ({e:?}; {status:?})"));
+                }
+            }
+        }
+    }
+
+    /// Sends the child one line.
+    pub fn tell(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin already closed");
+        writeln!(stdin, "{line}").expect("write to child");
+    }
+
+    /// Closes the child's stdin, waits for it to exit, and asserts that it
+    /// exited with status 0.
+    pub fn wait_success(mut self) {
+        self.stdin = None;
+        let status = self.finish(TIMEOUT);
+        if !status.is_some_and(|s| s.success()) {
+            self.fail(&format!("exited with {status:?}"));
+        }
+    }
+
+    /// Kills the child with SIGKILL and reaps it; asserts that the signal is
+    /// what ended it.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("kill child");
+        let status = self.finish(TIMEOUT);
+        if status.and_then(|s| s.signal()) != Some(libc::SIGKILL) {
+            self.fail(&format!("expected death by SIGKILL, got {status:?}"));
+        }
+    }
+
+    /// Waits at most `limit` for the exit, then collects the child's output.
+    fn finish(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while self.status.is_none() {
+            self.status = self.child.try_wait().expect("wait for child");
+            if Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        if self.status.is_some() {
+            for r in self.readers.drain(..) {
+                let _ = r.join();
+            }
+        }
+        self.status
+    }
+
+    fn fail(&mut self, what: &str) -> ! {
+        let log = self.log.lock().unwrap().clone();
+        panic!(
+            "child {} ({}) {what}; its output:\n{log}",
+            self.pid(),
+            self.mode
+        );
+    }
+}
+
+impl Drop for ChildProc {
+    fn drop(&mut self) {
+        if self.status.is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Copies `from` into `log` line by line, forwarding `@@` lines to `lines`.
+fn reader(
+    from: impl Read + Send + 'static,
+    log: Arc<Mutex<String>>,
+    lines: Option<mpsc::Sender<String>>,
+) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines() {
+            let Ok(line) = line else { break };
+            let mut l = log.lock().unwrap();
+            l.push_str(&line);
+            l.push('\n');
+            drop(l);
+            // The first line of a child also carries libtest's "test ... ".
+            if let (Some(tx), Some(at)) = (&lines, line.find("@@")) {
+                let _ = tx.send(line[at..].to_owned());
+            }
+        }
+    })
+}
