@@ -72,6 +72,14 @@ impl Shared {
             stride: ring::stride_words(core::mem::size_of::<T>()),
             wait: opts.wait,
         };
+        // Only the holder of a role ever waits on that role's event (the
+        // receiver on `not_empty`, the sender on `not_full`), and we have not
+        // waited yet: clear what a predecessor killed in its sleep left.
+        let ring = shared.ring();
+        match role {
+            Role::Receiver => ring.ctl.not_empty.reset_waiters(),
+            _ => ring.ctl.not_full.reset_waiters(),
+        }
         // Wake a peer blocked in `wait_for_peer`.
         shared.notify_both();
         Ok(shared)

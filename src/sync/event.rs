@@ -88,6 +88,15 @@ impl Event {
         self.sleepers_wake();
     }
 
+    /// Forgets every registered waiter. A process killed while asleep never
+    /// undoes its `waiters += 1`, and a stale count makes every notification
+    /// pay a wake-up system call. Only for an event that a single party
+    /// waits on, called by that party before it first waits (when it claims
+    /// its role): then no live waiter can be registered.
+    pub(crate) fn reset_waiters(&self) {
+        self.waiters.store(0, Ordering::Relaxed);
+    }
+
     /// Waiter side: registers, re-checks with `poll`, and sleeps (at most
     /// `timeout`) only if `poll` still finds nothing. Returns what `poll`
     /// found, or `None` after a wake-up, timeout or signal; the caller loops.

@@ -318,3 +318,123 @@ fn reader(
         }
     })
 }
+
+// ---------------------------------------------------------------------------
+// Blocking, liveness and timing helpers (used by `tests/blocking.rs`)
+
+/// Offsets of an SPSC queue's control block, as laid out in
+/// `src/spsc/ring.rs` (`Control`: four 128-byte lines) after the 512-byte
+/// header of `src/segment/header.rs`. Each event is `{ seq: u32, waiters: u32 }`.
+#[allow(dead_code)]
+pub mod spsc_offset {
+    /// The role table: the sender's word, then the receiver's.
+    pub const ROLE_SENDER: usize = 256;
+    pub const ROLE_RECEIVER: usize = 264;
+    pub const TAIL: usize = 512;
+    pub const HEAD: usize = 640;
+    /// `waiters` of the event the receiver sleeps on.
+    pub const NOT_EMPTY_WAITERS: usize = 768 + 4;
+    /// `waiters` of the event the sender sleeps on.
+    pub const NOT_FULL_WAITERS: usize = 896 + 4;
+}
+
+/// The file that backs segment `name` (what [`Seg::path`] returns, for a
+/// process that does not own the [`Seg`]).
+#[allow(dead_code)]
+pub fn segment_path(name: &str) -> PathBuf {
+    PathBuf::from(format!("/dev/shm/shmkit.{name}"))
+}
+
+/// Reads the native-endian `u64` at `at` in segment `name` (one `pread`, so
+/// it sees what processes that map the segment store there).
+#[allow(dead_code)]
+pub fn read_u64_at(name: &str, at: usize) -> u64 {
+    let mut b = [0u8; 8];
+    let file = std::fs::File::open(segment_path(name)).expect("open segment file");
+    file.read_exact_at(&mut b, at as u64).expect("read segment");
+    u64::from_ne_bytes(b)
+}
+
+/// Reads the native-endian `u32` at `at` in segment `name`.
+#[allow(dead_code)]
+pub fn read_u32_at(name: &str, at: usize) -> u32 {
+    let mut b = [0u8; 4];
+    let file = std::fs::File::open(segment_path(name)).expect("open segment file");
+    file.read_exact_at(&mut b, at as u64).expect("read segment");
+    u32::from_ne_bytes(b)
+}
+
+/// Waits until some process has registered as a waiter on the event whose
+/// `waiters` word is at `waiters_at` (see [`spsc_offset`]): it is asleep on the
+/// futex or about to be. Panics after [`TIMEOUT`].
+#[allow(dead_code)]
+pub fn wait_until_parked(name: &str, waiters_at: usize) {
+    wait_for("a waiter to park", || read_u32_at(name, waiters_at) != 0);
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds: unlike `Instant`, comparable between
+/// processes.
+#[allow(dead_code)]
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write to; CLOCK_MONOTONIC exists.
+    let r = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    assert_eq!(r, 0, "clock_gettime");
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// A call running on its own thread, so that the test can bound how long it
+/// takes: a call that never returns fails the test instead of hanging it.
+#[allow(dead_code)]
+pub struct Bounded<R> {
+    what: String,
+    result: mpsc::Receiver<R>,
+    handle: Option<JoinHandle<()>>,
+}
+
+/// Starts `f` on a new thread; [`Bounded::join`] collects its result.
+#[allow(dead_code)]
+pub fn bounded<R: Send + 'static>(
+    what: &str,
+    f: impl FnOnce() -> R + Send + 'static,
+) -> Bounded<R> {
+    let (tx, result) = mpsc::channel();
+    let handle = std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    Bounded {
+        what: what.to_owned(),
+        result,
+        handle: Some(handle),
+    }
+}
+
+#[allow(dead_code)]
+impl<R> Bounded<R> {
+    /// The result of the call; panics if it has not returned within
+    /// [`TIMEOUT`] (the thread is then left behind, blocked), and re-raises
+    /// its panic if it panicked.
+    pub fn join(mut self) -> R {
+        match self.result.recv_timeout(TIMEOUT) {
+            Ok(r) => {
+                let _ = self.handle.take().unwrap().join();
+                r
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                panic!("{}: still blocked after {TIMEOUT:?} (a hang)", self.what)
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => match self.handle.take().unwrap().join() {
+                Err(panic) => std::panic::resume_unwind(panic),
+                Ok(()) => unreachable!("the thread sends before it ends"),
+            },
+        }
+    }
+
+    /// Whether the call has returned (or panicked).
+    pub fn is_finished(&self) -> bool {
+        self.handle.as_ref().is_some_and(|h| h.is_finished())
+    }
+}
