@@ -213,9 +213,11 @@ impl Producer {
     /// than `want` are free.
     #[inline(always)]
     fn free(&mut self, ring: &Ring<'_>, want: u64) -> u64 {
-        let used = self.pos.wrapping_sub(self.cached_head);
-        if ring.capacity.saturating_sub(used) >= want {
-            return ring.capacity - used;
+        // `used` exceeds the capacity only if a peer wrote garbage: then
+        // there is no free space, never a negative amount.
+        let free = ring.capacity.saturating_sub(self.pos.wrapping_sub(self.cached_head));
+        if free >= want {
+            return free;
         }
         // SYNC POINT "slot free": Acquire pairs with the consumer's Release
         // store of head, so its payload reads of the slots we are about to
@@ -506,6 +508,9 @@ mod tests {
             for i in 0..10u64 {
                 let _ = p.try_push(&r, &i);
                 let _ = p.push_slice(&r, &[i, i]);
+                // Found by the fuzzer: an empty batch against a tail far
+                // ahead of head used to underflow.
+                assert_eq!(p.push_slice::<u64>(&r, &[]), 0);
                 let _ = c.try_pop::<u64>(&r);
                 let _ = c.pop_slice(&r, &mut [0u64; 3]);
                 assert!(r.len() <= 4);
