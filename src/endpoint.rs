@@ -26,7 +26,12 @@ pub(crate) struct Endpoint {
     held: bool,
     liveness_interval: Duration,
     next_liveness_check: Cell<Instant>,
+    /// Calls of `peer_alive`, to space out its clock reads.
+    polls: Cell<u32>,
 }
+
+/// See [`Endpoint::peer_alive`].
+const POLLS_PER_CLOCK_READ: u32 = 32;
 
 fn slot(role: Role) -> usize {
     match role {
@@ -75,6 +80,7 @@ impl Endpoint {
                         held: true,
                         liveness_interval,
                         next_liveness_check: Cell::new(Instant::now() + liveness_interval),
+                        polls: Cell::new(0),
                     })
                 }
                 Err(now) => cur = now,
@@ -106,9 +112,17 @@ impl Endpoint {
     /// Whether a live peer holds the other role: [`Endpoint::reap_dead_peer`]
     /// (rate-limited), then [`Endpoint::peer_attached`]. For paths that found
     /// the ring empty or full and are about to report it.
+    ///
+    /// Reads the clock only on every [`POLLS_PER_CLOCK_READ`]th call, so that
+    /// a caller polling an empty queue in a loop makes no clock read (which
+    /// is a system call on hosts without a vDSO clock) on most polls.
     #[inline]
     pub(crate) fn peer_alive(&self) -> bool {
-        self.reap_dead_peer();
+        let polls = self.polls.get().wrapping_add(1);
+        self.polls.set(polls);
+        if polls % POLLS_PER_CLOCK_READ == 0 {
+            self.reap_dead_peer();
+        }
         self.peer_attached()
     }
 

@@ -50,6 +50,7 @@ mod endpoint;
 mod error;
 #[cfg(not(loom))]
 mod options;
+mod payload;
 #[cfg(not(loom))]
 mod segment;
 pub mod spsc;

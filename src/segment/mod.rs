@@ -100,6 +100,30 @@ fn layout(spec: &Spec, capacity: u64) -> Option<(u64, u64, u64)> {
     (total <= MAX_SEGMENT_LEN).then_some((control_offset, data_offset, total))
 }
 
+/// How a handle reaches its segment: the three constructors every kind has.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Attach<'a> {
+    /// `create(name, capacity)`.
+    Create(&'a str, usize),
+    /// `open(name)`.
+    Open(&'a str),
+    /// `open_or_create(name, capacity)`.
+    OpenOrCreate(&'a str, usize),
+}
+
+/// Checks a requested capacity against `1..=max`.
+fn check_capacity(capacity: usize, max: usize) -> Result<u64, Error> {
+    if capacity == 0 {
+        return Err(Error::InvalidArgument("capacity must be at least 1"));
+    }
+    if capacity > max {
+        return Err(Error::InvalidArgument(
+            "capacity exceeds the kind's MAX_CAPACITY",
+        ));
+    }
+    Ok(capacity as u64)
+}
+
 /// A mapped, validated segment. The mapping lives as long as this value.
 pub(crate) struct Segment {
     map: MmapRaw,
@@ -201,6 +225,26 @@ impl Segment {
         // `open` precedes their validation.
         seg.header().state.store(STATE_READY, Ordering::Release);
         Ok(seg)
+    }
+
+    /// Creates, opens or open-or-creates, as `how` says. `init` sets up a
+    /// newly created segment's control block before READY is published.
+    pub(crate) fn attach(
+        how: Attach<'_>,
+        opts: &Options,
+        spec: &Spec,
+        max_capacity: usize,
+        init: impl Fn(&Segment),
+    ) -> Result<Segment, Error> {
+        match how {
+            Attach::Create(name, cap) => {
+                Self::create(name, opts, spec, check_capacity(cap, max_capacity)?, init)
+            }
+            Attach::Open(name) => Self::open(name, opts, spec),
+            Attach::OpenOrCreate(name, cap) => {
+                Self::open_or_create(name, opts, spec, check_capacity(cap, max_capacity)?, init)
+            }
+        }
     }
 
     /// Opens an existing segment and validates it against `spec`.
@@ -371,6 +415,7 @@ impl Segment {
         self.identity.capacity
     }
 
+    #[inline]
     pub(crate) fn header(&self) -> &Header {
         // SAFETY: the mapping is at least HEADER_LEN bytes (checked before it
         // was made, or created that size), page-aligned (so aligned for
@@ -386,6 +431,7 @@ impl Segment {
     /// `C` must be made of atomics only (any bytes valid, alignment at most
     /// 128), and `size_of::<C>()` must not exceed the control length that this
     /// kind's `Spec::sizes` returns.
+    #[inline]
     pub(crate) unsafe fn control<C>(&self) -> &C {
         debug_assert!(core::mem::align_of::<C>() <= 128);
         debug_assert!(
@@ -398,6 +444,7 @@ impl Segment {
     }
 
     /// The data region as 64-bit atomic words (its length rounded down).
+    #[inline]
     pub(crate) fn data_words(&self) -> &[crate::sync::atomic::AtomicU64] {
         let len = (self.identity.total_len - self.identity.data_offset) as usize / 8;
         // SAFETY: `data_offset + len * 8 <= total_len == map.len()` (validated

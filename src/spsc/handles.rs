@@ -13,7 +13,7 @@ use crate::endpoint::Endpoint;
 use crate::error::{Error, Kind, Role};
 use crate::options::Options;
 use crate::options::WaitStrategy;
-use crate::segment::{ElemType, Segment, Spec};
+use crate::segment::{Attach, ElemType, Segment, Spec};
 use crate::sync::event::Event;
 use crate::sync::wait::{wait, Waited};
 
@@ -35,18 +35,6 @@ fn spec<T: Pod>(opts: &Options) -> Spec {
         elem: ElemType::of::<T>(opts),
         sizes,
     }
-}
-
-fn check_capacity(capacity: usize) -> Result<u64, Error> {
-    if capacity == 0 {
-        return Err(Error::InvalidArgument("capacity must be at least 1"));
-    }
-    if capacity > MAX_CAPACITY {
-        return Err(Error::InvalidArgument(
-            "capacity exceeds spsc::MAX_CAPACITY",
-        ));
-    }
-    Ok(capacity as u64)
 }
 
 /// The part of both handles that deals with the segment.
@@ -140,24 +128,9 @@ impl Shared {
     }
 }
 
-/// Opens or creates a segment according to `how`.
-enum Attach<'a> {
-    Create(&'a str, usize),
-    Open(&'a str),
-    OpenOrCreate(&'a str, usize),
-}
-
 fn attach_segment<T: Pod>(how: Attach<'_>, opts: &Options) -> Result<Segment, Error> {
-    let spec = spec::<T>(opts);
     // The zero-filled data region is already a valid empty ring.
-    let init = |_: &Segment| {};
-    match how {
-        Attach::Create(name, cap) => Segment::create(name, opts, &spec, check_capacity(cap)?, init),
-        Attach::Open(name) => Segment::open(name, opts, &spec),
-        Attach::OpenOrCreate(name, cap) => {
-            Segment::open_or_create(name, opts, &spec, check_capacity(cap)?, init)
-        }
-    }
+    Segment::attach(how, opts, &spec::<T>(opts), MAX_CAPACITY, |_| {})
 }
 
 impl Drop for Shared {

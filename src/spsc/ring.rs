@@ -52,6 +52,7 @@
 
 use bytemuck::Pod;
 
+use crate::payload::{load_payload, store_payload};
 use crate::sync::atomic::{AtomicU64, Ordering};
 use crate::sync::event::Event;
 use crate::sync::Padded;
@@ -91,7 +92,9 @@ pub(crate) struct Ring<'a> {
 impl<'a> Ring<'a> {
     /// # Panics
     /// If `slots` is too short for `capacity` slots of `stride` words; callers
-    /// establish this when the segment is validated.
+    /// establish this when the segment is validated. Built on every
+    /// operation, so it must inline: the check then costs two compares.
+    #[inline(always)]
     pub(crate) fn new(
         ctl: &'a Control,
         slots: &'a [AtomicU64],
@@ -110,9 +113,23 @@ impl<'a> Ring<'a> {
     /// The stamp and payload words of slot `index` (`index < capacity`).
     #[inline(always)]
     fn slot(&self, index: usize) -> (&'a AtomicU64, &'a [AtomicU64]) {
+        self.slot_with(index, self.stride)
+    }
+
+    /// [`Ring::slot`] for elements of type `T`: the stride is then a
+    /// compile-time constant, which lets the copy loops unroll.
+    #[inline(always)]
+    fn slot_of<T>(&self, index: usize) -> (&'a AtomicU64, &'a [AtomicU64]) {
+        let stride = stride_words(core::mem::size_of::<T>());
+        debug_assert_eq!(stride, self.stride);
+        self.slot_with(index, stride)
+    }
+
+    #[inline(always)]
+    fn slot_with(&self, index: usize, stride: usize) -> (&'a AtomicU64, &'a [AtomicU64]) {
         debug_assert!((index as u64) < self.capacity);
-        let start = index * self.stride;
-        let words = &self.slots[start..start + self.stride];
+        let start = index * stride;
+        let words = &self.slots[start..start + stride];
         (&words[0], &words[1..])
     }
 
@@ -125,50 +142,6 @@ impl<'a> Ring<'a> {
         let tail = self.ctl.tail.load(Ordering::Acquire);
         tail.saturating_sub(head).min(self.capacity)
     }
-}
-
-/// Copies `v` into `words` (`words.len() >= ceil(size_of::<T>() / 8)`).
-#[inline(always)]
-fn store_payload<T: Pod>(words: &[AtomicU64], v: &T) {
-    let bytes = bytemuck::bytes_of(v);
-    let mut chunks = bytes.chunks_exact(8);
-    let mut i = 0;
-    for c in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(c);
-        // Relaxed: ordered before the consumer's reads by the stamp's Release
-        // store (SYNC POINT "item published").
-        words[i].store(u64::from_ne_bytes(w), Ordering::Relaxed);
-        i += 1;
-    }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut w = [0u8; 8];
-        w[..rest.len()].copy_from_slice(rest);
-        words[i].store(u64::from_ne_bytes(w), Ordering::Relaxed);
-    }
-}
-
-/// Copies a `T` out of `words`. Any bit pattern is a valid `T` (`Pod`).
-#[inline(always)]
-fn load_payload<T: Pod>(words: &[AtomicU64]) -> T {
-    let mut v = T::zeroed();
-    let bytes = bytemuck::bytes_of_mut(&mut v);
-    let mut chunks = bytes.chunks_exact_mut(8);
-    let mut i = 0;
-    for c in &mut chunks {
-        // Relaxed: ordered after the producer's stores by the stamp's Acquire
-        // load (SYNC POINT "item published"), and before the producer's next
-        // write to this slot by the Release store of `head`.
-        c.copy_from_slice(&words[i].load(Ordering::Relaxed).to_ne_bytes());
-        i += 1;
-    }
-    let rest = chunks.into_remainder();
-    if !rest.is_empty() {
-        let n = rest.len();
-        rest.copy_from_slice(&words[i].load(Ordering::Relaxed).to_ne_bytes()[..n]);
-    }
-    v
 }
 
 /// The producer's private state. Only one exists per ring at a time (the
@@ -215,7 +188,9 @@ impl Producer {
     fn free(&mut self, ring: &Ring<'_>, want: u64) -> u64 {
         // `used` exceeds the capacity only if a peer wrote garbage: then
         // there is no free space, never a negative amount.
-        let free = ring.capacity.saturating_sub(self.pos.wrapping_sub(self.cached_head));
+        let free = ring
+            .capacity
+            .saturating_sub(self.pos.wrapping_sub(self.cached_head));
         if free >= want {
             return free;
         }
@@ -238,8 +213,8 @@ impl Producer {
     }
 
     #[inline(always)]
-    fn write(&mut self, ring: &Ring<'_>, v: &impl Pod) {
-        let (stamp, payload) = ring.slot(self.index);
+    fn write<T: Pod>(&mut self, ring: &Ring<'_>, v: &T) {
+        let (stamp, payload) = ring.slot_of::<T>(self.index);
         store_payload(payload, v);
         // SYNC POINT "item published": Release makes the payload visible to
         // the consumer's Acquire load of this stamp.
@@ -306,8 +281,8 @@ impl Consumer {
 
     /// Whether the slot at the read position holds the next item.
     #[inline(always)]
-    fn ready<'r>(&self, ring: &Ring<'r>) -> Option<&'r [AtomicU64]> {
-        let (stamp, payload) = ring.slot(self.index);
+    fn ready<'r, T>(&self, ring: &Ring<'r>) -> Option<&'r [AtomicU64]> {
+        let (stamp, payload) = ring.slot_of::<T>(self.index);
         // SYNC POINT "item published": Acquire pairs with the producer's
         // Release store of the stamp.
         (stamp.load(Ordering::Acquire) == self.pos.wrapping_add(1)).then_some(payload)
@@ -333,7 +308,7 @@ impl Consumer {
     /// Takes the next item, if one is published.
     #[inline]
     pub(crate) fn try_pop<T: Pod>(&mut self, ring: &Ring<'_>) -> Option<T> {
-        let payload = self.ready(ring)?;
+        let payload = self.ready::<T>(ring)?;
         let v = load_payload(payload);
         self.advance(ring);
         self.release(ring);
@@ -346,7 +321,7 @@ impl Consumer {
     pub(crate) fn pop_slice<T: Pod>(&mut self, ring: &Ring<'_>, out: &mut [T]) -> usize {
         let mut n = 0;
         while n < out.len() {
-            let Some(payload) = self.ready(ring) else {
+            let Some(payload) = self.ready::<T>(ring) else {
                 break;
             };
             out[n] = load_payload(payload);
@@ -361,7 +336,8 @@ impl Consumer {
 
     /// Whether the next item is published.
     pub(crate) fn has_item(&self, ring: &Ring<'_>) -> bool {
-        self.ready(ring).is_some()
+        let (stamp, _) = ring.slot(self.index);
+        stamp.load(Ordering::Acquire) == self.pos.wrapping_add(1)
     }
 }
 

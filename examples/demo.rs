@@ -1,0 +1,132 @@
+//! The shmkit demonstration: two processes find each other by name, exchange
+//! messages through shared memory, and measure how fast that is next to the
+//! hardware's limit.
+//!
+//! ```text
+//! cargo run --release --example demo
+//! ```
+//!
+//! This program starts a copy of itself as the second process. The parent
+//! creates two `spsc` queues of `u64` (one each way) under names that contain
+//! its pid, so two demos can run at the same time; the copy opens them by
+//! name and echoes every number back. The names are removed as soon as both
+//! sides are attached (the memory stays usable until both let go), and on
+//! every error path too, so nothing is left in `/dev/shm`.
+//!
+//! The measuring code is shared with `benches/roundtrip.rs`.
+
+// Shared with the benches; the demo uses part of it.
+#[allow(dead_code)]
+#[path = "../benches/support/mod.rs"]
+mod support;
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use support::{Api, Method, Params};
+
+/// Per repetition; the demo makes [`REPEATS`] of them.
+const PARAMS: Params = Params {
+    warmup: 10_000,
+    rounds: 20_000,
+    budget: Duration::from_secs(1),
+};
+const REPEATS: usize = 5;
+const THROUGHPUT_ITEMS: u64 = 2_000_000;
+const BATCH: usize = 64;
+
+fn main() -> ExitCode {
+    support::run_peer_if_requested();
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("\nThe demo failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> support::Result<()> {
+    let started = Instant::now();
+    let pin = support::pin_pair();
+    println!("shmkit demo: two processes, one queue each way, found by name\n");
+    let busy = support::busy_share(Duration::from_millis(200));
+
+    // The shmkit ping-pong and the floor, alternately (REPEATS runs each, a
+    // fresh peer process every time), so that both see the same machine.
+    let methods = [Method::SpscPoll, Method::Floor];
+    let rows = support::round_trips_interleaved(&methods, REPEATS, "demo", pin, &PARAMS)?;
+    let (spsc, floor) = (&rows[0], &rows[1]);
+    println!(
+        "This process (pid {}) created two queues of u64, {:?} and {:?},",
+        std::process::id(),
+        spsc.names[0],
+        spsc.names[1]
+    );
+    println!(
+        "and started a second process (this same program, pid {}) that opened them by",
+        spsc.peer_pid
+    );
+    println!("name and sent back every number it received; {REPEATS} such pairs in turn.\n");
+
+    let placement = match pin {
+        Some(p) => format!("processes pinned to CPUs {} and {}", p.parent, p.peer),
+        None => "unpinned: fewer than two CPUs available".to_owned(),
+    };
+    println!(
+        "Round trip (send a number, get it back), {} messages, {placement}:",
+        spsc.hist.len()
+    );
+    println!("  {:<36} {:>9}  {:>9}", "", "p50", "p99");
+    for (label, lat) in [
+        ("shmkit spsc (busy-polling try_recv)", spsc),
+        ("floor: two bare atomics", floor),
+    ] {
+        println!(
+            "  {label:<36} {:>6} ns  {:>6} ns",
+            lat.ns(0.5),
+            lat.ns(0.99)
+        );
+    }
+    let ratio = spsc.ns(0.5) as f64 / floor.ns(0.5) as f64;
+    if ratio < 1.0 {
+        println!(
+            "  shmkit matched the floor ({ratio:.2}x; below 1 is measurement noise). The floor is"
+        );
+        println!("  the same ping-pong on two raw cache lines: no queue between processes can beat it.\n");
+    } else {
+        println!(
+            "  shmkit takes {ratio:.2}x the floor. The floor is the same ping-pong on two raw"
+        );
+        println!("  cache lines: no queue between processes can beat it on this machine.\n");
+    }
+    println!(
+        "Throughput, {THROUGHPUT_ITEMS} numbers one way (the receiver checks each one), \
+         median of {REPEATS}:"
+    );
+    let apis = [Api::Single, Api::Batch(BATCH)];
+    let rates = support::throughput_median(&apis, REPEATS, "demo", pin, THROUGHPUT_ITEMS)?;
+    for (api, rate) in apis.iter().zip(&rates) {
+        println!(
+            "  {:<48} {:>6.1} million msgs/s",
+            api.label(),
+            rate.per_sec() / 1e6
+        );
+    }
+
+    if let Some(busy) = busy.filter(|&b| b > 0.25) {
+        println!(
+            "\nNote: other programs kept the CPUs {:.0}% busy just before this run, so these",
+            busy * 100.0
+        );
+        println!(
+            "numbers are noisy; the ratio to the floor, measured alongside, is the one to trust."
+        );
+    }
+    println!(
+        "\nDone in {:.1} s. The queue names were removed once both processes had attached,",
+        started.elapsed().as_secs_f64()
+    );
+    println!("so nothing is left behind. Full tables: cargo bench --bench roundtrip");
+    Ok(())
+}
