@@ -4,8 +4,9 @@
 Run: python3 fuzz/seeds/make_seeds.py. The input format is described at the
 top of fuzz_targets/open_segment.rs. The "seeded" inputs only name a capacity
 and patches, so they survive layout changes; the raw_* inputs contain a whole
-segment file and encode the current layout (CONTROL_LEN below): when the spsc
-control block changes size, update CONTROL_LEN and re-run this script, or the
+segment file and encode the current layout (CONTROL_LEN and the group
+geometry below): when the spsc layout changes, update them and re-run this
+script, or the
 raw seeds stop getting past validation (the fuzzer still runs, less deeply).
 """
 import struct, os
@@ -17,9 +18,13 @@ def fnv(b):
 CONTROL_LEN = 512  # size_of::<spsc::ring::Control>()
 
 def segment(tn, size, align, cap):
-    stride = 1 + (size+7)//8
+    # spsc::ring::Geometry: one stamp per group, a group per 64-byte line.
+    words = (size+7)//8
+    if words == 0: per, group_words = 1, 1
+    elif words < 8: per, group_words = 7//words, 8
+    else: per, group_words = 1, 1 + words
     data = 512 + CONTROL_LEN
-    total = data + cap*stride*8
+    total = data + ((cap+per-1)//per)*group_words*8
     ident = struct.pack('<QIIIIQQQQQIIQ', int.from_bytes(b'shmkit\0\0','little'), 1, 1, size, align,
                         fnv(tn), cap, total, 512, data, 1, 0, 0) + tn.ljust(40, b'\0')
     assert len(ident)==120

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use bytemuck::Pod;
 
-use super::ring::{self, Consumer, Control, Producer, Ring};
+use super::ring::{Consumer, Control, Geometry, Producer, Ring};
 use crate::channel_error::{
     RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
 };
@@ -24,8 +24,8 @@ fn sizes(capacity: u64, elem_size: u32) -> Option<(u64, u64)> {
     if capacity == 0 || capacity > MAX_CAPACITY as u64 {
         return None;
     }
-    let stride = ring::stride_words(elem_size as usize) as u64;
-    let data = capacity.checked_mul(stride)?.checked_mul(8)?;
+    let words = Geometry::of_size(elem_size as usize).data_words(capacity)?;
+    let data = words.checked_mul(8)?;
     Some((core::mem::size_of::<Control>() as u64, data))
 }
 
@@ -42,7 +42,7 @@ fn spec<T: Pod>(opts: &Options) -> Spec {
 struct Shared {
     ep: Endpoint,
     capacity: u64,
-    stride: usize,
+    geo: Geometry,
     wait: WaitStrategy,
 }
 
@@ -57,7 +57,7 @@ impl Shared {
         let shared = Shared {
             ep: Endpoint::claim(seg, role, peer, opts.liveness_interval)?,
             capacity,
-            stride: ring::stride_words(core::mem::size_of::<T>()),
+            geo: Geometry::of_size(core::mem::size_of::<T>()),
             wait: opts.wait,
         };
         // Only the holder of a role ever waits on that role's event (the
@@ -124,7 +124,7 @@ impl Shared {
         // block is `sizes().0 == size_of::<Control>()` bytes; Control is made
         // of atomics only.
         let ctl = unsafe { self.ep.seg.control::<Control>() };
-        Ring::new(ctl, self.ep.seg.data_words(), self.capacity, self.stride)
+        Ring::new(ctl, self.ep.seg.data_words(), self.capacity, self.geo)
     }
 }
 

@@ -9,23 +9,36 @@
 //!
 //! ```text
 //! Control:  tail | head | not_empty event | not_full event   (each on its own 128-byte line)
-//! slots:    [stamp | payload words ...] × capacity,   stride = 1 + ceil(size_of::<T>() / 8) words
+//! data:     groups of [stamp | item | item | ...], one group per 64-byte line
 //! ```
+//!
+//! An element of `w` words (`w = ceil(size_of::<T>() / 8)`) goes into a
+//! *group*: one stamp word followed by as many items as fit in a 64-byte line
+//! (`per_group = 7 / w`; a `u64` ring holds 7 items per line). Groups of small
+//! elements are padded to exactly 8 words, so every group is one cache line
+//! and an item always shares its line with its stamp. Elements of 8 words
+//! or more get a group of their own (`1 + w` words). See [`Geometry`].
 //!
 //! # Protocol
 //!
 //! Positions are `u64` counters that never wrap in practice (2⁶⁴ items). The
-//! item at position `p` lives in slot `p % capacity`.
+//! item at position `p` lives in slot `p % capacity`; slot `i` is item
+//! `i % per_group` of group `i / per_group`.
 //!
-//! * A slot **holds position `p`** exactly when its stamp equals `p + 1`. A
-//!   zero-filled ring is therefore a valid empty ring, and the stamp left by
-//!   the previous lap (`p + 1 - capacity`) never looks like the current one.
+//! * A group's **stamp** is one more than the last position published into
+//!   it. Item `p` is published exactly when the stamp of its group is
+//!   `> p`: the producer publishes in order, and within one lap a group's
+//!   slots are consecutive positions, so a stamp `> p` means `p` or a later
+//!   position of the same group was published. The previous lap's stamp is
+//!   at most `p` (a group has at most `capacity` slots), so it never looks
+//!   current, and a zero-filled ring is a valid empty ring.
 //! * The producer writes the payload, then stores the stamp with Release
 //!   (SYNC POINT "item published"). The consumer loads the stamp with Acquire
-//!   and, if it is `head + 1`, reads the payload. The consumer thus finds the
+//!   and, if it is `> head`, reads the payload. The consumer thus finds the
 //!   item and its "published" mark in the same cache line and never reads
 //!   `tail`: one cache-line transfer per message, which is what the latency
-//!   floor is made of.
+//!   floor is made of. And seven `u64` items share one stamp and one line,
+//!   so streaming costs 8/7 of the bare data's cache traffic, not twice it.
 //! * The consumer stores `head` with Release after reading the payload (SYNC
 //!   POINT "slot free"). The producer keeps a cached copy of `head` and loads
 //!   the shared one (Acquire) only when the cache says the ring is full, so in
@@ -33,12 +46,12 @@
 //!   itself.
 //! * The producer stores `tail` after each publication. Nobody waits on it: it
 //!   serves `len()` and lets a producer that attaches later (after a crash, say)
-//!   find where to continue, by scanning forward from `tail` over slots that
-//!   already hold their position.
+//!   find where to continue, by scanning forward from `tail` over items that
+//!   are already published.
 //! * After publishing, the producer notifies `not_empty`; after freeing slots,
 //!   the consumer notifies `not_full` (see [`Event`] for the waiter/wake
-//!   protocol: a fence and a load, no system call unless someone sleeps).
-//!   Batches notify once.
+//!   protocol: a compiler fence and a load, no system call unless someone
+//!   sleeps). Batches notify once.
 //!
 //! # Trust
 //!
@@ -74,63 +87,94 @@ pub(crate) struct Control {
     pub(crate) not_full: Padded<Event>,
 }
 
-/// Words per slot for an element of `size` bytes: one stamp word, then the
-/// payload rounded up to whole words.
-pub(crate) const fn stride_words(size: usize) -> usize {
-    1 + size.div_ceil(8)
+/// Words in a cache line (64 bytes).
+const LINE_WORDS: usize = 8;
+
+/// How items of one size are packed into groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Geometry {
+    /// Payload words per item: `ceil(size / 8)`.
+    words: usize,
+    /// Items per group (at least 1).
+    per_group: usize,
+    /// Words per group, stamp included.
+    group_words: usize,
+}
+
+impl Geometry {
+    /// The packing for items of `size` bytes.
+    pub(crate) const fn of_size(size: usize) -> Geometry {
+        let words = size.div_ceil(8);
+        if words == 0 {
+            // Zero-sized items: stamps only, one per item.
+            Geometry {
+                words,
+                per_group: 1,
+                group_words: 1,
+            }
+        } else if words < LINE_WORDS {
+            Geometry {
+                words,
+                per_group: (LINE_WORDS - 1) / words,
+                group_words: LINE_WORDS,
+            }
+        } else {
+            Geometry {
+                words,
+                per_group: 1,
+                group_words: 1 + words,
+            }
+        }
+    }
+
+    /// The packing for `T`; a constant after monomorphisation.
+    #[inline(always)]
+    const fn of<T>() -> Geometry {
+        Geometry::of_size(core::mem::size_of::<T>())
+    }
+
+    /// Words of data region for `capacity` items, if it fits in a `u64`.
+    pub(crate) fn data_words(&self, capacity: u64) -> Option<u64> {
+        capacity
+            .div_ceil(self.per_group as u64)
+            .checked_mul(self.group_words as u64)
+    }
 }
 
 /// The memory a ring protocol runs on.
 pub(crate) struct Ring<'a> {
     pub(crate) ctl: &'a Control,
-    /// `capacity * stride` words.
-    pub(crate) slots: &'a [AtomicU64],
-    pub(crate) capacity: u64,
-    pub(crate) stride: usize,
+    /// `data_words(capacity)` words, at least.
+    slots: &'a [AtomicU64],
+    capacity: u64,
+    geo: Geometry,
 }
 
 impl<'a> Ring<'a> {
-    /// # Panics
-    /// If `slots` is too short for `capacity` slots of `stride` words; callers
-    /// establish this when the segment is validated. Built on every
-    /// operation, so it must inline: the check then costs two compares.
+    /// `slots` must hold `geo.data_words(capacity)` words; segment validation
+    /// establishes this. (If it did not, slot accesses, which are
+    /// bounds-checked, would panic: never UB.) Built on every operation, so
+    /// it must inline and check nothing in release builds: the size check
+    /// takes a division.
     #[inline(always)]
     pub(crate) fn new(
         ctl: &'a Control,
         slots: &'a [AtomicU64],
         capacity: u64,
-        stride: usize,
+        geo: Geometry,
     ) -> Self {
-        assert!(capacity > 0 && (capacity as usize).saturating_mul(stride) <= slots.len());
+        debug_assert!(
+            capacity > 0
+                && geo
+                    .data_words(capacity)
+                    .is_some_and(|n| n <= slots.len() as u64)
+        );
         Ring {
             ctl,
             slots,
             capacity,
-            stride,
+            geo,
         }
-    }
-
-    /// The stamp and payload words of slot `index` (`index < capacity`).
-    #[inline(always)]
-    fn slot(&self, index: usize) -> (&'a AtomicU64, &'a [AtomicU64]) {
-        self.slot_with(index, self.stride)
-    }
-
-    /// [`Ring::slot`] for elements of type `T`: the stride is then a
-    /// compile-time constant, which lets the copy loops unroll.
-    #[inline(always)]
-    fn slot_of<T>(&self, index: usize) -> (&'a AtomicU64, &'a [AtomicU64]) {
-        let stride = stride_words(core::mem::size_of::<T>());
-        debug_assert_eq!(stride, self.stride);
-        self.slot_with(index, stride)
-    }
-
-    #[inline(always)]
-    fn slot_with(&self, index: usize, stride: usize) -> (&'a AtomicU64, &'a [AtomicU64]) {
-        debug_assert!((index as u64) < self.capacity);
-        let start = index * stride;
-        let words = &self.slots[start..start + stride];
-        (&words[0], &words[1..])
     }
 
     /// Items in the ring, as seen from outside either end: clamped to
@@ -142,16 +186,82 @@ impl<'a> Ring<'a> {
         let tail = self.ctl.tail.load(Ordering::Acquire);
         tail.saturating_sub(head).min(self.capacity)
     }
+
+    /// The stamp of the group that starts at word `group`.
+    #[inline(always)]
+    fn stamp(&self, group: usize) -> &'a AtomicU64 {
+        &self.slots[group]
+    }
+
+    /// The payload words of item `offset` of the group at word `group`, for
+    /// items of geometry `geo` (a constant in the generic paths).
+    #[inline(always)]
+    fn payload(&self, group: usize, offset: usize, geo: Geometry) -> &'a [AtomicU64] {
+        debug_assert_eq!(geo, self.geo);
+        let start = group + 1 + offset * geo.words;
+        &self.slots[start..start + geo.words]
+    }
+}
+
+/// Where a position lives: kept incrementally by each side, so that no
+/// division happens per item and no index is ever read from shared memory.
+#[derive(Debug, Clone, Copy)]
+struct Cursor {
+    /// The position.
+    pos: u64,
+    /// `pos % capacity`.
+    index: u64,
+    /// Word offset of the group of `index`.
+    group: usize,
+    /// Item of `index` within its group.
+    offset: usize,
+}
+
+impl Cursor {
+    fn at(pos: u64, ring: &Ring<'_>) -> Cursor {
+        let index = pos % ring.capacity;
+        let per = ring.geo.per_group as u64;
+        Cursor {
+            pos,
+            index,
+            group: (index / per) as usize * ring.geo.group_words,
+            offset: (index % per) as usize,
+        }
+    }
+
+    #[inline(always)]
+    fn advance(&mut self, capacity: u64, geo: Geometry) {
+        self.pos = self.pos.wrapping_add(1);
+        self.index += 1;
+        self.offset += 1;
+        if self.index == capacity {
+            *self = Cursor {
+                pos: self.pos,
+                index: 0,
+                group: 0,
+                offset: 0,
+            };
+        } else if self.offset == geo.per_group {
+            self.offset = 0;
+            self.group += geo.group_words;
+        }
+    }
+
+    /// Whether the item at this cursor is published. SYNC POINT "item
+    /// published": Acquire pairs with the producer's Release store of the
+    /// stamp.
+    #[inline(always)]
+    fn published(&self, ring: &Ring<'_>) -> bool {
+        ring.stamp(self.group).load(Ordering::Acquire) > self.pos
+    }
 }
 
 /// The producer's private state. Only one exists per ring at a time (the
 /// sender role guarantees it across processes).
 #[derive(Debug)]
 pub(crate) struct Producer {
-    /// Next position to publish.
-    pos: u64,
-    /// `pos % capacity`, kept incrementally to avoid a division per item.
-    index: usize,
+    /// Next position to publish, and where it lives.
+    at: Cursor,
     /// Last value of `head` read. Lags the real one, so the free space it
     /// implies is a lower bound.
     cached_head: u64,
@@ -165,19 +275,14 @@ impl Producer {
         // stores visible; the role CAS already ordered them, this is belt and
         // braces for callers without a role word (tests).
         let head = ring.ctl.head.load(Ordering::Acquire);
-        let mut pos = ring.ctl.tail.load(Ordering::Acquire).max(head);
+        let mut at = Cursor::at(ring.ctl.tail.load(Ordering::Acquire).max(head), ring);
         // Bounded: at most `capacity` steps.
-        while pos.wrapping_sub(head) < ring.capacity {
-            let (stamp, _) = ring.slot((pos % ring.capacity) as usize);
-            if stamp.load(Ordering::Acquire) != pos.wrapping_add(1) {
-                break;
-            }
-            pos = pos.wrapping_add(1);
+        while at.pos.wrapping_sub(head) < ring.capacity && at.published(ring) {
+            at.advance(ring.capacity, ring.geo);
         }
-        ring.ctl.tail.store(pos, Ordering::Release);
+        ring.ctl.tail.store(at.pos, Ordering::Release);
         Producer {
-            pos,
-            index: (pos % ring.capacity) as usize,
+            at,
             cached_head: head,
         }
     }
@@ -190,7 +295,7 @@ impl Producer {
         // there is no free space, never a negative amount.
         let free = ring
             .capacity
-            .saturating_sub(self.pos.wrapping_sub(self.cached_head));
+            .saturating_sub(self.at.pos.wrapping_sub(self.cached_head));
         if free >= want {
             return free;
         }
@@ -200,26 +305,18 @@ impl Producer {
         self.cached_head = ring.ctl.head.load(Ordering::Acquire);
         // A head beyond pos (hostile or corrupt) wraps to a huge `used`: full.
         ring.capacity
-            .saturating_sub(self.pos.wrapping_sub(self.cached_head))
-    }
-
-    #[inline(always)]
-    fn advance(&mut self, ring: &Ring<'_>) {
-        self.pos = self.pos.wrapping_add(1);
-        self.index += 1;
-        if self.index == ring.capacity as usize {
-            self.index = 0;
-        }
+            .saturating_sub(self.at.pos.wrapping_sub(self.cached_head))
     }
 
     #[inline(always)]
     fn write<T: Pod>(&mut self, ring: &Ring<'_>, v: &T) {
-        let (stamp, payload) = ring.slot_of::<T>(self.index);
-        store_payload(payload, v);
+        let geo = Geometry::of::<T>();
+        store_payload(ring.payload(self.at.group, self.at.offset, geo), v);
         // SYNC POINT "item published": Release makes the payload visible to
         // the consumer's Acquire load of this stamp.
-        stamp.store(self.pos.wrapping_add(1), Ordering::Release);
-        self.advance(ring);
+        ring.stamp(self.at.group)
+            .store(self.at.pos.wrapping_add(1), Ordering::Release);
+        self.at.advance(ring.capacity, geo);
     }
 
     /// Publishes `v`, or returns `false` if the ring is full.
@@ -230,7 +327,7 @@ impl Producer {
         }
         self.write(ring, v);
         // Relaxed: advisory (len, reattach); the stamp carried the data.
-        ring.ctl.tail.store(self.pos, Ordering::Relaxed);
+        ring.ctl.tail.store(self.at.pos, Ordering::Relaxed);
         ring.ctl.not_empty.notify();
         true
     }
@@ -244,7 +341,7 @@ impl Producer {
             self.write(ring, v);
         }
         if n > 0 {
-            ring.ctl.tail.store(self.pos, Ordering::Relaxed);
+            ring.ctl.tail.store(self.at.pos, Ordering::Relaxed);
             ring.ctl.not_empty.notify();
         }
         n
@@ -259,10 +356,8 @@ impl Producer {
 /// The consumer's private state.
 #[derive(Debug)]
 pub(crate) struct Consumer {
-    /// Next position to read.
-    pos: u64,
-    /// `pos % capacity`.
-    index: usize,
+    /// Next position to read, and where it lives.
+    at: Cursor,
 }
 
 impl Consumer {
@@ -272,28 +367,8 @@ impl Consumer {
     /// `head`, that one item is delivered again (at-least-once for the item in
     /// flight).
     pub(crate) fn attach(ring: &Ring<'_>) -> Consumer {
-        let pos = ring.ctl.head.load(Ordering::Acquire);
         Consumer {
-            pos,
-            index: (pos % ring.capacity) as usize,
-        }
-    }
-
-    /// Whether the slot at the read position holds the next item.
-    #[inline(always)]
-    fn ready<'r, T>(&self, ring: &Ring<'r>) -> Option<&'r [AtomicU64]> {
-        let (stamp, payload) = ring.slot_of::<T>(self.index);
-        // SYNC POINT "item published": Acquire pairs with the producer's
-        // Release store of the stamp.
-        (stamp.load(Ordering::Acquire) == self.pos.wrapping_add(1)).then_some(payload)
-    }
-
-    #[inline(always)]
-    fn advance(&mut self, ring: &Ring<'_>) {
-        self.pos = self.pos.wrapping_add(1);
-        self.index += 1;
-        if self.index == ring.capacity as usize {
-            self.index = 0;
+            at: Cursor::at(ring.ctl.head.load(Ordering::Acquire), ring),
         }
     }
 
@@ -301,16 +376,26 @@ impl Consumer {
     fn release(&self, ring: &Ring<'_>) {
         // SYNC POINT "slot free": Release orders our payload reads before the
         // producer's Acquire load of head and its next write to those slots.
-        ring.ctl.head.store(self.pos, Ordering::Release);
+        ring.ctl.head.store(self.at.pos, Ordering::Release);
         ring.ctl.not_full.notify();
+    }
+
+    /// Reads the next item if it is published, without releasing its slot.
+    #[inline(always)]
+    fn take<T: Pod>(&mut self, ring: &Ring<'_>) -> Option<T> {
+        if !self.at.published(ring) {
+            return None;
+        }
+        let geo = Geometry::of::<T>();
+        let v = load_payload(ring.payload(self.at.group, self.at.offset, geo));
+        self.at.advance(ring.capacity, geo);
+        Some(v)
     }
 
     /// Takes the next item, if one is published.
     #[inline]
     pub(crate) fn try_pop<T: Pod>(&mut self, ring: &Ring<'_>) -> Option<T> {
-        let payload = self.ready::<T>(ring)?;
-        let v = load_payload(payload);
-        self.advance(ring);
+        let v = self.take(ring)?;
         self.release(ring);
         Some(v)
     }
@@ -321,11 +406,10 @@ impl Consumer {
     pub(crate) fn pop_slice<T: Pod>(&mut self, ring: &Ring<'_>, out: &mut [T]) -> usize {
         let mut n = 0;
         while n < out.len() {
-            let Some(payload) = self.ready::<T>(ring) else {
+            let Some(v) = self.take(ring) else {
                 break;
             };
-            out[n] = load_payload(payload);
-            self.advance(ring);
+            out[n] = v;
             n += 1;
         }
         if n > 0 {
@@ -336,8 +420,7 @@ impl Consumer {
 
     /// Whether the next item is published.
     pub(crate) fn has_item(&self, ring: &Ring<'_>) -> bool {
-        let (stamp, _) = ring.slot(self.index);
-        stamp.load(Ordering::Acquire) == self.pos.wrapping_add(1)
+        self.at.published(ring)
     }
 }
 
@@ -350,12 +433,12 @@ pub(crate) mod heap {
         pub(crate) ctl: Control,
         pub(crate) slots: Vec<AtomicU64>,
         pub(crate) capacity: u64,
-        pub(crate) stride: usize,
+        pub(crate) geo: Geometry,
     }
 
     impl HeapRing {
         pub(crate) fn new<T>(capacity: u64) -> HeapRing {
-            let stride = stride_words(core::mem::size_of::<T>());
+            let geo = Geometry::of::<T>();
             HeapRing {
                 ctl: Control {
                     tail: Padded(AtomicU64::new(0)),
@@ -363,16 +446,16 @@ pub(crate) mod heap {
                     not_empty: Padded(Event::new()),
                     not_full: Padded(Event::new()),
                 },
-                slots: (0..capacity as usize * stride)
+                slots: (0..geo.data_words(capacity).unwrap())
                     .map(|_| AtomicU64::new(0))
                     .collect(),
                 capacity,
-                stride,
+                geo,
             }
         }
 
         pub(crate) fn ring(&self) -> Ring<'_> {
-            Ring::new(&self.ctl, &self.slots, self.capacity, self.stride)
+            Ring::new(&self.ctl, &self.slots, self.capacity, self.geo)
         }
     }
 }
@@ -403,6 +486,20 @@ mod tests {
             }
             assert_eq!(r.len(), 0);
         }
+    }
+
+    #[test]
+    fn geometry_packs_small_items_into_one_line_per_group() {
+        let g = Geometry::of_size;
+        assert_eq!((g(8).per_group, g(8).group_words), (7, 8));
+        assert_eq!((g(4).per_group, g(4).group_words), (7, 8));
+        assert_eq!((g(24).per_group, g(24).group_words), (2, 8));
+        assert_eq!((g(56).per_group, g(56).group_words), (1, 8));
+        assert_eq!((g(64).per_group, g(64).group_words), (1, 9));
+        assert_eq!((g(0).per_group, g(0).group_words), (1, 1));
+        // 10 u64 items: two groups of one line each.
+        assert_eq!(g(8).data_words(10), Some(16));
+        assert_eq!(g(64).data_words(u64::MAX), None, "overflow is reported");
     }
 
     #[test]
@@ -600,6 +697,39 @@ mod loom_models {
                     r.ctl.not_empty.wait(|| c.has_item(&r).then_some(()), None);
                 };
                 assert_eq!(v, i);
+            }
+            producer.join().unwrap();
+        });
+    }
+
+    /// Items of three words pack two to a group, so capacity 3 is one full
+    /// group and one partial one: four items cross a group boundary, wrap,
+    /// and reuse a group whose stamp holds the previous lap.
+    #[test]
+    fn groups_are_crossed_and_reused() {
+        loom::model(|| {
+            let h = Arc::new(HeapRing::new::<[u64; 3]>(3));
+            assert_eq!(h.geo.per_group, 2);
+            let h2 = h.clone();
+            let producer = thread::spawn(move || {
+                let r = h2.ring();
+                let mut p = Producer::attach(&r);
+                for i in 1..=4u64 {
+                    while !p.try_push(&r, &[i, !i, i << 32]) {
+                        thread::yield_now();
+                    }
+                }
+            });
+            let r = h.ring();
+            let mut c = Consumer::attach(&r);
+            for i in 1..=4u64 {
+                let v = loop {
+                    if let Some(v) = c.try_pop::<[u64; 3]>(&r) {
+                        break v;
+                    }
+                    thread::yield_now();
+                };
+                assert_eq!(v, [i, !i, i << 32]);
             }
             producer.join().unwrap();
         });
