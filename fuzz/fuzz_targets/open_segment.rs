@@ -174,24 +174,37 @@ fn set_word(file: &mut [u8], at: usize, v: u64) {
 /// Where things are in a seeded segment.
 struct Layout {
     capacity: u64,
-    /// Words per slot.
-    stride: usize,
+    /// Groups of `[stamp | items...]` in the data region (see
+    /// `spsc::ring::Geometry`: one group per 64-byte line for items of up to
+    /// seven words, a group per item above that).
+    groups: usize,
+    /// Words per group.
+    group_words: usize,
     tail_at: usize,
     head_at: usize,
     data_at: usize,
 }
 
 impl Layout {
-    fn of(template: &[u8], capacity: usize, stride: usize) -> Layout {
+    fn of(template: &[u8], capacity: usize, elem_size: usize) -> Layout {
+        let words = elem_size.div_ceil(8);
+        let (per_group, group_words) = match words {
+            0 => (1, 1),
+            1..=7 => (7 / words, 8),
+            _ => (1, 1 + words),
+        };
+        let groups = capacity.div_ceil(per_group);
         let control = word(template, CONTROL_OFFSET_AT) as usize;
         let data_at = word(template, DATA_OFFSET_AT) as usize;
-        assert!(
-            data_at + capacity * stride * 8 <= template.len(),
-            "template layout"
+        assert_eq!(
+            data_at + groups * group_words * 8,
+            template.len(),
+            "the fuzz target's copy of the ring geometry is out of date"
         );
         Layout {
             capacity: capacity as u64,
-            stride,
+            groups,
+            group_words,
             tail_at: control + TAIL_IN_CONTROL,
             head_at: control + HEAD_IN_CONTROL,
             data_at,
@@ -244,11 +257,11 @@ fn apply_patches(inp: &mut Input<'_>, file: &mut [u8], l: &Layout) -> usize {
                 let v = value(inp, file, l)?;
                 set_word(file, l.head_at, v);
             }
-            // A slot stamp ("slot holds position p" is stamp == p + 1).
+            // A group stamp (item p is published when its group's stamp > p).
             4 => {
-                let slot = inp.byte()? as usize % l.capacity as usize;
+                let group = inp.byte()? as usize % l.groups;
                 let v = value(inp, file, l)?;
-                set_word(file, l.data_at + slot * l.stride * 8, v);
+                set_word(file, l.data_at + group * l.group_words * 8, v);
             }
             // A role word: 0 = free; anything else names a holder (pid in the
             // low 32 bits, start time in the high 32 bits).
@@ -507,9 +520,8 @@ fn run<T: Pod + PartialEq + Debug>(flags: u8, cap_sel: u8, ops: &[u8], mut rest:
     let mut clean = false;
     let file = if seeded {
         let capacity = CAPACITIES[cap_sel as usize % CAPACITIES.len()];
-        let stride = 1 + core::mem::size_of::<T>().div_ceil(8);
         let mut file = template::<T>(capacity);
-        let layout = Layout::of(&file, capacity, stride);
+        let layout = Layout::of(&file, capacity, core::mem::size_of::<T>());
         let applied = apply_patches(&mut rest, &mut file, &layout);
         if !flag4 {
             fix_checksum(&mut file);
