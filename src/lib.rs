@@ -24,11 +24,31 @@
 //! `#[derive(Clone, Copy, shmkit::bytemuck::Pod, shmkit::bytemuck::Zeroable)]`
 //! on a `#[repr(C)]` struct.
 //!
+//! ## What is here
+//!
+//! | item | what | Python counterpart |
+//! |---|---|---|
+//! | [`spsc`] | bounded single-producer single-consumer queue | `Queue(maxsize)`, one writer, one reader |
+//! | [`Value`] | one shared value: lock-free up to 8 bytes, a seqlock above; readers never block writers | `Value(typecode, lock=True)` |
+//! | [`Array`] | fixed-length shared array: per-element atomics, consistent snapshots of range writes | `Array(typecode, size_or_initializer)` |
+//!
+//! ```
+//! # let name = format!("doc-root-value-{}", std::process::id());
+//! let balance = shmkit::Value::<i64>::create(&name, 100)?;
+//! // In any other process: Value::<i64>::open(&name)?
+//! balance.update(|b| b + 20); // atomic across processes
+//! assert_eq!(balance.load(), 120);
+//! # shmkit::remove(&name)?;
+//! # Ok::<(), shmkit::Error>(())
+//! ```
+//!
 //! ## Layers
 //!
 //! * [`spsc`]: the public handles, errors and builders.
-//! * the ring protocols: work on a `#[repr(C)]` layout of atomics and never
-//!   know whether it lives on the heap (tests, loom, Miri) or in a segment.
+//! * [`Value`] and [`Array`]: the public handles of shared values and arrays.
+//! * the ring, seqlock and array protocols: work on a `#[repr(C)]` layout of
+//!   atomics and never know whether it lives on the heap (tests, loom, Miri)
+//!   or in a segment.
 //! * sync: the one atomics shim (std or loom), padding, waiting, liveness.
 //! * segment: names, files, mapping, header, create/open handshake, validation.
 //!
@@ -42,6 +62,7 @@
 
 pub use bytemuck;
 
+mod array;
 #[cfg(not(loom))]
 mod channel_error;
 #[cfg(not(loom))]
@@ -55,13 +76,18 @@ mod payload;
 mod segment;
 pub mod spsc;
 mod sync;
+mod value;
 
+#[cfg(not(loom))]
+pub use array::{Array, OutOfBounds};
 #[cfg(not(loom))]
 pub use error::{Error, Kind, Role, TypeInfo};
 #[cfg(not(loom))]
 pub use options::{Options, WaitStrategy};
 #[cfg(not(loom))]
 pub use segment::name::MAX_NAME_LEN;
+#[cfg(not(loom))]
+pub use value::{Integer, Value};
 
 /// Removes the named segment from the system.
 ///

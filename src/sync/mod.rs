@@ -10,9 +10,13 @@
 
 pub(crate) mod atomic {
     #[cfg(loom)]
-    pub(crate) use loom::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
+    pub(crate) use loom::sync::atomic::{
+        fence, AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering,
+    };
     #[cfg(not(loom))]
-    pub(crate) use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
+    pub(crate) use std::sync::atomic::{
+        fence, AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering,
+    };
 }
 
 pub(crate) mod event;

@@ -438,3 +438,25 @@ impl<R> Bounded<R> {
         self.handle.as_ref().is_some_and(|h| h.is_finished())
     }
 }
+
+// ---------------------------------------------------------------------------
+// Value and array layouts (used by `tests/value.rs`)
+
+/// Offsets in a `Value` segment, as laid out in `src/value/handle.rs`
+/// (`Control`: three 128-byte lines) after the 512-byte header. For a value
+/// of 9 to 128 bytes, copy `k` of the seqlock's eight starts at
+/// `DATA + k * COPY_STRIDE`.
+#[allow(dead_code)]
+pub mod value_offset {
+    /// The seqlock's publication counter; the counter modulo 8 names the
+    /// copy that holds the current value.
+    pub const SEQ: usize = 512;
+    /// The writer lock word: the holder's pid in the low 32 bits, or 0.
+    pub const LOCK_OWNER: usize = 640;
+    /// `waiters` of the event that writers sleep on for the lock.
+    pub const LOCK_WAITERS: usize = 768 + 4;
+    /// The data region.
+    pub const DATA: usize = 896;
+    /// Bytes from one seqlock copy to the next, for values up to 128 bytes.
+    pub const COPY_STRIDE: usize = 128;
+}

@@ -1,0 +1,437 @@
+//! The public [`Value`] handle: attach by name, then run the word or seqlock
+//! protocol on the mapped segment.
+
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use bytemuck::Pod;
+
+use super::int_ops;
+use super::lock::{self, Held, LockBlock};
+use super::seqlock::{payload_words, Seqlock, OPTIMISTIC_READS};
+use super::word::{self, Word};
+use super::Integer;
+use crate::error::{Error, Kind};
+use crate::options::{Options, WaitStrategy};
+use crate::segment::{Attach, ElemType, Segment, Spec};
+use crate::sync::atomic::AtomicU64;
+use crate::sync::liveness::PeerId;
+use crate::sync::{Padded, LINE};
+
+/// The control block of a value segment.
+///
+/// ```text
+/// seq  | writer lock owner | writer lock event     (each on its own 128-byte line)
+/// ```
+///
+/// The data region then holds, for a value of at most 8 bytes, one 8-byte
+/// word (the value in its first bytes, see [`word`]); for a larger one, the
+/// [`COPIES`] seqlock copies, each on whole 128-byte lines of its own, so
+/// that a writer filling one copy never touches a line a reader of another
+/// copy is reading. All zeroes is a valid value segment holding
+/// `T::zeroed()`.
+#[repr(C)]
+pub(crate) struct Control {
+    /// The seqlock's publication counter (values over 8 bytes; unused below).
+    pub(crate) seq: Padded<AtomicU64>,
+    /// Serializes writers of values over 8 bytes (unused below).
+    pub(crate) lock: LockBlock,
+}
+
+/// Copies of a seqlock value. A reader is disturbed only by seven
+/// publications during its copy (see `seqlock`): measured against a writer
+/// storing back to back in another process, four copies still sent readers
+/// to the writer lock hundreds of times a second, eight never.
+const COPIES: usize = 8;
+
+/// Words from the start of one seqlock copy to the start of the next: whole
+/// 128-byte lines.
+fn copy_stride(size: usize) -> usize {
+    payload_words(size).next_multiple_of(LINE / 8)
+}
+
+fn sizes(capacity: u64, elem_size: u32) -> Option<(u64, u64)> {
+    if capacity != 1 {
+        return None;
+    }
+    let size = elem_size as usize;
+    let data = if word::fits(size) {
+        8
+    } else {
+        (copy_stride(size) as u64).checked_mul(COPIES as u64 * 8)?
+    };
+    Some((core::mem::size_of::<Control>() as u64, data))
+}
+
+fn spec<T: Pod>(opts: &Options) -> Spec {
+    Spec {
+        kind: Kind::Value,
+        elem: ElemType::of::<T>(opts),
+        sizes,
+    }
+}
+
+/// A value of type `T` shared by name between processes: Python's
+/// `multiprocessing.Value`, for unrelated processes, without a lock on reads.
+///
+/// ```
+/// use shmkit::Value;
+/// # let name = format!("doc-value-{}", std::process::id());
+/// // Process A
+/// let hits = Value::<u64>::create(&name, 0)?;
+/// // Process B (here the same process)
+/// let seen = Value::<u64>::open(&name)?;
+///
+/// hits.fetch_add(1);
+/// assert_eq!(seen.update(|n| n * 10), 1); // returns the previous value
+/// assert_eq!(hits.load(), 10);
+/// shmkit::remove(&name)?;
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+///
+/// # Guarantees
+///
+/// * **Never torn.** [`load`](Value::load) returns a value that some
+///   [`store`](Value::store) or update wrote as a whole.
+/// * **Atomic updates.** [`update`](Value::update),
+///   [`fetch_update`](Value::fetch_update), [`swap`](Value::swap),
+///   [`compare_exchange`](Value::compare_exchange) and, for [`Integer`]s,
+///   `fetch_add` and friends are atomic read-modify-writes across all
+///   processes and threads: no update is lost.
+/// * **Ordering.** Every operation is linearizable. A store publishes (Release)
+///   what the storing thread wrote to memory before it, to any thread that
+///   loads (Acquire) the stored value.
+///
+/// # How it works, and what it costs
+///
+/// * **`T` of at most 8 bytes** ([`is_lock_free`](Value::is_lock_free)): one
+///   atomic word. `load` and `store` are single instructions (a few
+///   nanoseconds), `fetch_add` and friends single read-modify-write
+///   instructions, `update` a compare-and-swap loop. There is no lock.
+/// * **Larger `T`**: a seqlock over eight copies of the value (eight times
+///   its size in memory, each copy on cache lines of its own). `load` copies
+///   the published copy and checks a version; it takes no lock and writes no
+///   shared memory, so readers never block a writer. It is wait-free while
+///   nobody writes, and retries only if seven stores *completed* while it
+///   copied (a store in progress does not disturb it). After 32 failed tries
+///   in a row it reads once under the writer lock, so no reader starves.
+///   Writers serialize on a writer lock in the segment, spinning, then
+///   sleeping ([`Options::wait`]).
+///
+/// # Crashes
+///
+/// A process killed at any point never leaves a torn value behind: for a
+/// lock-free value there is nothing half done; for a larger one, a writer
+/// killed mid-write leaves only the unpublished copy half written, and
+/// readers never look at it. Loads are never blocked by a dead writer. Other
+/// writers find the writer lock held by a dead process and take it over:
+/// they check the holder's liveness after waiting 1 ms, then at the liveness
+/// interval ([`Options::liveness_interval`], default 100 ms), so a killed
+/// writer delays them by about that much. Only the killed writer's own
+/// update is lost. A holder that is alive but stopped (`SIGSTOP`, a
+/// debugger) keeps other *writers* waiting until it resumes.
+///
+/// # `update` closures
+///
+/// `f` must be free of side effects: for a lock-free value it is called
+/// again whenever another process changed the value between the read and the
+/// compare-and-swap (as with `AtomicU64::fetch_update`). For a larger value
+/// it runs once, under the writer lock; if it panics, the lock is released
+/// and the value left unchanged.
+///
+/// # Handles
+///
+/// A `Value` is `Send` and `Sync`: threads share one handle by reference or
+/// `Arc`. A handle records its process's identity when it attaches; a child
+/// created with `fork` must open the value again rather than use the
+/// parent's handle.
+pub struct Value<T: Pod> {
+    seg: Segment,
+    me: PeerId,
+    wait: WaitStrategy,
+    liveness: Duration,
+    _elem: PhantomData<fn(T) -> T>,
+}
+
+impl<T: Pod> std::fmt::Debug for Value<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Value")
+            .field("name", &self.name())
+            .field("lock_free", &Self::is_lock_free())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Pod> Value<T> {
+    const SIZE: usize = core::mem::size_of::<T>();
+    const IN_WORD: bool = word::fits(Self::SIZE);
+
+    /// Creates a value holding `initial`. Fails with
+    /// [`Error::AlreadyExists`] if the name is taken.
+    pub fn create(name: &str, initial: T) -> Result<Self, Error> {
+        Self::create_with(name, initial, &Options::new())
+    }
+
+    /// Attaches to an existing value.
+    pub fn open(name: &str) -> Result<Self, Error> {
+        Self::open_with(name, &Options::new())
+    }
+
+    /// Attaches to the value, creating it with `initial` if it does not
+    /// exist. If it exists, `initial` is ignored.
+    pub fn open_or_create(name: &str, initial: T) -> Result<Self, Error> {
+        Self::open_or_create_with(name, initial, &Options::new())
+    }
+
+    /// [`Value::create`] with options.
+    pub fn create_with(name: &str, initial: T, opts: &Options) -> Result<Self, Error> {
+        Self::attach(Attach::Create(name, 1), initial, opts)
+    }
+
+    /// [`Value::open`] with options.
+    pub fn open_with(name: &str, opts: &Options) -> Result<Self, Error> {
+        Self::attach(Attach::Open(name), T::zeroed(), opts)
+    }
+
+    /// [`Value::open_or_create`] with options.
+    pub fn open_or_create_with(name: &str, initial: T, opts: &Options) -> Result<Self, Error> {
+        Self::attach(Attach::OpenOrCreate(name, 1), initial, opts)
+    }
+
+    fn attach(how: Attach<'_>, initial: T, opts: &Options) -> Result<Self, Error> {
+        let seg = Segment::attach(how, opts, &spec::<T>(opts), 1, |seg| {
+            Self::init(seg, &initial)
+        })?;
+        // Writers notify the lock event on release: make that fence free.
+        crate::sync::fence::register();
+        Ok(Value {
+            seg,
+            me: PeerId::current(),
+            wait: opts.wait,
+            liveness: opts.liveness_interval,
+            _elem: PhantomData,
+        })
+    }
+
+    /// Writes the initial value into a fresh segment, before READY.
+    fn init(seg: &Segment, initial: &T) {
+        if Self::IN_WORD {
+            if let Some(w) = Word::first_of(seg.data_words(), word::width(Self::SIZE)) {
+                w.set(*initial);
+            }
+        } else {
+            Self::seqlock_in(seg).init(initial);
+        }
+    }
+
+    /// Whether `T` is small enough (at most 8 bytes) to live in one atomic
+    /// word: then every operation is lock-free. Larger values use a seqlock
+    /// with a writer lock (readers still take no lock).
+    pub const fn is_lock_free() -> bool {
+        Self::IN_WORD
+    }
+
+    fn control_in(seg: &Segment) -> &Control {
+        // SAFETY: the segment was created or validated with `spec::<T>`, whose
+        // control block is `size_of::<Control>()` bytes; Control is made of
+        // atomics only, aligned to 128.
+        unsafe { seg.control::<Control>() }
+    }
+
+    #[inline]
+    fn seqlock_in(seg: &Segment) -> Seqlock<'_> {
+        // Validated: the data region is `COPIES * copy_stride` words (see
+        // `sizes`).
+        Seqlock::new(
+            &Self::control_in(seg).seq,
+            seg.data_words(),
+            copy_stride(Self::SIZE),
+            COPIES,
+        )
+    }
+
+    #[inline(always)]
+    fn word(&self) -> Word<'_> {
+        debug_assert!(Self::IN_WORD);
+        match Word::first_of(self.seg.data_words(), word::width(Self::SIZE)) {
+            Some(w) => w,
+            // Validated: the data region is one word (see `sizes`).
+            None => unreachable!("a value segment has a data word"),
+        }
+    }
+
+    fn lock(&self) -> Held<'_> {
+        // A steal needs no repair here: a dead writer leaves at most the
+        // unpublished copy half written (see `seqlock`).
+        lock::lock(
+            &Self::control_in(&self.seg).lock,
+            self.me,
+            self.wait,
+            self.liveness,
+        )
+    }
+
+    /// The current value. Never torn; never blocked by a writer unless
+    /// writers keep publishing faster than this copy completes (see the type
+    /// docs).
+    #[inline]
+    pub fn load(&self) -> T {
+        if Self::IN_WORD {
+            return self.word().get();
+        }
+        self.load_seqlock()
+    }
+
+    fn load_seqlock(&self) -> T {
+        let sl = Self::seqlock_in(&self.seg);
+        for _ in 0..OPTIMISTIC_READS {
+            if let Some(v) = sl.try_read() {
+                return v;
+            }
+            core::hint::spin_loop();
+        }
+        let held = self.lock();
+        sl.read_locked(&held)
+    }
+
+    /// Replaces the value.
+    #[inline]
+    pub fn store(&self, v: T) {
+        if Self::IN_WORD {
+            return self.word().set(v);
+        }
+        let held = self.lock();
+        Self::seqlock_in(&self.seg).write(&held, &v);
+    }
+
+    /// Replaces the value with `f(current)`, atomically; returns the previous
+    /// value. `f` may run more than once (see the type docs).
+    ///
+    /// ```
+    /// # let name = format!("doc-update-{}", std::process::id());
+    /// let balance = shmkit::Value::<i64>::create(&name, 100)?;
+    /// assert_eq!(balance.update(|b| b + 20), 100);
+    /// assert_eq!(balance.load(), 120);
+    /// # shmkit::remove(&name)?;
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn update(&self, mut f: impl FnMut(T) -> T) -> T {
+        match self.fetch_update(|v| Some(f(v))) {
+            Ok(prev) | Err(prev) => prev,
+        }
+    }
+
+    /// Replaces the value with what `f` returns, unless it returns `None`;
+    /// atomically. Returns the value `f` saw last: `Ok` if it was replaced,
+    /// `Err` if `f` declined. `f` may run more than once (see the type docs).
+    ///
+    /// ```
+    /// # let name = format!("doc-fetch-update-{}", std::process::id());
+    /// let balance = shmkit::Value::<i64>::create(&name, 50)?;
+    /// let withdraw = |amount| move |b: i64| (b >= amount).then(|| b - amount);
+    /// assert_eq!(balance.fetch_update(withdraw(30)), Ok(50));
+    /// assert_eq!(balance.fetch_update(withdraw(30)), Err(20)); // not enough left
+    /// # shmkit::remove(&name)?;
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn fetch_update(&self, f: impl FnMut(T) -> Option<T>) -> Result<T, T> {
+        if Self::IN_WORD {
+            return self.word().fetch_update_value(f);
+        }
+        let held = self.lock();
+        Self::seqlock_in(&self.seg).modify(&held, f)
+    }
+
+    /// Replaces the value, returning the previous one.
+    pub fn swap(&self, v: T) -> T {
+        if Self::IN_WORD {
+            return self.word().swap_value(v);
+        }
+        let held = self.lock();
+        match Self::seqlock_in(&self.seg).modify(&held, |_| Some(v)) {
+            Ok(prev) | Err(prev) => prev,
+        }
+    }
+
+    /// Stores `new` if the value is bitwise equal to `current`. Returns the
+    /// previous value: `Ok` if it was replaced, `Err` (with the value found)
+    /// if not.
+    pub fn compare_exchange(&self, current: T, new: T) -> Result<T, T> {
+        if Self::IN_WORD {
+            return self.word().compare_exchange_value(current, new);
+        }
+        let held = self.lock();
+        Self::seqlock_in(&self.seg).modify(&held, |v: T| {
+            (bytemuck::bytes_of(&v) == bytemuck::bytes_of(&current)).then_some(new)
+        })
+    }
+
+    /// The segment name.
+    pub fn name(&self) -> &str {
+        self.seg.name()
+    }
+}
+
+/// Single-instruction read-modify-writes for primitive integers. Each returns
+/// the previous value; arithmetic wraps.
+impl<T: Integer> Value<T> {
+    /// Adds `v`.
+    #[inline]
+    pub fn fetch_add(&self, v: T) -> T {
+        int_ops::fetch_add(self.word(), v)
+    }
+
+    /// Subtracts `v`.
+    #[inline]
+    pub fn fetch_sub(&self, v: T) -> T {
+        int_ops::fetch_sub(self.word(), v)
+    }
+
+    /// Bitwise and with `v`.
+    #[inline]
+    pub fn fetch_and(&self, v: T) -> T {
+        int_ops::fetch_and(self.word(), v)
+    }
+
+    /// Bitwise or with `v`.
+    #[inline]
+    pub fn fetch_or(&self, v: T) -> T {
+        int_ops::fetch_or(self.word(), v)
+    }
+
+    /// Bitwise exclusive or with `v`.
+    #[inline]
+    pub fn fetch_xor(&self, v: T) -> T {
+        int_ops::fetch_xor(self.word(), v)
+    }
+
+    /// Sets the value to the maximum of it and `v` (a compare-and-swap loop).
+    #[inline]
+    pub fn fetch_max(&self, v: T) -> T {
+        int_ops::fetch_max(self.word(), v)
+    }
+
+    /// Sets the value to the minimum of it and `v` (a compare-and-swap loop).
+    #[inline]
+    pub fn fetch_min(&self, v: T) -> T {
+        int_ops::fetch_min(self.word(), v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layouts_are_as_documented() {
+        assert_eq!(core::mem::size_of::<Control>(), 3 * LINE);
+        assert_eq!(sizes(1, 8), Some((384, 8)));
+        assert_eq!(sizes(1, 0), Some((384, 8)));
+        assert_eq!(sizes(1, 9), Some((384, 8 * 128)));
+        assert_eq!(sizes(1, 128), Some((384, 8 * 128)));
+        assert_eq!(sizes(1, 129), Some((384, 8 * 256)));
+        assert_eq!(sizes(0, 8), None);
+        assert_eq!(sizes(2, 8), None);
+        assert!(sizes(1, u32::MAX).is_some());
+    }
+}
