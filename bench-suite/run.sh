@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Regenerates BENCHMARKS.md and bench-suite/plots/*.svg: every shmkit
+# primitive beside the floor, iceoryx2, pipes, Unix sockets, Python
+# multiprocessing and in-process queues, measured on this machine.
+#
+#   bash bench-suite/run.sh                # the full run: about 3.5 minutes of
+#                                          # measuring on 2 cores, plus the build
+#   bash bench-suite/run.sh --quick        # a smoke run that writes nothing
+#   bash bench-suite/run.sh --only iceoryx2  # just the matching steps, nothing written
+#   bash bench-suite/run.sh --out DIR      # write DIR/BENCHMARKS.md and DIR/bench-suite/plots
+#
+# Rows of shmkit parts still being built (`Value`, `mpmc`) are turned on when
+# they compile against the tree; otherwise BENCHMARKS.md says they were not
+# measured. Honors CARGO_TARGET_DIR.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+manifest="$here/Cargo.toml"
+
+if ! command -v cargo >/dev/null; then
+    echo "run.sh: cargo is needed (https://rustup.rs)" >&2
+    exit 1
+fi
+command -v python3 >/dev/null || echo "run.sh: python3 not found: the Python rows will be skipped"
+
+# A feature is tried only if the library exports the part at all; it is kept
+# only if the suite then type-checks with it.
+lib="$here/../src/lib.rs"
+candidates=()
+grep -Eq '^pub use value::.*\bValue\b' "$lib" && candidates+=(value)
+grep -Eq '^pub mod mpmc;' "$lib" && [ -e "$here/../src/mpmc/mod.rs" -o -e "$here/../src/mpmc.rs" ] && candidates+=(mpmc)
+
+echo "==> checking which shmkit parts build (${candidates[*]:-none besides spsc})"
+features=()
+if [ "${#candidates[@]}" -gt 0 ] &&
+    cargo check --release --quiet --manifest-path "$manifest" --features "$(IFS=,; echo "${candidates[*]}")" 2>/dev/null; then
+    features=("${candidates[@]}")
+else
+    for f in "${candidates[@]}"; do
+        if cargo check --release --quiet --manifest-path "$manifest" --features "$f" 2>/dev/null; then
+            features+=("$f")
+        else
+            echo "    shmkit $f rows: skipped (does not compile against this tree)"
+        fi
+    done
+fi
+echo "    extra rows: ${features[*]:-none}"
+
+echo "==> building the suite"
+feature_arg=()
+[ "${#features[@]}" -gt 0 ] && feature_arg=(--features "$(IFS=,; echo "${features[*]}")")
+cargo build --release --manifest-path "$manifest" ${feature_arg[@]+"${feature_arg[@]}"}
+
+echo "==> measuring"
+exec cargo run --release --quiet --manifest-path "$manifest" ${feature_arg[@]+"${feature_arg[@]}"} -- "$@"

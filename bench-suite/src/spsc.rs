@@ -1,0 +1,185 @@
+//! shmkit `spsc` across two processes, with each wait strategy: round trips
+//! through two queues (one each way) and a one-way stream, both sides using
+//! the blocking `send`/`recv` calls a user would.
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use shmkit::spsc::{Receiver, Sender};
+use shmkit::{Options, WaitStrategy};
+
+use crate::measure::{self, capacity_for, check_echo, consume, stamp, RoundParams, END};
+use crate::peer::{Peer, PeerIo};
+use crate::shm::{ShmFile, COUNT, DONE, READY};
+use crate::{unique_name, Result};
+
+/// A shmkit wait strategy, as passed to the peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    /// `WaitStrategy::BusySpin`.
+    Busy,
+    /// The default, `WaitStrategy::SpinThenPark(50 µs)`.
+    Default,
+    /// `WaitStrategy::Park`.
+    Park,
+}
+
+impl Strategy {
+    /// The argument that names it to the peer.
+    pub fn arg(self) -> &'static str {
+        match self {
+            Strategy::Busy => "busy",
+            Strategy::Default => "default",
+            Strategy::Park => "park",
+        }
+    }
+
+    /// The inverse of [`Strategy::arg`].
+    pub fn parse(s: &str) -> Result<Strategy> {
+        Ok(match s {
+            "busy" => Strategy::Busy,
+            "default" => Strategy::Default,
+            "park" => Strategy::Park,
+            _ => return Err(format!("unknown wait strategy {s:?}").into()),
+        })
+    }
+
+    /// shmkit options with this strategy.
+    pub fn options(self) -> Options {
+        match self {
+            Strategy::Busy => Options::new().wait(WaitStrategy::BusySpin),
+            Strategy::Default => Options::new(),
+            Strategy::Park => Options::new().wait(WaitStrategy::Park),
+        }
+    }
+}
+
+/// Removes shmkit segments when dropped (or earlier, with
+/// [`Segments::remove_now`]). Names already gone are fine.
+pub struct Segments(Vec<String>);
+
+impl Segments {
+    /// Registers names; register them before creating the segments.
+    pub fn new(names: &[&str]) -> Segments {
+        Segments(names.iter().map(|n| n.to_string()).collect())
+    }
+
+    /// Removes them now: once both processes are attached, the names can
+    /// go while the memory stays in use, so nothing is left behind even if
+    /// a process is killed.
+    pub fn remove_now(&mut self) {
+        for name in self.0.drain(..) {
+            match shmkit::remove(&name) {
+                Ok(()) | Err(shmkit::Error::NotFound { .. }) => {}
+                Err(e) => eprintln!("warning: could not remove segment {name:?}: {e}"),
+            }
+        }
+    }
+}
+
+impl Drop for Segments {
+    fn drop(&mut self) {
+        self.remove_now();
+    }
+}
+
+/// Round trips of one `u64` through two queues, both sides waiting with
+/// `strategy`.
+pub fn latency(
+    strategy: Strategy,
+    peer_cpu: Option<usize>,
+    p: &RoundParams,
+) -> Result<Histogram<u64>> {
+    let opts = strategy.options();
+    let (ping, pong) = (unique_name("p"), unique_name("q"));
+    let mut names = Segments::new(&[&ping, &pong]);
+    let cap = capacity_for(8);
+    let mut tx = Sender::<u64>::create_with(&ping, cap, &opts)?;
+    let mut rx = Receiver::<u64>::create_with(&pong, cap, &opts)?;
+    let mut peer = Peer::spawn(
+        "spsc-lat",
+        &[&ping, &pong, strategy.arg()],
+        peer_cpu,
+        PeerIo::Null,
+    )?;
+    peer.wait_until(|| tx.is_connected() && rx.is_connected())?;
+    names.remove_now();
+    let hist = measure::time_rounds(p, |i| {
+        tx.send(i).map_err(|_| "peer detached")?;
+        let v = rx.recv().map_err(|_| "peer detached")?;
+        check_echo(i, v)
+    });
+    let hist = peer.explain(hist)?;
+    tx.send(END).map_err(|_| "peer detached")?;
+    drop((tx, rx));
+    peer.finish()?;
+    Ok(hist)
+}
+
+/// The peer of [`latency`].
+pub fn latency_peer(ping: &str, pong: &str, strategy: &str) -> Result<()> {
+    let opts = Strategy::parse(strategy)?.options();
+    let mut rx = Receiver::<u64>::open_with(ping, &opts)?;
+    let mut tx = Sender::<u64>::open_with(pong, &opts)?;
+    measure::echo(
+        || Ok(rx.recv().map_err(|_| "parent detached")?),
+        |v| Ok(tx.send(v).map_err(|_| "parent detached")?),
+    )
+}
+
+/// Messages of `W` words one way, both sides waiting with `strategy`.
+pub fn throughput<const W: usize>(
+    strategy: Strategy,
+    peer_cpu: Option<usize>,
+    budget: Duration,
+) -> Result<measure::Rate> {
+    let size = W * 8;
+    let opts = strategy.options();
+    let name = unique_name("d");
+    let mut names = Segments::new(&[&name]);
+    let mut ctl = ShmFile::create(0)?;
+    let mut tx = Sender::<[u64; W]>::create_with(&name, capacity_for(size), &opts)?;
+    let size_arg = size.to_string();
+    let mut peer = Peer::spawn(
+        "spsc-tput",
+        &[ctl.path(), &name, &size_arg, strategy.arg()],
+        peer_cpu,
+        PeerIo::Null,
+    )?;
+    peer.wait_until(|| ctl.get(READY) != 0 && tx.is_connected())?;
+    names.remove_now();
+    ctl.unlink();
+    let mut msg = [0u64; W];
+    let rate = measure::time_stream(
+        budget,
+        size,
+        &mut peer,
+        |_, seq| {
+            stamp(&mut msg, seq);
+            Ok(tx.send(msg).map_err(|_| "peer detached")?)
+        },
+        |peer| {
+            peer.spin_done(&ctl)?;
+            Ok(ctl.get(COUNT))
+        },
+    );
+    let rate = peer.explain(rate)?;
+    drop(tx);
+    peer.finish()?;
+    Ok(rate)
+}
+
+/// The peer of [`throughput`].
+pub fn throughput_peer<const W: usize>(ctl: &str, name: &str, strategy: &str) -> Result<()> {
+    let opts = Strategy::parse(strategy)?.options();
+    let ctl = ShmFile::open(ctl)?;
+    let mut rx = Receiver::<[u64; W]>::open_with(name, &opts)?;
+    ctl.set(READY, 1);
+    let n = consume(|| {
+        let m = rx.recv().map_err(|_| "sender detached")?;
+        Ok(measure::ends(&m))
+    })?;
+    ctl.set(COUNT, n);
+    ctl.set(DONE, 1);
+    Ok(())
+}
