@@ -10,13 +10,13 @@ use std::io;
 /// The codes of all planned kinds are fixed now, as part of the on-disk
 /// format, so that a segment of a kind this build does not implement is still
 /// reported as [`Error::WrongKind`] rather than as corruption. This version
-/// implements [`Kind::Spsc`].
+/// implements [`Kind::Spsc`] and [`Kind::Mpmc`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Kind {
     /// A [`crate::spsc`] queue (code 1).
     Spsc,
-    /// A multi-producer multi-consumer queue (code 2; planned).
+    /// A [`crate::mpmc`] queue (code 2).
     Mpmc,
     /// A byte pipe (code 3; planned).
     Pipe,
@@ -189,6 +189,15 @@ pub enum Error {
         /// The holder's process id (possibly this process).
         pid: u32,
     },
+    /// An [`mpmc`](crate::mpmc) queue already has its maximum number of
+    /// handles attached ([`crate::mpmc::MAX_HANDLES`]), after handles of dead
+    /// processes were reaped.
+    TooManyHandles {
+        /// The segment name.
+        name: String,
+        /// How many handles a queue can have attached.
+        limit: usize,
+    },
     /// Any other operating-system error.
     Io {
         /// The segment name.
@@ -249,6 +258,10 @@ impl fmt::Display for Error {
             Error::RoleTaken { name, role, pid } => write!(
                 f,
                 "the {role} role of segment {name:?} is held by live process {pid}"
+            ),
+            Error::TooManyHandles { name, limit } => write!(
+                f,
+                "segment {name:?} already has the maximum of {limit} live handles attached"
             ),
             Error::Io { name, source } => write!(f, "segment {name:?}: {source}"),
         }

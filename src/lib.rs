@@ -29,6 +29,7 @@
 //! | item | what | Python counterpart |
 //! |---|---|---|
 //! | [`spsc`] | bounded single-producer single-consumer queue | `Queue(maxsize)`, one writer, one reader |
+//! | [`mpmc`] | bounded multi-producer multi-consumer work queue with `task_done`/`join`; survives killed peers | `JoinableQueue(maxsize)` |
 //! | [`Value`] | one shared value: lock-free up to 8 bytes, a seqlock above; readers never block writers | `Value(typecode, lock=True)` |
 //! | [`Array`] | fixed-length shared array: per-element atomics, consistent snapshots of range writes | `Array(typecode, size_or_initializer)` |
 //!
@@ -44,7 +45,7 @@
 //!
 //! ## Layers
 //!
-//! * [`spsc`]: the public handles, errors and builders.
+//! * [`spsc`], [`mpmc`]: the public handles, errors and builders.
 //! * [`Value`] and [`Array`]: the public handles of shared values and arrays.
 //! * the ring, seqlock and array protocols: work on a `#[repr(C)]` layout of
 //!   atomics and never know whether it lives on the heap (tests, loom, Miri)
@@ -69,6 +70,7 @@ mod channel_error;
 mod endpoint;
 #[cfg(not(loom))]
 mod error;
+pub mod mpmc;
 #[cfg(not(loom))]
 mod options;
 mod payload;

@@ -41,7 +41,7 @@
 //! its wake-up, which is why every sleep is bounded (callers pass at most the
 //! liveness interval). Counters wrap; nothing here can panic.
 
-use super::atomic::{AtomicU32, Ordering};
+use super::atomic::{AtomicU32, AtomicU64, Ordering};
 use super::fence;
 
 /// An event word pair. `#[repr(C)]`, atomics only: lives in a segment.
@@ -97,14 +97,57 @@ impl Event {
         self.waiters.store(0, Ordering::Relaxed);
     }
 
+    /// Undoes the registration of one waiter that died asleep (saturating:
+    /// never below zero). For events that several parties wait on, called by
+    /// whoever reaps the dead waiter.
+    pub(crate) fn forget_waiter(&self) {
+        let _ = self
+            .waiters
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |w| w.checked_sub(1));
+    }
+
     /// Waiter side: registers, re-checks with `poll`, and sleeps (at most
     /// `timeout`) only if `poll` still finds nothing. Returns what `poll`
     /// found, or `None` after a wake-up, timeout or signal; the caller loops.
     pub(crate) fn wait<R>(
         &self,
+        poll: impl FnMut() -> Option<R>,
+        timeout: Option<std::time::Duration>,
+    ) -> Option<R> {
+        self.wait_inner(None, poll, timeout)
+    }
+
+    /// [`Event::wait`] for events that many parties wait on: `mark` (a word
+    /// of the waiter's own, in shared memory) holds `code` from just before
+    /// the registration until just after it is undone, so that whoever finds
+    /// the waiter's process dead knows which event's registration to undo
+    /// ([`Event::forget_waiter`]). A process killed between setting the mark
+    /// and registering makes that undo remove one registration too many:
+    /// a live sleeper may then miss one wake-up and sleeps until its timeout,
+    /// which every caller bounds. The other order would leave a stale
+    /// registration that makes every later notification pay a system call.
+    // Used by the mpmc handles, which loom builds do not compile.
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn wait_marked<R>(
+        &self,
+        mark: &AtomicU64,
+        code: u64,
+        poll: impl FnMut() -> Option<R>,
+        timeout: Option<std::time::Duration>,
+    ) -> Option<R> {
+        self.wait_inner(Some((mark, code)), poll, timeout)
+    }
+
+    fn wait_inner<R>(
+        &self,
+        mark: Option<(&AtomicU64, u64)>,
         mut poll: impl FnMut() -> Option<R>,
         timeout: Option<std::time::Duration>,
     ) -> Option<R> {
+        if let Some((mark, code)) = mark {
+            // Relaxed: read only by a reaper after our death.
+            mark.store(code, Ordering::Relaxed);
+        }
         self.waiters.fetch_add(1, Ordering::Relaxed);
         // Fence W (see the module docs).
         let fenced = fence::heavy();
@@ -120,6 +163,9 @@ impl Event {
             self.sleep(s, timeout);
         }
         self.waiters.fetch_sub(1, Ordering::Relaxed);
+        if let Some((mark, _)) = mark {
+            mark.store(0, Ordering::Relaxed);
+        }
         found
     }
 
@@ -153,7 +199,6 @@ impl Event {
 #[cfg(all(test, loom))]
 mod loom_models {
     use super::*;
-    use crate::sync::atomic::AtomicU64;
     use loom::sync::Arc;
     use loom::thread;
 

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::atomic::AtomicU64;
 use super::event::Event;
 use crate::options::WaitStrategy;
 
@@ -18,6 +19,9 @@ pub(crate) enum Waited<R> {
 /// Spin iterations between two clock reads while spinning.
 const SPINS_PER_CLOCK_READ: u32 = 64;
 
+/// How long spin-then-park spins without yielding the CPU.
+const YIELD_AFTER: Duration = Duration::from_micros(5);
+
 /// Calls `poll` until it returns `Some`, or `deadline` passes.
 ///
 /// * `poll` is called at least once, so a zero timeout behaves like `try_`.
@@ -30,6 +34,20 @@ const SPINS_PER_CLOCK_READ: u32 = 64;
 ///   configured time first.
 pub(crate) fn wait<R>(
     event: &Event,
+    strategy: WaitStrategy,
+    deadline: Option<Instant>,
+    liveness: Duration,
+    poll: impl FnMut() -> Option<R>,
+    check_peer: impl FnMut(),
+) -> Waited<R> {
+    wait_marked(event, None, strategy, deadline, liveness, poll, check_peer)
+}
+
+/// [`wait`], parking with [`Event::wait_marked`] when `mark` is given (for
+/// events that many processes wait on; see there).
+pub(crate) fn wait_marked<R>(
+    event: &Event,
+    mark: Option<(&AtomicU64, u64)>,
     strategy: WaitStrategy,
     deadline: Option<Instant>,
     liveness: Duration,
@@ -60,8 +78,21 @@ pub(crate) fn wait<R>(
                     return Waited::TimedOut;
                 }
                 check_peer();
-                if spin_for.is_some_and(|s| now.duration_since(start) >= s) {
+                let spun = now.duration_since(start);
+                if spin_for.is_some_and(|s| spun >= s) {
                     break;
+                }
+                // Spin-then-park only: past the first few microseconds, give
+                // the CPU away between polls. The kernel tends to wake a
+                // sleeping peer on the waker's CPU; if the waker then spins
+                // there without yielding, the peer cannot run to answer
+                // until the spin budget is gone. Measured unpinned, with
+                // idle time between round trips: p50 ~106 µs without this
+                // yield, ~14 µs with it (a pipe: ~3.3 µs; `Park`: ~3.7 µs).
+                // On an idle CPU `sched_yield` returns at once. BusySpin
+                // never yields: it is for callers who dedicate a core.
+                if spin_for.is_some() && spun >= YIELD_AFTER {
+                    std::thread::yield_now();
                 }
             }
         }
@@ -80,7 +111,11 @@ pub(crate) fn wait<R>(
             nap = nap.min(d - now);
         }
         check_peer();
-        if let Some(r) = event.wait(&mut poll, Some(nap)) {
+        let woke = match mark {
+            Some((mark, code)) => event.wait_marked(mark, code, &mut poll, Some(nap)),
+            None => event.wait(&mut poll, Some(nap)),
+        };
+        if let Some(r) = woke {
             return Waited::Ready(r);
         }
     }

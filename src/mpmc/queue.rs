@@ -1,0 +1,744 @@
+//! The multi-producer multi-consumer queue protocol, with crash repair.
+//!
+//! Like [`crate::spsc`]'s ring, this works on a `#[repr(C)]` [`Control`]
+//! block and a slice of atomic words, wherever they live.
+//!
+//! # Slots
+//!
+//! Every slot starts with one 64-bit word that says what the slot holds:
+//!
+//! ```text
+//!  63                      2 1  0
+//! [ position (62 bits)      | st ]      st: 0 EMPTY, 1 FULL
+//! ```
+//!
+//! For the item at position `p` (slot `p % capacity`) the word goes
+//!
+//! ```text
+//! EMPTY(p) --producer: payload, then store--> FULL(p)
+//!          --consumer: payload, then store--> EMPTY(p + capacity)
+//! ```
+//!
+//! Positions are `u64` counters; the slot word keeps the low 62 bits, plenty
+//! to tell `p` and `p ± capacity` apart (capacity ≤ 2³²). A slot word only
+//! moves forward along the sequence above, so a state once seen passed never
+//! comes back.
+//!
+//! # Claims
+//!
+//! `tail` is the next position to send into, `head` the next to receive from.
+//! A producer that finds `EMPTY(p)` in the slot of `p == tail` claims `p` by a
+//! CAS of `tail` from `p` to `p + 1`; a consumer that finds `FULL(p)` at
+//! `p == head` claims it by a CAS of `head`. The winner then owns the slot
+//! and writes it with plain stores: this is Vyukov's bounded queue (and
+//! `crossbeam_queue::ArrayQueue`), with one locked instruction per operation,
+//! on a line that in the one-producer one-consumer case no other core
+//! touches.
+//!
+//! **Crash safety.** A claimer that dies between its CAS and its store leaves
+//! the slot unfinished: consumers would find `EMPTY(p)` at `head` forever (or
+//! producers `FULL(p - capacity)` at `tail`), the wedge every Vyukov-style
+//! queue has. So before its CAS, a claimer *announces* `p` in its own peer
+//! table entry with one store (a ticket, [`super::peers`], which also records
+//! its `sent`/`received` count), and right after a successful CAS it counts
+//! the item. A reaper that finds the claimer dead knows which position it may
+//! have held, and from the count whether its item was counted.
+//!
+//! # Repair
+//!
+//! Run under the reap lock by the one handle that holds it ([`Queue::reap`]),
+//! for each position `p` a dead entry announced:
+//!
+//! * send: if the slot still says `EMPTY(p)` although `tail` is past `p`,
+//!   somebody won `p` and has not published it. If no live entry announces
+//!   `p`, the winner is dead: the slot is moved to `EMPTY(p + capacity)`
+//!   (consumers then skip `p`, the next lap's producer reuses the slot) and,
+//!   if the winner had counted the item as sent, it is uncounted;
+//! * receive: if the slot still says `FULL(p)` although `head` is past `p`,
+//!   and no live entry announces `p`, the dead winner never freed it: the
+//!   slot is moved to `EMPTY(p + capacity)`, and the item is counted as
+//!   received (if it was not yet) by the dead entry, whose settling then
+//!   counts it done and abandoned.
+//!
+//! If a live entry does announce `p` (it won `p` and is still at work, or it
+//! lost `p` and is about to move on), the dead entry is kept and looked at
+//! again by the next reap. Each repair is counted in `Stats::recovered`: one
+//! item lost, at most one per dead handle and direction.
+//!
+//! # Orderings
+//!
+//! * SYNC POINT "item published": the producer's Release store of FULL pairs
+//!   with the consumer's Acquire load of the slot word.
+//! * SYNC POINT "slot free": the consumer's Release store of EMPTY(p + cap)
+//!   pairs with the next producer's Acquire load.
+//! * SYNC POINT "claim announced": a claimer's announcement comes before its
+//!   claim CAS (Release); a reaper's Acquire load of `tail`/`head` that sees
+//!   the CAS (or any later one: every write to `tail` and `head` is a
+//!   read-modify-write, so they all continue its release sequence) therefore
+//!   sees the announcement. And the announcement that replaces it (Release)
+//!   comes after the claimer finished the slot, so a reaper that sees the
+//!   replacement (Acquire) finds the slot finished.
+//! * SYNC POINT "repaired": a repair's AcqRel CAS on the slot word hands the
+//!   slot to the next lap like a consumer's EMPTY store.
+//!
+//! # Trust
+//!
+//! Slot indices come from local arithmetic (`position % capacity`), never from
+//! shared memory; positions use wrapping arithmetic; every loop is bounded by
+//! [`MAX_RETRIES`], the capacity or the table size; peer-table indices come
+//! from our own [`Owner`]s and are masked to the table size.
+
+// Under loom only the protocol is compiled, not the handles that use the
+// rest (attach, statistics).
+#![cfg_attr(loom, allow(dead_code))]
+
+use bytemuck::Pod;
+
+use super::peers::{
+    Claim, Owner, PeerEntry, PeerTable, Ticket, MAX_PEERS, WAITING_ALL_DONE, WAITING_NOT_EMPTY,
+    WAITING_NOT_FULL,
+};
+use crate::payload::{load_payload, store_payload};
+use crate::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::event::Event;
+use crate::sync::Padded;
+
+const EMPTY: u64 = 0;
+const FULL: u64 = 1;
+const STATE_MASK: u64 = 0b11;
+const POS_SHIFT: u32 = 2;
+const POS_MASK: u64 = (1 << 62) - 1;
+
+/// How many times an operation retries after losing a race for `head` or
+/// `tail` before it reports "full" or "empty" for now. Far above any honest
+/// contention; a bound so that garbage in shared memory cannot make a call
+/// loop forever.
+pub(crate) const MAX_RETRIES: u32 = 4096;
+
+/// Whether slots are padded to whole 64-byte lines (see [`stride_words`]).
+/// Measured with `benches/mpmc.rs`: unpadded is faster (several slots share
+/// a line, and a consumer streaming behind a producer gets them together).
+const PAD_SLOTS: bool = false;
+
+#[inline(always)]
+fn enc(pos: u64, state: u64) -> u64 {
+    (pos << POS_SHIFT) | state
+}
+
+#[inline(always)]
+fn state(w: u64) -> u64 {
+    w & STATE_MASK
+}
+
+/// Signed distance from position `p` to the position in slot word `w`,
+/// modulo 2⁶².
+#[inline(always)]
+fn dist(w: u64, p: u64) -> i64 {
+    let d = (w >> POS_SHIFT).wrapping_sub(p & POS_MASK) & POS_MASK;
+    ((d << POS_SHIFT) as i64) >> POS_SHIFT
+}
+
+/// Whether `hint` (`tail` or `head`) has moved past position `p`. Acquire:
+/// SYNC POINT "claim announced".
+fn passed(hint: &AtomicU64, p: u64) -> bool {
+    (hint.load(Ordering::Acquire).wrapping_sub(p) as i64) > 0
+}
+
+/// Queue-wide counters and the reap lock, each written rarely.
+#[repr(C)]
+pub(crate) struct Stats {
+    /// Slots repaired after their claimer died (one item lost each).
+    pub(crate) recovered: AtomicU64,
+    /// Items received whose receiver left (or died) without marking them
+    /// done; they count as done.
+    pub(crate) abandoned: AtomicU64,
+    /// The `PeerId` of the handle reaping dead peers right now, 0 if none
+    /// (see [`Queue::reap`]).
+    pub(crate) reaper: AtomicU64,
+}
+
+/// The control block.
+#[repr(C)]
+pub(crate) struct Control {
+    /// Next position to claim for sending.
+    pub(crate) tail: Padded<AtomicU64>,
+    /// Next position to claim for receiving.
+    pub(crate) head: Padded<AtomicU64>,
+    /// Receivers sleep here when the queue is empty.
+    pub(crate) not_empty: Padded<Event>,
+    /// Senders sleep here when it is full.
+    pub(crate) not_full: Padded<Event>,
+    /// `join` sleeps here until every item sent is done.
+    pub(crate) all_done: Padded<Event>,
+    pub(crate) stats: Padded<Stats>,
+    pub(crate) peers: PeerTable,
+}
+
+/// Words per slot: the slot word, then the payload; rounded up to a whole
+/// 64-byte line when [`PAD_SLOTS`] is set.
+pub(crate) const fn stride_words(size: usize) -> usize {
+    let words = 1 + size.div_ceil(8);
+    if PAD_SLOTS {
+        words.next_multiple_of(8)
+    } else {
+        words
+    }
+}
+
+/// The memory the protocol runs on.
+pub(crate) struct Queue<'a> {
+    pub(crate) ctl: &'a Control,
+    slots: &'a [AtomicU64],
+    capacity: u64,
+    /// `capacity - 1` when the capacity is a power of two (a mask replaces
+    /// the division), else 0.
+    mask: u64,
+    stride: usize,
+}
+
+/// Result of one attempt.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Attempt<R> {
+    Done(R),
+    /// Full (push) or empty (pop) at the moment of looking.
+    NotNow,
+}
+
+/// Which side of a claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Send,
+    Recv,
+}
+
+/// What became of one announced claim of a dead entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Settled {
+    /// Nothing to repair (never won, or carried out).
+    Nothing,
+    /// The slot was repaired (now, or by an earlier reaper).
+    Repaired,
+    /// A live entry announces the same position: look again later.
+    Deferred,
+}
+
+impl<'a> Queue<'a> {
+    /// # Panics
+    /// If `slots` is too short; callers establish this at validation. Built
+    /// on every operation, so it must inline.
+    #[inline(always)]
+    pub(crate) fn new(
+        ctl: &'a Control,
+        slots: &'a [AtomicU64],
+        capacity: u64,
+        stride: usize,
+    ) -> Self {
+        assert!(capacity > 0 && (capacity as usize).saturating_mul(stride) <= slots.len());
+        Queue {
+            ctl,
+            slots,
+            capacity,
+            mask: if capacity.is_power_of_two() {
+                capacity - 1
+            } else {
+                0
+            },
+            stride,
+        }
+    }
+
+    /// Writes EMPTY(i) into slot i: the state of a new queue. (A zero-filled
+    /// data region is not one: it would say "free for position 0" in every
+    /// slot.)
+    pub(crate) fn init(&self) {
+        for i in 0..self.capacity {
+            self.word(i).store(enc(i, EMPTY), Ordering::Relaxed);
+        }
+    }
+
+    #[inline(always)]
+    fn index(&self, pos: u64) -> usize {
+        if self.mask != 0 || self.capacity == 1 {
+            (pos & self.mask) as usize
+        } else {
+            (pos % self.capacity) as usize
+        }
+    }
+
+    #[inline(always)]
+    fn word(&self, pos: u64) -> &'a AtomicU64 {
+        &self.slots[self.index(pos) * self.stride]
+    }
+
+    /// The payload words of position `pos` (tests; the hot paths use
+    /// [`Queue::slot_of`]).
+    #[cfg(test)]
+    fn payload(&self, pos: u64) -> &'a [AtomicU64] {
+        let start = self.index(pos) * self.stride;
+        &self.slots[start + 1..start + self.stride]
+    }
+
+    /// The slot word and payload of position `pos` for items of type `T`:
+    /// the stride is then a compile-time constant (a shift, and bounds checks
+    /// the compiler can fold), as in the spsc ring.
+    #[inline(always)]
+    fn slot_of<T>(&self, pos: u64) -> (&'a AtomicU64, &'a [AtomicU64]) {
+        let stride = stride_words(core::mem::size_of::<T>());
+        debug_assert_eq!(stride, self.stride);
+        let start = self.index(pos) * stride;
+        let words = &self.slots[start..start + stride];
+        (&words[0], &words[1..])
+    }
+
+    /// Items queued (or being written or read), clamped to the capacity.
+    pub(crate) fn len(&self) -> u64 {
+        let head = self.ctl.head.load(Ordering::Relaxed);
+        let tail = self.ctl.tail.load(Ordering::Relaxed);
+        tail.saturating_sub(head).min(self.capacity)
+    }
+
+    /// The capacity.
+    pub(crate) fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// Publishes `v` as peer `me`, and wakes a sleeping receiver.
+    #[inline(always)]
+    pub(crate) fn try_push<T: Pod>(&self, me: Owner, v: &T) -> Attempt<()> {
+        let r = self.push_one(me, v);
+        if r == Attempt::Done(()) {
+            self.ctl.not_empty.notify();
+        }
+        r
+    }
+
+    /// Publishes items from the front of `items` while there is room;
+    /// returns how many. Notifies once.
+    pub(crate) fn push_slice<T: Pod>(&self, me: Owner, items: &[T]) -> usize {
+        let mut n = 0;
+        for v in items {
+            if self.push_one(me, v) != Attempt::Done(()) {
+                break;
+            }
+            n += 1;
+        }
+        if n > 0 {
+            self.ctl.not_empty.notify();
+        }
+        n
+    }
+
+    #[inline(always)]
+    fn push_one<T: Pod>(&self, me: Owner, v: &T) -> Attempt<()> {
+        let entry = self.ctl.peers.entry(me);
+        let tail = &self.ctl.tail;
+        let claim = Claim::begin(&entry.claim_send, &entry.sent);
+        let mut announced = false;
+        let mut p = tail.load(Ordering::Relaxed);
+        for _ in 0..MAX_RETRIES {
+            let (word, payload) = self.slot_of::<T>(p);
+            // SYNC POINT "slot free": Acquire pairs with the consumer's
+            // Release store of EMPTY (or the repair that skipped the slot),
+            // so its reads of the old payload are done before we overwrite it.
+            let w = word.load(Ordering::Acquire);
+            let d = dist(w, p);
+            if d == 0 && state(w) == EMPTY {
+                claim.announce(p);
+                announced = true;
+                match tail.compare_exchange(
+                    p,
+                    p.wrapping_add(1),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        claim.commit();
+                        store_payload(payload, v);
+                        // SYNC POINT "item published".
+                        word.store(enc(p, FULL), Ordering::Release);
+                        return Attempt::Done(());
+                    }
+                    Err(now) => {
+                        p = now;
+                        continue;
+                    }
+                }
+            }
+            if d < 0 {
+                // The slot still holds the previous lap: full.
+                break;
+            }
+            // Our `p` is stale: somebody claimed it since we read `tail`.
+            let now = tail.load(Ordering::Relaxed);
+            if now == p {
+                break; // not an honest state
+            }
+            p = now;
+        }
+        if announced {
+            claim.withdraw();
+        }
+        Attempt::NotNow
+    }
+
+    /// Takes the next item as peer `me`, and wakes a sleeping sender.
+    #[inline(always)]
+    pub(crate) fn try_pop<T: Pod>(&self, me: Owner) -> Attempt<T> {
+        let r = self.pop_one(me);
+        if matches!(r, Attempt::Done(_)) {
+            self.ctl.not_full.notify();
+        }
+        r
+    }
+
+    /// Takes items into the front of `out` while there are any; returns how
+    /// many. Notifies once.
+    pub(crate) fn pop_slice<T: Pod>(&self, me: Owner, out: &mut [T]) -> usize {
+        let mut n = 0;
+        for slot in out.iter_mut() {
+            let Attempt::Done(v) = self.pop_one(me) else {
+                break;
+            };
+            *slot = v;
+            n += 1;
+        }
+        if n > 0 {
+            self.ctl.not_full.notify();
+        }
+        n
+    }
+
+    #[inline(always)]
+    fn pop_one<T: Pod>(&self, me: Owner) -> Attempt<T> {
+        let entry = self.ctl.peers.entry(me);
+        let head = &self.ctl.head;
+        let claim = Claim::begin(&entry.claim_recv, &entry.received);
+        let mut announced = false;
+        let mut p = head.load(Ordering::Relaxed);
+        for _ in 0..MAX_RETRIES {
+            let (word, payload) = self.slot_of::<T>(p);
+            // SYNC POINT "item published": Acquire pairs with the producer's
+            // Release store of FULL.
+            let w = word.load(Ordering::Acquire);
+            let d = dist(w, p);
+            if d == 0 && state(w) == FULL {
+                claim.announce(p);
+                announced = true;
+                match head.compare_exchange(
+                    p,
+                    p.wrapping_add(1),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        claim.commit();
+                        let v = load_payload(payload);
+                        // SYNC POINT "slot free": Release orders our payload
+                        // reads before the next producer's claim.
+                        word.store(enc(p.wrapping_add(self.capacity), EMPTY), Ordering::Release);
+                        return Attempt::Done(v);
+                    }
+                    Err(now) => {
+                        p = now;
+                        continue;
+                    }
+                }
+            }
+            if d > 0 {
+                // Consumed since we read `head`, or skipped by a repair (which
+                // does not move `head`): help `head` past it.
+                let next = p.wrapping_add(1);
+                let _ = head.compare_exchange(p, next, Ordering::AcqRel, Ordering::Relaxed);
+                p = head.load(Ordering::Relaxed);
+                continue;
+            }
+            // EMPTY(p): nothing published at p yet (perhaps being written);
+            // or the previous lap's item is still being read (d < 0).
+            break;
+        }
+        if announced {
+            claim.withdraw();
+        }
+        Attempt::NotNow
+    }
+
+    /// Whether a receive would find an item now (a hint, like `len`: another
+    /// receiver may take it first).
+    pub(crate) fn has_item(&self) -> bool {
+        let mut p = self.ctl.head.load(Ordering::Relaxed);
+        for _ in 0..self.capacity.min(u64::from(MAX_RETRIES)) {
+            let w = self.word(p).load(Ordering::Acquire);
+            let d = dist(w, p);
+            if d == 0 && state(w) == FULL {
+                return true;
+            }
+            if d <= 0 {
+                return false;
+            }
+            p = p.wrapping_add(1); // skipped by a repair
+        }
+        false
+    }
+
+    /// Whether a send would find the queue full now (a hint).
+    pub(crate) fn looks_full(&self) -> bool {
+        let p = self.ctl.tail.load(Ordering::Relaxed);
+        dist(self.word(p).load(Ordering::Acquire), p) < 0
+    }
+
+    /// Whether a live entry (not marked in `dead`) has a ticket for position
+    /// `p` on `side`. Acquire: SYNC POINT "claim announced".
+    fn announced_by_live(&self, side: Side, p: u64, dead: &[bool; MAX_PEERS]) -> bool {
+        self.ctl.peers.entries.iter().enumerate().any(|(i, e)| {
+            !dead[i]
+                && e.id.load(Ordering::Acquire) != 0
+                && Ticket(ticket(e, side).load(Ordering::Acquire)).is_for(p)
+        })
+    }
+
+    /// Settles the claim that dead entry `idx` announced on `side` (see the
+    /// module docs, "Repair"). `dead` marks every entry being reaped.
+    /// Idempotent: a reaper that dies half-way leaves a state the next one
+    /// reads right (counts are settled before the slot moves, and a settled
+    /// count reads as settled).
+    fn settle_claim(&self, side: Side, idx: usize, dead: &[bool; MAX_PEERS]) -> Settled {
+        let entries = &self.ctl.peers.entries;
+        let t = Ticket(ticket(&entries[idx % MAX_PEERS], side).load(Ordering::Acquire));
+        if !t.is_some() {
+            return Settled::Nothing;
+        }
+        let (stuck_state, hint) = match side {
+            Side::Send => (EMPTY, &self.ctl.tail),
+            Side::Recv => (FULL, &self.ctl.head),
+        };
+        // Acquire: SYNC POINT "claim announced".
+        let p = t.position(hint.load(Ordering::Acquire));
+        let word = self.word(p);
+        let w = word.load(Ordering::Acquire);
+        if w != enc(p, stuck_state) || !passed(hint, p) {
+            // Never won by anybody, or carried out.
+            return Settled::Nothing;
+        }
+        if self.announced_by_live(side, p, dead) {
+            return Settled::Deferred;
+        }
+        // The winner of `p` is among the dead entries with a ticket for it;
+        // one whose count is its ticket's plus one counted its claim.
+        let claimers = || {
+            entries
+                .iter()
+                .enumerate()
+                .filter(|&(i, _)| dead[i])
+                .map(|(_, e)| (e, Ticket(ticket(e, side).load(Ordering::Acquire))))
+                .filter(|&(_, t)| t.is_for(p))
+        };
+        match side {
+            Side::Send => {
+                for (e, t) in claimers() {
+                    let sent = e.sent.load(Ordering::Acquire);
+                    if t.counted(sent) {
+                        // Counted and never to arrive: uncount it (a second
+                        // look then finds it not counted).
+                        e.sent.store(sent.wrapping_sub(1), Ordering::Release);
+                        break;
+                    }
+                }
+            }
+            Side::Recv => {
+                let counted =
+                    claimers().any(|(e, t)| t.counted(e.received.load(Ordering::Acquire)));
+                if !counted {
+                    if let Some((e, _)) = claimers().next() {
+                        // Count it as received (a second look then finds it
+                        // counted); settling the entry then counts it done.
+                        let r = e.received.load(Ordering::Acquire);
+                        e.received.store(r.wrapping_add(1), Ordering::Release);
+                    }
+                }
+            }
+        }
+        let skipped = enc(p.wrapping_add(self.capacity), EMPTY);
+        // SYNC POINT "repaired".
+        if word
+            .compare_exchange(w, skipped, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            self.ctl.stats.recovered.fetch_add(1, Ordering::Relaxed);
+        }
+        Settled::Repaired
+    }
+
+    /// Cleans up after peers that `is_dead` says are gone, if no other live
+    /// handle is doing so right now; `me` is the caller's `PeerId`. Returns
+    /// how many peers were reaped.
+    ///
+    /// Under the reap lock (`Stats::reaper`, taken by CAS from 0 or from a
+    /// dead holder): for each occupied entry whose process is dead, leaves its
+    /// roles, settles its announced claims ([`Queue::settle_claim`]) and, once
+    /// both are settled, undoes its waiter registration, settles its counters
+    /// and frees the entry. A reaper killed half-way leaves the lock to the
+    /// next one, which redoes what is left; every step tolerates that.
+    pub(crate) fn reap(&self, me: u64, mut is_dead: impl FnMut(u64) -> bool) -> usize {
+        let lock = &self.ctl.stats.reaper;
+        let holder = lock.load(Ordering::Acquire);
+        if holder != 0 && (holder == me || !is_dead(holder)) {
+            return 0; // somebody is at it
+        }
+        // SYNC POINT "reaper handover": AcqRel; Acquire pairs with the last
+        // reaper's Release below (or sees a dead reaper's last stores).
+        if lock
+            .compare_exchange(holder, me, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
+            return 0;
+        }
+        let peers = &self.ctl.peers;
+        let mut dead = [false; MAX_PEERS];
+        let mut ids = [0u64; MAX_PEERS];
+        for (i, e) in peers.entries.iter().enumerate() {
+            let id = e.id.load(Ordering::Acquire);
+            if id != 0 && id != me && is_dead(id) {
+                dead[i] = true;
+                ids[i] = id;
+            }
+        }
+        let mut reaped = 0;
+        let mut changed = false;
+        for i in (0..MAX_PEERS).filter(|&i| dead[i]) {
+            let e = &peers.entries[i];
+            peers.clear_roles(i);
+            let send = self.settle_claim(Side::Send, i, &dead);
+            let recv = self.settle_claim(Side::Recv, i, &dead);
+            changed |= send == Settled::Repaired || recv == Settled::Repaired;
+            if send == Settled::Deferred || recv == Settled::Deferred {
+                continue; // the next reap looks again
+            }
+            match e.waiting.swap(0, Ordering::AcqRel) {
+                WAITING_NOT_EMPTY => self.ctl.not_empty.forget_waiter(),
+                WAITING_NOT_FULL => self.ctl.not_full.forget_waiter(),
+                WAITING_ALL_DONE => self.ctl.all_done.forget_waiter(),
+                _ => {}
+            }
+            let abandoned = peers.settle(i);
+            self.ctl
+                .stats
+                .abandoned
+                .fetch_add(abandoned, Ordering::Relaxed);
+            e.role.store(0, Ordering::Relaxed);
+            // SYNC POINT "entry handover".
+            let _ =
+                e.id.compare_exchange(ids[i], 0, Ordering::Release, Ordering::Relaxed);
+            reaped += 1;
+        }
+        // SYNC POINT "reaper handover".
+        lock.store(0, Ordering::Release);
+        if reaped > 0 || changed {
+            self.notify_all();
+        }
+        reaped
+    }
+
+    /// Detaches `me` (whose `PeerId` is `id`) cleanly: settles its counters,
+    /// leaves its roles, frees its entry, wakes everyone.
+    pub(crate) fn detach(&self, me: Owner, id: u64) {
+        let abandoned = self.ctl.peers.release(me, id);
+        self.ctl
+            .stats
+            .abandoned
+            .fetch_add(abandoned, Ordering::Relaxed);
+        self.notify_all();
+    }
+
+    /// Marks one item received by `me` as done; `false` if `me` has no
+    /// received item left to mark.
+    pub(crate) fn task_done(&self, me: Owner) -> bool {
+        let entry = self.ctl.peers.entry(me);
+        // Our own counters: only we write them.
+        let received = entry.received.load(Ordering::Relaxed);
+        let done = entry.done.load(Ordering::Relaxed);
+        if done >= received {
+            return false;
+        }
+        // SYNC POINT "done": Release pairs with `join`'s Acquire loads in
+        // `PeerTable::totals`.
+        entry.done.store(done + 1, Ordering::Release);
+        // Only a receiver with nothing outstanding can have made the last
+        // item done, so only then can a `join` be waiting for us.
+        if done + 1 == received {
+            self.ctl.all_done.notify();
+        }
+        true
+    }
+
+    /// Whether every item sent has been marked done (or lost), as of some
+    /// moment during the call. See the `join` notes in [`super`].
+    pub(crate) fn all_done(&self) -> bool {
+        let (sent, _, done) = self.ctl.peers.totals();
+        sent <= done
+    }
+
+    /// Wakes every sleeper on every event.
+    pub(crate) fn notify_all(&self) {
+        self.ctl.not_empty.notify();
+        self.ctl.not_full.notify();
+        self.ctl.all_done.notify();
+    }
+}
+
+/// The ticket word of `side` in entry `e`.
+fn ticket(e: &PeerEntry, side: Side) -> &AtomicU64 {
+    match side {
+        Side::Send => &e.claim_send,
+        Side::Recv => &e.claim_recv,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod heap {
+    use super::*;
+
+    pub(crate) struct HeapQueue {
+        pub(crate) ctl: Box<Control>,
+        pub(crate) slots: Vec<AtomicU64>,
+        pub(crate) capacity: u64,
+        pub(crate) stride: usize,
+    }
+
+    impl HeapQueue {
+        pub(crate) fn new<T>(capacity: u64) -> HeapQueue {
+            let stride = stride_words(core::mem::size_of::<T>());
+            let q = HeapQueue {
+                ctl: Box::new(Control {
+                    tail: Padded(AtomicU64::new(0)),
+                    head: Padded(AtomicU64::new(0)),
+                    not_empty: Padded(Event::new()),
+                    not_full: Padded(Event::new()),
+                    all_done: Padded(Event::new()),
+                    stats: Padded(Stats {
+                        recovered: AtomicU64::new(0),
+                        abandoned: AtomicU64::new(0),
+                        reaper: AtomicU64::new(0),
+                    }),
+                    peers: PeerTable::new(),
+                }),
+                slots: (0..capacity as usize * stride)
+                    .map(|_| AtomicU64::new(0))
+                    .collect(),
+                capacity,
+                stride,
+            };
+            q.queue().init();
+            q
+        }
+
+        pub(crate) fn queue(&self) -> Queue<'_> {
+            Queue::new(&self.ctl, &self.slots, self.capacity, self.stride)
+        }
+    }
+}
+
+// Unit tests and loom models: in their own file, as child modules of this
+// one (they reach the slot-word helpers).
+#[cfg(test)]
+#[path = "queue_tests.rs"]
+mod queue_tests;
