@@ -417,12 +417,13 @@ impl Segment {
 
     #[inline]
     pub(crate) fn header(&self) -> &Header {
+        let header = self.map.as_ptr() as *const Header;
+        // Header consists of atomics only: any bytes are valid, and shared
+        // mutation through `&` is permitted.
         // SAFETY: the mapping is at least HEADER_LEN bytes (checked before it
         // was made, or created that size), page-aligned (so aligned for
-        // Header's 128), and lives as long as `self`. Header consists of
-        // atomics only, for which any bytes are valid and shared mutation
-        // through `&` is permitted.
-        unsafe { &*(self.map.as_ptr() as *const Header) }
+        // Header's 128) and lives as long as `self`.
+        unsafe { &*header }
     }
 
     /// The control block, typed.

@@ -284,12 +284,12 @@ impl<'a> Words<'a> {
             return None;
         }
         let p = words.as_ptr();
+        // No access of another width reaches these bytes (see above), so no
+        // mixed-size atomic accesses arise. AtomicU8/16/32 have the size and
+        // alignment of their integer, accept any bits, and permit shared
+        // mutation through `&`, as AtomicU64 does.
         // SAFETY: the `len * width` bytes lie within `words` (checked above)
-        // and live as long as it; `p` is aligned to 8, so to every smaller
-        // width; AtomicU8/16/32 have the size and alignment of their integer,
-        // accept any bits, and permit shared mutation through `&`, as
-        // AtomicU64 does. No access of another width reaches these bytes
-        // (see above), so no mixed-size atomic accesses arise.
+        // and live as long as it; `p` is aligned to 8, so to every width.
         Some(unsafe {
             match width {
                 1 => Words::W8(core::slice::from_raw_parts(p.cast::<AtomicU8>(), len)),
