@@ -75,6 +75,8 @@ pub mod mpmc;
 mod options;
 mod payload;
 #[cfg(not(loom))]
+mod queue_handle;
+#[cfg(not(loom))]
 mod segment;
 pub mod spsc;
 mod sync;

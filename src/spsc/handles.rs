@@ -13,6 +13,7 @@ use crate::endpoint::Endpoint;
 use crate::error::{Error, Kind, Role};
 use crate::options::Options;
 use crate::options::WaitStrategy;
+use crate::queue_handle::queue_constructors;
 use crate::segment::{Attach, ElemType, Segment, Spec};
 use crate::sync::event::Event;
 use crate::sync::wait::{wait, Waited};
@@ -146,54 +147,9 @@ pub struct Sender<T: Pod> {
     _elem: PhantomData<fn(T) -> T>,
 }
 
-impl<T: Pod> std::fmt::Debug for Sender<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sender")
-            .field("name", &self.name())
-            .field("capacity", &self.capacity())
-            .finish_non_exhaustive()
-    }
-}
+queue_constructors!(Sender, "the sender");
 
 impl<T: Pod> Sender<T> {
-    /// Creates a queue of `capacity` items and attaches as its sender.
-    /// Fails with [`Error::AlreadyExists`] if the name is taken.
-    pub fn create(name: &str, capacity: usize) -> Result<Self, Error> {
-        Self::create_with(name, capacity, &Options::new())
-    }
-
-    /// Attaches as the sender of an existing queue.
-    pub fn open(name: &str) -> Result<Self, Error> {
-        Self::open_with(name, &Options::new())
-    }
-
-    /// Attaches to the queue, creating it with `capacity` if it does not
-    /// exist. If it exists, its own capacity applies.
-    pub fn open_or_create(name: &str, capacity: usize) -> Result<Self, Error> {
-        Self::open_or_create_with(name, capacity, &Options::new())
-    }
-
-    /// [`Sender::create`] with options.
-    pub fn create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self, Error> {
-        Self::attach(
-            attach_segment::<T>(Attach::Create(name, capacity), opts)?,
-            opts,
-        )
-    }
-
-    /// [`Sender::open`] with options.
-    pub fn open_with(name: &str, opts: &Options) -> Result<Self, Error> {
-        Self::attach(attach_segment::<T>(Attach::Open(name), opts)?, opts)
-    }
-
-    /// [`Sender::open_or_create`] with options.
-    pub fn open_or_create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self, Error> {
-        Self::attach(
-            attach_segment::<T>(Attach::OpenOrCreate(name, capacity), opts)?,
-            opts,
-        )
-    }
-
     fn attach(seg: Segment, opts: &Options) -> Result<Self, Error> {
         let shared = Shared::attach::<T>(seg, Role::Sender, Role::Receiver, opts)?;
         let producer = Producer::attach(&shared.ring());
@@ -341,53 +297,9 @@ pub struct Receiver<T: Pod> {
     _elem: PhantomData<fn(T) -> T>,
 }
 
-impl<T: Pod> std::fmt::Debug for Receiver<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Receiver")
-            .field("name", &self.name())
-            .field("capacity", &self.capacity())
-            .finish_non_exhaustive()
-    }
-}
+queue_constructors!(Receiver, "the receiver");
 
 impl<T: Pod> Receiver<T> {
-    /// Creates a queue of `capacity` items and attaches as its receiver.
-    pub fn create(name: &str, capacity: usize) -> Result<Self, Error> {
-        Self::create_with(name, capacity, &Options::new())
-    }
-
-    /// Attaches as the receiver of an existing queue.
-    pub fn open(name: &str) -> Result<Self, Error> {
-        Self::open_with(name, &Options::new())
-    }
-
-    /// Attaches to the queue, creating it with `capacity` if it does not
-    /// exist. If it exists, its own capacity applies.
-    pub fn open_or_create(name: &str, capacity: usize) -> Result<Self, Error> {
-        Self::open_or_create_with(name, capacity, &Options::new())
-    }
-
-    /// [`Receiver::create`] with options.
-    pub fn create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self, Error> {
-        Self::attach(
-            attach_segment::<T>(Attach::Create(name, capacity), opts)?,
-            opts,
-        )
-    }
-
-    /// [`Receiver::open`] with options.
-    pub fn open_with(name: &str, opts: &Options) -> Result<Self, Error> {
-        Self::attach(attach_segment::<T>(Attach::Open(name), opts)?, opts)
-    }
-
-    /// [`Receiver::open_or_create`] with options.
-    pub fn open_or_create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self, Error> {
-        Self::attach(
-            attach_segment::<T>(Attach::OpenOrCreate(name, capacity), opts)?,
-            opts,
-        )
-    }
-
     fn attach(seg: Segment, opts: &Options) -> Result<Self, Error> {
         let shared = Shared::attach::<T>(seg, Role::Receiver, Role::Sender, opts)?;
         let consumer = Consumer::attach(&shared.ring());
