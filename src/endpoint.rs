@@ -1,6 +1,10 @@
 //! An attached handle's share of a segment: the mapping, and the role it
 //! holds in the header's role table.
 //!
+//! The role table has room for several rings: ring `r`'s sender holds word
+//! `2r` and its receiver word `2r + 1` (an spsc queue or a one-way pipe is
+//! ring 0; a duplex pipe has rings 0 and 1).
+//!
 //! A role word holds the [`PeerId`] of its holder, or 0 when free. Claiming is
 //! one compare-and-swap, so two processes racing for a role cannot both win.
 //! A word whose holder has died (SIGKILL, crash) is *stale*: a claimer that
@@ -11,17 +15,26 @@ use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Role};
+use crate::options::WaitStrategy;
 use crate::segment::Segment;
 use crate::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::event::Event;
 use crate::sync::liveness::PeerId;
+use crate::sync::wait::{wait, Waited};
 
 /// A segment plus one claimed role in it. Dropping it frees the role.
+///
+/// `S` is how the endpoint holds the mapping: by value (one handle, one
+/// mapping) or shared (`Arc<Segment>`: the two halves of a duplex pipe end
+/// share one mapping).
 #[derive(Debug)]
-pub(crate) struct Endpoint {
-    pub(crate) seg: Segment,
+pub(crate) struct Endpoint<S: AsRef<Segment> = Segment> {
+    pub(crate) seg: S,
     me: PeerId,
-    role: Role,
-    peer_role: Role,
+    /// Index of our word in the role table.
+    slot: usize,
+    /// Index of the word whose holder decides whether we are connected.
+    peer_slot: usize,
     /// Whether this endpoint still holds its role (false after `release`).
     held: bool,
     liveness_interval: Duration,
@@ -33,26 +46,42 @@ pub(crate) struct Endpoint {
 /// See [`Endpoint::peer_alive`].
 const POLLS_PER_CLOCK_READ: u32 = 32;
 
-fn slot(role: Role) -> usize {
-    match role {
-        Role::Sender => 0,
-        Role::Receiver => 1,
-    }
+/// The role-table word of `role` on ring `ring`.
+pub(crate) fn slot(ring: usize, role: Role) -> usize {
+    2 * ring
+        + match role {
+            Role::Sender => 0,
+            Role::Receiver => 1,
+        }
 }
 
-impl Endpoint {
-    /// Claims `role` in `seg`; `peer_role` is the role whose presence decides
-    /// whether this end is connected.
+impl Endpoint<Segment> {
+    /// Claims `role` of ring 0 in `seg`; `peer_role` is the role whose
+    /// presence decides whether this end is connected.
     pub(crate) fn claim(
         seg: Segment,
         role: Role,
         peer_role: Role,
         liveness_interval: Duration,
     ) -> Result<Endpoint, Error> {
+        Endpoint::claim_on(seg, 0, role, peer_role, liveness_interval)
+    }
+}
+
+impl<S: AsRef<Segment>> Endpoint<S> {
+    /// Claims `role` of ring `ring`; the peer is `peer_role` of the same ring.
+    pub(crate) fn claim_on(
+        seg: S,
+        ring: usize,
+        role: Role,
+        peer_role: Role,
+        liveness_interval: Duration,
+    ) -> Result<Endpoint<S>, Error> {
         // Before this process can notify anyone: see `sync::fence`.
         crate::sync::fence::register();
         let me = PeerId::current();
-        let word = &seg.header().roles[slot(role)];
+        let (my_slot, peer_slot) = (slot(ring, role), slot(ring, peer_role));
+        let word = &seg.as_ref().header().roles[my_slot];
         let mut cur = word.load(Ordering::Acquire);
         // A live peer that keeps rewriting the word could otherwise keep us
         // here forever; a hundred rounds is far beyond any honest race.
@@ -61,7 +90,7 @@ impl Endpoint {
                 let holder = PeerId(cur);
                 if holder.is_alive() {
                     return Err(Error::RoleTaken {
-                        name: seg.name().to_owned(),
+                        name: seg.as_ref().name().to_owned(),
                         role,
                         pid: holder.pid(),
                     });
@@ -75,8 +104,8 @@ impl Endpoint {
                     return Ok(Endpoint {
                         seg,
                         me,
-                        role,
-                        peer_role,
+                        slot: my_slot,
+                        peer_slot,
                         held: true,
                         liveness_interval,
                         next_liveness_check: Cell::new(Instant::now() + liveness_interval),
@@ -87,14 +116,14 @@ impl Endpoint {
             }
         }
         Err(Error::RoleTaken {
-            name: seg.name().to_owned(),
+            name: seg.as_ref().name().to_owned(),
             role,
             pid: PeerId(cur).pid(),
         })
     }
 
-    fn word(&self, role: Role) -> &AtomicU64 {
-        &self.seg.header().roles[slot(role)]
+    fn word(&self, slot: usize) -> &AtomicU64 {
+        &self.seg.as_ref().header().roles[slot]
     }
 
     /// Whether a peer holds the other role. One atomic load of a line that
@@ -106,7 +135,7 @@ impl Endpoint {
         // SYNC POINT "role handover": Acquire pairs with the departing peer's
         // Release in `Drop`, so a receiver that sees the sender gone also sees
         // every item it published before leaving (and must look once more).
-        self.word(self.peer_role).load(Ordering::Acquire) != 0
+        self.word(self.peer_slot).load(Ordering::Acquire) != 0
     }
 
     /// Whether a live peer holds the other role: [`Endpoint::reap_dead_peer`]
@@ -126,9 +155,41 @@ impl Endpoint {
         self.peer_attached()
     }
 
-    /// The configured liveness interval.
-    pub(crate) fn liveness_interval(&self) -> Duration {
-        self.liveness_interval
+    /// Waits on `event` (with `strategy`) until `poll` yields or `deadline`
+    /// passes. `poll` is told whether the peer is attached; while waiting,
+    /// the peer's liveness is checked at the liveness interval, so a dead
+    /// peer turns into "not attached" rather than a hang.
+    pub(crate) fn wait_on<R>(
+        &self,
+        event: &Event,
+        strategy: WaitStrategy,
+        deadline: Option<Instant>,
+        mut poll: impl FnMut(bool) -> Option<R>,
+    ) -> Waited<R> {
+        wait(
+            event,
+            strategy,
+            deadline,
+            self.liveness_interval,
+            || poll(self.peer_attached()),
+            || self.reap_dead_peer(),
+        )
+    }
+
+    /// Waits until a live peer is attached, at most `timeout`; `event` is
+    /// the one a peer notifies when it attaches. Returns whether one is.
+    pub(crate) fn wait_for_peer(
+        &self,
+        event: &Event,
+        strategy: WaitStrategy,
+        timeout: Duration,
+    ) -> bool {
+        self.peer_alive()
+            || matches!(
+                self.wait_on(event, strategy, Instant::now().checked_add(timeout), |c| c
+                    .then_some(())),
+                Waited::Ready(())
+            )
     }
 
     /// At most once per liveness interval: if the peer's holder has died,
@@ -141,7 +202,7 @@ impl Endpoint {
             return;
         }
         self.next_liveness_check.set(now + self.liveness_interval);
-        let word = self.word(self.peer_role);
+        let word = self.word(self.peer_slot);
         let cur = word.load(Ordering::Acquire);
         if cur != 0 && !PeerId(cur).is_alive() {
             // Only if it is still the same dead holder.
@@ -158,7 +219,7 @@ impl Endpoint {
         // SYNC POINT "role handover": Release publishes our last ring stores to
         // the next holder and to the peer. Only clears the word if it is still
         // ours: a peer that wrongly judged us dead may have taken it over.
-        let _ = self.word(self.role).compare_exchange(
+        let _ = self.word(self.slot).compare_exchange(
             self.me.0,
             0,
             Ordering::Release,
@@ -167,7 +228,7 @@ impl Endpoint {
     }
 }
 
-impl Drop for Endpoint {
+impl<S: AsRef<Segment>> Drop for Endpoint<S> {
     fn drop(&mut self) {
         self.release();
     }

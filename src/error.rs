@@ -9,8 +9,7 @@ use std::io;
 ///
 /// The codes of all planned kinds are fixed now, as part of the on-disk
 /// format, so that a segment of a kind this build does not implement is still
-/// reported as [`Error::WrongKind`] rather than as corruption. This version
-/// implements [`Kind::Spsc`] and [`Kind::Mpmc`].
+/// reported as [`Error::WrongKind`] rather than as corruption.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Kind {
@@ -18,16 +17,25 @@ pub enum Kind {
     Spsc,
     /// A [`crate::mpmc`] queue (code 2).
     Mpmc,
-    /// A byte pipe (code 3; planned).
+    /// A one-way [`crate::pipe`] (code 3).
     Pipe,
-    /// A seqlock value (code 4; planned).
+    /// A [`crate::Value`] (code 4).
     Value,
-    /// A typed array (code 5; planned).
+    /// An [`crate::Array`] (code 5).
     Array,
+    /// A duplex [`crate::pipe`]: two rings, two ends (code 6).
+    Duplex,
 }
 
 impl Kind {
-    const ALL: [Kind; 5] = [Kind::Spsc, Kind::Mpmc, Kind::Pipe, Kind::Value, Kind::Array];
+    const ALL: [Kind; 6] = [
+        Kind::Spsc,
+        Kind::Mpmc,
+        Kind::Pipe,
+        Kind::Value,
+        Kind::Array,
+        Kind::Duplex,
+    ];
 
     /// The header code of this kind.
     pub const fn code(self) -> u32 {
@@ -37,6 +45,7 @@ impl Kind {
             Kind::Pipe => 3,
             Kind::Value => 4,
             Kind::Array => 5,
+            Kind::Duplex => 6,
         }
     }
 
@@ -54,6 +63,7 @@ impl fmt::Display for Kind {
             Kind::Pipe => "byte pipe",
             Kind::Value => "value",
             Kind::Array => "array",
+            Kind::Duplex => "duplex byte pipe",
         })
     }
 }

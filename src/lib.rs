@@ -30,6 +30,7 @@
 //! |---|---|---|
 //! | [`spsc`] | bounded single-producer single-consumer queue | `Queue(maxsize)`, one writer, one reader |
 //! | [`mpmc`] | bounded multi-producer multi-consumer work queue with `task_done`/`join`; survives killed peers | `JoinableQueue(maxsize)` |
+//! | [`pipe`] | byte messages of any length, one-way or duplex, with zero-copy grants | `Pipe(duplex)`, `send_bytes`/`recv_bytes_into` |
 //! | [`Value`] | one shared value: lock-free up to 8 bytes, a seqlock above; readers never block writers | `Value(typecode, lock=True)` |
 //! | [`Array`] | fixed-length shared array: per-element atomics, consistent snapshots of range writes | `Array(typecode, size_or_initializer)` |
 //!
@@ -45,7 +46,7 @@
 //!
 //! ## Layers
 //!
-//! * [`spsc`], [`mpmc`]: the public handles, errors and builders.
+//! * [`spsc`], [`mpmc`], [`pipe`]: the public handles, errors and builders.
 //! * [`Value`] and [`Array`]: the public handles of shared values and arrays.
 //! * the ring, seqlock and array protocols: work on a `#[repr(C)]` layout of
 //!   atomics and never know whether it lives on the heap (tests, loom, Miri)
@@ -74,6 +75,7 @@ pub mod mpmc;
 #[cfg(not(loom))]
 mod options;
 mod payload;
+pub mod pipe;
 #[cfg(not(loom))]
 mod queue_handle;
 #[cfg(not(loom))]

@@ -10,7 +10,21 @@ use crate::sync::atomic::{AtomicU64, Ordering};
 /// Copies `v` into `words` (`words.len() >= ceil(size_of::<T>() / 8)`).
 #[inline(always)]
 pub(crate) fn store_payload<T: Pod>(words: &[AtomicU64], v: &T) {
-    let bytes = bytemuck::bytes_of(v);
+    store_bytes(words, bytemuck::bytes_of(v));
+}
+
+/// Copies a `T` out of `words`. Any bit pattern is a valid `T` (`Pod`).
+#[inline(always)]
+pub(crate) fn load_payload<T: Pod>(words: &[AtomicU64]) -> T {
+    let mut v = T::zeroed();
+    load_bytes(words, bytemuck::bytes_of_mut(&mut v));
+    v
+}
+
+/// Copies `bytes` into `words` (`words.len() >= ceil(bytes.len() / 8)`); the
+/// last word is zero-padded.
+#[inline(always)]
+pub(crate) fn store_bytes(words: &[AtomicU64], bytes: &[u8]) {
     let mut chunks = bytes.chunks_exact(8);
     let mut i = 0;
     for c in &mut chunks {
@@ -29,11 +43,9 @@ pub(crate) fn store_payload<T: Pod>(words: &[AtomicU64], v: &T) {
     }
 }
 
-/// Copies a `T` out of `words`. Any bit pattern is a valid `T` (`Pod`).
+/// Fills `bytes` from `words` (`words.len() >= ceil(bytes.len() / 8)`).
 #[inline(always)]
-pub(crate) fn load_payload<T: Pod>(words: &[AtomicU64]) -> T {
-    let mut v = T::zeroed();
-    let bytes = bytemuck::bytes_of_mut(&mut v);
+pub(crate) fn load_bytes(words: &[AtomicU64], bytes: &mut [u8]) {
     let mut chunks = bytes.chunks_exact_mut(8);
     let mut i = 0;
     for c in &mut chunks {
@@ -48,5 +60,4 @@ pub(crate) fn load_payload<T: Pod>(words: &[AtomicU64]) -> T {
         let n = rest.len();
         rest.copy_from_slice(&words[i].load(Ordering::Relaxed).to_ne_bytes()[..n]);
     }
-    v
 }

@@ -444,6 +444,30 @@ impl Segment {
         unsafe { &*(self.map.as_ptr().add(self.identity.control_offset as usize) as *const C) }
     }
 
+    /// The `index`th of consecutive control blocks of type `C` (a duplex
+    /// pipe has one per ring).
+    ///
+    /// # Safety
+    /// As for [`Segment::control`], with `(index + 1) * size_of::<C>()` in
+    /// place of `size_of::<C>()`.
+    #[inline]
+    pub(crate) unsafe fn control_at<C>(&self, index: usize) -> &C {
+        let size = core::mem::size_of::<C>();
+        debug_assert!(
+            self.identity.control_offset + ((index + 1) * size) as u64 <= self.identity.data_offset
+        );
+        // SAFETY: the caller vouches that block `index` lies inside the
+        // control region, which `control`'s argument covers; `size` is a
+        // multiple of C's alignment, so block `index` is aligned too.
+        unsafe {
+            &*(self
+                .map
+                .as_ptr()
+                .add(self.identity.control_offset as usize + index * size)
+                as *const C)
+        }
+    }
+
     /// The data region as 64-bit atomic words (its length rounded down).
     #[inline]
     pub(crate) fn data_words(&self) -> &[crate::sync::atomic::AtomicU64] {
@@ -459,5 +483,11 @@ impl Segment {
                 len,
             )
         }
+    }
+}
+
+impl AsRef<Segment> for Segment {
+    fn as_ref(&self) -> &Segment {
+        self
     }
 }

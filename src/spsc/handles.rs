@@ -16,7 +16,7 @@ use crate::options::WaitStrategy;
 use crate::queue_handle::queue_constructors;
 use crate::segment::{Attach, ElemType, Segment, Spec};
 use crate::sync::event::Event;
-use crate::sync::wait::{wait, Waited};
+use crate::sync::wait::Waited;
 
 /// Largest capacity accepted: 2³² items.
 pub const MAX_CAPACITY: usize = 1 << 32;
@@ -82,15 +82,8 @@ impl Shared {
 
     /// Waits until a live peer holds the other role.
     fn wait_for_peer(&self, event: impl Fn(&Control) -> &Event, timeout: Duration) -> bool {
-        self.ep.peer_alive()
-            || matches!(
-                self.block(
-                    event,
-                    Instant::now().checked_add(timeout),
-                    |_, connected| { connected.then_some(()) }
-                ),
-                Waited::Ready(())
-            )
+        self.ep
+            .wait_for_peer(event(self.ring().ctl), self.wait, timeout)
     }
 
     /// Waits on `event` with `poll` until it yields, the deadline passes, or
@@ -102,14 +95,10 @@ impl Shared {
         mut poll: impl FnMut(&Ring<'_>, bool) -> Option<R>,
     ) -> Waited<R> {
         let ring = self.ring();
-        wait(
-            event(ring.ctl),
-            self.wait,
-            deadline,
-            self.ep.liveness_interval(),
-            || poll(&ring, self.ep.peer_attached()),
-            || self.ep.reap_dead_peer(),
-        )
+        self.ep
+            .wait_on(event(ring.ctl), self.wait, deadline, |connected| {
+                poll(&ring, connected)
+            })
     }
 
     /// Detaches: frees the role, then wakes a peer that may be asleep so that
