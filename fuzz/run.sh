@@ -1,21 +1,34 @@
 #!/usr/bin/env bash
-# Runs the open_segment fuzz target for SECONDS (default 60).
+# Runs the fuzz targets for SECONDS in all (default 60), split evenly
+# between them: open_segment (attach to arbitrary segment bytes) and
+# pipe_decode (decode arbitrary pipe ring contents and positions). Naming
+# targets runs only those, still within SECONDS in all.
 #
 #   bash fuzz/run.sh 300
+#   bash fuzz/run.sh 120 pipe_decode
 #
 # Installs cargo-fuzz if it is missing. Any panic, crash or hang (an input
-# that runs longer than 5 s) fails the run, leaves the input in
-# fuzz/artifacts/open_segment/, and this script exits non-zero.
-# Reproduce one with:
-#   cd fuzz && cargo +nightly fuzz run open_segment artifacts/open_segment/<file>
-# SHMKIT_FUZZ_DEBUG=1 in the environment makes the target print what an
-# input does (open errors, operations).
+# that runs longer than 5 s) fails that target's run and leaves the input in
+# fuzz/artifacts/<target>/; the other targets still run, and this script
+# exits non-zero. Reproduce one with:
+#   cd fuzz && cargo +nightly fuzz run <target> artifacts/<target>/<file>
+# SHMKIT_FUZZ_DEBUG=1 in the environment makes a target print what an
+# input does (open errors, operations, results).
 set -euo pipefail
 
 secs="${1:-60}"
 case "$secs" in
-    '' | *[!0-9]*) echo "usage: $0 SECONDS" >&2; exit 2 ;;
+    '' | *[!0-9]*) echo "usage: $0 SECONDS [TARGET...]" >&2; exit 2 ;;
 esac
+shift || true
+targets=("$@")
+if [ "${#targets[@]}" -eq 0 ]; then
+    targets=(open_segment pipe_decode)
+fi
+each=$((secs / ${#targets[@]}))
+if [ "$each" -lt 1 ]; then
+    each=1
+fi
 
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
@@ -37,8 +50,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
-mkdir -p corpus/open_segment
-# corpus/ is gitignored and grows across local runs; seeds/ holds a few
-# committed starting points (honest segments of each shape) and is read only.
-cargo "+${SHMKIT_NIGHTLY:-nightly}" fuzz run open_segment corpus/open_segment seeds/open_segment -- \
-    -max_total_time="$secs" -timeout=5 -print_final_stats=1
+failed=()
+for target in "${targets[@]}"; do
+    echo "== $target: ${each} s"
+    mkdir -p "corpus/$target"
+    # corpus/ is gitignored and grows across local runs; seeds/ holds a few
+    # committed starting points and is read only.
+    if ! cargo "+${SHMKIT_NIGHTLY:-nightly}" fuzz run "$target" "corpus/$target" "seeds/$target" -- \
+        -max_total_time="$each" -timeout=5 -print_final_stats=1; then
+        failed+=("$target")
+    fi
+done
+if [ "${#failed[@]}" -gt 0 ]; then
+    echo "fuzzing found a problem in: ${failed[*]} (inputs in fuzz/artifacts/)" >&2
+    exit 1
+fi

@@ -85,7 +85,11 @@
 //! out-of-bounds access or a loop (at most one padding record is skipped per
 //! message). The writer treats a `head` beyond its own position, or more than
 //! a ring behind it, as "no room". Payloads are copied through atomic word
-//! loads and stores.
+//! loads and stores. What a hostile peer *can* do is within "wrong values or
+//! errors": stamps repeat every 2³¹ bytes of position, so a `head` moved by
+//! such a multiple can make an old message be delivered again; a padding
+//! record that is written and then taken back leaves the reader past it,
+//! reporting `Corrupted` from then on.
 
 use crate::payload::{load_bytes, store_bytes};
 use crate::sync::atomic::{AtomicU64, Ordering};

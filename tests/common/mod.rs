@@ -460,3 +460,74 @@ pub mod value_offset {
     /// Bytes from one seqlock copy to the next, for values up to 128 bytes.
     pub const COPY_STRIDE: usize = 128;
 }
+
+// ---------------------------------------------------------------------------
+// Pipe layouts (used by `tests/pipe.rs`)
+
+/// Offsets in a pipe segment, as laid out in `src/pipe/ring.rs` and
+/// `src/pipe/handles.rs`: after the 512-byte header, one 512-byte `Control`
+/// per ring (one for a one-way pipe, two for a duplex pipe: ring `r`'s at
+/// `control(r)`), then the rings' data, ring `r`'s at
+/// `data(rings, capacity, r)`. Within a `Control`: `tail {pos, messages}`,
+/// `head {pos, messages}`, `not_empty`, `not_full`, each on its own 128-byte
+/// line; each event is `{ seq: u32, waiters: u32 }`.
+#[allow(dead_code)]
+pub mod pipe_offset {
+    /// Header fields that record where the control block and data start.
+    pub const CONTROL_OFFSET_FIELD: usize = 48;
+    pub const DATA_OFFSET_FIELD: usize = 56;
+    /// Bytes of one ring's `Control`.
+    pub const CONTROL_LEN: usize = 512;
+    /// Within a `Control`.
+    pub const TAIL_POS: usize = 0;
+    pub const TAIL_MESSAGES: usize = 8;
+    pub const HEAD_POS: usize = 128;
+    pub const HEAD_MESSAGES: usize = 136;
+    pub const NOT_EMPTY_WAITERS: usize = 256 + 4;
+    pub const NOT_FULL_WAITERS: usize = 384 + 4;
+
+    /// The start of ring `ring`'s `Control`.
+    pub const fn control(ring: usize) -> usize {
+        512 + ring * CONTROL_LEN
+    }
+
+    /// The start of ring `ring`'s data in a pipe of `rings` rings (1 or 2)
+    /// of `capacity` bytes each.
+    pub const fn data(rings: usize, capacity: usize, ring: usize) -> usize {
+        512 + rings * CONTROL_LEN + ring * capacity
+    }
+
+    /// The role-table word of ring `ring`'s sender (its receiver's is the
+    /// next word): see `src/endpoint.rs`.
+    pub const fn role_sender(ring: usize) -> usize {
+        256 + 16 * ring
+    }
+
+    /// Record kinds (`src/pipe/ring.rs`).
+    pub const MSG: u64 = 1;
+    pub const PAD: u64 = 2;
+
+    /// The header word of a record at position `pos`: bits 0..32 payload
+    /// length, 32..36 kind, 36..64 the stamp (bits 3..31 of the position).
+    pub const fn header(pos: u64, kind: u64, len: u64) -> u64 {
+        len | kind << 32 | ((pos >> 3) & ((1 << 28) - 1)) << 36
+    }
+
+    /// Bytes a record with a `len`-byte payload takes.
+    pub const fn record_size(len: u64) -> u64 {
+        8 + len.next_multiple_of(8)
+    }
+}
+
+/// Writes the native-endian `u64` at `at` in segment `name` (one `pwrite`,
+/// so processes that map the segment see the store; not atomic with respect
+/// to them, which a hostile peer need not be either).
+#[allow(dead_code)]
+pub fn write_u64_at(name: &str, at: usize, v: u64) {
+    let file = OpenOptions::new()
+        .write(true)
+        .open(segment_path(name))
+        .expect("open segment file");
+    file.write_all_at(&v.to_ne_bytes(), at as u64)
+        .expect("write segment");
+}
