@@ -370,6 +370,13 @@ impl<T: Pod> Sender<T> {
         deadline: Option<Instant>,
     ) -> Result<(), SendTimeoutError<T>> {
         let owner = self.shared.owner;
+        // Fast path: room now and a receiver attached; skips setting up the
+        // wait.
+        let q = self.shared.queue();
+        if q.ctl.peers.any_attached(ROLE_RECEIVER) && q.try_push(owner, &value) == Attempt::Done(())
+        {
+            return Ok(());
+        }
         match self.shared.block(
             |c| &c.not_full,
             WAITING_NOT_FULL,
@@ -544,6 +551,10 @@ impl<T: Pod> Receiver<T> {
 
     fn recv_deadline(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
         let owner = self.shared.owner;
+        // Fast path, as in `send_deadline`.
+        if let Attempt::Done(v) = self.shared.queue().try_pop(owner) {
+            return Ok(v);
+        }
         match self.shared.block(
             |c| &c.not_empty,
             WAITING_NOT_EMPTY,

@@ -182,6 +182,11 @@ impl<T: Pod> Sender<T> {
         value: T,
         deadline: Option<Instant>,
     ) -> Result<(), SendTimeoutError<T>> {
+        // Fast path: room now and a receiver attached. Skips setting up the
+        // wait (about half the instructions of a send that goes through it).
+        if self.shared.ep.peer_attached() && self.producer.try_push(&self.shared.ring(), &value) {
+            return Ok(());
+        }
         let producer = &mut self.producer;
         match self.shared.block(
             |c| &c.not_full,
@@ -336,6 +341,10 @@ impl<T: Pod> Receiver<T> {
     }
 
     fn recv_deadline(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        // Fast path, as in `send_deadline`.
+        if let Some(v) = self.consumer.try_pop(&self.shared.ring()) {
+            return Ok(v);
+        }
         let consumer = &mut self.consumer;
         match self.shared.block(
             |c| &c.not_empty,
