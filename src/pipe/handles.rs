@@ -272,6 +272,11 @@ impl Sender {
             }
             Patience::Until(deadline) => deadline,
         };
+        // Fast path: room now. Skips setting up the wait, which is about a
+        // third of a small message's cost.
+        if let Some(r) = self.writer.reserve(&self.shared.ring(), len) {
+            return Ok(r);
+        }
         let writer = &mut self.writer;
         match self.shared.block(
             |c| &c.not_full,
@@ -532,6 +537,10 @@ impl Receiver {
             }
             Patience::Until(deadline) => deadline,
         };
+        // Fast path, as in `Sender::claim`.
+        if let Some(r) = found(self.reader.peek(&self.shared.ring())) {
+            return r;
+        }
         let reader = &mut self.reader;
         match self.shared.block(
             |c| &c.not_empty,
