@@ -3,13 +3,13 @@
 # primitive beside the floor, iceoryx2, pipes, Unix sockets, Python
 # multiprocessing and in-process queues, measured on this machine.
 #
-#   bash bench-suite/run.sh                # the full run: about 3.5 minutes of
+#   bash bench-suite/run.sh                # the full run: about 4 minutes of
 #                                          # measuring on 2 cores, plus the build
 #   bash bench-suite/run.sh --quick        # a smoke run that writes nothing
 #   bash bench-suite/run.sh --only iceoryx2  # just the matching steps, nothing written
 #   bash bench-suite/run.sh --out DIR      # write DIR/BENCHMARKS.md and DIR/bench-suite/plots
 #
-# Rows of shmkit parts still being built (`Value`, `mpmc`) are turned on when
+# Rows of shmkit parts still being built (`Value`, `mpmc`, `pipe`) are turned on when
 # they compile against the tree; otherwise BENCHMARKS.md says they were not
 # measured. Honors CARGO_TARGET_DIR.
 set -euo pipefail
@@ -29,6 +29,7 @@ lib="$here/../src/lib.rs"
 candidates=()
 grep -Eq '^pub use value::.*\bValue\b' "$lib" && candidates+=(value)
 grep -Eq '^pub mod mpmc;' "$lib" && [ -e "$here/../src/mpmc/mod.rs" -o -e "$here/../src/mpmc.rs" ] && candidates+=(mpmc)
+grep -Eq '^pub mod pipe;' "$lib" && [ -e "$here/../src/pipe/mod.rs" -o -e "$here/../src/pipe.rs" ] && candidates+=(pipe)
 
 echo "==> checking which shmkit parts build (${candidates[*]:-none besides spsc})"
 features=()

@@ -3,6 +3,9 @@
 //! * Round trip: two `AtomicU64`s 128 bytes apart in a `/dev/shm` file; the
 //!   parent stores a number in one, the peer copies it into the other. One
 //!   cache-line transfer each way, which no cross-process queue can beat.
+//! * Round trip of a 64-byte message ([`latency_64`]): the same, with the
+//!   message behind a header word, as a byte pipe lays out a record: 72
+//!   bytes, two cache lines each way. The least a 64-byte round trip costs.
 //! * Stream: a bare ring in the same file whose consumer finds each message
 //!   and its "published" stamp in one cache line (see [`Layout`]); payload
 //!   copied in and out with `memcpy`. No validation, no liveness, no
@@ -13,7 +16,9 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use crate::measure::{self, capacity_for, consume, stamp, RoundParams, END};
+use crate::measure::{
+    self, capacity_for, check_echo, consume, stamp, RoundParams, END, PIPE_RT_SIZE,
+};
 use crate::peer::{spin_until, Peer, PeerIo};
 use crate::shm::{ShmFile, COUNT, DONE, HEAD, PING, PONG, READY};
 use crate::Result;
@@ -49,6 +54,92 @@ pub fn latency_peer(ctl: &str) -> Result<()> {
         let v = ping.load(Ordering::Acquire);
         if v == expect {
             pong.store(v, Ordering::Release);
+            expect += 1;
+        } else if v == END {
+            return Ok(());
+        }
+    }
+}
+
+/// Payload words of [`latency_64`]'s message.
+const MSG_WORDS: usize = PIPE_RT_SIZE / 8;
+/// Where its two records sit in the data region: 256 bytes apart, so that
+/// no line (or adjacent-line prefetch pair) holds both.
+const PING_REC: usize = 0;
+const PONG_REC: usize = 256;
+
+/// A record in the data region: a header word, then [`MSG_WORDS`] payload
+/// words.
+fn record(ctl: &ShmFile, at: usize) -> Result<&[AtomicU64]> {
+    let (data, len) = ctl.data();
+    if len < at + 8 * (1 + MSG_WORDS) {
+        return Err("floor data region too short".into());
+    }
+    // SAFETY: the record's 1 + MSG_WORDS words lie inside the data region
+    // (checked above), which is page-aligned, so they are 8-byte aligned;
+    // it lives as long as `ctl`. Any bytes are a valid AtomicU64, and both
+    // processes touch these words only atomically.
+    Ok(unsafe { std::slice::from_raw_parts(data.add(at) as *const AtomicU64, 1 + MSG_WORDS) })
+}
+
+/// Writes a 64-byte message carrying `v` in every word, then publishes it
+/// by storing `v` in the header.
+#[inline(always)]
+fn put_64(rec: &[AtomicU64], v: u64) {
+    for w in &rec[1..] {
+        w.store(v, Ordering::Relaxed);
+    }
+    // Release: the payload before the header.
+    rec[0].store(v, Ordering::Release);
+}
+
+/// Reads the payload of a published record: its first and last words.
+#[inline(always)]
+fn get_64(rec: &[AtomicU64]) -> (u64, u64) {
+    let words: [u64; MSG_WORDS] = std::array::from_fn(|k| rec[1 + k].load(Ordering::Relaxed));
+    measure::ends(&words)
+}
+
+/// Round trips of a 64-byte message behind a header word, both sides
+/// spinning on the header.
+pub fn latency_64(peer_cpu: Option<usize>, p: &RoundParams) -> Result<Histogram<u64>> {
+    let mut ctl = ShmFile::create(PONG_REC + 256)?;
+    let mut peer = Peer::spawn("floor-lat64", &[ctl.path()], peer_cpu, PeerIo::Null)?;
+    peer.wait_ready(&ctl)?;
+    ctl.unlink();
+    let (ping, pong) = (record(&ctl, PING_REC)?, record(&ctl, PONG_REC)?);
+    let hist = measure::time_rounds(p, |i| {
+        // The peer expects 1, 2, 3, ..
+        let v = i + 1;
+        put_64(ping, v);
+        // Acquire: the payload after the header.
+        spin_until(&mut peer, || {
+            (pong[0].load(Ordering::Acquire) == v).then_some(())
+        })?;
+        let (first, last) = get_64(pong);
+        check_echo(v, first)?;
+        check_echo(v, last)
+    });
+    let hist = peer.explain(hist)?;
+    ping[0].store(END, Ordering::Release);
+    peer.finish()?;
+    Ok(hist)
+}
+
+/// The peer of [`latency_64`].
+pub fn latency_64_peer(ctl: &str) -> Result<()> {
+    let ctl = ShmFile::open(ctl)?;
+    let (ping, pong) = (record(&ctl, PING_REC)?, record(&ctl, PONG_REC)?);
+    ctl.set(READY, 1);
+    let mut expect = 1;
+    loop {
+        let v = ping[0].load(Ordering::Acquire);
+        if v == expect {
+            let (first, last) = get_64(ping);
+            if first != v || last != v {
+                return Err(format!("expected message {v}, got {first} .. {last}").into());
+            }
+            put_64(pong, v);
             expect += 1;
         } else if v == END {
             return Ok(());

@@ -8,7 +8,7 @@
 //! ```
 //!
 //! `run.sh` turns on the rows of shmkit parts that compile against the tree
-//! (`--features value,mpmc`) and runs
+//! (`--features value,mpmc,pipe`) and runs
 //! `cargo run --release --manifest-path bench-suite/Cargo.toml`.
 //!
 //! Method (the design brief's "Performance method"): every row is
@@ -30,6 +30,8 @@ mod measure;
 #[cfg(feature = "mpmc")]
 mod mpmc;
 mod peer;
+#[cfg(feature = "pipe")]
+mod pipe;
 mod plan;
 mod plot;
 mod python;
@@ -182,6 +184,7 @@ fn run_lat(sys: Sys, pin: Option<Pin>, c: &Config) -> Result<Histogram<u64>> {
     let idle = &c.idle_rounds;
     match sys {
         Sys::Floor => floor::latency(peer_cpu, p),
+        Sys::Floor64 => floor::latency_64(peer_cpu, p),
         Sys::SpscBusy => spsc::latency(Strategy::Busy, peer_cpu, p),
         Sys::SpscDefault => spsc::latency(Strategy::Default, peer_cpu, p),
         Sys::SpscPark => spsc::latency(Strategy::Park, peer_cpu, p),
@@ -189,6 +192,17 @@ fn run_lat(sys: Sys, pin: Option<Pin>, c: &Config) -> Result<Histogram<u64>> {
         Sys::MpmcBusy => mpmc::latency(peer_cpu, p),
         #[cfg(not(feature = "mpmc"))]
         Sys::MpmcBusy => Err("shmkit::mpmc is not built".into()),
+        #[cfg(feature = "pipe")]
+        Sys::ShmPipeBusy => pipe::latency(Strategy::Busy, peer_cpu, p),
+        #[cfg(feature = "pipe")]
+        Sys::ShmPipeDefault => pipe::latency(Strategy::Default, peer_cpu, p),
+        #[cfg(feature = "pipe")]
+        Sys::ShmPipePark => pipe::latency(Strategy::Park, peer_cpu, p),
+        #[cfg(not(feature = "pipe"))]
+        Sys::ShmPipeBusy | Sys::ShmPipeDefault | Sys::ShmPipePark => {
+            Err("shmkit::pipe is not built".into())
+        }
+        Sys::ShmPipeGrants => Err("stream rows only".into()),
         Sys::Iceoryx2 => iox::latency(peer_cpu, p),
         Sys::Pipe => kernel::latency(kernel::Channel::Pipe, peer_cpu, p),
         Sys::Socket => kernel::latency(kernel::Channel::Socket, peer_cpu, p),
@@ -221,6 +235,26 @@ fn run_tput(sys: Sys, pin: Option<Pin>, size: usize, budget: Duration) -> Result
         Sys::MpmcBusy => with_words!(size, |W| mpmc::throughput::<W>(peer_cpu, budget)),
         #[cfg(not(feature = "mpmc"))]
         Sys::MpmcBusy => Err("shmkit::mpmc is not built".into()),
+        #[cfg(feature = "pipe")]
+        Sys::ShmPipeBusy => {
+            pipe::throughput(Strategy::Busy, pipe::Mode::Copy, peer_cpu, size, budget)
+        }
+        #[cfg(feature = "pipe")]
+        Sys::ShmPipeDefault => {
+            pipe::throughput(Strategy::Default, pipe::Mode::Copy, peer_cpu, size, budget)
+        }
+        #[cfg(feature = "pipe")]
+        Sys::ShmPipePark => {
+            pipe::throughput(Strategy::Park, pipe::Mode::Copy, peer_cpu, size, budget)
+        }
+        #[cfg(feature = "pipe")]
+        Sys::ShmPipeGrants => {
+            pipe::throughput(Strategy::Busy, pipe::Mode::Grants, peer_cpu, size, budget)
+        }
+        #[cfg(not(feature = "pipe"))]
+        Sys::ShmPipeBusy | Sys::ShmPipeDefault | Sys::ShmPipePark | Sys::ShmPipeGrants => {
+            Err("shmkit::pipe is not built".into())
+        }
         Sys::Iceoryx2 => iox::throughput(peer_cpu, size, budget),
         Sys::Pipe => kernel::throughput(kernel::Channel::Pipe, peer_cpu, size, budget),
         Sys::Socket => kernel::throughput(kernel::Channel::Socket, peer_cpu, size, budget),
@@ -228,6 +262,7 @@ fn run_tput(sys: Sys, pin: Option<Pin>, size: usize, budget: Duration) -> Result
         Sys::ArrayQueue => inproc_with(inproc::Kind::ArrayQueue),
         Sys::StdMpsc => inproc_with(inproc::Kind::StdMpsc),
         Sys::PyQueue | Sys::PyPipe => Err("Python streams run as one step".into()),
+        Sys::Floor64 => Err("round-trip rows only".into()),
         Sys::SpscParkIdle | Sys::SpscDefaultIdle | Sys::PipeIdle | Sys::SocketIdle => {
             Err("round-trip rows only".into())
         }
@@ -334,8 +369,12 @@ fn run(c: Config, out: Option<PathBuf>, only: &[String]) -> Result<()> {
                 .to_owned(),
         );
     }
-    skipped
-        .push("shmkit pipe rows: not measured, `shmkit::pipe` is not implemented yet.".to_owned());
+    if !cfg!(feature = "pipe") {
+        skipped.push(
+            "shmkit pipe rows: not measured, `shmkit::pipe` does not exist or does not compile in this tree."
+                .to_owned(),
+        );
+    }
 
     let mut steps = plan(&c, &setups);
     if !only.is_empty() {
@@ -565,6 +604,7 @@ fn dispatch(role: &str, args: &[String]) -> Result<()> {
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     match (role, &a[..]) {
         ("floor-lat", [ctl]) => floor::latency_peer(ctl),
+        ("floor-lat64", [ctl]) => floor::latency_64_peer(ctl),
         ("floor-tput", [ctl, size]) => floor::throughput_peer(ctl, size),
         ("spsc-lat", [ping, pong, strategy]) => spsc::latency_peer(ping, pong, strategy),
         ("spsc-tput", [ctl, name, size, strategy]) => {
@@ -579,6 +619,12 @@ fn dispatch(role: &str, args: &[String]) -> Result<()> {
             with_words!(size.parse::<usize>()?, |W| mpmc::throughput_peer::<W>(
                 ctl, name
             ))
+        }
+        #[cfg(feature = "pipe")]
+        ("shmpipe-lat", [name, strategy]) => pipe::latency_peer(name, strategy),
+        #[cfg(feature = "pipe")]
+        ("shmpipe-tput", [ctl, name, size, strategy, mode]) => {
+            pipe::throughput_peer(ctl, name, size, strategy, mode)
         }
         ("iox-lat", [ctl, tag]) => iox::latency_peer(ctl, tag),
         ("iox-tput", [ctl, tag, size]) => iox::throughput_peer(ctl, tag, size),
@@ -599,7 +645,7 @@ usage: shmkit-bench-suite [--quick] [--only TEXT]... [--out DIR]
 
   --out DIR    write DIR/BENCHMARKS.md and DIR/bench-suite/plots/*.svg
                (default: the repository root, except with --quick or --only)
-  --quick      a smoke run: tiny budgets, three sizes, one repetition
+  --quick      a smoke run: tiny budgets, four sizes, one repetition
   --only TEXT  only the steps whose progress line contains TEXT (any case);
                repeat to narrow further, e.g. --only unpinned --only mpmc";
 

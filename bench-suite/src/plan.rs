@@ -13,6 +13,9 @@ use crate::spsc::Strategy;
 pub enum Sys {
     /// Two bare atomics (round trip) or a bare ring (stream) in shared memory.
     Floor,
+    /// A 64-byte message behind a header word, two bare records in shared
+    /// memory (round trips only: the reference for the pipe's 64 B rows).
+    Floor64,
     /// shmkit spsc, `WaitStrategy::BusySpin`.
     SpscBusy,
     /// shmkit spsc, the default `SpinThenPark(50 µs)`.
@@ -21,6 +24,15 @@ pub enum Sys {
     SpscPark,
     /// shmkit mpmc, `WaitStrategy::BusySpin`.
     MpmcBusy,
+    /// shmkit pipe, `WaitStrategy::BusySpin`, copying calls (round trips of
+    /// 64 bytes through a `Duplex`).
+    ShmPipeBusy,
+    /// shmkit pipe, the default `SpinThenPark(50 µs)`, copying calls.
+    ShmPipeDefault,
+    /// shmkit pipe, `WaitStrategy::Park`, copying calls.
+    ShmPipePark,
+    /// shmkit pipe, `WaitStrategy::BusySpin`, zero-copy grants (streams only).
+    ShmPipeGrants,
     /// iceoryx2 publish-subscribe.
     Iceoryx2,
     /// A pipe pair.
@@ -54,10 +66,18 @@ impl Sys {
         match self {
             Sys::Floor if stream => "floor: bare stamped ring, memcpy",
             Sys::Floor => "floor: two bare atomics",
+            Sys::Floor64 => "floor 64 B: a header word + payload, bare",
             Sys::SpscBusy => "shmkit spsc, BusySpin",
             Sys::SpscDefault => "shmkit spsc, SpinThenPark 50 µs (default)",
             Sys::SpscPark => "shmkit spsc, Park",
             Sys::MpmcBusy => "shmkit mpmc, BusySpin",
+            Sys::ShmPipeBusy if stream => "shmkit pipe, BusySpin",
+            Sys::ShmPipeBusy => "shmkit pipe 64 B, BusySpin",
+            Sys::ShmPipeDefault if stream => "shmkit pipe, SpinThenPark 50 µs (default)",
+            Sys::ShmPipeDefault => "shmkit pipe 64 B, SpinThenPark 50 µs (default)",
+            Sys::ShmPipePark if stream => "shmkit pipe, Park",
+            Sys::ShmPipePark => "shmkit pipe 64 B, Park",
+            Sys::ShmPipeGrants => "shmkit pipe, BusySpin, zero-copy grants",
             Sys::Iceoryx2 => "iceoryx2 pub/sub, busy poll",
             Sys::Pipe => "pipe, blocking",
             Sys::Socket => "Unix socket pair, blocking",
@@ -76,11 +96,15 @@ impl Sys {
     /// The kind of row, for the tables.
     pub fn kind(self) -> &'static str {
         match self {
-            Sys::Floor => "floor",
+            Sys::Floor | Sys::Floor64 => "floor",
             Sys::SpscBusy
             | Sys::SpscDefault
             | Sys::SpscPark
             | Sys::MpmcBusy
+            | Sys::ShmPipeBusy
+            | Sys::ShmPipeDefault
+            | Sys::ShmPipePark
+            | Sys::ShmPipeGrants
             | Sys::SpscParkIdle
             | Sys::SpscDefaultIdle => "shmkit",
             Sys::Iceoryx2 | Sys::Pipe | Sys::Socket | Sys::PipeIdle | Sys::SocketIdle => {
@@ -93,6 +117,26 @@ impl Sys {
 
     pub fn is_python(self) -> bool {
         matches!(self, Sys::PyQueue | Sys::PyPipe)
+    }
+
+    /// A shmkit pipe row (its round trips carry 64 bytes, not 8).
+    pub fn is_shm_pipe(self) -> bool {
+        matches!(
+            self,
+            Sys::ShmPipeBusy | Sys::ShmPipeDefault | Sys::ShmPipePark | Sys::ShmPipeGrants
+        )
+    }
+
+    /// Whether the row has round trips (the zero-copy pipe row has streams
+    /// only).
+    pub fn has_round_trip(self) -> bool {
+        self != Sys::ShmPipeGrants
+    }
+
+    /// Whether the row has streams (the 64-byte floor has round trips only;
+    /// Python streams run as their own steps).
+    pub fn has_stream(self) -> bool {
+        self != Sys::Floor64 && !self.is_python() && !self.is_idle_row()
     }
 
     /// Rows of the blocking section only, with idle time between round trips.
@@ -114,9 +158,21 @@ pub const IDLE_ROWS: [Sys; 4] = [
 
 /// The systems of the round-trip and stream groups, in table order.
 pub fn systems() -> Vec<Sys> {
-    let mut v = vec![Sys::Floor, Sys::SpscBusy, Sys::SpscDefault, Sys::SpscPark];
+    let mut v = vec![Sys::Floor];
+    if cfg!(feature = "pipe") {
+        v.push(Sys::Floor64);
+    }
+    v.extend([Sys::SpscBusy, Sys::SpscDefault, Sys::SpscPark]);
     if cfg!(feature = "mpmc") {
         v.push(Sys::MpmcBusy);
+    }
+    if cfg!(feature = "pipe") {
+        v.extend([
+            Sys::ShmPipeBusy,
+            Sys::ShmPipeDefault,
+            Sys::ShmPipePark,
+            Sys::ShmPipeGrants,
+        ]);
     }
     v.extend([
         Sys::Iceoryx2,
@@ -268,7 +324,8 @@ impl Config {
             stream_budget: Duration::from_millis(20),
             py_stream_budget: Duration::from_millis(30),
             tput_reps: 1,
-            sizes: vec![8, 4096, 1 << 20],
+            // 64 B and 64 KiB: the sizes the pipe's targets name.
+            sizes: vec![8, 64, 64 << 10, 1 << 20],
             value_budget: Duration::from_millis(20),
             value_reps: 1,
             quick: true,
@@ -332,6 +389,9 @@ pub fn plan(c: &Config, setups: &[Setup]) -> Vec<Step> {
     for setup in 0..setups.len() {
         for rep in 0..c.lat_reps {
             for &sys in systems.iter().chain(&IDLE_ROWS) {
+                if !sys.has_round_trip() {
+                    continue;
+                }
                 // Python rows are slow to start: one long repetition each.
                 if !sys.is_python() || rep == c.lat_reps / 2 {
                     steps.push(Step::Lat { sys, setup, rep });
@@ -340,7 +400,7 @@ pub fn plan(c: &Config, setups: &[Setup]) -> Vec<Step> {
         }
         for &size in &c.sizes {
             for rep in 0..c.tput_reps {
-                for &sys in systems.iter().filter(|s| !s.is_python()) {
+                for &sys in systems.iter().filter(|s| s.has_stream()) {
                     steps.push(Step::Tput {
                         sys,
                         setup,

@@ -19,17 +19,22 @@ use crate::{Results, Sys};
 type PlotResult = Result<(), Box<dyn std::error::Error>>;
 
 /// Width and height of every plot, and of its legend panel.
-const SIZE: (u32, u32) = (1160, 560);
-const LEGEND: u32 = 380;
+const SIZE: (u32, u32) = (1220, 560);
+const LEGEND: u32 = 440;
 
 /// One colour per system, stable across plots.
 fn colour(sys: Sys) -> RGBColor {
     match sys {
         Sys::Floor => RGBColor(0, 0, 0),
+        Sys::Floor64 => RGBColor(96, 96, 96),
         Sys::SpscBusy => RGBColor(31, 119, 180),
         Sys::SpscDefault | Sys::SpscDefaultIdle => RGBColor(23, 190, 207),
         Sys::SpscPark | Sys::SpscParkIdle => RGBColor(44, 160, 44),
         Sys::MpmcBusy => RGBColor(148, 103, 189),
+        Sys::ShmPipeBusy => RGBColor(0, 0, 128),
+        Sys::ShmPipeDefault => RGBColor(0, 139, 139),
+        Sys::ShmPipePark => RGBColor(85, 107, 47),
+        Sys::ShmPipeGrants => RGBColor(199, 21, 133),
         Sys::Iceoryx2 => RGBColor(214, 39, 40),
         Sys::Pipe | Sys::PipeIdle => RGBColor(255, 127, 14),
         Sys::Socket | Sys::SocketIdle => RGBColor(140, 86, 75),
@@ -43,7 +48,7 @@ fn colour(sys: Sys) -> RGBColor {
 
 /// shmkit and the floor stand out.
 fn width(sys: Sys) -> u32 {
-    if sys.kind() == "shmkit" || sys == Sys::Floor {
+    if sys.kind() == "shmkit" || sys.kind() == "floor" {
         3
     } else {
         2
@@ -120,7 +125,15 @@ pub fn latency(r: &Results, setup: usize, path: &Path) -> PlotResult {
     let (left, right) = root.split_horizontally(SIZE.0 - LEGEND);
     let mut chart = ChartBuilder::on(&left)
         .caption(
-            format!("Round trip of an 8-byte message, {}", r.setups[setup].key),
+            format!(
+                "Round trip of an 8-byte message{}, {}",
+                if series.iter().any(|(s, _)| s.is_shm_pipe()) {
+                    " (shmkit pipe: 64 B)"
+                } else {
+                    ""
+                },
+                r.setups[setup].key
+            ),
             ("sans-serif", 26),
         )
         .margin(14)

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::measure::capacity_for;
 use crate::spsc::Strategy;
-use crate::targets::{target_table, targets, Target, MAIN};
+use crate::targets::{target_table, targets, Target, MAIN, PIPE_BIG, PIPE_SMALL};
 use crate::{plot, Cell, Results, Sys};
 
 /// Where the plots go, relative to the repository root.
@@ -108,6 +108,17 @@ impl Results {
             String::new()
         } else {
             format!("{}–{}", rate(lo), rate(hi))
+        }
+    }
+
+    /// "; repetitions lo–hi vs lo–hi" for two stream rows, or nothing when
+    /// either had a single repetition.
+    pub(crate) fn spreads(&self, a: Sys, b: Sys, setup: usize, size: usize) -> String {
+        let (x, y) = (self.spread(a, setup, size), self.spread(b, setup, size));
+        if x.is_empty() || y.is_empty() {
+            String::new()
+        } else {
+            format!("; repetitions {x} vs {y}")
         }
     }
 
@@ -232,6 +243,42 @@ fn markdown(r: &Results, plots: &[(usize, &'static str, String)]) -> String {
             vs.join(" and ")
         );
     }
+    if let (Some(small), Some(sock)) = (
+        r.rate(Sys::ShmPipeBusy, MAIN, PIPE_SMALL),
+        r.rate(Sys::Socket, MAIN, PIPE_SMALL),
+    ) {
+        let big = r
+            .rate(Sys::ShmPipeBusy, MAIN, PIPE_BIG)
+            .zip(r.rate(Sys::Socket, MAIN, PIPE_BIG))
+            .map(|(a, b)| {
+                format!(
+                    " and **{}/s** in {} messages (**{}** the socket)",
+                    fmt_bytes(a * PIPE_BIG as f64),
+                    size(PIPE_BIG),
+                    ratio(a / b)
+                )
+            })
+            .unwrap_or_default();
+        let rt = p50(Sys::ShmPipeBusy)
+            .zip(p50(Sys::SpscBusy))
+            .map(|(a, b)| {
+                format!(
+                    "; a {} round trip takes {} at p50, **{}** spsc's `u64` round trip",
+                    size(crate::measure::PIPE_RT_SIZE),
+                    ns(a),
+                    ratio(a / b)
+                )
+            })
+            .unwrap_or_default();
+        let _ = writeln!(
+            o,
+            "- **Byte pipe:** `shmkit::pipe` moves **{} messages/s** of {} (**{}** a Unix socket \
+             pair){big}{rt}.",
+            rate(small),
+            size(PIPE_SMALL),
+            ratio(small / sock)
+        );
+    }
     if let (Some(park), Some(pipe)) = (p50(Sys::SpscPark), p50(Sys::Pipe)) {
         let idle = r
             .idle(Strategy::Default)
@@ -339,11 +386,13 @@ fn markdown(r: &Results, plots: &[(usize, &'static str, String)]) -> String {
     values_section(&mut o, r);
     blocking_section(&mut o, r, &blocking);
 
-    let _ = writeln!(o, "## Not measured\n");
-    for s in &r.skipped {
-        let _ = writeln!(o, "- {s}");
+    if !r.skipped.is_empty() {
+        let _ = writeln!(o, "## Not measured\n");
+        for s in &r.skipped {
+            let _ = writeln!(o, "- {s}");
+        }
+        o.push('\n');
     }
-    o.push('\n');
     o
 }
 
@@ -367,7 +416,9 @@ fn method(o: &mut String, r: &Results) {
         "- **Throughput:** messages of 8 B to 1 MiB one way for {:.0} ms; the clock runs from the \
          first send until the receiver confirms it has taken the last one. The receiver checks \
          the sequence number in the first and last word of every message, so nothing is lost, \
-         repeated or torn. Median of {} interleaved repetitions. Every bounded queue holds the \
+         repeated or torn. The loops do nothing else per message: the sequence number is the \
+         sender's loop counter, the clock is read once per batch of about 64 KiB of payload, and \
+         the receiver's check is one comparison. Median of {} interleaved repetitions. Every bounded queue holds the \
          same number of messages: {} of 8 B, about 4 MiB worth of larger ones, at least {} \
          (pipes and sockets keep the kernel's default buffers).",
         c.stream_budget.as_secs_f64() * 1e3,
@@ -396,6 +447,24 @@ fn method(o: &mut String, r: &Results) {
         "- **shmkit spsc:** blocking `send`/`recv` with `WaitStrategy::BusySpin`, the default \
          `SpinThenPark(50 µs)`, or `Park` on both sides; messages are `[u64; N]` passed by value."
     );
+    if cfg!(feature = "pipe") {
+        let _ = writeln!(
+            o,
+            "- **shmkit pipe:** round trips of {rt} through a `Duplex` (one end per process, \
+             `send_bytes` and `recv_bytes_into` both ways, the peer echoing what it got), with \
+             each wait strategy. Beside them, *floor 64 B*: the same {rt} behind a header word in \
+             a bare shared file, as the pipe lays out a record (72 bytes: two cache lines each \
+             way), both sides spinning on the header. Streams: a `Sender` / `Receiver` whose ring \
+             holds as many messages as the other queues (each an 8-byte header plus the payload), \
+             `send_bytes`, and `recv_bytes_into` into one reused buffer; the receiver checks each \
+             message's length and the sequence number in its first and last 8 bytes. The \
+             *zero-copy grants* row fills a `reserve`d grant with `copy_from_slice` and commits \
+             it; the receiver takes each message in place with `read` and reads every word of it \
+             once (an XOR fold, the least a consumer that uses the data does) instead of copying \
+             it out.",
+            rt = size(crate::measure::PIPE_RT_SIZE)
+        );
+    }
     let _ = writeln!(
         o,
         "- **iceoryx2:** `ipc::Service` publish-subscribe. Round trips use the settings of its own \
@@ -434,8 +503,16 @@ fn latency_section(o: &mut String, r: &Results, plots: &[(usize, &'static str, S
     let _ = writeln!(o, "## Round-trip latency\n");
     let _ = writeln!(
         o,
-        "One 8-byte message there and back. `vs floor` and `vs shmkit` compare p50s (above 1: \
-         slower).\n"
+        "One 8-byte message there and back{}. `vs floor` and `vs shmkit` compare p50s (above 1: \
+         slower).\n",
+        if cfg!(feature = "pipe") {
+            format!(
+                " ({} for the shmkit pipe and *floor 64 B* rows, the size the pipe's target names)",
+                size(crate::measure::PIPE_RT_SIZE)
+            )
+        } else {
+            String::new()
+        }
     );
     for (i, s) in r.setups.iter().enumerate() {
         let _ = writeln!(o, "### {}\n", s.title);
