@@ -71,6 +71,8 @@ mod channel_error;
 mod endpoint;
 #[cfg(not(loom))]
 mod error;
+#[cfg(not(loom))]
+pub mod inspect;
 pub mod mpmc;
 #[cfg(not(loom))]
 mod options;

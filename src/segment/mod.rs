@@ -147,6 +147,12 @@ pub(crate) fn path_for(name: &str, opts: &Options) -> Result<PathBuf, Error> {
     Ok(dir.join(format!("{}{name}", name::PREFIX)))
 }
 
+/// The directory that holds the segments of `opts`: [`Options::dir`], or the
+/// platform default.
+pub(crate) fn dir_of(opts: &Options) -> &Path {
+    opts.dir.as_deref().unwrap_or(Path::new(DEFAULT_DIR))
+}
+
 /// Removes the named segment. Handles that are attached keep working on the
 /// unlinked memory until they drop; a later `create` makes a new segment.
 pub(crate) fn remove(name: &str, opts: &Options) -> Result<(), Error> {
