@@ -1,0 +1,398 @@
+//! `ls`, `inspect` and `rm`: reports from `shmkit::inspect`, for people and
+//! for scripts.
+
+use std::io::{self, BufWriter, Write};
+
+use serde_json::{json, Map, Value};
+use shmkit::inspect::{self, Report};
+
+use crate::fmt::{self, Align, Table};
+use crate::{out_err, Failure, Global, Outcome, Written};
+
+/// `shmkit ls`.
+pub fn ls(g: &Global, json: bool) -> Written {
+    let opts = g.options();
+    let dir = inspect::dir(&opts);
+    let reports =
+        inspect::list(&opts).map_err(|e| Failure(format!("cannot list {}: {e}", dir.display())))?;
+    let mut out = BufWriter::new(io::stdout().lock());
+    if json {
+        let all: Vec<Value> = reports.iter().map(to_json).collect();
+        write_json(&mut out, &Value::Array(all))?;
+    } else if reports.is_empty() {
+        writeln!(out, "no shmkit segments in {}", dir.display()).map_err(out_err)?;
+    } else {
+        table(&mut out, &reports).map_err(out_err)?;
+    }
+    out.flush().map_err(out_err)
+}
+
+fn table(out: &mut impl Write, reports: &[Report]) -> io::Result<()> {
+    let mut t = Table::new(&[
+        ("NAME", Align::Left),
+        ("KIND", Align::Left),
+        ("ELEMENT", Align::Left),
+        ("CAPACITY", Align::Right),
+        ("FILL", Align::Right),
+        ("SIZE", Align::Right),
+        ("PEERS", Align::Left),
+        ("STATUS", Align::Left),
+    ]);
+    for r in reports {
+        t.row(vec![
+            r.name.clone(),
+            r.kind_name().to_owned(),
+            element(r),
+            capacity(r),
+            fill(r),
+            fmt::bytes(r.len),
+            peers(r),
+            status(r),
+        ]);
+    }
+    t.write(out, "", |i| {
+        reports[i]
+            .problems
+            .iter()
+            .map(|p| format!("! {p}"))
+            .collect()
+    })
+}
+
+/// `u64 (8 B)`; `bytes` for a pipe.
+fn element(r: &Report) -> String {
+    match (&r.header, r.kind_name()) {
+        (Some(h), "pipe" | "duplex") => h.elem.name.clone(),
+        (Some(h), k) if k != "-" => format!("{} ({} B)", h.elem.name, h.elem.size),
+        _ => "-".to_owned(),
+    }
+}
+
+fn capacity(r: &Report) -> String {
+    match (&r.header, r.kind_name()) {
+        (Some(h), "pipe") => fmt::bytes(h.capacity),
+        (Some(h), "duplex") => format!("2 x {}", fmt::bytes(h.capacity)),
+        (Some(h), k) if k != "-" => h.capacity.to_string(),
+        _ => "-".to_owned(),
+    }
+}
+
+fn fill(r: &Report) -> String {
+    let Some(f) = r.fill else {
+        return "-".to_owned();
+    };
+    let pct = if f.capacity == 0 {
+        0.0
+    } else {
+        100.0 * f.used as f64 / f.capacity as f64
+    };
+    let used = if f.unit == "bytes" {
+        fmt::bytes(f.used)
+    } else {
+        f.used.to_string()
+    };
+    format!("{used} ({pct:.0}%)")
+}
+
+/// `sender 1234, receiver 1240 (dead)`, or a count when there are many.
+fn peers(r: &Report) -> String {
+    if r.peers.is_empty() {
+        return "-".to_owned();
+    }
+    if r.peers.len() > 3 {
+        let dead = r.peers.iter().filter(|p| !p.alive).count();
+        return match dead {
+            0 => format!("{} processes", r.peers.len()),
+            _ => format!("{} processes ({dead} dead)", r.peers.len()),
+        };
+    }
+    r.peers
+        .iter()
+        .map(|p| {
+            let dead = if p.alive { "" } else { " (dead)" };
+            format!("{} {}{dead}", p.role, p.pid)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `in use`, `removed`, `STALE`, `idle`; with the number of problems.
+fn status(r: &Report) -> String {
+    let state = if r.removed {
+        "removed, in use"
+    } else if r.in_use() {
+        "in use"
+    } else if r.stale {
+        "STALE"
+    } else {
+        "idle"
+    };
+    match r.problems.len() {
+        0 => state.to_owned(),
+        1 => format!("{state}, 1 problem"),
+        n => format!("{state}, {n} problems"),
+    }
+}
+
+/// `shmkit inspect NAME`.
+pub fn inspect(g: &Global, name: &str, json: bool) -> Written {
+    let r = inspect::inspect(name, &g.options())?;
+    let mut out = BufWriter::new(io::stdout().lock());
+    if json {
+        write_json(&mut out, &to_json(&r))?;
+    } else {
+        describe(&mut out, &r).map_err(out_err)?;
+    }
+    out.flush().map_err(out_err)
+}
+
+fn describe(out: &mut impl Write, r: &Report) -> io::Result<()> {
+    let field = |out: &mut dyn Write, label: &str, text: String| writeln!(out, "{label:<10}{text}");
+    field(
+        out,
+        "segment",
+        format!("{}  ({})", r.name, r.path.display()),
+    )?;
+    field(
+        out,
+        "file",
+        format!(
+            "{} bytes ({}), {} in memory, owner uid {}, mode {:04o}",
+            r.len,
+            fmt::bytes(r.len),
+            fmt::bytes(r.allocated),
+            r.uid,
+            r.mode
+        ),
+    )?;
+    if let Some(h) = &r.header {
+        let ok = |good: bool| if good { "ok" } else { "WRONG" };
+        let state = match h.state {
+            0 => "INIT (being initialised)",
+            1 => "READY",
+            _ => "invalid",
+        };
+        field(out, "state", format!("{} {state}", h.state))?;
+        let magic = h.magic.to_ne_bytes();
+        field(
+            out,
+            "magic",
+            format!(
+                "{:#018x} {:?} ({})",
+                h.magic,
+                String::from_utf8_lossy(&magic).trim_end_matches('\0'),
+                ok(h.magic == u64::from_ne_bytes(*b"shmkit\0\0"))
+            ),
+        )?;
+        field(out, "version", h.version.to_string())?;
+        field(out, "kind", format!("{} ({})", h.kind_code, r.kind_name()))?;
+        field(
+            out,
+            "element",
+            format!(
+                "{:?}: size {}, align {}, fingerprint {:#018x}",
+                h.elem.name, h.elem.size, h.elem.align, h.elem.fingerprint
+            ),
+        )?;
+        let unit = match r.kind_name() {
+            "pipe" => " bytes",
+            "duplex" => " bytes per ring",
+            "spsc" | "mpmc" => " items",
+            "array" => " elements",
+            _ => "",
+        };
+        field(out, "capacity", format!("{}{unit}", h.capacity))?;
+        field(
+            out,
+            "layout",
+            format!(
+                "control block at {}, data at {}, total {} bytes",
+                h.control_offset, h.data_offset, h.total_len
+            ),
+        )?;
+        let created = match h.created {
+            Some(t) => format!("{} ({})", fmt::time(t), fmt::ago(t)),
+            None => "unknown".to_owned(),
+        };
+        field(
+            out,
+            "creator",
+            format!("pid {}, uid {}, {created}", h.creator_pid, h.creator_uid),
+        )?;
+        field(
+            out,
+            "checksum",
+            if h.checksum == h.computed_checksum {
+                format!("{:#018x} (ok)", h.checksum)
+            } else {
+                format!(
+                    "{:#018x} (WRONG: the identity hashes to {:#018x})",
+                    h.checksum, h.computed_checksum
+                )
+            },
+        )?;
+    } else {
+        field(out, "header", "none".to_owned())?;
+    }
+    if r.peers.is_empty() {
+        field(out, "peers", "none".to_owned())?;
+    }
+    for (i, p) in r.peers.iter().enumerate() {
+        let label = if i == 0 { "peers" } else { "" };
+        let alive = if p.alive { "alive" } else { "DEAD" };
+        field(
+            out,
+            label,
+            format!("pid {:<8} {alive:<6} {}", p.pid, p.role),
+        )?;
+    }
+    if let Some(f) = r.fill {
+        let text = if f.unit == "bytes" {
+            format!("{} of {}", fmt::bytes(f.used), fmt::bytes(f.capacity))
+        } else {
+            format!("{} of {} items", f.used, f.capacity)
+        };
+        let pct = 100.0 * f.used as f64 / f.capacity.max(1) as f64;
+        field(out, "fill", format!("{text} ({pct:.1}%)"))?;
+    }
+    let width = r.stats.iter().map(|s| s.name.len()).max().unwrap_or(0);
+    for (i, s) in r.stats.iter().enumerate() {
+        let label = if i == 0 { "counters" } else { "" };
+        field(out, label, format!("{:<width$}  {}", s.name, s.value))?;
+    }
+    let status = if r.removed {
+        "removed, but still mapped by the processes above: nobody new can attach, and the \
+         memory is freed when they let go"
+            .to_owned()
+    } else if r.in_use() {
+        "in use".to_owned()
+    } else if r.stale {
+        "STALE: no live process is attached".to_owned()
+    } else {
+        "idle: no live process is attached, but it is too new or not fully visible to call \
+         it stale"
+            .to_owned()
+    };
+    field(out, "status", status)?;
+    if r.problems.is_empty() {
+        field(out, "problems", "none".to_owned())?;
+    }
+    for (i, p) in r.problems.iter().enumerate() {
+        let label = if i == 0 { "problems" } else { "" };
+        field(out, label, format!("! {p}"))?;
+    }
+    Ok(())
+}
+
+/// The JSON object of a report (one element of `ls --json`).
+pub fn to_json(r: &Report) -> Value {
+    let header = r.header.as_ref().map(|h| {
+        json!({
+            "state": h.state,
+            "magic": h.magic,
+            "version": h.version,
+            "kind_code": h.kind_code,
+            "capacity": h.capacity,
+            "total_len": h.total_len,
+            "control_offset": h.control_offset,
+            "data_offset": h.data_offset,
+            "creator_pid": h.creator_pid,
+            "creator_uid": h.creator_uid,
+            "created_unix": h.created.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs_f64()),
+            "checksum": h.checksum,
+            "computed_checksum": h.computed_checksum,
+        })
+    });
+    let elem = r.header.as_ref().filter(|_| r.kind_name() != "-").map(|h| {
+        json!({
+            "name": h.elem.name,
+            "size": h.elem.size,
+            "align": h.elem.align,
+            "fingerprint": h.elem.fingerprint,
+        })
+    });
+    let stats: Map<String, Value> = r
+        .stats
+        .iter()
+        .map(|s| (s.name.clone(), json!(s.value)))
+        .collect();
+    json!({
+        "name": r.name,
+        "path": r.path.to_string_lossy(),
+        "kind": r.kind_name(),
+        "element": elem,
+        "capacity": r.header.as_ref().filter(|_| r.kind_name() != "-").map(|h| h.capacity),
+        "fill": r.fill.map(|f| json!({"used": f.used, "capacity": f.capacity, "unit": f.unit})),
+        "len": r.len,
+        "allocated": r.allocated,
+        "uid": r.uid,
+        "mode": format!("{:04o}", r.mode),
+        "header": header,
+        "peers": r.peers.iter().map(|p| json!({"pid": p.pid, "role": p.role, "alive": p.alive})).collect::<Vec<_>>(),
+        "stats": stats,
+        "problems": r.problems,
+        "in_use": r.in_use(),
+        "stale": r.stale,
+        "removed": r.removed,
+    })
+}
+
+fn write_json(out: &mut impl Write, v: &Value) -> Written {
+    serde_json::to_writer_pretty(&mut *out, v).map_err(|e| match e.io_error_kind() {
+        Some(kind) => out_err(io::Error::from(kind)),
+        None => Outcome::Failed(Failure(e.to_string())),
+    })?;
+    writeln!(out).map_err(out_err)
+}
+
+/// `shmkit rm`.
+pub fn rm(g: &Global, names: &[String], stale: bool, force: bool) -> Written {
+    let opts = g.options();
+    let mut out = io::stdout().lock();
+    let mut failed = 0;
+    let mut report_error = |msg: String| {
+        failed += 1;
+        let _ = writeln!(io::stderr(), "shmkit: {msg}");
+    };
+    let targets: Vec<Report> = if stale {
+        let dir = inspect::dir(&opts);
+        inspect::list(&opts)
+            .map_err(|e| Failure(format!("cannot list {}: {e}", dir.display())))?
+            .into_iter()
+            .filter(|r| r.stale)
+            .collect()
+    } else {
+        let mut targets = Vec::new();
+        for name in names {
+            match inspect::inspect(name, &opts) {
+                Ok(r) if r.removed => report_error(format!(
+                    "{name:?} was removed already; its memory is freed when {} let go",
+                    peers(&r)
+                )),
+                Ok(r) if r.in_use() && !force => report_error(format!(
+                    "not removing {name:?}: in use by {} (--force removes it anyway)",
+                    peers(&r)
+                )),
+                Ok(r) => targets.push(r),
+                Err(e) => report_error(e.to_string()),
+            }
+        }
+        targets
+    };
+    for r in &targets {
+        // The report's path, not the name: a file that `ls` lists under an
+        // invalid name (made by something else) can be removed too.
+        match std::fs::remove_file(&r.path) {
+            Ok(()) => writeln!(out, "removed {}", r.name).map_err(out_err)?,
+            Err(e) => report_error(format!("cannot remove {}: {e}", r.path.display())),
+        }
+    }
+    match failed {
+        0 => Ok(()),
+        1 => Err(Outcome::Reported),
+        n => {
+            let _ = writeln!(io::stderr(), "shmkit: {n} segments not removed");
+            Err(Outcome::Reported)
+        }
+    }
+}

@@ -1,0 +1,367 @@
+//! `shmkit ls`, `inspect`, `rm`, `watch` and `bench`, run as the real binary
+//! against real segments in a private directory per test: healthy ones of
+//! every kind, ones whose holder was killed, corrupted ones.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{one_line_error, text, wait_for, Dir, Holder};
+use predicates::prelude::*;
+use shmkit::{mpmc, pipe, spsc, Array, Value};
+
+/// Runs a child's part when this binary was started as a child; a no-op
+/// test otherwise.
+#[test]
+fn child_entry() {
+    common::run_child();
+}
+
+#[test]
+fn ls_of_an_empty_directory_says_so() {
+    let dir = Dir::new("empty");
+    dir.cmd(&["ls"])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("no shmkit segments in "))
+        .stderr("");
+    assert!(dir.ls_json().is_empty());
+}
+
+#[test]
+fn ls_lists_segments_of_every_kind() {
+    let dir = Dir::new("kinds");
+    let o = dir.opts();
+    let mut q = spsc::Sender::<u64>::create_with("queue", 16, &o).unwrap();
+    let _q_rx = spsc::Receiver::<u64>::open_with("queue", &o).unwrap();
+    for i in 0..4 {
+        q.try_send(i).unwrap();
+    }
+    let _w = mpmc::Sender::<[u32; 3]>::create_with("work", 100, &o).unwrap();
+    let _v = Value::<i64>::create_with("balance", 5, &o).unwrap();
+    let _a = Array::<u16>::create_with("hist", 64, &o).unwrap();
+    let mut p = pipe::Sender::create_with("jobs", 4096, &o).unwrap();
+    let _p_rx = pipe::Receiver::open_with("jobs", &o).unwrap();
+    p.try_send_bytes(b"twelve bytes").unwrap();
+    let _d = pipe::Duplex::create_with("chat", 1024, &o).unwrap();
+
+    let out = dir.stdout(&["ls"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("NAME"), "{out}");
+    let row = |name: &str| {
+        *lines
+            .iter()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no row for {name}:\n{out}"))
+    };
+    let me = std::process::id().to_string();
+    for (name, kind) in [
+        ("queue", "spsc"),
+        ("work", "mpmc"),
+        ("balance", "value"),
+        ("hist", "array"),
+        ("jobs", "pipe"),
+        ("chat", "duplex"),
+    ] {
+        let r = row(name);
+        assert!(r.contains(kind), "{r}");
+        assert!(r.contains(&me), "{r}");
+        assert!(r.ends_with("in use"), "{r}");
+    }
+    assert!(row("queue").contains("u64 (8 B)"), "{out}");
+    assert!(row("queue").contains("4 (25%)"), "{out}");
+    assert!(row("work").contains("[u32; 3] (12 B)"), "{out}");
+    assert!(row("jobs").contains("24 B (1%)"), "{out}");
+    assert!(row("chat").contains("2 x 1.0 KiB"), "{out}");
+
+    let entries = dir.ls_json();
+    assert_eq!(entries.len(), 6);
+    let names: Vec<&str> = entries
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["balance", "chat", "hist", "jobs", "queue", "work"]);
+    let queue = dir.entry("queue");
+    assert_eq!(queue["kind"], "spsc");
+    assert_eq!(queue["capacity"], 16);
+    assert_eq!(queue["element"]["name"], "u64");
+    assert_eq!(queue["fill"]["used"], 4);
+    assert_eq!(queue["stats"]["sent"], 4);
+    assert_eq!(queue["in_use"], true);
+    assert_eq!(queue["stale"], false);
+    assert_eq!(queue["problems"].as_array().unwrap().len(), 0);
+    assert_eq!(queue["peers"][0]["role"], "sender, receiver");
+    assert_eq!(dir.entry("jobs")["stats"]["messages_sent"], 1);
+    assert_eq!(dir.entry("balance")["peers"][0]["role"], "mapped");
+}
+
+#[test]
+fn inspect_shows_the_header_counters_and_peers() {
+    let dir = Dir::new("inspect");
+    let o = dir.opts();
+    let mut tx = mpmc::Sender::<u64>::create_with("work", 8, &o).unwrap();
+    let mut rx = mpmc::Receiver::<u64>::open_with("work", &o).unwrap();
+    for i in 0..3 {
+        tx.try_send(i).unwrap();
+    }
+    rx.try_recv().unwrap();
+    rx.task_done().unwrap();
+
+    let out = dir.stdout(&["inspect", "work"]);
+    for needle in [
+        "segment   work",
+        "state     1 READY",
+        "magic     0x",
+        "\"shmkit\" (ok)",
+        "kind      2 (mpmc)",
+        "element   \"u64\": size 8, align 8",
+        "capacity  8 items",
+        "checksum  0x",
+        "(ok)",
+        "fill      2 of 8 items (25.0%)",
+        "sent",
+        "recovered",
+        "status    in use",
+        "problems  none",
+    ] {
+        assert!(out.contains(needle), "{needle:?} missing from:\n{out}");
+    }
+    let me = std::process::id();
+    assert!(out.contains(&format!("pid {me:<8} alive  sender")), "{out}");
+
+    let json: serde_json::Value =
+        serde_json::from_str(&dir.stdout(&["inspect", "--json", "work"])).unwrap();
+    assert_eq!(json["stats"]["sent"], 3);
+    assert_eq!(json["stats"]["received"], 1);
+    assert_eq!(json["stats"]["done"], 1);
+    assert_eq!(json["header"]["kind_code"], 2);
+    assert_eq!(
+        json["header"]["checksum"],
+        json["header"]["computed_checksum"]
+    );
+
+    one_line_error(
+        &dir.cmd(&["inspect", "nothing"]).assert().code(1),
+        "segment \"nothing\" not found",
+    );
+    one_line_error(
+        &dir.cmd(&["inspect", "a/b"]).assert().code(1),
+        "invalid segment name",
+    );
+}
+
+#[test]
+fn a_segment_whose_holder_was_killed_is_stale_and_rm_stale_removes_it() {
+    let dir = Dir::new("stale");
+    let o = dir.opts();
+    let holder = Holder::spawn("spsc-sender", &dir, "orphan");
+    let value_holder = Holder::spawn("value", &dir, "counter");
+    // A segment this process keeps using: never stale.
+    let _live = spsc::Receiver::<u64>::create_with("live", 4, &o).unwrap();
+    let pid = holder.pid();
+    let row = dir.entry("orphan");
+    assert_eq!(row["peers"][0]["pid"], pid);
+    assert_eq!(row["peers"][0]["alive"], true);
+    assert_eq!(dir.entry("counter")["in_use"], true);
+
+    holder.kill();
+    value_holder.kill();
+    // Stale once the grace period for new files has passed.
+    wait_for("the killed holders' segments to turn stale", || {
+        dir.entry("orphan")["stale"] == true && dir.entry("counter")["stale"] == true
+    });
+    let ls = dir.stdout(&["ls"]);
+    let orphan = ls.lines().find(|l| l.starts_with("orphan ")).unwrap();
+    assert!(orphan.contains(&format!("sender {pid} (dead)")), "{ls}");
+    assert!(orphan.ends_with("STALE"), "{ls}");
+    assert!(ls
+        .lines()
+        .any(|l| l.starts_with("live ") && l.ends_with("in use")));
+    let inspect = dir.stdout(&["inspect", "orphan"]);
+    assert!(
+        inspect.contains(&format!("pid {pid:<8} DEAD   sender")),
+        "{inspect}"
+    );
+    assert!(inspect.contains("status    STALE"), "{inspect}");
+
+    dir.cmd(&["rm", "--stale"])
+        .assert()
+        .success()
+        .stdout("removed counter\nremoved orphan\n");
+    assert!(!dir.file("orphan").exists());
+    assert!(!dir.file("counter").exists());
+    assert!(dir.file("live").exists());
+}
+
+#[test]
+fn corrupted_segments_are_described_and_do_not_fail_the_listing() {
+    let dir = Dir::new("corrupt");
+    let o = dir.opts();
+    for name in ["healthy", "magic", "checksum", "truncated"] {
+        drop(spsc::Sender::<u64>::create_with(name, 16, &o).unwrap());
+    }
+    dir.write_at("magic", 0, b"NOTSHMKT");
+    dir.write_at("checksum", 64, &0xdead_u32.to_ne_bytes()); // creator pid
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.file("truncated"))
+        .unwrap()
+        .set_len(700)
+        .unwrap();
+    std::fs::write(dir.file("junk"), b"not a segment").unwrap();
+
+    let out = dir.stdout(&["ls"]);
+    for needle in [
+        "! magic is 0x",
+        "expected 0x000074696b6d6873 (\"shmkit\\0\\0\"): not a shmkit segment",
+        "! header checksum is 0x",
+        "the header was changed after creation",
+        "! the file is 700 bytes, but the segment is 1216 bytes long (truncated)",
+        "! the file is 13 bytes, shorter than the 512-byte header",
+    ] {
+        assert!(out.contains(needle), "{needle:?} missing from:\n{out}");
+    }
+    let status = |name: &str| {
+        dir.entry(name)["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert!(status("healthy").is_empty());
+    assert_eq!(status("magic").len(), 1);
+    assert_eq!(status("junk").len(), 1);
+
+    let out = dir.stdout(&["inspect", "checksum"]);
+    assert!(out.contains("checksum  0x"), "{out}");
+    assert!(out.contains("(WRONG: the identity hashes to 0x"), "{out}");
+    assert!(out.contains("creator   pid 57005,"), "{out}");
+    let out = dir.stdout(&["inspect", "truncated"]);
+    assert!(out.contains("file      700 bytes"), "{out}");
+    assert!(out.contains("! the file is 700 bytes"), "{out}");
+}
+
+#[test]
+fn rm_refuses_a_live_segment_unless_forced() {
+    let dir = Dir::new("rm");
+    let o = dir.opts();
+    let tx = spsc::Sender::<u64>::create_with("busy", 4, &o).unwrap();
+    drop(spsc::Sender::<u64>::create_with("idle", 4, &o).unwrap());
+    let me = std::process::id();
+
+    let a = dir.cmd(&["rm", "busy"]).assert().code(1);
+    one_line_error(
+        &a,
+        &format!("not removing \"busy\": in use by sender {me} (--force removes it anyway)"),
+    );
+    assert!(dir.file("busy").exists());
+
+    // Several names: the ones that can go, go; each failure is a line.
+    let a = dir.cmd(&["rm", "idle", "busy", "ghost"]).assert().code(1);
+    let (out, err) = text(&a);
+    assert_eq!(out, "removed idle\n");
+    assert!(err.contains("not removing \"busy\""), "{err}");
+    assert!(err.contains("segment \"ghost\" not found"), "{err}");
+    assert!(err.ends_with("shmkit: 2 segments not removed\n"), "{err}");
+    assert!(!dir.file("idle").exists());
+
+    dir.cmd(&["rm", "--force", "busy"])
+        .assert()
+        .success()
+        .stdout("removed busy\n");
+    assert!(!dir.file("busy").exists());
+    // Removed, but still mapped here: listed as such, and not removable.
+    if cfg!(target_os = "linux") {
+        let ls = dir.stdout(&["ls"]);
+        let row = ls
+            .lines()
+            .find(|l| l.starts_with("busy "))
+            .unwrap_or_else(|| panic!("{ls}"));
+        assert!(row.ends_with("removed, in use"), "{ls}");
+        assert_eq!(dir.entry("busy")["removed"], true);
+        one_line_error(
+            &dir.cmd(&["rm", "busy"]).assert().code(1),
+            &format!("\"busy\" was removed already; its memory is freed when sender {me} let go"),
+        );
+    }
+    drop(tx); // worked on the unlinked memory until here
+    dir.cmd(&["ls"])
+        .assert()
+        .success()
+        .stdout(predicates::str::starts_with("no shmkit segments"));
+
+    // Usage errors: clap's message, status 2.
+    dir.cmd(&["rm"]).assert().code(2);
+    dir.cmd(&["rm", "--stale", "x"]).assert().code(2);
+}
+
+#[test]
+fn watch_refreshes_a_bounded_number_of_times() {
+    let dir = Dir::new("watch");
+    let o = dir.opts();
+    let mut tx = pipe::Sender::create_with("jobs", 4096, &o).unwrap();
+    let _rx = pipe::Receiver::open_with("jobs", &o).unwrap();
+    tx.try_send_bytes(b"0123456789").unwrap();
+    let out = dir.stdout(&["watch", "--count", "2", "--interval", "0.05", "jobs"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out:?}");
+    assert!(lines[0].starts_with("jobs (pipe)  ["), "{out}");
+    assert!(lines[0].contains("24 B/4.0 KiB"), "{out}");
+    assert!(lines[0].contains("rates after the next refresh"), "{out}");
+    assert!(lines[1].contains("in 0/s  out 0/s"), "{out}");
+    assert!(lines[1].contains("1 attached"), "{out}");
+
+    one_line_error(
+        &dir.cmd(&["watch", "--count", "1", "gone"]).assert().code(1),
+        "segment \"gone\" not found",
+    );
+}
+
+#[test]
+fn bench_quick_prints_its_tables() {
+    let dir = Dir::new("bench");
+    let a = dir
+        .cmd(&["bench", "--quick"])
+        .timeout(Duration::from_secs(300))
+        .assert()
+        .success();
+    let (out, err) = text(&a);
+    for needle in [
+        "Round trip between two processes",
+        "floor: two bare atomics",
+        "shmkit spsc (busy-polling try_recv)",
+        "shmkit pipe",
+        "Unix socket (blocking read)",
+        "Throughput, 200000 8-byte items",
+        "floor: a bare ring of u64",
+        "shmkit spsc (batches of 64)",
+        "1.00x",
+    ] {
+        assert!(out.contains(needle), "{needle:?} missing from:\n{out}");
+    }
+    assert!(err.contains("bench [1/8] round trips"), "{err}");
+    assert!(err.contains("bench [8/8] throughput"), "{err}");
+    // Nothing left behind: segments and the floor file are removed.
+    assert_eq!(std::fs::read_dir(&dir.path).unwrap().count(), 0);
+}
+
+#[test]
+fn errors_are_one_line_with_a_status() {
+    let dir = Dir::new("errors");
+    let missing = dir.path.join("missing");
+    let a = assert_cmd::Command::new(env!("CARGO_BIN_EXE_shmkit"))
+        .arg("--dir")
+        .arg(&missing)
+        .arg("ls")
+        .assert()
+        .code(1);
+    one_line_error(&a, "cannot list ");
+    one_line_error(&a, "No such file or directory");
+    dir.cmd(&["frobnicate"]).assert().code(2);
+    dir.cmd(&["inspect"]).assert().code(2);
+    dir.cmd(&["--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("ls").and(predicate::str::contains("bench")));
+}
