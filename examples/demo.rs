@@ -20,6 +20,7 @@
 #[path = "../benches/support/mod.rs"]
 mod support;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -128,5 +129,37 @@ fn run() -> support::Result<()> {
         started.elapsed().as_secs_f64()
     );
     println!("so nothing is left behind. Full tables: cargo bench --bench roundtrip");
+    if std::io::stdin().is_terminal() {
+        hold_for_inspection()?;
+    }
+    Ok(())
+}
+
+/// Run from a terminal, the demo ends by leaving a queue and a pipe attached
+/// and partly filled, so that `shmkit ls` / `shmkit inspect` in a second
+/// terminal have something to show; Enter removes them.
+fn hold_for_inspection() -> support::Result<()> {
+    let queue = format!("demo-{}", std::process::id());
+    let pipe_name = format!("demo-{}-pipe", std::process::id());
+    let mut cleanup = support::RemoveOnDrop::default();
+    cleanup.segment(&queue);
+    cleanup.segment(&pipe_name);
+    let mut tx = shmkit::spsc::Sender::<u64>::create(&queue, 1024)?;
+    let _rx = shmkit::spsc::Receiver::<u64>::open(&queue)?;
+    for i in 0..300 {
+        tx.send(i)?;
+    }
+    let mut ptx = shmkit::pipe::Sender::create(&pipe_name, 64 * 1024)?;
+    let _prx = shmkit::pipe::Receiver::open(&pipe_name)?;
+    for line in ["hello", "from", "the shmkit demo"] {
+        ptx.send_bytes(line.as_bytes())?;
+    }
+    println!("\nThis process now holds an spsc queue {queue:?} (300 of 1024 items queued) and a");
+    println!("byte pipe {pipe_name:?} (3 messages). In a second terminal:");
+    println!("  cargo run --release -p shmkit-cli -- ls");
+    println!("  cargo run --release -p shmkit-cli -- inspect {queue}");
+    println!("Press Enter to remove them and finish.");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
     Ok(())
 }
