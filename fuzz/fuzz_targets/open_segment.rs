@@ -32,9 +32,14 @@
 //! is also checked against a `VecDeque` model.
 #![no_main]
 
+#[allow(dead_code)] // each target uses part of it
+mod common;
+
+use common::{debug, dir, Input};
+
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Debug;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
@@ -80,21 +85,6 @@ fn fix_checksum(file: &mut [u8]) {
     }
 }
 
-/// A private directory on tmpfs, made once per process.
-fn dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let base = if Path::new("/dev/shm").is_dir() {
-            PathBuf::from("/dev/shm")
-        } else {
-            std::env::temp_dir()
-        };
-        let d = base.join(format!("shmkit-fuzz-{}", std::process::id()));
-        std::fs::create_dir_all(&d).expect("create the fuzz directory");
-        d
-    })
-}
-
 fn base_opts() -> Options {
     Options::new().dir(dir()).open_timeout(Duration::ZERO)
 }
@@ -136,31 +126,6 @@ fn template<T: Pod>(capacity: usize) -> Vec<u8> {
             bytes
         })
         .clone()
-}
-
-/// A little cursor over the fuzz input.
-struct Input<'a>(&'a [u8]);
-
-impl<'a> Input<'a> {
-    fn byte(&mut self) -> Option<u8> {
-        let (&b, rest) = self.0.split_first()?;
-        self.0 = rest;
-        Some(b)
-    }
-    fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
-        if self.0.len() < n {
-            return None;
-        }
-        let (b, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Some(b)
-    }
-    fn u16(&mut self) -> Option<usize> {
-        Some(u16::from_le_bytes(self.bytes(2)?.try_into().unwrap()) as usize)
-    }
-    fn u64(&mut self) -> Option<u64> {
-        Some(u64::from_le_bytes(self.bytes(8)?.try_into().unwrap()))
-    }
 }
 
 fn word(file: &[u8], at: usize) -> u64 {
@@ -495,12 +460,6 @@ impl<T: Pod + PartialEq + Debug> Ends<T> {
             }
         }
     }
-}
-
-/// `SHMKIT_FUZZ_DEBUG=1` prints what each input does (for reproducing).
-fn debug() -> bool {
-    static ON: OnceLock<bool> = OnceLock::new();
-    *ON.get_or_init(|| std::env::var_os("SHMKIT_FUZZ_DEBUG").is_some())
 }
 
 /// Exercises the error's formatting (it prints header fields a peer wrote).

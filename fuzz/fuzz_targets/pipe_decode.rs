@@ -41,11 +41,15 @@
 //! An input that ends early keeps everything it does not reach.
 #![no_main]
 
+#[allow(dead_code)] // each target uses part of it
+mod common;
+
+use common::{debug, dir, Input};
+
 use std::collections::VecDeque;
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
@@ -85,21 +89,6 @@ fn max_message_len(capacity: usize) -> usize {
     ((capacity / 2) & !7).saturating_sub(8)
 }
 
-/// A private directory on tmpfs, made once per process.
-fn dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let base = if Path::new("/dev/shm").is_dir() {
-            PathBuf::from("/dev/shm")
-        } else {
-            std::env::temp_dir()
-        };
-        let d = base.join(format!("shmkit-fuzz-{}", std::process::id()));
-        std::fs::create_dir_all(&d).expect("create the fuzz directory");
-        d
-    })
-}
-
 fn opts() -> Options {
     Options::new().dir(dir()).open_timeout(Duration::ZERO)
 }
@@ -108,46 +97,12 @@ fn seg_path() -> PathBuf {
     dir().join(format!("shmkit.{NAME}"))
 }
 
-/// `SHMKIT_FUZZ_DEBUG=1` prints what each input does (for reproducing).
-fn debug() -> bool {
-    static ON: OnceLock<bool> = OnceLock::new();
-    *ON.get_or_init(|| std::env::var_os("SHMKIT_FUZZ_DEBUG").is_some())
-}
-
 macro_rules! trace {
     ($($t:tt)*) => {
         if debug() {
             eprintln!($($t)*);
         }
     };
-}
-
-/// A little cursor over the fuzz input.
-struct Input<'a>(&'a [u8]);
-
-impl<'a> Input<'a> {
-    fn byte(&mut self) -> Option<u8> {
-        let (&b, rest) = self.0.split_first()?;
-        self.0 = rest;
-        Some(b)
-    }
-    fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
-        if self.0.len() < n {
-            return None;
-        }
-        let (b, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Some(b)
-    }
-    fn u16(&mut self) -> Option<usize> {
-        Some(u16::from_le_bytes(self.bytes(2)?.try_into().unwrap()) as usize)
-    }
-    fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_le_bytes(self.bytes(4)?.try_into().unwrap()))
-    }
-    fn u64(&mut self) -> Option<u64> {
-        Some(u64::from_le_bytes(self.bytes(8)?.try_into().unwrap()))
-    }
 }
 
 fn word(file: &[u8], at: usize) -> u64 {
