@@ -101,9 +101,18 @@ impl Event {
     /// never below zero). For events that several parties wait on, called by
     /// whoever reaps the dead waiter.
     pub(crate) fn forget_waiter(&self) {
-        let _ = self
-            .waiters
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |w| w.checked_sub(1));
+        // A compare-and-swap loop rather than `fetch_update`, which nightly
+        // deprecates under a new name that stable does not have yet.
+        let mut w = self.waiters.load(Ordering::Relaxed);
+        while let Some(less) = w.checked_sub(1) {
+            match self
+                .waiters
+                .compare_exchange_weak(w, less, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => break,
+                Err(now) => w = now,
+            }
+        }
     }
 
     /// Waiter side: registers, re-checks with `poll`, and sleeps (at most
