@@ -232,6 +232,41 @@ macro_rules! pipe_constructors {
     };
 }
 
+/// The size and fill accessors that [`Sender`] and [`Receiver`] share
+/// (both hold a `shared: Shared`).
+macro_rules! ring_accessors {
+    ($handle:ident) => {
+        impl $handle {
+            /// The largest message this pipe accepts: `capacity / 2 - 8`,
+            /// rounded down to a multiple of 8 (see the module docs for why).
+            pub fn max_message_len(&self) -> usize {
+                self.shared.max_message_len()
+            }
+
+            /// The ring's size in bytes. Each message takes 8 bytes of header
+            /// plus its length rounded up to a multiple of 8.
+            pub fn capacity(&self) -> usize {
+                self.shared.capacity as usize
+            }
+
+            /// Bytes queued in the ring (headers and padding included).
+            pub fn queued_bytes(&self) -> usize {
+                self.shared.ring().queued_bytes() as usize
+            }
+
+            /// Messages queued.
+            pub fn len(&self) -> usize {
+                self.shared.ring().queued_messages() as usize
+            }
+
+            /// The segment name.
+            pub fn name(&self) -> &str {
+                self.shared.ep.seg.name()
+            }
+        }
+    };
+}
+
 /// The sending end of a [`pipe`](super).
 pub struct Sender {
     shared: Shared,
@@ -239,6 +274,7 @@ pub struct Sender {
 }
 
 pipe_constructors!(Sender, Kind::Pipe, "the sender");
+ring_accessors!(Sender);
 
 impl Sender {
     fn attach(seg: Arc<Segment>, opts: &Options) -> Result<Sender, Error> {
@@ -364,28 +400,6 @@ impl Sender {
         Ok(WriteGrant { tx: self, r })
     }
 
-    /// The largest message this pipe accepts: `capacity / 2 - 8`, rounded
-    /// down to a multiple of 8 (see the module docs for why).
-    pub fn max_message_len(&self) -> usize {
-        self.shared.max_message_len()
-    }
-
-    /// The ring's size in bytes. Each message takes 8 bytes of header plus
-    /// its length rounded up to a multiple of 8.
-    pub fn capacity(&self) -> usize {
-        self.shared.capacity as usize
-    }
-
-    /// Bytes queued in the ring (headers and padding included).
-    pub fn queued_bytes(&self) -> usize {
-        self.shared.ring().queued_bytes() as usize
-    }
-
-    /// Messages queued.
-    pub fn len(&self) -> usize {
-        self.shared.ring().queued_messages() as usize
-    }
-
     /// Whether no message is queued.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -411,11 +425,6 @@ impl Sender {
     /// [`RecvError::Disconnected`].
     pub fn close(self) {
         drop(self);
-    }
-
-    /// The segment name.
-    pub fn name(&self) -> &str {
-        self.shared.ep.seg.name()
     }
 
     /// Sends `value` serialized with [postcard](https://docs.rs/postcard),
@@ -493,6 +502,7 @@ pub struct Receiver {
 }
 
 pipe_constructors!(Receiver, Kind::Pipe, "the receiver");
+ring_accessors!(Receiver);
 
 impl Receiver {
     fn attach(seg: Arc<Segment>, opts: &Options) -> Result<Receiver, Error> {
@@ -673,26 +683,6 @@ impl Receiver {
         Ok(ReadGrant { rx: self, m })
     }
 
-    /// The largest message the pipe accepts.
-    pub fn max_message_len(&self) -> usize {
-        self.shared.max_message_len()
-    }
-
-    /// The ring's size in bytes.
-    pub fn capacity(&self) -> usize {
-        self.shared.capacity as usize
-    }
-
-    /// Bytes queued in the ring (headers and padding included).
-    pub fn queued_bytes(&self) -> usize {
-        self.shared.ring().queued_bytes() as usize
-    }
-
-    /// Messages queued.
-    pub fn len(&self) -> usize {
-        self.shared.ring().queued_messages() as usize
-    }
-
     /// Whether no message is ready.
     pub fn is_empty(&self) -> bool {
         !self.reader.ready(&self.shared.ring())
@@ -716,11 +706,6 @@ impl Receiver {
     /// sender blocked on a full pipe, which then sees the disconnect.
     pub fn close(self) {
         drop(self);
-    }
-
-    /// The segment name.
-    pub fn name(&self) -> &str {
-        self.shared.ep.seg.name()
     }
 
     /// Takes the next message and deserializes it with
