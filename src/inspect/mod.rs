@@ -586,13 +586,14 @@ struct View {
 impl View {
     fn header(&self) -> &Header {
         debug_assert!(self.map.len() as u64 >= HEADER_LEN);
+        // Header consists of atomics only, so any bytes are a valid value and
+        // another process writing them is not a data race. The mapping is
+        // read-only: only loads are made through this reference
+        // (`load_identity`, `state`, `roles`), and plain atomic loads of at
+        // most 8 bytes are allowed on read-only memory.
         // SAFETY: the mapping is at least HEADER_LEN bytes (checked before
         // mapping), page-aligned (so aligned for Header's 128) and lives as
-        // long as `self`. Header consists of atomics only, so any bytes are a
-        // valid value and another process writing them is not a data race.
-        // The mapping is read-only: only loads are made through this
-        // reference (`load_identity`, `state`, `roles`), and plain atomic
-        // loads of at most 8 bytes are allowed on read-only memory.
+        // long as `self`; see above for why any contents are fine.
         unsafe { &*(self.map.as_ptr() as *const Header) }
     }
 
@@ -602,11 +603,12 @@ impl View {
         if offset % 8 != 0 || end > self.map.len() as u64 {
             return None;
         }
-        // SAFETY: `offset..offset + 8` lies inside the mapping (checked) and
-        // is 8-byte aligned (the mapping is page-aligned); the reference does
-        // not outlive `self`. Any bytes are a valid AtomicU64, another
-        // process writing them is not a data race, and a plain atomic load is
-        // allowed on read-only memory.
+        // Any bytes are a valid AtomicU64, another process writing them is
+        // not a data race, and a plain atomic load is allowed on read-only
+        // memory.
+        // SAFETY: `offset..offset + 8` lies inside the mapping (checked), is
+        // 8-byte aligned (the mapping is page-aligned), and the reference
+        // does not outlive `self`.
         let word = unsafe { &*(self.map.as_ptr().add(offset as usize) as *const AtomicU64) };
         // Relaxed: a diagnostic snapshot; no data is read on the strength of
         // these values.

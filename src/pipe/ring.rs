@@ -218,12 +218,13 @@ impl<'a> Ring<'a> {
     #[cfg(not(loom))]
     #[allow(clippy::mut_from_ref)] // the bytes are behind `UnsafeCell`s
     pub(crate) unsafe fn reserved_bytes(&self, r: &Reservation) -> &'a mut [u8] {
-        let words = self.payload(r.off, r.len);
-        // SAFETY: `words` covers `ceil(len / 8)` words inside the ring (the
+        // `words` covers `ceil(len / 8)` words inside the ring (the
         // reservation lies inside it), so `len` bytes from its start are in
-        // bounds and initialised; writing through a pointer derived from
-        // `AtomicU64`s is allowed (their bytes are inside an `UnsafeCell`);
-        // the caller guarantees exclusivity; `u8` has alignment 1.
+        // bounds and initialised; `u8` has alignment 1.
+        let words = self.payload(r.off, r.len);
+        // SAFETY: in bounds (above); writing through a pointer derived from
+        // `AtomicU64`s is allowed (their bytes are in an `UnsafeCell`), and
+        // the caller guarantees nobody else accesses these bytes meanwhile.
         unsafe {
             std::slice::from_raw_parts_mut(words.as_ptr().cast::<u8>().cast_mut(), r.len as usize)
         }

@@ -5,7 +5,7 @@ use crate::error::Error;
 /// Longest accepted name, in bytes.
 ///
 /// macOS limits a POSIX shared-memory name to 31 bytes (`PSHMNAMLEN`), counting
-/// the leading `/` and our [`PREFIX`]: `1 + 7 + 23 = 31`. Holding every platform
+/// the leading `/` and our `shmkit.` prefix: `1 + 7 + 23 = 31`. Holding every platform
 /// to that limit means a name that works on one host works on all of them.
 pub const MAX_NAME_LEN: usize = 23;
 

@@ -3,7 +3,7 @@
 //! One process holds the [`Sender`], one the [`Receiver`]; they find each
 //! other by name. Each role is claimed atomically inside the segment, so a
 //! second live sender (or receiver), in any process, is refused with
-//! [`Error::RoleTaken`] naming the holder's pid. Dropping a handle frees its
+//! [`Error::RoleTaken`](crate::Error::RoleTaken) naming the holder's pid. Dropping a handle frees its
 //! role; the role of a process that died is taken over by the next claimer.
 //!
 //! ```
@@ -32,7 +32,7 @@
 //! **Performance.** No system call and no heap allocation on any send or
 //! receive path. The receiver finds an item and its "published" stamp in one
 //! cache line, so the cross-process latency is one cache-line transfer; see
-//! the [`ring`] protocol notes in the source.
+//! the `ring` protocol notes in the source.
 
 mod ring;
 
