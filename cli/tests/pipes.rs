@@ -131,6 +131,9 @@ fn raw_bytes_arrive_unchanged() {
     // the sender waits for room.
     let input: Vec<u8> = (0..300_000u32).map(|i| (i * 7 + i / 256) as u8).collect();
     let recv = start_recv(&dir, &["--raw", "--capacity", "4K", "bin"]);
+    // Both ends use open-or-create; the capacity asserted below is the
+    // receiver's only if it made the pipe, so let it attach first.
+    wait_for("the receiver", || attached(&dir, "bin", "receiver"));
     let mut send = start_send(&dir, &["--raw", "--chunk", "1000", "bin"]);
     let fed = feed(&mut send, input.clone());
     // Read the receiver's output while the sender is still being fed.
