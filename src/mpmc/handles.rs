@@ -11,7 +11,7 @@ use super::peers::{
     Owner, MAX_PEERS, ROLE_RECEIVER, ROLE_SENDER, WAITING_ALL_DONE, WAITING_NOT_EMPTY,
     WAITING_NOT_FULL,
 };
-use super::queue::{stride_words, Attempt, Control, Queue};
+use super::queue::{stride_words, Attempt, Control, Geometry, Queue};
 use crate::channel_error::{
     RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
 };
@@ -54,12 +54,12 @@ fn spec<T: Pod>(opts: &Options) -> Spec {
 
 /// The queue in a validated MPMC segment.
 #[inline(always)]
-fn queue_in(seg: &Segment, stride: usize) -> Queue<'_> {
+fn queue_in(seg: &Segment, geo: Geometry) -> Queue<'_> {
     // SAFETY: the segment was validated (or created) as an mpmc segment, whose
     // control block is `sizes().0 == size_of::<Control>()` bytes; Control is
     // made of atomics only (alignment 128).
     let ctl = unsafe { seg.control::<Control>() };
-    Queue::new(ctl, seg.data_words(), seg.capacity(), stride)
+    Queue::new(ctl, seg.data_words(), geo)
 }
 
 fn attach_segment<T: Pod>(how: Attach<'_>, opts: &Options) -> Result<Segment, Error> {
@@ -67,7 +67,7 @@ fn attach_segment<T: Pod>(how: Attach<'_>, opts: &Options) -> Result<Segment, Er
     // A zero-filled data region is not an empty queue: every slot must say
     // "EMPTY for position i".
     Segment::attach(how, opts, &spec::<T>(opts), MAX_CAPACITY, |seg| {
-        queue_in(seg, stride).init();
+        queue_in(seg, Geometry::new(seg.capacity(), stride)).init();
     })
 }
 
@@ -132,7 +132,8 @@ struct Shared {
     owner: Owner,
     /// The role whose presence decides whether this end is connected.
     peer_role: u64,
-    stride: usize,
+    /// The queue's shape, computed once.
+    geo: Geometry,
     wait: WaitStrategy,
     liveness_interval: Duration,
     next_reap: Cell<Instant>,
@@ -150,10 +151,11 @@ impl Shared {
         // Before this process can notify anyone: see `sync::fence`.
         crate::sync::fence::register();
         let me = PeerId::current();
-        let stride = stride_words(core::mem::size_of::<T>());
+        // The segment was validated for this capacity and element size.
+        let geo = Geometry::new(seg.capacity(), stride_words(core::mem::size_of::<T>()));
         let reap = |q: &Queue<'_>| q.reap(me.0, |id| !PeerId(id).is_alive());
         let owner = {
-            let q = queue_in(&seg, stride);
+            let q = queue_in(&seg, geo);
             // Dead peers hold entries until somebody reaps them; a full table
             // is the moment to.
             let owner = match q.ctl.peers.claim(me.0) {
@@ -182,7 +184,7 @@ impl Shared {
             me,
             owner,
             peer_role,
-            stride,
+            geo,
             wait: opts.wait,
             liveness_interval: opts.liveness_interval,
             next_reap: Cell::new(Instant::now() + opts.liveness_interval),
@@ -192,7 +194,7 @@ impl Shared {
 
     #[inline(always)]
     fn queue(&self) -> Queue<'_> {
-        queue_in(&self.seg, self.stride)
+        queue_in(&self.seg, self.geo)
     }
 
     /// Whether a handle of the other role is attached: two loads of a line

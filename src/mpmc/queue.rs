@@ -185,15 +185,50 @@ pub(crate) const fn stride_words(size: usize) -> usize {
     }
 }
 
+/// The shape of a queue's data region: computed once when a handle
+/// attaches (the queue is rebuilt from it on every operation, so that must
+/// cost nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Geometry {
+    capacity: u64,
+    /// `capacity - 1` when the capacity is a power of two (a mask replaces
+    /// the division), else [`NO_MASK`].
+    mask: u64,
+    /// Words per slot ([`stride_words`]).
+    stride: usize,
+}
+
+/// [`Geometry::mask`] of a capacity that is not a power of two.
+const NO_MASK: u64 = u64::MAX;
+
+impl Geometry {
+    /// The geometry of `capacity` (nonzero) slots of `stride` words.
+    pub(crate) fn new(capacity: u64, stride: usize) -> Geometry {
+        debug_assert!(capacity > 0);
+        let mask = if capacity.is_power_of_two() {
+            capacity - 1
+        } else {
+            NO_MASK
+        };
+        Geometry {
+            capacity,
+            mask,
+            stride,
+        }
+    }
+
+    /// Words the data region needs; `None` on overflow.
+    pub(crate) fn data_words(self) -> Option<usize> {
+        (self.capacity as usize).checked_mul(self.stride)
+    }
+}
+
 /// The memory the protocol runs on.
 pub(crate) struct Queue<'a> {
     pub(crate) ctl: &'a Control,
     slots: &'a [AtomicU64],
+    geo: Geometry,
     capacity: u64,
-    /// `capacity - 1` when the capacity is a power of two (a mask replaces
-    /// the division), else 0.
-    mask: u64,
-    stride: usize,
 }
 
 /// Result of one attempt.
@@ -223,27 +258,19 @@ enum Settled {
 }
 
 impl<'a> Queue<'a> {
-    /// # Panics
-    /// If `slots` is too short; callers establish this at validation. Built
-    /// on every operation, so it must inline.
+    /// The queue in `ctl` and `slots`, which hold at least
+    /// `geo.data_words()` words; callers establish this when they attach (if
+    /// they did not, slot accesses, which are bounds-checked, would panic:
+    /// never UB). Built on every operation, so it must inline and check
+    /// nothing in release builds.
     #[inline(always)]
-    pub(crate) fn new(
-        ctl: &'a Control,
-        slots: &'a [AtomicU64],
-        capacity: u64,
-        stride: usize,
-    ) -> Self {
-        assert!(capacity > 0 && (capacity as usize).saturating_mul(stride) <= slots.len());
+    pub(crate) fn new(ctl: &'a Control, slots: &'a [AtomicU64], geo: Geometry) -> Self {
+        debug_assert!(geo.data_words().is_some_and(|n| n <= slots.len()));
         Queue {
             ctl,
             slots,
-            capacity,
-            mask: if capacity.is_power_of_two() {
-                capacity - 1
-            } else {
-                0
-            },
-            stride,
+            geo,
+            capacity: geo.capacity,
         }
     }
 
@@ -258,8 +285,8 @@ impl<'a> Queue<'a> {
 
     #[inline(always)]
     fn index(&self, pos: u64) -> usize {
-        if self.mask != 0 || self.capacity == 1 {
-            (pos & self.mask) as usize
+        if self.geo.mask != NO_MASK {
+            (pos & self.geo.mask) as usize
         } else {
             (pos % self.capacity) as usize
         }
@@ -267,15 +294,15 @@ impl<'a> Queue<'a> {
 
     #[inline(always)]
     fn word(&self, pos: u64) -> &'a AtomicU64 {
-        &self.slots[self.index(pos) * self.stride]
+        &self.slots[self.index(pos) * self.geo.stride]
     }
 
     /// The payload words of position `pos` (tests; the hot paths use
     /// [`Queue::slot_of`]).
     #[cfg(test)]
     fn payload(&self, pos: u64) -> &'a [AtomicU64] {
-        let start = self.index(pos) * self.stride;
-        &self.slots[start + 1..start + self.stride]
+        let start = self.index(pos) * self.geo.stride;
+        &self.slots[start + 1..start + self.geo.stride]
     }
 
     /// The slot word and payload of position `pos` for items of type `T`:
@@ -284,7 +311,7 @@ impl<'a> Queue<'a> {
     #[inline(always)]
     fn slot_of<T>(&self, pos: u64) -> (&'a AtomicU64, &'a [AtomicU64]) {
         let stride = stride_words(core::mem::size_of::<T>());
-        debug_assert_eq!(stride, self.stride);
+        debug_assert_eq!(stride, self.geo.stride);
         let start = self.index(pos) * stride;
         let words = &self.slots[start..start + stride];
         (&words[0], &words[1..])
@@ -341,8 +368,7 @@ impl<'a> Queue<'a> {
             // Release store of EMPTY (or the repair that skipped the slot),
             // so its reads of the old payload are done before we overwrite it.
             let w = word.load(Ordering::Acquire);
-            let d = dist(w, p);
-            if d == 0 && state(w) == EMPTY {
+            if w == enc(p, EMPTY) {
                 claim.announce(p);
                 announced = true;
                 match tail.compare_exchange(
@@ -364,7 +390,7 @@ impl<'a> Queue<'a> {
                     }
                 }
             }
-            if d < 0 {
+            if dist(w, p) < 0 {
                 // The slot still holds the previous lap: full.
                 break;
             }
@@ -420,8 +446,7 @@ impl<'a> Queue<'a> {
             // SYNC POINT "item published": Acquire pairs with the producer's
             // Release store of FULL.
             let w = word.load(Ordering::Acquire);
-            let d = dist(w, p);
-            if d == 0 && state(w) == FULL {
+            if w == enc(p, FULL) {
                 claim.announce(p);
                 announced = true;
                 match head.compare_exchange(
@@ -444,7 +469,7 @@ impl<'a> Queue<'a> {
                     }
                 }
             }
-            if d > 0 {
+            if dist(w, p) > 0 {
                 // Consumed since we read `head`, or skipped by a repair (which
                 // does not move `head`): help `head` past it.
                 let next = p.wrapping_add(1);
@@ -732,7 +757,7 @@ pub(crate) mod heap {
         }
 
         pub(crate) fn queue(&self) -> Queue<'_> {
-            Queue::new(&self.ctl, &self.slots, self.capacity, self.stride)
+            Queue::new(&self.ctl, &self.slots, Geometry::new(self.capacity, self.stride))
         }
     }
 }
