@@ -13,7 +13,7 @@
 //! one CPU, the peer on another) and unpinned. Compare ratios, not absolute
 //! numbers, on a noisy machine.
 
-// Shared with benches/throughput.rs and examples/demo.rs; this bench uses
+// Shared with examples/demo.rs and bench-suite/benches; this bench uses
 // all but a few of its items.
 #[allow(dead_code)]
 mod support;

@@ -1,6 +1,7 @@
-//! Measurement code shared by `benches/roundtrip.rs`, `benches/throughput.rs`
-//! and `examples/demo.rs`, so that the bench and the demo measure the same
-//! thing the same way.
+//! Measurement code shared by `benches/roundtrip.rs`, `examples/demo.rs` and
+//! the peer comparisons in `bench-suite/benches/` (`throughput.rs`,
+//! `mpmc.rs`, which include this file by path), so that the benches and the
+//! demo measure the same thing the same way.
 //!
 //! * CPU pinning ([`pin_current_thread`], [`pin_pair`], [`AffinityGuard`]).
 //! * A **peer process**: the running executable started again

@@ -47,7 +47,7 @@
 //! **Performance.** No system call on any send or receive path unless
 //! somebody sleeps; one compare-and-swap per item, on `tail` or `head` as in
 //! `crossbeam_queue::ArrayQueue`, and plain stores to the slot (see
-//! `benches/mpmc.rs`).
+//! `bench-suite/benches/mpmc.rs`).
 //!
 //! # Protocol
 //!

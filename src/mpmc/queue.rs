@@ -116,7 +116,7 @@ const POS_MASK: u64 = (1 << 62) - 1;
 pub(crate) const MAX_RETRIES: u32 = 4096;
 
 /// Whether slots are padded to whole 64-byte lines (see [`stride_words`]).
-/// Measured with `benches/mpmc.rs`: unpadded is faster (several slots share
+/// Measured with `bench-suite/benches/mpmc.rs`: unpadded is faster (several slots share
 /// a line, and a consumer streaming behind a producer gets them together).
 const PAD_SLOTS: bool = false;
 
@@ -757,7 +757,11 @@ pub(crate) mod heap {
         }
 
         pub(crate) fn queue(&self) -> Queue<'_> {
-            Queue::new(&self.ctl, &self.slots, Geometry::new(self.capacity, self.stride))
+            Queue::new(
+                &self.ctl,
+                &self.slots,
+                Geometry::new(self.capacity, self.stride),
+            )
         }
     }
 }

@@ -3,7 +3,7 @@
 //! side.
 //!
 //! ```text
-//! cargo bench --bench throughput
+//! cargo bench --manifest-path bench-suite/Cargo.toml --bench throughput
 //! ```
 //!
 //! Each timed run creates a fresh segment under a unique name (removed
@@ -19,9 +19,12 @@
 //! repeats every row a few times *interleaved* and prints medians and the
 //! shmkit/rtrb ratios, which is what to quote on a shared, noisy machine.
 
-// Shared with benches/roundtrip.rs and examples/demo.rs; this bench uses
+// Shared with shmkit's benches/roundtrip.rs and examples/demo.rs; this bench uses
 // only the pinning and naming helpers.
-#[allow(dead_code)]
+// It is also built under shmkit's older minimum Rust (1.80), which has no
+// `is_multiple_of`.
+#[allow(dead_code, clippy::manual_is_multiple_of)]
+#[path = "../../benches/support/mod.rs"]
 mod support;
 
 use std::sync::{Barrier, OnceLock};

@@ -6,6 +6,7 @@
 //!   sides busy-polling `try_recv`, as in `benches/roundtrip.rs`).
 //!
 //! ```text
+//! cd bench-suite
 //! cargo bench --bench mpmc            # every row
 //! cargo bench --bench mpmc -- 1x1 rt  # some rows: 1x1, 2x2, rt
 //! ```
@@ -21,9 +22,12 @@
 //!
 //! `cargo test --benches` runs this binary with tiny sizes as a smoke test.
 
-// Shared with the other benches; this one uses the naming, cleanup, pinning
+// Shared with shmkit's own benches (benches/support); this one uses the naming, cleanup, pinning
 // and round-trip helpers.
-#[allow(dead_code)]
+// It is also built under shmkit's older minimum Rust (1.80), which has no
+// `is_multiple_of`.
+#[allow(dead_code, clippy::manual_is_multiple_of)]
+#[path = "../../benches/support/mod.rs"]
 mod support;
 
 use std::ffi::OsString;
@@ -80,7 +84,7 @@ impl Sizes {
                 only: Vec::new(),
             }
         } else {
-            println!("(smoke test: tiny sizes; `cargo bench --bench mpmc` for numbers)");
+            println!("(smoke test: tiny sizes; `cargo bench --manifest-path bench-suite/Cargo.toml --bench mpmc` for numbers)");
             Sizes {
                 items: 20_000,
                 repeats: 1,
@@ -183,7 +187,7 @@ fn retry<R>(mut f: impl FnMut() -> Option<R>) -> R {
             return r;
         }
         fails = fails.wrapping_add(1);
-        if fails % YIELD_EVERY == 0 {
+        if fails.is_multiple_of(YIELD_EVERY) {
             std::thread::yield_now();
         } else {
             core::hint::spin_loop();
