@@ -584,9 +584,12 @@ fn join_returns_when_the_last_task_done_arrives() {
     for i in 0..N {
         keeper.send(item(i)).unwrap();
     }
-    common::wait_for("all but the held item done", || {
+    // The holder counts as having received the held item as soon as its
+    // `recv` returns, but writes its pid to the board only after that: wait
+    // for the pid too, or a holder descheduled in between reads as pid 0.
+    common::wait_for("all but the held item done, and its holder known", || {
         let s = keeper.stats();
-        s.received == N && s.done == N - 1
+        s.received == N && s.done == N - 1 && board.word(board::HOLDER).load(Ordering::SeqCst) != 0
     });
     assert_eq!(
         keeper.join_timeout(Duration::from_millis(50)),
@@ -760,18 +763,30 @@ fn api_in_one_process() {
     assert_eq!(rx.try_recv_slice(&mut out), Err(TryRecvError::Disconnected));
     assert_eq!(rx.recv_slice(&mut out), Err(RecvError));
 
-    // A sender that attaches later wakes `wait_for_peer`.
+    // A sender that attaches later wakes `wait_for_peer`. The thread attaches
+    // only after the first check (told by `go`) and stays attached until the
+    // second has returned (told by `leave`): neither check depends on how the
+    // two threads are scheduled.
+    let (go, go_rx) = std::sync::mpsc::channel::<()>();
+    let (leave, leave_rx) = std::sync::mpsc::channel::<()>();
     let later = {
         let name = name.to_owned();
         std::thread::spawn(move || {
+            if go_rx.recv().is_err() {
+                return; // The test failed before `go`.
+            }
+            // Most likely while `wait_for_peer` sleeps (the scenario, not a
+            // synchronisation: attaching before it waits is fine too).
             std::thread::sleep(Duration::from_millis(50));
             let tx = Sender::<u32>::open(&name).unwrap();
-            std::thread::sleep(Duration::from_millis(100));
+            let _ = leave_rx.recv();
             drop(tx);
         })
     };
     assert!(!rx.wait_for_peer(Duration::ZERO));
+    go.send(()).unwrap();
     assert!(rx.wait_for_peer(TIMEOUT));
+    leave.send(()).unwrap();
     later.join().unwrap();
 }
 

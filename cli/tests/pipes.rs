@@ -250,6 +250,10 @@ fn bad_input_and_wrong_segments_are_errors() {
 fn a_closed_stdout_ends_recv_quietly() {
     let dir = Dir::new("epipe");
     let mut recv = start_recv(&dir, &["flood"]);
+    // The sender's --timeout also bounds its wait for a receiver: let the
+    // receiver attach first, so that a slow start of the receiver cannot use
+    // it up (the sender would fail, and the read below wait for ever).
+    wait_for("the receiver", || attached(&dir, "flood", "receiver"));
     let mut send = start_send(&dir, &["--timeout", "5", "flood"]);
     let lines: Vec<u8> = (0..200_000)
         .flat_map(|i| format!("{i}\n").into_bytes())
