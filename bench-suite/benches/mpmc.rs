@@ -41,7 +41,7 @@ use shmkit::mpmc::{Receiver, Sender, TryRecvError, TrySendError};
 use support::{Method, Params, Pin, RemoveOnDrop, CAPACITY};
 
 /// Interleaved runs of every row.
-const REPEATS: usize = 7;
+const REPEATS: usize = 21;
 /// Failed attempts between two `yield_now`s in the throughput loops.
 const YIELD_EVERY: u32 = 64;
 /// Round trips per repetition.
@@ -78,7 +78,7 @@ impl Sizes {
     fn of_run() -> Sizes {
         if std::env::args().any(|a| a == "--bench") {
             Sizes {
-                items: 4_000_000,
+                items: 2_000_000,
                 repeats: REPEATS,
                 params: PARAMS,
                 only: Vec::new(),

@@ -93,6 +93,7 @@
 #![cfg_attr(loom, allow(dead_code))]
 
 use bytemuck::Pod;
+use crossbeam_utils::Backoff;
 
 use super::peers::{
     Claim, Owner, PeerEntry, PeerTable, Ticket, MAX_PEERS, WAITING_ALL_DONE, WAITING_NOT_EMPTY,
@@ -361,6 +362,7 @@ impl<'a> Queue<'a> {
         let tail = &self.ctl.tail;
         let claim = Claim::begin(&entry.claim_send, &entry.sent);
         let mut announced = false;
+        let backoff = Backoff::new();
         let mut p = tail.load(Ordering::Relaxed);
         for _ in 0..MAX_RETRIES {
             let (word, payload) = self.slot_of::<T>(p);
@@ -385,6 +387,10 @@ impl<'a> Queue<'a> {
                         return Attempt::Done(());
                     }
                     Err(now) => {
+                        // Lost a race with another claimer: back off before
+                        // the next attempt, as crossbeam's ArrayQueue does,
+                        // so that contenders stop trading the line.
+                        backoff.spin();
                         p = now;
                         continue;
                     }
@@ -440,6 +446,7 @@ impl<'a> Queue<'a> {
         let head = &self.ctl.head;
         let claim = Claim::begin(&entry.claim_recv, &entry.received);
         let mut announced = false;
+        let backoff = Backoff::new();
         let mut p = head.load(Ordering::Relaxed);
         for _ in 0..MAX_RETRIES {
             let (word, payload) = self.slot_of::<T>(p);
@@ -464,6 +471,10 @@ impl<'a> Queue<'a> {
                         return Attempt::Done(v);
                     }
                     Err(now) => {
+                        // Lost a race with another claimer: back off before
+                        // the next attempt, as crossbeam's ArrayQueue does,
+                        // so that contenders stop trading the line.
+                        backoff.spin();
                         p = now;
                         continue;
                     }
