@@ -145,10 +145,15 @@ pub fn targets(r: &Results) -> (Vec<Target>, Vec<Target>) {
         },
         status: Status::of(x.map(|x| x >= 1.0)),
         why: x.filter(|&x| x < 1.0).map(|_| {
-            "crossbeam's ArrayQueue runs between two threads of one process; shmkit mpmc \
-             crosses processes, claims each slot with a compare-and-swap that records the \
-             claimer (so a killed process's slot can be repaired), counts every item in its \
-             handle's counters (for `join`), and copies the payload through atomic words."
+            "crossbeam's ArrayQueue polls between two threads of one process; here shmkit \
+             mpmc streams between two processes through its blocking `send` and `recv`. On top \
+             of ArrayQueue's work, each operation announces its claim and counts the item in \
+             its handle's entry of the peer table (what crash repair and `join` need), and \
+             copies the payload through atomic words. A one-to-one stream on this kind of VM \
+             settles into a fast or a slow mode run by run, so compare the repetitions too. \
+             The like-for-like comparison (the same polling loop for both, in one process, \
+             1 × 1 and 2 × 2, rows alternating) is `cargo bench --manifest-path \
+             bench-suite/Cargo.toml --bench mpmc`."
                 .into()
         }),
         note: None,
