@@ -229,7 +229,6 @@ pub(crate) struct Queue<'a> {
     pub(crate) ctl: &'a Control,
     slots: &'a [AtomicU64],
     geo: Geometry,
-    capacity: u64,
 }
 
 /// Result of one attempt.
@@ -267,19 +266,14 @@ impl<'a> Queue<'a> {
     #[inline(always)]
     pub(crate) fn new(ctl: &'a Control, slots: &'a [AtomicU64], geo: Geometry) -> Self {
         debug_assert!(geo.data_words().is_some_and(|n| n <= slots.len()));
-        Queue {
-            ctl,
-            slots,
-            geo,
-            capacity: geo.capacity,
-        }
+        Queue { ctl, slots, geo }
     }
 
     /// Writes EMPTY(i) into slot i: the state of a new queue. (A zero-filled
     /// data region is not one: it would say "free for position 0" in every
     /// slot.)
     pub(crate) fn init(&self) {
-        for i in 0..self.capacity {
+        for i in 0..self.geo.capacity {
             self.word(i).store(enc(i, EMPTY), Ordering::Relaxed);
         }
     }
@@ -289,7 +283,7 @@ impl<'a> Queue<'a> {
         if self.geo.mask != NO_MASK {
             (pos & self.geo.mask) as usize
         } else {
-            (pos % self.capacity) as usize
+            (pos % self.geo.capacity) as usize
         }
     }
 
@@ -322,12 +316,12 @@ impl<'a> Queue<'a> {
     pub(crate) fn len(&self) -> u64 {
         let head = self.ctl.head.load(Ordering::Relaxed);
         let tail = self.ctl.tail.load(Ordering::Relaxed);
-        tail.saturating_sub(head).min(self.capacity)
+        tail.saturating_sub(head).min(self.geo.capacity)
     }
 
     /// The capacity.
     pub(crate) fn capacity(&self) -> u64 {
-        self.capacity
+        self.geo.capacity
     }
 
     /// Publishes `v` as peer `me`, and wakes a sleeping receiver.
@@ -467,7 +461,10 @@ impl<'a> Queue<'a> {
                         let v = load_payload(payload);
                         // SYNC POINT "slot free": Release orders our payload
                         // reads before the next producer's claim.
-                        word.store(enc(p.wrapping_add(self.capacity), EMPTY), Ordering::Release);
+                        word.store(
+                            enc(p.wrapping_add(self.geo.capacity), EMPTY),
+                            Ordering::Release,
+                        );
                         return Attempt::Done(v);
                     }
                     Err(now) => {
@@ -502,7 +499,7 @@ impl<'a> Queue<'a> {
     /// receiver may take it first).
     pub(crate) fn has_item(&self) -> bool {
         let mut p = self.ctl.head.load(Ordering::Relaxed);
-        for _ in 0..self.capacity.min(u64::from(MAX_RETRIES)) {
+        for _ in 0..self.geo.capacity.min(u64::from(MAX_RETRIES)) {
             let w = self.word(p).load(Ordering::Acquire);
             let d = dist(w, p);
             if d == 0 && state(w) == FULL {
@@ -593,7 +590,7 @@ impl<'a> Queue<'a> {
                 }
             }
         }
-        let skipped = enc(p.wrapping_add(self.capacity), EMPTY);
+        let skipped = enc(p.wrapping_add(self.geo.capacity), EMPTY);
         // SYNC POINT "repaired".
         if word
             .compare_exchange(w, skipped, Ordering::AcqRel, Ordering::Relaxed)
