@@ -55,6 +55,26 @@ pub(crate) fn slot(ring: usize, role: Role) -> usize {
         }
 }
 
+/// What a handle of a one-to-one ring does right after claiming `role`
+/// (the receiver waits on `not_empty`, the sender on `not_full`).
+pub(crate) fn arrived(role: Role, not_empty: &Event, not_full: &Event) {
+    // Only the holder of a role ever waits on that role's event, and it has
+    // not waited yet: clear what a predecessor killed in its sleep left.
+    match role {
+        Role::Receiver => not_empty.reset_waiters(),
+        _ => not_full.reset_waiters(),
+    }
+    // Wake a peer blocked in `wait_for_peer`.
+    notify_both(not_empty, not_full);
+}
+
+/// Wakes whoever sleeps on either event of a one-to-one ring: on attach and
+/// detach, so that a peer sees the change at once.
+pub(crate) fn notify_both(not_empty: &Event, not_full: &Event) {
+    not_empty.notify();
+    not_full.notify();
+}
+
 impl Endpoint<Segment> {
     /// Claims `role` of ring 0 in `seg`; `peer_role` is the role whose
     /// presence decides whether this end is connected.

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::error::{RecvError, SendError};
 use super::ring::{max_message_len, Control, Corrupt, Msg, Reader, Reservation, Ring, Writer};
-use crate::endpoint::Endpoint;
+use crate::endpoint::{self, Endpoint};
 use crate::error::{Error, Kind, Role};
 use crate::options::{Options, WaitStrategy};
 use crate::segment::header::fnv1a;
@@ -104,22 +104,14 @@ impl Shared {
             capacity,
             wait: opts.wait,
         };
-        // Only the holder of a role waits on that role's event: clear what a
-        // predecessor killed in its sleep left (see the spsc handles).
         let r = shared.ring();
-        match role {
-            Role::Receiver => r.ctl.not_empty.reset_waiters(),
-            _ => r.ctl.not_full.reset_waiters(),
-        }
-        // Wake a peer blocked in `wait_for_peer`.
-        shared.notify_both();
+        endpoint::arrived(role, &r.ctl.not_empty, &r.ctl.not_full);
         Ok(shared)
     }
 
     fn notify_both(&self) {
         let r = self.ring();
-        r.ctl.not_empty.notify();
-        r.ctl.not_full.notify();
+        endpoint::notify_both(&r.ctl.not_empty, &r.ctl.not_full);
     }
 
     #[inline(always)]

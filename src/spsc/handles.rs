@@ -9,7 +9,7 @@ use super::ring::{Consumer, Control, Geometry, Producer, Ring};
 use crate::channel_error::{
     RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
 };
-use crate::endpoint::Endpoint;
+use crate::endpoint::{self, Endpoint};
 use crate::error::{Error, Kind, Role};
 use crate::options::Options;
 use crate::options::WaitStrategy;
@@ -61,23 +61,14 @@ impl Shared {
             geo: Geometry::of_size(core::mem::size_of::<T>()),
             wait: opts.wait,
         };
-        // Only the holder of a role ever waits on that role's event (the
-        // receiver on `not_empty`, the sender on `not_full`), and we have not
-        // waited yet: clear what a predecessor killed in its sleep left.
         let ring = shared.ring();
-        match role {
-            Role::Receiver => ring.ctl.not_empty.reset_waiters(),
-            _ => ring.ctl.not_full.reset_waiters(),
-        }
-        // Wake a peer blocked in `wait_for_peer`.
-        shared.notify_both();
+        endpoint::arrived(role, &ring.ctl.not_empty, &ring.ctl.not_full);
         Ok(shared)
     }
 
     fn notify_both(&self) {
         let ring = self.ring();
-        ring.ctl.not_empty.notify();
-        ring.ctl.not_full.notify();
+        endpoint::notify_both(&ring.ctl.not_empty, &ring.ctl.not_full);
     }
 
     /// Waits until a live peer holds the other role.
