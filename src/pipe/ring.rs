@@ -251,16 +251,9 @@ impl<'a> Ring<'a> {
     /// core's cache. No effect on memory or on correctness.
     #[inline(always)]
     fn prefetch(&self, off: u64) {
-        #[cfg(all(target_arch = "x86_64", not(loom)))]
         if off < self.capacity {
-            let p = self.word(off & !7).as_ptr().cast::<i8>().cast_const();
-            // SAFETY: `_mm_prefetch` (SSE, part of the x86_64 baseline) is a
-            // hint: it neither reads nor writes memory as far as the program
-            // can observe, and cannot fault; `p` points into the ring anyway.
-            unsafe { core::arch::x86_64::_mm_prefetch(p, core::arch::x86_64::_MM_HINT_T0) };
+            crate::sync::prefetch(self.word(off & !7));
         }
-        #[cfg(not(all(target_arch = "x86_64", not(loom))))]
-        let _ = off;
     }
 
     /// Bytes queued (records, padding and headers), as seen from outside:
