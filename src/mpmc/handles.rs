@@ -11,7 +11,7 @@ use super::peers::{
     Owner, MAX_PEERS, ROLE_RECEIVER, ROLE_SENDER, WAITING_ALL_DONE, WAITING_NOT_EMPTY,
     WAITING_NOT_FULL,
 };
-use super::queue::{stride_words, Attempt, Control, Geometry, Queue};
+use super::queue::{stride_words, Attempt, Control, Geometry, Lookahead, Queue};
 use crate::channel_error::{
     RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
 };
@@ -139,6 +139,8 @@ struct Shared {
     next_reap: Cell<Instant>,
     /// Calls of `peer_alive`, to space out its clock reads.
     polls: Cell<u32>,
+    /// A receiver's prefetcher (unused by a sender).
+    look: Lookahead,
 }
 
 impl Shared {
@@ -189,12 +191,13 @@ impl Shared {
             liveness_interval: opts.liveness_interval,
             next_reap: Cell::new(Instant::now() + opts.liveness_interval),
             polls: Cell::new(0),
+            look: Lookahead::default(),
         })
     }
 
     #[inline(always)]
     fn queue(&self) -> Queue<'_> {
-        queue_in(&self.seg, self.geo)
+        queue_in(&self.seg, self.geo).with_lookahead(&self.look)
     }
 
     /// Whether a handle of the other role is attached: two loads of a line
