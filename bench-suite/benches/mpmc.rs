@@ -21,6 +21,12 @@
 //! rows pin the two threads to two CPUs; 2 × 2 rows are not pinned. Each
 //! shmkit thread attaches its own handle, as a process would.
 //!
+//! `-- --occupancy` also prints every throughput run with the queue's mean
+//! length, sampled every [`SAMPLE_EVERY`] by a third thread (which perturbs
+//! the run a little). The rate depends on where the consumers run relative
+//! to the producers: right behind them (length near 0), far behind (near
+//! the capacity) or in between; this shows which.
+//!
 //! `cargo test --benches` runs this binary with tiny sizes as a smoke test.
 
 // Shared with shmkit's own benches (benches/support); this one uses the naming, cleanup, pinning
@@ -33,6 +39,7 @@ mod support;
 
 use std::ffi::OsString;
 use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
@@ -51,6 +58,8 @@ const PARAMS: Params = Params {
     rounds: 40_000,
     budget: Duration::from_millis(1500),
 };
+/// Interval of the `--occupancy` sampler.
+const SAMPLE_EVERY: Duration = Duration::from_micros(500);
 /// Environment variable that makes this binary the mpmc echo peer.
 const PEER_ENV: &str = "SHMKIT_MPMC_BENCH_PEER";
 
@@ -61,6 +70,8 @@ struct Sizes {
     params: Params,
     /// Rows named on the command line (`1x1`, `2x2`, `rt`); all if none.
     only: Vec<String>,
+    /// `--occupancy`: print each throughput run with the queue's mean length.
+    occupancy: bool,
 }
 
 impl Sizes {
@@ -73,7 +84,12 @@ impl Sizes {
             .filter(|a| ["1x1", "2x2", "rt"].contains(&a.as_str()))
             .collect();
         let sizes = Sizes::of_run();
-        Sizes { only, ..sizes }
+        let occupancy = std::env::args().any(|a| a == "--occupancy");
+        Sizes {
+            only,
+            occupancy,
+            ..sizes
+        }
     }
 
     fn of_run() -> Sizes {
@@ -83,6 +99,7 @@ impl Sizes {
                 repeats: REPEATS,
                 params: PARAMS,
                 only: Vec::new(),
+                occupancy: false,
             }
         } else {
             println!("(smoke test: tiny sizes; `cargo bench --manifest-path bench-suite/Cargo.toml --bench mpmc` for numbers)");
@@ -95,6 +112,7 @@ impl Sizes {
                     budget: PARAMS.budget,
                 },
                 only: Vec::new(),
+                occupancy: false,
             }
         }
     }
@@ -150,8 +168,15 @@ fn run() -> support::Result<()> {
                 order.reverse();
             }
             for i in order {
-                let t = rows[i].1(producers, consumers, sizes.items, pin)?;
-                rates[i].push(sizes.items as f64 / t.as_secs_f64() / 1e6);
+                let (t, len) = rows[i].1(producers, consumers, sizes.items, pin, sizes.occupancy)?;
+                let rate = sizes.items as f64 / t.as_secs_f64() / 1e6;
+                rates[i].push(rate);
+                if let Some(len) = len {
+                    println!(
+                        "    {:<22} {rate:>7.2} Mitems/s, mean length {len:>6.0}",
+                        rows[i].0
+                    );
+                }
             }
         }
         println!(
@@ -183,8 +208,9 @@ fn median(v: &mut [f64]) -> f64 {
 // ---------------------------------------------------------------------------
 // In-process throughput
 
-/// One timed run: producers, consumers, items, pinning.
-type Run = fn(usize, usize, u64, Option<Pin>) -> support::Result<Duration>;
+/// One timed run: producers, consumers, items, pinning, whether to sample
+/// the length. Returns the time and the mean length sampled.
+type Run = fn(usize, usize, u64, Option<Pin>, bool) -> support::Result<(Duration, Option<f64>)>;
 
 /// Calls `f` until it succeeds, spinning, and yielding now and then.
 #[inline(always)]
@@ -203,12 +229,17 @@ fn retry<R>(mut f: impl FnMut() -> Option<R>) -> R {
     }
 }
 
+/// Makes a probe of a queue's length, on the thread that samples it.
+type Sampler<'a> = dyn Fn() -> Box<dyn Fn() -> usize> + Sync + 'a;
+
 /// Runs `producers` producer threads and `consumers` consumer threads,
 /// released together, and returns the time until the last one is done. Each
 /// thread first makes its end with `attach_*` (outside the timed region);
 /// producer `i` then sends items `i*n .. (i+1)*n` with `produce`, and each
 /// consumer takes its quota with `consume`, which returns the sum of what it
-/// took. Checks the total sum.
+/// took. Checks the total sum. With `sampler`, one more thread makes a
+/// length probe with it and samples the queue's length meanwhile; the mean
+/// is returned too.
 #[allow(clippy::too_many_arguments)] // two closures per side, spelled out
 fn threads<P, C>(
     producers: usize,
@@ -219,12 +250,14 @@ fn threads<P, C>(
     produce: impl Fn(&mut P, u64, u64) + Sync,
     attach_consumer: impl Fn() -> C + Sync,
     consume: impl Fn(&mut C, u64) -> u64 + Sync,
-) -> support::Result<Duration> {
+    sampler: Option<&Sampler<'_>>,
+) -> support::Result<(Duration, Option<f64>)> {
     let per_producer = items / producers as u64;
     let per_consumer = per_producer * producers as u64 / consumers as u64;
     let total = per_consumer * consumers as u64;
     let barrier = Barrier::new(producers + consumers + 1);
-    let (start, sum) = std::thread::scope(|s| {
+    let done = AtomicBool::new(false);
+    let (elapsed, sum, mean_len) = std::thread::scope(|s| {
         let mut handles = Vec::new();
         for i in 0..producers {
             let (barrier, attach, produce) = (&barrier, &attach_producer, &produce);
@@ -251,17 +284,32 @@ fn threads<P, C>(
         }
         barrier.wait();
         let start = Instant::now();
+        let sampler = sampler.map(|attach| {
+            let done = &done;
+            s.spawn(move || {
+                let len = attach();
+                let (mut sum, mut n) = (0.0, 0u32);
+                while !done.load(Ordering::Relaxed) {
+                    std::thread::sleep(SAMPLE_EVERY);
+                    sum += len() as f64;
+                    n += 1;
+                }
+                sum / f64::from(n.max(1))
+            })
+        });
         let sum = handles
             .into_iter()
             .map(|h| h.join().expect("bench thread panicked"))
             .fold(0u64, u64::wrapping_add);
-        (start, sum)
+        let elapsed = start.elapsed();
+        done.store(true, Ordering::Relaxed);
+        let mean_len = sampler.map(|h| h.join().expect("sampler panicked"));
+        (elapsed, sum, mean_len)
     });
-    let elapsed = start.elapsed();
     if sum != total.wrapping_mul(total.wrapping_sub(1)) / 2 {
         return Err("lost or corrupted items".into());
     }
-    Ok(elapsed)
+    Ok((elapsed, mean_len))
 }
 
 fn shmkit_run(
@@ -269,7 +317,8 @@ fn shmkit_run(
     consumers: usize,
     items: u64,
     pin: Option<Pin>,
-) -> support::Result<Duration> {
+    sample: bool,
+) -> support::Result<(Duration, Option<f64>)> {
     let name = support::unique_name("mq", "");
     let mut cleanup = RemoveOnDrop::default();
     cleanup.segment(&name);
@@ -316,6 +365,10 @@ fn shmkit_run(
             }
             sum
         },
+        sample.then_some(&|| {
+            let rx = Receiver::<u64>::open(&name).expect("attach the sampler");
+            Box::new(move || rx.len()) as Box<dyn Fn() -> usize>
+        }),
     )
 }
 
@@ -324,7 +377,8 @@ fn crossbeam_run(
     consumers: usize,
     items: u64,
     pin: Option<Pin>,
-) -> support::Result<Duration> {
+    sample: bool,
+) -> support::Result<(Duration, Option<f64>)> {
     let q = Arc::new(ArrayQueue::<u64>::new(CAPACITY));
     for i in 0..CAPACITY as u64 {
         q.push(i).map_err(|_| "warm-up push")?;
@@ -356,6 +410,10 @@ fn crossbeam_run(
             }
             sum
         },
+        sample.then_some(&|| {
+            let q = Arc::clone(&q);
+            Box::new(move || q.len()) as Box<dyn Fn() -> usize>
+        }),
     )
 }
 
