@@ -87,6 +87,34 @@ mod tests {
     }
 
     #[test]
+    fn a_lookahead_changes_no_result_and_refreshes_its_tail() {
+        // 64 u64 slots: the lookahead prefetches 16 positions ahead.
+        let h = HeapQueue::new::<u64>(64);
+        let look = Lookahead::default();
+        let q = h.queue().with_lookahead(&look);
+        assert_eq!(q.geo.prefetch, 16);
+        let (p, c) = (peer(&q, 1), peer(&q, 2));
+        let mut next = 0u64;
+        for round in 0..LOOKAHEAD_REFRESH / 8 {
+            for v in round * 40..round * 40 + 40 {
+                assert_eq!(q.try_push(p, &v), Attempt::Done(()));
+            }
+            for _ in 0..40 {
+                assert_eq!(q.try_pop::<u64>(c), Attempt::Done(next));
+                next += 1;
+            }
+            assert_eq!(q.try_pop::<u64>(c), Attempt::NotNow);
+            // Read at the first claim, and again every LOOKAHEAD_REFRESH.
+            let read_at = (next - 1) / LOOKAHEAD_REFRESH * LOOKAHEAD_REFRESH;
+            assert_eq!(look.refresh_at.get(), read_at + LOOKAHEAD_REFRESH);
+            assert_eq!(look.tail.get(), read_at / 40 * 40 + 40);
+        }
+        // Too small a queue for a prefetch 16 ahead: none.
+        assert_eq!(Geometry::new(63, stride_words(8)).prefetch, 0);
+        assert_eq!(Geometry::new(8, stride_words(4096)).prefetch, 1);
+    }
+
+    #[test]
     fn fifo_full_empty_and_wrap_with_odd_capacity() {
         let h = HeapQueue::new::<u64>(3);
         let q = h.queue();
