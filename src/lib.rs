@@ -65,10 +65,7 @@
 pub use bytemuck;
 
 mod array;
-#[cfg(not(loom))]
-mod channel_error;
-#[cfg(not(loom))]
-mod endpoint;
+pub mod channel;
 #[cfg(not(loom))]
 mod error;
 #[cfg(not(loom))]
@@ -78,8 +75,6 @@ pub mod mpmc;
 mod options;
 mod payload;
 pub mod pipe;
-#[cfg(not(loom))]
-mod queue_handle;
 #[cfg(not(loom))]
 mod segment;
 pub mod spsc;
@@ -91,9 +86,10 @@ pub use array::{Array, OutOfBounds};
 #[cfg(not(loom))]
 pub use error::{Error, Kind, Role, TypeInfo};
 #[cfg(not(loom))]
-pub use options::{Options, WaitStrategy};
+pub use options::Options;
 #[cfg(not(loom))]
 pub use segment::name::MAX_NAME_LEN;
+pub use sync::wait::WaitStrategy;
 #[cfg(not(loom))]
 pub use value::{Integer, Value};
 

@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::sync::wait::WaitStrategy;
+
 /// Settings for creating and opening segments; one builder for every kind.
 ///
 /// ```
@@ -28,7 +30,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             wait: WaitStrategy::default(),
-            liveness_interval: Duration::from_millis(100),
+            liveness_interval: crate::sync::liveness::DEFAULT_INTERVAL,
             mode: 0o600,
             dir: None,
             open_timeout: Duration::from_secs(1),
@@ -39,6 +41,11 @@ impl Default for Options {
 }
 
 impl Options {
+    /// The blocking and liveness settings of one handle.
+    pub(crate) fn port(&self) -> crate::channel::Port {
+        crate::channel::Port::new(self.wait, self.liveness_interval)
+    }
+
     /// The defaults: [`WaitStrategy::SpinThenPark`] for 50 µs, a 100 ms
     /// liveness interval, mode `0600`, the platform's shared-memory directory, a
     /// one-second open timeout, same-owner segments only, the element type
@@ -104,30 +111,5 @@ impl Options {
     pub fn type_tag(mut self, tag: u64) -> Options {
         self.type_tag = Some(tag);
         self
-    }
-}
-
-/// How a blocking operation waits for the other process.
-///
-/// A kernel wake-up (futex) costs tens of microseconds on a typical VM; a
-/// cache-line transfer costs about a tenth of a microsecond. The strategy
-/// decides which of the two a waiting side pays, and whether it burns a CPU
-/// meanwhile.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum WaitStrategy {
-    /// Poll in a tight loop and never sleep: lowest latency, one CPU at 100%
-    /// while waiting. Deadlines and peer liveness are still honoured.
-    BusySpin,
-    /// Spin for this long, then sleep on a futex in the segment until woken
-    /// (the default, with 50 µs: about one kernel wake-up's worth of spinning).
-    SpinThenPark(Duration),
-    /// Sleep at once: no CPU while waiting, a kernel wake-up per wait.
-    Park,
-}
-
-impl Default for WaitStrategy {
-    fn default() -> Self {
-        WaitStrategy::SpinThenPark(Duration::from_micros(50))
     }
 }

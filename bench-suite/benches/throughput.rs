@@ -162,8 +162,8 @@ fn shmkit_batch(iters: u64) -> Duration {
                 let mut sent = 0;
                 while sent < k {
                     match tx.try_send_slice(&buf[sent..k]) {
-                        Ok(0) => core::hint::spin_loop(),
                         Ok(m) => sent += m,
+                        Err(e) if e.is_full() => core::hint::spin_loop(),
                         Err(_) => panic!("receiver detached"),
                     }
                 }

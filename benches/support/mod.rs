@@ -820,11 +820,11 @@ fn send_all(tx: &mut Sender<u64>, peer: &mut Peer, batch: usize, n: u64) -> Resu
             let mut sent = 0;
             while sent < k {
                 sent += spin_until(peer, || match tx.try_send_slice(&buf[sent..k]) {
-                    Ok(0) => {
+                    Ok(m) => Some(Ok(m)),
+                    Err(TrySendError::Full(())) => {
                         core::hint::spin_loop();
                         None
                     }
-                    Ok(m) => Some(Ok(m)),
                     Err(_) => Some(Err("peer detached")),
                 })??;
             }

@@ -129,35 +129,31 @@ fn read_some(input: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
     }
 }
 
-/// Sends one message, waiting for a receiver whenever none is attached.
+/// Sends one message. A pipe is a mailbox: it takes messages while it has
+/// room, whether or not a receiver is attached.
 fn deliver(tx: &mut pipe::Sender, msg: &[u8], a: &SendArgs) -> Result {
-    loop {
-        let sent = match a.timeout {
-            Some(t) => tx.send_bytes_timeout(msg, t),
-            None => tx.send_bytes(msg),
-        };
-        match sent {
-            Ok(()) => return Ok(()),
-            Err(SendError::Disconnected) => {
-                let deadline = a.timeout.map(|t| Instant::now() + t);
-                while !tx.wait_for_peer(remaining(deadline)) {
-                    if expired(deadline) {
-                        fail!(
-                            "timed out after {}: no receiver attached to pipe {:?}",
-                            secs(a.timeout),
-                            a.name
-                        );
-                    }
-                }
-            }
-            Err(SendError::Timeout) => fail!(
-                "timed out after {} waiting for room in pipe {:?}: the receiver is not \
-                 keeping up",
+    let sent = match a.timeout {
+        Some(t) => tx.send_bytes_timeout(msg, t),
+        None => tx.send_bytes(msg),
+    };
+    match sent {
+        Ok(()) => Ok(()),
+        Err(SendError::Disconnected) => {
+            fail!("pipe {:?} is full and its receiver has gone", a.name)
+        }
+        Err(SendError::Timeout) => {
+            let why = if tx.wait_for_peer(Duration::ZERO) {
+                "the receiver is not keeping up"
+            } else {
+                "no receiver has attached"
+            };
+            fail!(
+                "timed out after {} waiting for room in pipe {:?}: {why}",
                 secs(a.timeout),
                 a.name
-            ),
-            Err(e) => fail!("pipe {:?}: {e}", a.name),
+            )
         }
+        Err(e) => fail!("pipe {:?}: {e}", a.name),
     }
 }
 
@@ -168,9 +164,6 @@ pub fn recv(g: &Global, a: &RecvArgs) -> Written {
     let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     let mut buf = vec![0u8; rx.max_message_len().clamp(1, 1 << 16)];
     let mut received = 0u64;
-    // Until a sender has been seen, "no sender" means "not started yet";
-    // after that it means end of file.
-    let mut sender_seen = false;
     // The deadline of the current wait for a message (--timeout), set when
     // the wait begins.
     let mut wait_deadline = None;
@@ -182,7 +175,6 @@ pub fn recv(g: &Global, a: &RecvArgs) -> Written {
                     out.write_all(b"\n").map_err(out_err)?;
                 }
                 received += 1;
-                sender_seen = true;
                 wait_deadline = None;
                 continue;
             }
@@ -190,16 +182,16 @@ pub fn recv(g: &Global, a: &RecvArgs) -> Written {
                 buf.resize(needed, 0);
                 continue;
             }
-            Err(RecvError::Empty) => sender_seen = true,
-            Err(RecvError::Disconnected) if sender_seen => break,
-            Err(RecvError::Disconnected) => {}
+            Err(RecvError::Empty) => {}
+            // Drained, and the sender came and went: end of file.
+            Err(RecvError::Disconnected) => break,
             Err(e) => return Err(failure(format!("pipe {:?}: {e}", a.name))),
         }
         // Nothing to take now: flush what we have before waiting.
         out.flush().map_err(out_err)?;
         let deadline = *wait_deadline.get_or_insert_with(|| a.timeout.map(|t| Instant::now() + t));
         if expired(deadline) {
-            let what = if sender_seen {
+            let what = if rx.wait_for_peer(Duration::ZERO) {
                 "a message on"
             } else {
                 "a sender to attach to"
@@ -210,18 +202,9 @@ pub fn recv(g: &Global, a: &RecvArgs) -> Written {
                 a.name
             )));
         }
-        let step = remaining(deadline).min(STEP);
-        if sender_seen {
-            // Ready, or end of file (seen by the next try), or a timeout.
-            match rx.poll(step) {
-                Ok(_) | Err(RecvError::Disconnected) => {}
-                Err(e) => return Err(failure(format!("pipe {:?}: {e}", a.name))),
-            }
-        } else if rx.wait_for_peer(step) {
-            sender_seen = true;
-        }
-        // A sender that came, sent and left while we waited is drained by
-        // the next try all the same.
+        // Ready, end of file or a corrupted ring (each seen by the next
+        // try), or a timeout.
+        let _ = rx.poll(remaining(deadline).min(STEP));
     }
     out.flush().map_err(out_err)
 }

@@ -111,14 +111,14 @@ fn lines_go_through_in_order_and_end_with_end_of_file() {
     );
     assert_eq!(err, "");
 
-    // Sender first: it waits for a receiver, then the same.
+    // Sender first: a pipe is a mailbox, so the sender leaves its lines in
+    // the pipe and exits; a receiver started later gets them, then end of
+    // file.
     let mut send = start_send(&dir, &["jobs2"]);
-    let fed = feed(&mut send, input);
-    wait_for("the sender", || attached(&dir, "jobs2", "sender"));
-    let recv = start_recv(&dir, &["jobs2"]);
-    fed.join().unwrap();
+    feed(&mut send, input).join().unwrap();
     let (status, _, err) = finish(send);
     assert!(status.success(), "send: {err}");
+    let recv = start_recv(&dir, &["jobs2"]);
     let (status, out, _) = finish(recv);
     assert!(status.success());
     assert_eq!(out, expect);
@@ -189,15 +189,16 @@ fn timeouts_end_with_a_clean_error() {
         &a,
         "timed out after 0.3 s waiting for a sender to attach to pipe \"quiet\"",
     );
-    // Nobody receives.
+    // Nobody receives: what fits waits in the pipe, then the sender times
+    // out for want of room.
     let a = dir
-        .cmd(&["send", "--timeout", "0.3", "quiet"])
-        .write_stdin("hello\n")
+        .cmd(&["send", "--timeout", "0.3", "--capacity", "64", "quiet2"])
+        .write_stdin("0123456789\n".repeat(8))
         .assert()
         .code(1);
     one_line_error(
         &a,
-        "timed out after 0.3 s: no receiver attached to pipe \"quiet\"",
+        "timed out after 0.3 s waiting for room in pipe \"quiet2\": no receiver has attached",
     );
     // A sender that is attached and silent.
     let o = dir.opts();
@@ -268,9 +269,10 @@ fn a_closed_stdout_ends_recv_quietly() {
     let (status, _, err) = finish(recv);
     assert!(status.success(), "recv: {status} {err}");
     assert_eq!(err, "");
-    // The sender, left without a receiver, gives up after its timeout.
+    // The sender, whose receiver came and went, gives up once the pipe is
+    // full.
     let (status, _, err) = finish(send);
     fed.join().unwrap();
     assert!(!status.success());
-    assert!(err.contains("no receiver attached"), "{err}");
+    assert!(err.contains("its receiver has gone"), "{err}");
 }

@@ -324,6 +324,11 @@ impl<T: Pod + PartialEq + Debug> Ends<T> {
                             m.extend(items[..n].iter().copied());
                         }
                     }
+                    Err(TrySendError::Full(())) => {
+                        if let Some(m) = &self.model {
+                            assert_eq!(m.len(), cap, "send_slice: Full with room");
+                        }
+                    }
                     Err(_) => assert!(self.model.is_none(), "send_slice: Disconnected"),
                 }
             }

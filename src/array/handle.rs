@@ -9,9 +9,10 @@ use bytemuck::Pod;
 
 use super::table::{cell_words, Control, Elem, Elems, Table};
 use crate::error::{Error, Kind};
-use crate::options::{Options, WaitStrategy};
+use crate::options::Options;
 use crate::segment::{Attach, ElemType, Segment, Spec};
 use crate::sync::liveness::PeerId;
+use crate::sync::wait::WaitStrategy;
 use crate::value::lock::{self, Held};
 use crate::value::seqlock::{payload_words, Seqlock};
 use crate::value::word::{self, Word, Words};
@@ -217,8 +218,6 @@ impl<T: Pod> Array<T> {
             }
         };
         let seg = Segment::attach(how, opts, &spec::<T>(opts), usize::MAX, init)?;
-        // Writers notify the lock event on release: make that fence free.
-        crate::sync::fence::register();
         Ok(Array {
             len: seg.capacity() as usize,
             seg,

@@ -340,7 +340,7 @@ fn roles(r: &mut Report, h: &Header, kind: u32) {
     };
     // A pipe's roles are those of its rings: ring r's sender in word 2r,
     // its receiver in word 2r + 1.
-    for (i, word) in h.roles.iter().enumerate() {
+    for (i, word) in h.roles.held.iter().enumerate() {
         let w = word.load(Ordering::Relaxed);
         match names.get(i) {
             Some(role) => r.peers.extend(peer_of(w, *role)),

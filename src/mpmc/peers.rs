@@ -229,7 +229,6 @@ impl<'a> Claim<'a> {
 impl PeerTable {
     /// An empty table, for heap-backed queues (a segment starts zero-filled,
     /// which is an empty table too).
-    #[cfg(test)]
     pub(crate) fn new() -> PeerTable {
         let zero = || AtomicU64::new(0);
         PeerTable {

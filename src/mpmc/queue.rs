@@ -177,6 +177,27 @@ pub(crate) struct Control {
     pub(crate) peers: PeerTable,
 }
 
+impl Control {
+    /// A fresh control block, for heap-backed queues. The slots still need
+    /// [`Queue::init`].
+    pub(crate) fn new() -> Control {
+        let zero = || AtomicU64::new(0);
+        Control {
+            tail: Padded(zero()),
+            head: Padded(zero()),
+            not_empty: Padded(Event::new()),
+            not_full: Padded(Event::new()),
+            all_done: Padded(Event::new()),
+            stats: Padded(Stats {
+                recovered: zero(),
+                abandoned: zero(),
+                reaper: zero(),
+            }),
+            peers: PeerTable::new(),
+        }
+    }
+}
+
 /// How far ahead of the slot it just claimed a receiver prefetches, in bytes
 /// of slots (see [`Lookahead`]). Measured with `bench-suite/benches/mpmc.rs`
 /// (1 × 1, u64): 128 to 1024 bytes gave the same rates; 64 bytes less.
@@ -824,19 +845,7 @@ pub(crate) mod heap {
         pub(crate) fn new<T>(capacity: u64) -> HeapQueue {
             let stride = stride_words(core::mem::size_of::<T>());
             let q = HeapQueue {
-                ctl: Box::new(Control {
-                    tail: Padded(AtomicU64::new(0)),
-                    head: Padded(AtomicU64::new(0)),
-                    not_empty: Padded(Event::new()),
-                    not_full: Padded(Event::new()),
-                    all_done: Padded(Event::new()),
-                    stats: Padded(Stats {
-                        recovered: AtomicU64::new(0),
-                        abandoned: AtomicU64::new(0),
-                        reaper: AtomicU64::new(0),
-                    }),
-                    peers: PeerTable::new(),
-                }),
+                ctl: Box::new(Control::new()),
                 slots: (0..capacity as usize * stride)
                     .map(|_| AtomicU64::new(0))
                     .collect(),

@@ -14,7 +14,7 @@ pub enum SendError {
     Full,
     /// No room before the timeout (`_timeout` forms only).
     Timeout,
-    /// No receiver is attached.
+    /// The pipe is full and its receiver came and went.
     Disconnected,
     /// The message is longer than the pipe can ever hold; refused at once.
     TooLarge {
@@ -33,7 +33,7 @@ impl fmt::Display for SendError {
         match self {
             SendError::Full => f.write_str("the pipe is full"),
             SendError::Timeout => f.write_str("timed out waiting for room in the pipe"),
-            SendError::Disconnected => f.write_str("no receiver is attached to the pipe"),
+            SendError::Disconnected => f.write_str("the pipe is full and its receiver has left"),
             SendError::TooLarge { len, max } => write!(
                 f,
                 "a message of {len} bytes exceeds the pipe's maximum of {max} bytes"
@@ -58,7 +58,7 @@ pub enum RecvError {
     Empty,
     /// No message arrived before the timeout (`_timeout` forms only).
     Timeout,
-    /// The pipe is drained and no sender is attached: end of file.
+    /// The pipe is drained and its sender came and went: end of file.
     Disconnected,
     /// The buffer is shorter than the next message, which stays in the pipe:
     /// call again with at least `needed` bytes to receive it.
@@ -86,7 +86,7 @@ impl fmt::Display for RecvError {
         match self {
             RecvError::Empty => f.write_str("the pipe is empty"),
             RecvError::Timeout => f.write_str("timed out waiting for a message"),
-            RecvError::Disconnected => f.write_str("the pipe is drained and no sender is attached"),
+            RecvError::Disconnected => f.write_str("the pipe is drained and its sender has left"),
             RecvError::BufferTooShort { needed } => write!(
                 f,
                 "the next message is {needed} bytes, longer than the buffer; it stays in the pipe"

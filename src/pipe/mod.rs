@@ -40,23 +40,27 @@
 //!   if it is too short, [`RecvError::BufferTooShort`] says how long the
 //!   message is and **the message stays in the pipe**), and
 //!   [`Receiver::poll`].
-//! * **Zero-copy grants:** [`Sender::reserve`] gives a [`WriteGrant`], room
-//!   in the ring to write a message in place, then `commit`;
-//!   [`Receiver::read`] gives a [`ReadGrant`], a message in place, consumed
-//!   when the grant goes.
+//! * **Grants:** [`Sender::reserve`] gives a [`WriteGrant`], room in the
+//!   ring to fill, then `commit`; [`Receiver::read`] gives a [`ReadGrant`],
+//!   the next message before it is consumed. Their safe methods copy through
+//!   atomic accesses; in-place access (`as_mut_bytes`, `as_bytes`) is
+//!   `unsafe`, because it is sound only while every process that maps the
+//!   segment follows the protocol.
+//! * **Iterators:** [`Receiver::iter`], [`Receiver::try_iter`] and
+//!   `for msg in rx` yield `Vec<u8>` messages until end of file.
 //! * **serde** (feature `serde`): `Sender::send(&T)` and
 //!   `Receiver::recv::<T>()` for any serde type, through
 //!   [postcard](https://docs.rs/postcard): a compact, documented, stable
 //!   wire format (varints, no padding) with a maintained `no_std` crate, so
-//!   a peer in another language or a microcontroller can speak it. (bincode,
-//!   the other usual choice, has been unmaintained since December 2025:
-//!   RUSTSEC-2025-0141.) `send` serializes straight into a write grant.
+//!   a peer in another language or a microcontroller can speak it (bincode,
+//!   the other usual choice, is unmaintained: RUSTSEC-2025-0141).
 //! * **Blocking, disconnect, liveness** as in [`crate::spsc`]: spin then
 //!   park (the [`WaitStrategy`](crate::WaitStrategy) option), no system call
-//!   unless someone sleeps; a receiver gets end of file
-//!   ([`RecvError::Disconnected`]) once the sender has gone (closed, dropped,
-//!   or killed) and the pipe is drained; `wait_for_peer` for processes that
-//!   start in either order.
+//!   unless someone sleeps. A pipe is a persistent mailbox: a sender sends
+//!   whether or not a receiver is attached, a receiver waits for a sender
+//!   that has not arrived yet, and gets end of file
+//!   ([`RecvError::Disconnected`]) once the pipe is drained and its sender
+//!   came and went (closed, dropped, or killed).
 //!
 //! # Protocol and trust
 //!
@@ -66,16 +70,27 @@
 //! validates every header a hostile peer could write (a bad record is
 //! [`RecvError::Corrupted`], never an out-of-bounds read, a panic or a
 //! loop) are specified in the `ring` module's source, and model-checked with
-//! loom. Copying calls read and write the ring through atomic words;
-//! [`ReadGrant`] is the exception, see its trust note.
+//! loom. Every safe call reads and writes the ring through atomic accesses.
 
+#[cfg(not(loom))]
+mod duplex;
+#[cfg(not(loom))]
+mod end;
 #[cfg(not(loom))]
 mod error;
 #[cfg(not(loom))]
-mod handles;
+mod receiver;
 pub(crate) mod ring;
+#[cfg(not(loom))]
+mod sender;
 
+#[cfg(not(loom))]
+pub use duplex::Duplex;
+#[cfg(not(loom))]
+pub use end::{MAX_CAPACITY, MIN_CAPACITY};
 #[cfg(not(loom))]
 pub use error::{RecvError, SendError};
 #[cfg(not(loom))]
-pub use handles::{Duplex, ReadGrant, Receiver, Sender, WriteGrant, MAX_CAPACITY, MIN_CAPACITY};
+pub use receiver::{ReadGrant, Receiver};
+#[cfg(not(loom))]
+pub use sender::{CommitTooLong, Sender, WriteGrant};

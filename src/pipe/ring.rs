@@ -267,6 +267,7 @@ impl<'a> Ring<'a> {
     }
 
     /// Messages queued, from the two counters (clamped likewise).
+    #[cfg(not(loom))]
     pub(crate) fn queued_messages(&self) -> u64 {
         let head = self.ctl.head.messages.load(Ordering::Relaxed);
         let tail = self.ctl.tail.messages.load(Ordering::Relaxed);
@@ -565,6 +566,7 @@ impl Reader {
     }
 
     /// Whether a message is ready (`peek` without moving past padding).
+    #[cfg(not(loom))]
     pub(crate) fn ready(&self, ring: &Ring<'_>) -> bool {
         matches!(self.find(ring).0, Ok(Some(_)))
     }

@@ -6,8 +6,8 @@
 //!               lengths and offsets, creator; written once before READY,
 //!               then immutable; FNV-1a checksum in its last 8 bytes
 //!    128   128  state (u32): 0 = being initialised, 1 = READY
-//!    256   128  roles: 16 u64 words, one per role (see `sync::liveness::PeerId`)
-//!    384   128  reserved (zero)
+//!    256   128  roles held: 16 u64 words, one per role (see `channel::roles`)
+//!    384   128  roles came: 16 u64 words, 1 once the role was ever claimed
 //!    512     -  the kind's control block, then its data region
 //! ```
 //!
@@ -15,13 +15,14 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use crate::channel::roles::Roles;
 use crate::sync::atomic::{AtomicU32, AtomicU64};
 use crate::sync::Padded;
 
 /// `b"shmkit\0\0"` read as a native-endian `u64`.
 pub(crate) const MAGIC: u64 = u64::from_ne_bytes(*b"shmkit\0\0");
 /// Bumped whenever any byte layout in this crate changes meaning.
-pub(crate) const LAYOUT_VERSION: u32 = 1;
+pub(crate) const LAYOUT_VERSION: u32 = 2;
 /// Bytes before the control block.
 pub(crate) const HEADER_LEN: u64 = 512;
 
@@ -81,8 +82,7 @@ impl Identity {
 pub(crate) struct Header {
     identity: [AtomicU64; IDENTITY_WORDS],
     pub(crate) state: Padded<AtomicU32>,
-    pub(crate) roles: Padded<[AtomicU64; 16]>,
-    _reserved: Padded<[AtomicU64; 16]>,
+    pub(crate) roles: Roles,
 }
 
 const _: () = assert!(core::mem::size_of::<Header>() as u64 == HEADER_LEN);

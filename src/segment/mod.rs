@@ -102,7 +102,7 @@ fn layout(spec: &Spec, capacity: u64) -> Option<(u64, u64, u64)> {
 
 /// How a handle reaches its segment: the three constructors every kind has.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Attach<'a> {
+pub enum Attach<'a> {
     /// `create(name, capacity)`.
     Create(&'a str, usize),
     /// `open(name)`.
@@ -242,6 +242,9 @@ impl Segment {
         max_capacity: usize,
         init: impl Fn(&Segment),
     ) -> Result<Segment, Error> {
+        // Before this process can notify anyone through the segment: see
+        // `sync::fence`. Every handle of every kind attaches through here.
+        crate::sync::fence::register();
         match how {
             Attach::Create(name, cap) => {
                 Self::create(name, opts, spec, check_capacity(cap, max_capacity)?, init)
@@ -414,6 +417,11 @@ impl Segment {
     /// The segment name.
     pub(crate) fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The validated kind.
+    pub(crate) fn kind(&self) -> Kind {
+        Kind::from_code(self.identity.kind).expect("validated")
     }
 
     /// The validated capacity.

@@ -87,6 +87,19 @@ pub(crate) struct Control {
     pub(crate) not_full: Padded<Event>,
 }
 
+impl Control {
+    /// An empty ring's indices, for heap-backed rings (a segment starts
+    /// zero-filled, which is the same state).
+    pub(crate) fn new() -> Control {
+        Control {
+            tail: Padded(AtomicU64::new(0)),
+            head: Padded(AtomicU64::new(0)),
+            not_empty: Padded(Event::new()),
+            not_full: Padded(Event::new()),
+        }
+    }
+}
+
 /// Words in a cache line (64 bytes).
 const LINE_WORDS: usize = 8;
 
@@ -259,7 +272,7 @@ impl Cursor {
 /// The producer's private state. Only one exists per ring at a time (the
 /// sender role guarantees it across processes).
 #[derive(Debug)]
-pub(crate) struct Producer {
+pub struct Producer {
     /// Next position to publish, and where it lives.
     at: Cursor,
     /// Last value of `head` read. Lags the real one, so the free space it
@@ -268,6 +281,12 @@ pub(crate) struct Producer {
 }
 
 impl Producer {
+    /// Whether a push would currently find the ring full (loom models).
+    #[cfg(test)]
+    pub(crate) fn is_full(&mut self, ring: &Ring<'_>) -> bool {
+        self.free(ring, 1) == 0
+    }
+
     /// Attaches to a ring, continuing after the last item any earlier producer
     /// published, even one that died between its stamp and its `tail` store.
     pub(crate) fn attach(ring: &Ring<'_>) -> Producer {
@@ -346,16 +365,11 @@ impl Producer {
         }
         n
     }
-
-    /// Whether a push would currently find the ring full.
-    pub(crate) fn is_full(&mut self, ring: &Ring<'_>) -> bool {
-        self.free(ring, 1) == 0
-    }
 }
 
 /// The consumer's private state.
 #[derive(Debug)]
-pub(crate) struct Consumer {
+pub struct Consumer {
     /// Next position to read, and where it lives.
     at: Cursor,
 }
@@ -440,12 +454,7 @@ pub(crate) mod heap {
         pub(crate) fn new<T>(capacity: u64) -> HeapRing {
             let geo = Geometry::of::<T>();
             HeapRing {
-                ctl: Control {
-                    tail: Padded(AtomicU64::new(0)),
-                    head: Padded(AtomicU64::new(0)),
-                    not_empty: Padded(Event::new()),
-                    not_full: Padded(Event::new()),
-                },
+                ctl: Control::new(),
                 slots: (0..geo.data_words(capacity).unwrap())
                     .map(|_| AtomicU64::new(0))
                     .collect(),
@@ -479,7 +488,6 @@ mod tests {
                 assert!(p.try_push(&r, &(round * 10 + i)));
             }
             assert!(!p.try_push(&r, &99u64), "full at capacity");
-            assert!(p.is_full(&r));
             assert_eq!(r.len(), 3);
             for i in 0..3 {
                 assert_eq!(c.try_pop::<u64>(&r), Some(round * 10 + i));

@@ -46,7 +46,7 @@ use super::fence;
 
 /// An event word pair. `#[repr(C)]`, atomics only: lives in a segment.
 #[repr(C)]
-pub(crate) struct Event {
+pub struct Event {
     /// The futex word: bumped by every notification that found a waiter.
     seq: AtomicU32,
     /// Waiters registered (about to sleep, or asleep).
@@ -59,7 +59,6 @@ pub(crate) struct Event {
 
 impl Event {
     /// A fresh event, for heap-backed rings (segments start zero-filled).
-    #[cfg(test)]
     pub(crate) fn new() -> Event {
         Event {
             seq: AtomicU32::new(0),
@@ -135,8 +134,6 @@ impl Event {
     /// a live sleeper may then miss one wake-up and sleeps until its timeout,
     /// which every caller bounds. The other order would leave a stale
     /// registration that makes every later notification pay a system call.
-    // Used by the mpmc handles, which loom builds do not compile.
-    #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn wait_marked<R>(
         &self,
         mark: &AtomicU64,

@@ -91,7 +91,6 @@ mod imp {
     }
 }
 
-#[cfg(not(loom))]
 pub(crate) use imp::register;
 
 /// The notifier's side of the barrier pair. Free when this process is

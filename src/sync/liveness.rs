@@ -13,10 +13,87 @@
 //! `kill(pid, 0)` is consulted; pid reuse is then not detected. This is the
 //! documented weaker fallback.
 
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
 /// A process identity that survives pid reuse; 0 means "nobody".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct PeerId(pub(crate) u64);
 
+/// The default liveness interval (`Options::liveness_interval`).
+pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How many liveness polls a [`Checkup`] lets pass between two clock reads.
+const POLLS_PER_CLOCK_READ: u32 = 32;
+
+/// The rate limit of a handle's liveness checks: at most one per interval,
+/// and on polling paths at most one clock read per [`POLLS_PER_CLOCK_READ`]
+/// polls (a clock read is a system call on hosts without a vDSO clock, and a
+/// caller may poll an empty queue in a tight loop).
+#[derive(Debug, Clone)]
+pub(crate) struct Checkup {
+    interval: Duration,
+    next: Cell<Instant>,
+    polls: Cell<u32>,
+}
+
+impl Checkup {
+    /// A limiter whose first check is due one `interval` from now.
+    pub(crate) fn new(interval: Duration) -> Checkup {
+        Checkup {
+            interval,
+            next: Cell::new(Instant::now() + interval),
+            polls: Cell::new(0),
+        }
+    }
+
+    /// The interval between checks.
+    pub(crate) fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// Whether a check is due now (and if so, the next one an interval
+    /// later). One clock read.
+    pub(crate) fn due(&self) -> bool {
+        if cfg!(loom) {
+            // In-process under loom: nobody dies, and time is not modelled.
+            return false;
+        }
+        let now = Instant::now();
+        if now < self.next.get() {
+            return false;
+        }
+        self.next.set(now + self.interval);
+        true
+    }
+
+    /// [`Checkup::due`], reading the clock only on every
+    /// [`POLLS_PER_CLOCK_READ`]th call.
+    #[inline]
+    pub(crate) fn due_on_poll(&self) -> bool {
+        let polls = self.polls.get().wrapping_add(1);
+        self.polls.set(polls);
+        polls % POLLS_PER_CLOCK_READ == 0 && self.due()
+    }
+}
+
+#[cfg(loom)]
+impl PeerId {
+    /// Under loom every handle is in this one process.
+    pub(crate) fn current() -> PeerId {
+        PeerId(1)
+    }
+
+    pub(crate) fn pid(self) -> u32 {
+        self.0 as u32
+    }
+
+    pub(crate) fn is_alive(self) -> bool {
+        self.0 != 0
+    }
+}
+
+#[cfg(not(loom))]
 impl PeerId {
     /// The calling process.
     pub(crate) fn current() -> PeerId {
@@ -56,14 +133,17 @@ impl PeerId {
     }
 }
 
+#[cfg(not(loom))]
 struct Unsupported;
 
+#[cfg(not(loom))]
 fn start_time(pid: u32) -> Option<u64> {
     proc_stat(pid).ok().flatten()
 }
 
 /// The start time of a running process, `Ok(None)` if it is gone or a zombie,
 /// `Err` if this system has no `/proc`.
+#[cfg(not(loom))]
 fn proc_stat(pid: u32) -> Result<Option<u64>, Unsupported> {
     if !cfg!(target_os = "linux") {
         return Err(Unsupported);
@@ -77,6 +157,7 @@ fn proc_stat(pid: u32) -> Result<Option<u64>, Unsupported> {
 /// Parses state and start time out of a `/proc/<pid>/stat` line. The command
 /// name (field 2) may contain spaces and parentheses, so parsing starts after
 /// the last `)`.
+#[cfg_attr(loom, allow(dead_code))]
 fn parse_stat(stat: &str) -> Option<u64> {
     let rest = &stat[stat.rfind(')')? + 1..];
     let mut fields = rest.split_ascii_whitespace();
@@ -88,7 +169,7 @@ fn parse_stat(stat: &str) -> Option<u64> {
     fields.nth(18)?.parse().ok()
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 

@@ -23,9 +23,7 @@ pub(crate) mod event;
 pub(crate) mod fence;
 #[cfg(not(loom))]
 pub(crate) mod futex;
-#[cfg(not(loom))]
 pub(crate) mod liveness;
-#[cfg(not(loom))]
 pub(crate) mod wait;
 
 /// Size of the unit that head and tail are kept apart by.

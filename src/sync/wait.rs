@@ -5,7 +5,31 @@ use std::time::{Duration, Instant};
 
 use super::atomic::AtomicU64;
 use super::event::Event;
-use crate::options::WaitStrategy;
+
+/// How a blocking operation waits for the other process.
+///
+/// A kernel wake-up (futex) costs tens of microseconds on a typical VM; a
+/// cache-line transfer costs about a tenth of a microsecond. The strategy
+/// decides which of the two a waiting side pays, and whether it burns a CPU
+/// meanwhile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WaitStrategy {
+    /// Poll in a tight loop and never sleep: lowest latency, one CPU at 100%
+    /// while waiting. Deadlines and peer liveness are still honoured.
+    BusySpin,
+    /// Spin for this long, then sleep on a futex in the segment until woken
+    /// (the default, with 50 µs: about one kernel wake-up's worth of spinning).
+    SpinThenPark(Duration),
+    /// Sleep at once: no CPU while waiting, a kernel wake-up per wait.
+    Park,
+}
+
+impl Default for WaitStrategy {
+    fn default() -> Self {
+        WaitStrategy::SpinThenPark(Duration::from_micros(50))
+    }
+}
 
 /// Outcome of a bounded wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,9 +41,11 @@ pub(crate) enum Waited<R> {
 }
 
 /// Spin iterations between two clock reads while spinning.
+#[cfg(not(loom))]
 const SPINS_PER_CLOCK_READ: u32 = 64;
 
 /// How long spin-then-park spins without yielding the CPU.
+#[cfg(not(loom))]
 const YIELD_AFTER: Duration = Duration::from_micros(5);
 
 /// Calls `poll` until it returns `Some`, or `deadline` passes.
@@ -32,6 +58,7 @@ const YIELD_AFTER: Duration = Duration::from_micros(5);
 /// * With [`WaitStrategy::BusySpin`] this never sleeps; with
 ///   [`WaitStrategy::Park`] it parks right away; the default spins for the
 ///   configured time first.
+#[cfg(not(loom))]
 pub(crate) fn wait<R>(
     event: &Event,
     strategy: WaitStrategy,
@@ -45,6 +72,7 @@ pub(crate) fn wait<R>(
 
 /// [`wait`], parking with [`Event::wait_marked`] when `mark` is given (for
 /// events that many processes wait on; see there).
+#[cfg(not(loom))]
 pub(crate) fn wait_marked<R>(
     event: &Event,
     mark: Option<(&AtomicU64, u64)>,
@@ -114,6 +142,38 @@ pub(crate) fn wait_marked<R>(
         let woke = match mark {
             Some((mark, code)) => event.wait_marked(mark, code, &mut poll, Some(nap)),
             None => event.wait(&mut poll, Some(nap)),
+        };
+        if let Some(r) = woke {
+            return Waited::Ready(r);
+        }
+    }
+}
+
+/// [`wait_marked`] under loom, which models neither time nor other
+/// processes: an untimed wait parks on the (modelled) event until `poll`
+/// succeeds, so a lost wake-up shows as a deadlock; a timed one yields once
+/// and then times out, which is one of the outcomes a real deadline allows.
+#[cfg(loom)]
+pub(crate) fn wait_marked<R>(
+    event: &Event,
+    mark: Option<(&AtomicU64, u64)>,
+    _strategy: WaitStrategy,
+    deadline: Option<Instant>,
+    _liveness: Duration,
+    mut poll: impl FnMut() -> Option<R>,
+    _check_peer: impl FnMut(),
+) -> Waited<R> {
+    if let Some(r) = poll() {
+        return Waited::Ready(r);
+    }
+    if deadline.is_some() {
+        loom::thread::yield_now();
+        return poll().map_or(Waited::TimedOut, Waited::Ready);
+    }
+    loop {
+        let woke = match mark {
+            Some((mark, code)) => event.wait_marked(mark, code, &mut poll, None),
+            None => event.wait(&mut poll, None),
         };
         if let Some(r) = woke {
             return Waited::Ready(r);

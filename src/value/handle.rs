@@ -12,10 +12,11 @@ use super::seqlock::{payload_words, Seqlock, OPTIMISTIC_READS};
 use super::word::{self, Word};
 use super::Integer;
 use crate::error::{Error, Kind};
-use crate::options::{Options, WaitStrategy};
+use crate::options::Options;
 use crate::segment::{Attach, ElemType, Segment, Spec};
 use crate::sync::atomic::AtomicU64;
 use crate::sync::liveness::PeerId;
+use crate::sync::wait::WaitStrategy;
 use crate::sync::{Padded, LINE};
 
 /// The control block of a value segment.
@@ -202,8 +203,6 @@ impl<T: Pod> Value<T> {
         let seg = Segment::attach(how, opts, &spec::<T>(opts), 1, |seg| {
             Self::init(seg, &initial)
         })?;
-        // Writers notify the lock event on release: make that fence free.
-        crate::sync::fence::register();
         Ok(Value {
             seg,
             me: PeerId::current(),

@@ -127,8 +127,8 @@ mod blocking {
     use std::time::{Duration, Instant};
 
     use super::{Held, LockBlock};
-    use crate::options::WaitStrategy;
     use crate::sync::liveness::PeerId;
+    use crate::sync::wait::WaitStrategy;
     use crate::sync::wait::{wait, Waited};
 
     /// How long a waiter waits before its first liveness check of the
@@ -224,8 +224,8 @@ mod tests {
     #[test]
     #[cfg_attr(miri, ignore)] // liveness checks call kill(2) and read /proc
     fn a_dead_holder_is_stolen_from_and_a_live_one_waited_for() {
-        use crate::options::WaitStrategy;
         use crate::sync::liveness::PeerId;
+        use crate::sync::wait::WaitStrategy;
         use std::time::{Duration, Instant};
 
         let b = LockBlock::new();

@@ -702,8 +702,8 @@ fn throughput(ctx: &Ctx, m: Method, plan: &Plan) -> Result<f64> {
                 let mut sent = 0;
                 while sent < k {
                     sent += peer.spin(|| match tx.try_send_slice(&buf[sent..k]) {
-                        Ok(0) => None,
                         Ok(m) => Some(Ok(m)),
+                        Err(spsc::TrySendError::Full(())) => None,
                         Err(_) => Some(Err("the peer detached")),
                     })??;
                 }

@@ -1,52 +1,68 @@
 //! Errors of send and receive operations, shaped like `crossbeam-channel`'s.
 //! Every error that refuses a value hands it back.
+//!
+//! "Disconnected" always means the other side *came and went*: a sender
+//! gets it when the queue is full, no receiver is attached, and one was
+//! before; a receiver when the queue is empty, no sender is attached, and
+//! one was before. A queue whose other side has not arrived yet is merely
+//! full or empty, and blocking calls wait for it.
 
 use std::fmt;
 
-/// [`send`](crate::spsc::Sender::send) failed because no receiver is attached;
-/// the value is handed back.
+/// [`send`](crate::channel::Sender::send) failed: the queue is full and its
+/// receivers came and went. The value is handed back.
 #[derive(PartialEq, Eq, Clone, Copy)]
 pub struct SendError<T>(pub T);
 
-/// [`try_send`](crate::spsc::Sender::try_send) failed; the value is handed back.
+/// [`try_send`](crate::channel::Sender::try_send) failed; the value is handed back.
 #[derive(PartialEq, Eq, Clone, Copy)]
 pub enum TrySendError<T> {
     /// The queue is full.
     Full(T),
-    /// No receiver is attached.
+    /// The queue is full and its receivers came and went.
     Disconnected(T),
 }
 
-/// [`send_timeout`](crate::spsc::Sender::send_timeout) failed; the value is
+/// [`send_timeout`](crate::channel::Sender::send_timeout) failed; the value is
 /// handed back.
 #[derive(PartialEq, Eq, Clone, Copy)]
 pub enum SendTimeoutError<T> {
     /// The queue stayed full until the deadline.
     Timeout(T),
-    /// No receiver is attached.
+    /// The queue is full and its receivers came and went.
     Disconnected(T),
 }
 
-/// [`recv`](crate::spsc::Receiver::recv) failed because the queue is empty and
-/// no sender is attached.
+/// [`send_slice`](crate::channel::Sender::send_slice) stopped before the
+/// end: the queue is full and its receivers came and went. The items before
+/// `sent` were sent.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub struct SendSliceError {
+    /// How many items, from the front of the slice, were sent.
+    pub sent: usize,
+}
+
+/// [`recv`](crate::channel::Receiver::recv) failed: the queue is empty and
+/// its senders came and went (end of stream).
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
 pub struct RecvError;
 
-/// [`try_recv`](crate::spsc::Receiver::try_recv) found no item.
+/// [`try_recv`](crate::channel::Receiver::try_recv) found no item.
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
 pub enum TryRecvError {
-    /// The queue is empty; a sender is attached.
+    /// The queue is empty (a sender may be attached, or may not have
+    /// arrived yet).
     Empty,
-    /// The queue is empty and no sender is attached.
+    /// The queue is empty and its senders came and went.
     Disconnected,
 }
 
-/// [`recv_timeout`](crate::spsc::Receiver::recv_timeout) found no item.
+/// [`recv_timeout`](crate::channel::Receiver::recv_timeout) found no item.
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
 pub enum RecvTimeoutError {
     /// The queue stayed empty until the deadline.
     Timeout,
-    /// The queue is empty and no sender is attached.
+    /// The queue is empty and its senders came and went.
     Disconnected,
 }
 
@@ -68,7 +84,7 @@ impl<T> TrySendError<T> {
     pub fn is_full(&self) -> bool {
         matches!(self, TrySendError::Full(_))
     }
-    /// Whether no receiver was attached.
+    /// Whether the receivers came and went.
     pub fn is_disconnected(&self) -> bool {
         matches!(self, TrySendError::Disconnected(_))
     }
@@ -85,7 +101,7 @@ impl<T> SendTimeoutError<T> {
     pub fn is_timeout(&self) -> bool {
         matches!(self, SendTimeoutError::Timeout(_))
     }
-    /// Whether no receiver was attached.
+    /// Whether the receivers came and went.
     pub fn is_disconnected(&self) -> bool {
         matches!(self, SendTimeoutError::Disconnected(_))
     }
@@ -96,7 +112,7 @@ impl TryRecvError {
     pub fn is_empty(&self) -> bool {
         matches!(self, TryRecvError::Empty)
     }
-    /// Whether no sender was attached.
+    /// Whether the senders came and went.
     pub fn is_disconnected(&self) -> bool {
         matches!(self, TryRecvError::Disconnected)
     }
@@ -107,7 +123,7 @@ impl RecvTimeoutError {
     pub fn is_timeout(&self) -> bool {
         matches!(self, RecvTimeoutError::Timeout)
     }
-    /// Whether no sender was attached.
+    /// Whether the senders came and went.
     pub fn is_disconnected(&self) -> bool {
         matches!(self, RecvTimeoutError::Disconnected)
     }
@@ -164,7 +180,7 @@ impl<T> fmt::Debug for SendTimeoutError<T> {
 
 impl<T> fmt::Display for SendError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("sending on a queue with no receiver attached")
+        f.write_str("sending on a full queue whose receivers have left")
     }
 }
 
@@ -172,7 +188,7 @@ impl<T> fmt::Display for TrySendError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             TrySendError::Full(_) => "sending on a full queue",
-            TrySendError::Disconnected(_) => "sending on a queue with no receiver attached",
+            TrySendError::Disconnected(_) => "sending on a full queue whose receivers have left",
         })
     }
 }
@@ -181,14 +197,26 @@ impl<T> fmt::Display for SendTimeoutError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             SendTimeoutError::Timeout(_) => "timed out waiting for space in the queue",
-            SendTimeoutError::Disconnected(_) => "sending on a queue with no receiver attached",
+            SendTimeoutError::Disconnected(_) => {
+                "sending on a full queue whose receivers have left"
+            }
         })
+    }
+}
+
+impl fmt::Display for SendSliceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "sent {} items, then found the queue full and its receivers gone",
+            self.sent
+        )
     }
 }
 
 impl fmt::Display for RecvError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("receiving on an empty queue with no sender attached")
+        f.write_str("receiving on an empty queue whose senders have left")
     }
 }
 
@@ -196,7 +224,7 @@ impl fmt::Display for TryRecvError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             TryRecvError::Empty => "receiving on an empty queue",
-            TryRecvError::Disconnected => "receiving on an empty queue with no sender attached",
+            TryRecvError::Disconnected => "receiving on an empty queue whose senders have left",
         })
     }
 }
@@ -205,7 +233,7 @@ impl fmt::Display for RecvTimeoutError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             RecvTimeoutError::Timeout => "timed out waiting for an item",
-            RecvTimeoutError::Disconnected => "receiving on an empty queue with no sender attached",
+            RecvTimeoutError::Disconnected => "receiving on an empty queue whose senders have left",
         })
     }
 }
@@ -213,6 +241,7 @@ impl fmt::Display for RecvTimeoutError {
 impl<T> std::error::Error for SendError<T> {}
 impl<T> std::error::Error for TrySendError<T> {}
 impl<T> std::error::Error for SendTimeoutError<T> {}
+impl std::error::Error for SendSliceError {}
 impl std::error::Error for RecvError {}
 impl std::error::Error for TryRecvError {}
 impl std::error::Error for RecvTimeoutError {}

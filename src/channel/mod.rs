@@ -1,0 +1,209 @@
+//! The channel core: what every queue and pipe handle does the same way,
+//! written once.
+//!
+//! A handle is a protocol *end* (an spsc producer, an mpmc receiver, a pipe
+//! writer: something that can try an operation once, and knows its peers)
+//! plus a [`Port`], which turns single attempts into the public behaviour:
+//!
+//! * **the lifecycle rule.** A queue is a persistent mailbox. An attempt
+//!   that finds the ring full (or empty) reports `Disconnected` only if the
+//!   other side *came and went*: no handle of it is attached now, and one
+//!   has been since the queue was created. Otherwise it is `Full` (`Empty`),
+//!   and a blocking call waits: for room, for an item, or for a peer that
+//!   has not arrived yet. A peer that attaches later revives the queue.
+//! * **blocking**: spin, then park on the end's event (see
+//!   [`crate::sync::wait`]), bounded by a deadline;
+//! * **liveness**: while waiting, and now and then on polling paths, the end
+//!   looks for dead peers (rate-limited by [`Checkup`]), so a peer that was
+//!   killed turns into `Disconnected` instead of a hang.
+//!
+//! The typed queue handles ([`Sender`], [`Receiver`]) are generic over a
+//! [`Flavor`]: `spsc::Sender<T>` is `Sender<T, Spsc>`, `mpmc::Sender<T>` is
+//! `Sender<T, Mpmc>`. Code that works with either can be generic too.
+
+mod end;
+pub(crate) mod error;
+pub(crate) mod iter;
+pub(crate) mod mem;
+mod queue;
+pub(crate) mod roles;
+
+use std::time::{Duration, Instant};
+
+use crate::sync::atomic::AtomicU64;
+use crate::sync::event::Event;
+use crate::sync::liveness::Checkup;
+
+use crate::sync::wait::{wait_marked, WaitStrategy, Waited};
+pub(crate) use end::{End, Ring, RxEnd, TxEnd};
+
+pub use error::{
+    RecvError, RecvTimeoutError, SendError, SendSliceError, SendTimeoutError, TryRecvError,
+    TrySendError,
+};
+pub use iter::{IntoIter, Iter, TryIter};
+pub use queue::{Flavor, Receiver, Sender};
+
+/// Why an operation did not happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stall {
+    /// Full (or empty) now; or, for a blocking call, still so at the deadline.
+    NotNow,
+    /// Full (or empty), and the other side came and went.
+    Gone,
+}
+
+/// How long an operation may wait.
+// Used by the pipe, which loom builds do not compile.
+#[cfg_attr(loom, allow(dead_code))]
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Patience {
+    /// Not at all (`try_` forms).
+    Now,
+    /// Until this instant (`_timeout` forms).
+    Until(Instant),
+    /// As long as it takes.
+    Forever,
+}
+
+#[cfg_attr(loom, allow(dead_code))]
+impl Patience {
+    /// Waiting at most `timeout` (for ever if the deadline overflows).
+    pub(crate) fn timeout(timeout: Duration) -> Patience {
+        Instant::now()
+            .checked_add(timeout)
+            .map_or(Patience::Forever, Patience::Until)
+    }
+}
+
+/// Blocking, deadlines and liveness checks for one handle.
+#[derive(Debug, Clone)]
+pub(crate) struct Port {
+    wait: WaitStrategy,
+    checkup: Checkup,
+}
+
+impl Port {
+    pub(crate) fn new(wait: WaitStrategy, liveness_interval: Duration) -> Port {
+        Port {
+            wait,
+            checkup: Checkup::new(liveness_interval),
+        }
+    }
+
+    /// What a failed attempt means. A peer that left may have published
+    /// (or freed room) just before it did. Its departure is a Release that
+    /// `peer_attached` reads with Acquire *after* the failed attempt, so one
+    /// more attempt sees everything it did before leaving. `None`: the
+    /// other side has not come and gone, so wait (or report `NotNow`).
+    #[inline]
+    fn settle<E: End, R>(end: &E, op: &mut impl FnMut() -> Option<R>) -> Option<Result<R, Stall>> {
+        if !end.peer_attached() && end.peer_came() {
+            Some(op().ok_or(Stall::Gone))
+        } else {
+            None
+        }
+    }
+
+    /// One attempt of `op` on `end`, no waiting. On polling paths, looks for
+    /// dead peers now and then ([`Checkup::due_on_poll`]).
+    #[inline]
+    pub(crate) fn attempt<E: End, R>(
+        &self,
+        end: &E,
+        mut op: impl FnMut() -> Option<R>,
+    ) -> Result<R, Stall> {
+        if let Some(r) = op() {
+            return Ok(r);
+        }
+        if self.checkup.due_on_poll() {
+            end.reap();
+        }
+        Self::settle(end, &mut op).unwrap_or(Err(Stall::NotNow))
+    }
+
+    /// [`Port::attempt`] or [`Port::block`], as `patience` says.
+    #[cfg_attr(loom, allow(dead_code))]
+    #[inline]
+    pub(crate) fn run<E: End, R>(
+        &self,
+        end: &E,
+        patience: Patience,
+        op: impl FnMut() -> Option<R>,
+    ) -> Result<R, Stall> {
+        match patience {
+            Patience::Now => self.attempt(end, op),
+            Patience::Until(d) => self.block(end, Some(d), op),
+            Patience::Forever => self.block(end, None, op),
+        }
+    }
+
+    /// Attempts `op` on `end` until it succeeds, the other side is gone, or
+    /// `deadline` (`None`: never) passes.
+    #[inline]
+    pub(crate) fn block<E: End, R>(
+        &self,
+        end: &E,
+        deadline: Option<Instant>,
+        mut op: impl FnMut() -> Option<R>,
+    ) -> Result<R, Stall> {
+        // Fast path: skips setting up the wait (about half the instructions
+        // of an operation that goes through it).
+        if let Some(r) = op() {
+            return Ok(r);
+        }
+        let (event, mark) = end.parking();
+        let poll = || match op() {
+            Some(r) => Some(Ok(r)),
+            None => Self::settle(end, &mut op),
+        };
+        match self.park(end, event, mark, deadline, poll) {
+            Waited::Ready(r) => r,
+            Waited::TimedOut => Err(Stall::NotNow),
+        }
+    }
+
+    /// Waits on `event` until `poll` yields or `deadline` passes, looking for
+    /// dead peers of `end` at the liveness interval.
+    pub(crate) fn park<E: End, R>(
+        &self,
+        end: &E,
+        event: &Event,
+        mark: Option<(&AtomicU64, u64)>,
+        deadline: Option<Instant>,
+        poll: impl FnMut() -> Option<R>,
+    ) -> Waited<R> {
+        wait_marked(
+            event,
+            mark,
+            self.wait,
+            deadline,
+            self.checkup.interval(),
+            poll,
+            || {
+                if self.checkup.due() {
+                    end.reap();
+                }
+            },
+        )
+    }
+
+    /// Whether a live peer is attached: a rate-limited liveness check, then
+    /// [`End::peer_attached`].
+    pub(crate) fn peer_alive<E: End>(&self, end: &E) -> bool {
+        if self.checkup.due_on_poll() {
+            end.reap();
+        }
+        end.peer_attached()
+    }
+
+    /// Waits until a peer is or has been attached, at most `timeout`.
+    pub(crate) fn wait_for_peer<E: End>(&self, end: &E, timeout: Duration) -> bool {
+        let (event, mark) = end.parking();
+        let came = || end.peer_came().then_some(());
+        matches!(
+            self.park(end, event, mark, Instant::now().checked_add(timeout), came),
+            Waited::Ready(())
+        )
+    }
+}

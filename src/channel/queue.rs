@@ -1,0 +1,504 @@
+//! The typed queue handles, written once for every flavor.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::time::{Duration, Instant};
+
+use bytemuck::Pod;
+
+use super::end::Ring;
+use super::end::{RxEnd, TxEnd};
+use super::error::{
+    RecvError, RecvTimeoutError, SendError, SendSliceError, SendTimeoutError, TryRecvError,
+    TrySendError,
+};
+use super::iter::{IntoIter, Iter, TryIter};
+use super::{Port, Stall};
+#[cfg(not(loom))]
+use crate::error::Error;
+#[cfg(not(loom))]
+use crate::options::Options;
+#[cfg(not(loom))]
+use crate::segment::Attach;
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for crate::spsc::Spsc {}
+    impl Sealed for crate::mpmc::Mpmc {}
+}
+
+/// A queue protocol: [`Spsc`](crate::spsc::Spsc) or
+/// [`Mpmc`](crate::mpmc::Mpmc). Sealed: the handles are generic over it so
+/// that each method is written once, and so that user code can be too.
+pub trait Flavor: sealed::Sealed + Sized + 'static {
+    /// The sending end's shared part.
+    #[doc(hidden)]
+    type Tx: TxEnd;
+    /// The receiving end's shared part.
+    #[doc(hidden)]
+    type Rx: RxEnd;
+}
+
+/// The sending half of a queue of `T`: [`spsc::Sender`](crate::spsc::Sender)
+/// or [`mpmc::Sender`](crate::mpmc::Sender).
+pub struct Sender<T: Pod, F: Flavor> {
+    pub(crate) end: F::Tx,
+    producer: <F::Tx as TxEnd>::Producer,
+    pub(crate) port: Port,
+    _elem: PhantomData<fn(T) -> T>,
+}
+
+/// The receiving half of a queue of `T`:
+/// [`spsc::Receiver`](crate::spsc::Receiver) or
+/// [`mpmc::Receiver`](crate::mpmc::Receiver).
+pub struct Receiver<T: Pod, F: Flavor> {
+    pub(crate) end: F::Rx,
+    consumer: <F::Rx as RxEnd>::Consumer,
+    pub(crate) port: Port,
+    _elem: PhantomData<fn(T) -> T>,
+}
+
+/// A receiving call's outcome, from the stall that ended it.
+fn recv_timeout_error(s: Stall) -> RecvTimeoutError {
+    match s {
+        Stall::NotNow => RecvTimeoutError::Timeout,
+        Stall::Gone => RecvTimeoutError::Disconnected,
+    }
+}
+
+fn try_recv_error(s: Stall) -> TryRecvError {
+    match s {
+        Stall::NotNow => TryRecvError::Empty,
+        Stall::Gone => TryRecvError::Disconnected,
+    }
+}
+
+impl<T: Pod, F: Flavor> Sender<T, F> {
+    pub(crate) fn from_parts(end: F::Tx, producer: <F::Tx as TxEnd>::Producer, port: Port) -> Self {
+        Sender {
+            end,
+            producer,
+            port,
+            _elem: PhantomData,
+        }
+    }
+
+    /// Creates a queue of `capacity` items and attaches to it as a sender.
+    /// Fails with [`Error::AlreadyExists`] if the name is taken.
+    #[cfg(not(loom))]
+    pub fn create(name: &str, capacity: usize) -> Result<Self, Error> {
+        Self::create_with(name, capacity, &Options::new())
+    }
+
+    /// Attaches as a sender to an existing queue.
+    #[cfg(not(loom))]
+    pub fn open(name: &str) -> Result<Self, Error> {
+        Self::open_with(name, &Options::new())
+    }
+
+    /// Attaches to the queue, creating it with `capacity` if it does not
+    /// exist. If it exists, its own capacity applies.
+    #[cfg(not(loom))]
+    pub fn open_or_create(name: &str, capacity: usize) -> Result<Self, Error> {
+        Self::open_or_create_with(name, capacity, &Options::new())
+    }
+
+    /// [`Sender::create`] with options.
+    #[cfg(not(loom))]
+    pub fn create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self, Error> {
+        Self::attach(Attach::Create(name, capacity), opts)
+    }
+
+    /// [`Sender::open`] with options.
+    #[cfg(not(loom))]
+    pub fn open_with(name: &str, opts: &Options) -> Result<Self, Error> {
+        Self::attach(Attach::Open(name), opts)
+    }
+
+    /// [`Sender::open_or_create`] with options.
+    #[cfg(not(loom))]
+    pub fn open_or_create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self, Error> {
+        Self::attach(Attach::OpenOrCreate(name, capacity), opts)
+    }
+
+    #[cfg(not(loom))]
+    fn attach(how: Attach<'_>, opts: &Options) -> Result<Self, Error> {
+        let (end, producer) = F::Tx::attach::<T>(how, opts)?;
+        Ok(Self::from_parts(end, producer, opts.port()))
+    }
+
+    /// Sends `value` if there is room now. A full queue is
+    /// [`TrySendError::Full`], unless its receivers came and went:
+    /// [`TrySendError::Disconnected`]. The value is handed back either way.
+    #[inline]
+    pub fn try_send(&mut self, value: T) -> Result<(), TrySendError<T>> {
+        let (end, producer) = (&self.end, &mut self.producer);
+        match self
+            .port
+            .attempt(end, || end.try_push(producer, &value).then_some(()))
+        {
+            Ok(()) => Ok(()),
+            Err(Stall::NotNow) => Err(TrySendError::Full(value)),
+            Err(Stall::Gone) => Err(TrySendError::Disconnected(value)),
+        }
+    }
+
+    /// Sends `value`, waiting for room as long as it takes (also for a
+    /// receiver that has not arrived yet). Fails only if the queue is full
+    /// and its receivers came and went.
+    pub fn send(&mut self, value: T) -> Result<(), SendError<T>> {
+        self.send_deadline(value, None)
+            .map_err(|e| SendError(e.into_inner()))
+    }
+
+    /// [`Sender::send`], waiting at most `timeout`.
+    pub fn send_timeout(&mut self, value: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
+        self.send_deadline(value, Instant::now().checked_add(timeout))
+    }
+
+    fn send_deadline(
+        &mut self,
+        value: T,
+        deadline: Option<Instant>,
+    ) -> Result<(), SendTimeoutError<T>> {
+        let (end, producer) = (&self.end, &mut self.producer);
+        match self.port.block(end, deadline, || {
+            end.try_push(producer, &value).then_some(())
+        }) {
+            Ok(()) => Ok(()),
+            Err(Stall::NotNow) => Err(SendTimeoutError::Timeout(value)),
+            Err(Stall::Gone) => Err(SendTimeoutError::Disconnected(value)),
+        }
+    }
+
+    /// Sends as many items from the front of `items` as fit now; returns
+    /// how many (at least 1, unless `items` is empty). A full queue is an
+    /// error, as in [`Sender::try_send`]. One index update per batch.
+    pub fn try_send_slice(&mut self, items: &[T]) -> Result<usize, TrySendError<()>> {
+        let (end, producer) = (&self.end, &mut self.producer);
+        let op = || Some(end.push_slice(producer, items)).filter(|&n| n > 0 || items.is_empty());
+        match self.port.attempt(end, op) {
+            Ok(n) => Ok(n),
+            Err(Stall::NotNow) => Err(TrySendError::Full(())),
+            Err(Stall::Gone) => Err(TrySendError::Disconnected(())),
+        }
+    }
+
+    /// Waits at most `timeout` for room, then sends as many items from the
+    /// front of `items` as fit; returns how many (at least 1, unless `items`
+    /// is empty).
+    pub fn send_slice_timeout(
+        &mut self,
+        items: &[T],
+        timeout: Duration,
+    ) -> Result<usize, SendTimeoutError<()>> {
+        let (end, producer) = (&self.end, &mut self.producer);
+        let op = || Some(end.push_slice(producer, items)).filter(|&n| n > 0 || items.is_empty());
+        match self
+            .port
+            .block(end, Instant::now().checked_add(timeout), op)
+        {
+            Ok(n) => Ok(n),
+            Err(Stall::NotNow) => Err(SendTimeoutError::Timeout(())),
+            Err(Stall::Gone) => Err(SendTimeoutError::Disconnected(())),
+        }
+    }
+
+    /// Sends all of `items`, waiting for room as needed. If the queue fills
+    /// and its receivers came and went, the error says how many were sent.
+    pub fn send_slice(&mut self, items: &[T]) -> Result<(), SendSliceError> {
+        let mut sent = 0;
+        let (end, producer) = (&self.end, &mut self.producer);
+        let op = || {
+            sent += end.push_slice(producer, &items[sent..]);
+            (sent == items.len()).then_some(())
+        };
+        match self.port.block(end, None, op) {
+            Ok(()) => Ok(()),
+            Err(_) => Err(SendSliceError { sent }),
+        }
+    }
+
+    /// Items queued now (a snapshot: other processes may be sending and
+    /// receiving).
+    pub fn len(&self) -> usize {
+        self.end.len() as usize
+    }
+
+    /// Whether no items are queued.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether a send would find the queue full.
+    pub fn is_full(&self) -> bool {
+        self.end.is_full()
+    }
+
+    /// The number of items the queue holds when full.
+    pub fn capacity(&self) -> usize {
+        self.end.capacity() as usize
+    }
+
+    /// Detaches now, as dropping does. Items already queued stay queued;
+    /// once every sender has detached, a receiver that drains the queue sees
+    /// [`TryRecvError::Disconnected`].
+    pub fn close(self) {
+        drop(self);
+    }
+
+    /// Whether a live receiver is attached now. A receiver that was killed
+    /// counts as attached until a liveness check notices (at most once per
+    /// liveness interval, made here or by any waiting call).
+    pub fn is_connected(&self) -> bool {
+        self.port.peer_alive(&self.end)
+    }
+
+    /// Waits at most `timeout` until a receiver is or has been attached;
+    /// returns whether one has. Sending needs no receiver (a queue is a
+    /// mailbox); this is for a sender that wants to know someone listens.
+    pub fn wait_for_peer(&self, timeout: Duration) -> bool {
+        self.port.wait_for_peer(&self.end, timeout)
+    }
+
+    /// The segment name (empty for an in-process channel).
+    pub fn name(&self) -> &str {
+        self.end.name()
+    }
+}
+
+impl<T: Pod, F: Flavor> Receiver<T, F> {
+    pub(crate) fn from_parts(end: F::Rx, consumer: <F::Rx as RxEnd>::Consumer, port: Port) -> Self {
+        Receiver {
+            end,
+            consumer,
+            port,
+            _elem: PhantomData,
+        }
+    }
+
+    /// Creates a queue of `capacity` items and attaches to it as a receiver.
+    /// Fails with [`Error::AlreadyExists`] if the name is taken.
+    #[cfg(not(loom))]
+    pub fn create(name: &str, capacity: usize) -> Result<Self, Error> {
+        Self::create_with(name, capacity, &Options::new())
+    }
+
+    /// Attaches as a receiver to an existing queue.
+    #[cfg(not(loom))]
+    pub fn open(name: &str) -> Result<Self, Error> {
+        Self::open_with(name, &Options::new())
+    }
+
+    /// Attaches to the queue, creating it with `capacity` if it does not
+    /// exist. If it exists, its own capacity applies.
+    #[cfg(not(loom))]
+    pub fn open_or_create(name: &str, capacity: usize) -> Result<Self, Error> {
+        Self::open_or_create_with(name, capacity, &Options::new())
+    }
+
+    /// [`Receiver::create`] with options.
+    #[cfg(not(loom))]
+    pub fn create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self, Error> {
+        Self::attach(Attach::Create(name, capacity), opts)
+    }
+
+    /// [`Receiver::open`] with options.
+    #[cfg(not(loom))]
+    pub fn open_with(name: &str, opts: &Options) -> Result<Self, Error> {
+        Self::attach(Attach::Open(name), opts)
+    }
+
+    /// [`Receiver::open_or_create`] with options.
+    #[cfg(not(loom))]
+    pub fn open_or_create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self, Error> {
+        Self::attach(Attach::OpenOrCreate(name, capacity), opts)
+    }
+
+    #[cfg(not(loom))]
+    fn attach(how: Attach<'_>, opts: &Options) -> Result<Self, Error> {
+        let (end, consumer) = F::Rx::attach::<T>(how, opts)?;
+        Ok(Self::from_parts(end, consumer, opts.port()))
+    }
+
+    /// Takes the next item if one is queued now. An empty queue is
+    /// [`TryRecvError::Empty`], unless its senders came and went:
+    /// [`TryRecvError::Disconnected`] (end of stream).
+    #[inline]
+    pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
+        let (end, consumer) = (&self.end, &mut self.consumer);
+        self.port
+            .attempt(end, || end.try_pop(consumer))
+            .map_err(try_recv_error)
+    }
+
+    /// Takes the next item, waiting as long as it takes (also for a sender
+    /// that has not arrived yet). Fails only when the queue is empty and its
+    /// senders came and went.
+    pub fn recv(&mut self) -> Result<T, RecvError> {
+        self.recv_deadline(None).map_err(|_| RecvError)
+    }
+
+    /// [`Receiver::recv`], waiting at most `timeout`.
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        self.recv_deadline(Instant::now().checked_add(timeout))
+    }
+
+    fn recv_deadline(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        let (end, consumer) = (&self.end, &mut self.consumer);
+        self.port
+            .block(end, deadline, || end.try_pop(consumer))
+            .map_err(recv_timeout_error)
+    }
+
+    /// Takes up to `out.len()` queued items into the front of `out` without
+    /// waiting; returns how many (at least 1, unless `out` is empty). One
+    /// index update per batch.
+    pub fn try_recv_slice(&mut self, out: &mut [T]) -> Result<usize, TryRecvError> {
+        let (end, consumer) = (&self.end, &mut self.consumer);
+        let empty = out.is_empty();
+        let op = || Some(end.pop_slice(consumer, out)).filter(|&n| n > 0 || empty);
+        self.port.attempt(end, op).map_err(try_recv_error)
+    }
+
+    /// Waits for at least one item, then takes up to `out.len()` items into
+    /// the front of `out`; returns how many.
+    pub fn recv_slice(&mut self, out: &mut [T]) -> Result<usize, RecvError> {
+        self.recv_slice_deadline(out, None).map_err(|_| RecvError)
+    }
+
+    /// [`Receiver::recv_slice`], waiting at most `timeout`.
+    pub fn recv_slice_timeout(
+        &mut self,
+        out: &mut [T],
+        timeout: Duration,
+    ) -> Result<usize, RecvTimeoutError> {
+        self.recv_slice_deadline(out, Instant::now().checked_add(timeout))
+    }
+
+    fn recv_slice_deadline(
+        &mut self,
+        out: &mut [T],
+        deadline: Option<Instant>,
+    ) -> Result<usize, RecvTimeoutError> {
+        let (end, consumer) = (&self.end, &mut self.consumer);
+        let empty = out.is_empty();
+        let op = || Some(end.pop_slice(consumer, out)).filter(|&n| n > 0 || empty);
+        self.port
+            .block(end, deadline, op)
+            .map_err(recv_timeout_error)
+    }
+
+    /// Items queued now (a snapshot: other processes may be sending and
+    /// receiving).
+    pub fn len(&self) -> usize {
+        self.end.len() as usize
+    }
+
+    /// Whether no item is ready to receive.
+    pub fn is_empty(&self) -> bool {
+        !self.end.has_item(&self.consumer)
+    }
+
+    /// Whether the queue is full.
+    pub fn is_full(&self) -> bool {
+        self.end.is_full()
+    }
+
+    /// The number of items the queue holds when full.
+    pub fn capacity(&self) -> usize {
+        self.end.capacity() as usize
+    }
+
+    /// Detaches now, as dropping does. Items already queued stay queued for
+    /// the next receiver; once every receiver has detached, a sender that
+    /// finds the queue full sees [`TrySendError::Disconnected`].
+    pub fn close(self) {
+        drop(self);
+    }
+
+    /// Whether a live sender is attached now. A sender that was killed
+    /// counts as attached until a liveness check notices (at most once per
+    /// liveness interval, made here or by any waiting call).
+    pub fn is_connected(&self) -> bool {
+        self.port.peer_alive(&self.end)
+    }
+
+    /// Waits at most `timeout` until a sender is or has been attached;
+    /// returns whether one has. Receiving needs no such call: `recv` waits
+    /// for a sender that has not arrived yet.
+    pub fn wait_for_peer(&self, timeout: Duration) -> bool {
+        self.port.wait_for_peer(&self.end, timeout)
+    }
+
+    /// The segment name (empty for an in-process channel).
+    pub fn name(&self) -> &str {
+        self.end.name()
+    }
+}
+
+impl<T: Pod, F: Flavor> fmt::Debug for Sender<T, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender")
+            .field("name", &self.name())
+            .field("capacity", &self.capacity())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Pod, F: Flavor> fmt::Debug for Receiver<T, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver")
+            .field("name", &self.name())
+            .field("capacity", &self.capacity())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Pod, F: Flavor> super::iter::Source for Receiver<T, F> {
+    type Item = T;
+
+    fn next_blocking(&mut self) -> Option<T> {
+        self.recv().ok()
+    }
+
+    fn next_ready(&mut self) -> Option<T> {
+        self.try_recv().ok()
+    }
+}
+
+impl<T: Pod, F: Flavor> Receiver<T, F> {
+    /// A blocking iterator over received items: ends when the senders came
+    /// and went and the queue is drained.
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = shmkit::spsc::channel::<u32>(8);
+    /// tx.send_slice(&[1, 2, 3]).unwrap();
+    /// drop(tx);
+    /// assert_eq!(rx.iter().collect::<Vec<_>>(), [1, 2, 3]);
+    /// ```
+    pub fn iter(&mut self) -> Iter<'_, Self> {
+        Iter { rx: self }
+    }
+
+    /// An iterator over the items queued now; never blocks.
+    pub fn try_iter(&mut self) -> TryIter<'_, Self> {
+        TryIter { rx: self }
+    }
+}
+
+impl<T: Pod, F: Flavor> IntoIterator for Receiver<T, F> {
+    type Item = T;
+    type IntoIter = IntoIter<Self>;
+    fn into_iter(self) -> IntoIter<Self> {
+        IntoIter { rx: self }
+    }
+}
+
+impl<'a, T: Pod, F: Flavor> IntoIterator for &'a mut Receiver<T, F> {
+    type Item = T;
+    type IntoIter = Iter<'a, Receiver<T, F>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}

@@ -1,0 +1,217 @@
+//! The role table in every segment's header, and a handle's claim on one
+//! role in it: how spsc queues and pipes keep one sender and one receiver
+//! per ring, and how every kind remembers whether a side has ever come.
+//!
+//! The table has room for several rings: ring `r`'s sender holds word `2r`
+//! and its receiver word `2r + 1` (an spsc queue or a one-way pipe is ring 0;
+//! a duplex pipe has rings 0 and 1; an mpmc queue, whose handles live in its
+//! peer table, uses only the `came` words of ring 0).
+//!
+//! A `held` word holds the [`PeerId`] of its holder, or 0 when free. Claiming
+//! is one compare-and-swap, so two processes racing for a role cannot both
+//! win. A word whose holder has died (SIGKILL, crash) is *stale*: a claimer
+//! that finds one checks the holder's liveness and takes the role over, so a
+//! restarted process resumes the same queue.
+//!
+//! A `came` word is set (never cleared) when its role is first claimed: it
+//! is what tells "no sender has arrived yet" (wait) from "the sender came and
+//! went" (disconnected).
+
+use crate::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::liveness::PeerId;
+use crate::sync::Padded;
+
+use super::mem::Mem;
+
+/// Words in each half of the role table.
+pub(crate) const ROLE_WORDS: usize = 16;
+
+/// The role table, as it sits in the header. `#[repr(C)]`, atomics only.
+#[repr(C)]
+pub(crate) struct Roles {
+    /// `held[w]`: the [`PeerId`] holding role word `w`, or 0.
+    pub(crate) held: Padded<[AtomicU64; ROLE_WORDS]>,
+    /// `came[w]`: 1 once role word `w` has been claimed (by anyone, ever).
+    pub(crate) came: Padded<[AtomicU64; ROLE_WORDS]>,
+}
+
+const _: () = assert!(core::mem::size_of::<Roles>() == 256);
+
+impl Roles {
+    /// A table with every role free and none ever taken.
+    pub(crate) fn new() -> Roles {
+        Roles {
+            held: Padded(core::array::from_fn(|_| AtomicU64::new(0))),
+            came: Padded(core::array::from_fn(|_| AtomicU64::new(0))),
+        }
+    }
+
+    /// Records that role word `w` has been claimed.
+    pub(crate) fn mark_came(&self, w: usize) {
+        // Relaxed would do for the flag itself; Release keeps the rule simple
+        // for readers that pair it with other state ("came" is read after a
+        // failed attempt, with Acquire, see `came`).
+        if self.came[w].load(Ordering::Relaxed) == 0 {
+            self.came[w].store(1, Ordering::Release);
+        }
+    }
+
+    /// Whether role word `w` has ever been claimed. A peer can forge this
+    /// word: the worst it can do is turn "waiting for a peer" into
+    /// "disconnected" or back, never UB.
+    pub(crate) fn came(&self, w: usize) -> bool {
+        self.came[w].load(Ordering::Acquire) != 0
+    }
+}
+
+/// Which side of a ring a handle is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    /// Puts items in.
+    Send,
+    /// Takes items out.
+    Recv,
+}
+
+impl Side {
+    /// The other side.
+    pub(crate) fn peer(self) -> Side {
+        match self {
+            Side::Send => Side::Recv,
+            Side::Recv => Side::Send,
+        }
+    }
+
+    /// The role-table word of this side on ring `ring`.
+    pub(crate) fn word(self, ring: usize) -> usize {
+        2 * ring
+            + match self {
+                Side::Send => 0,
+                Side::Recv => 1,
+            }
+    }
+}
+
+/// The role is held by a live process (its pid, for the error message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Taken {
+    pub(crate) pid: u32,
+}
+
+/// A ring's memory plus one claimed role in it. Dropping it frees the role.
+pub(crate) struct RoleEnd<C> {
+    pub(crate) mem: Mem<C>,
+    me: PeerId,
+    /// Our word in the role table.
+    word: usize,
+    /// The word whose holder is our peer.
+    peer_word: usize,
+    /// Whether this end still holds its role (false after `release`).
+    held: bool,
+}
+
+impl<C> RoleEnd<C> {
+    /// Claims `side` of ring `ring` in `mem`.
+    pub(crate) fn claim(mem: Mem<C>, ring: usize, side: Side) -> Result<RoleEnd<C>, Taken> {
+        let me = PeerId::current();
+        let (word, peer_word) = (side.word(ring), side.peer().word(ring));
+        let w = &mem.roles().held[word];
+        let mut cur = w.load(Ordering::Acquire);
+        // A live peer that keeps rewriting the word could otherwise keep us
+        // here forever; a hundred rounds is far beyond any honest race.
+        for _ in 0..100 {
+            if cur != 0 {
+                let holder = PeerId(cur);
+                if holder.is_alive() {
+                    return Err(Taken { pid: holder.pid() });
+                }
+            }
+            // SYNC POINT "role handover": AcqRel; the Acquire half pairs with
+            // the previous holder's Release in `release`, so everything it
+            // wrote to the ring (its final head or tail) is visible to us.
+            match w.compare_exchange(cur, me.0, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => {
+                    mem.roles().mark_came(word);
+                    return Ok(RoleEnd {
+                        mem,
+                        me,
+                        word,
+                        peer_word,
+                        held: true,
+                    });
+                }
+                Err(now) => cur = now,
+            }
+        }
+        Err(Taken {
+            pid: PeerId(cur).pid(),
+        })
+    }
+
+    fn peer(&self) -> &AtomicU64 {
+        &self.mem.roles().held[self.peer_word]
+    }
+
+    /// Whether a peer holds the other role. One atomic load of a line that
+    /// changes only on attach and detach: cheap enough for every operation.
+    /// Says nothing about whether that holder is alive; see
+    /// [`RoleEnd::reap`].
+    #[inline]
+    pub(crate) fn peer_attached(&self) -> bool {
+        // SYNC POINT "role handover": Acquire pairs with the departing peer's
+        // Release in `release`, so a receiver that sees the sender gone also
+        // sees every item it published before leaving (and must look once
+        // more).
+        self.peer().load(Ordering::Acquire) != 0
+    }
+
+    /// Whether the other role has ever been claimed.
+    pub(crate) fn peer_came(&self) -> bool {
+        self.mem.roles().came(self.peer_word)
+    }
+
+    /// If the peer's holder has died, frees its role, so that
+    /// [`RoleEnd::peer_attached`] reports it gone. A few system calls: the
+    /// caller rate-limits (see `sync::liveness::Checkup`).
+    pub(crate) fn reap(&self) {
+        let word = self.peer();
+        let cur = word.load(Ordering::Acquire);
+        if cur != 0 && !PeerId(cur).is_alive() {
+            // Only if it is still the same dead holder.
+            let _ = word.compare_exchange(cur, 0, Ordering::AcqRel, Ordering::Relaxed);
+        }
+    }
+
+    /// Gives the role up (idempotent). The caller then notifies the peer's
+    /// events, so that a peer asleep in `recv` wakes and sees the disconnect.
+    pub(crate) fn release(&mut self) {
+        if !std::mem::replace(&mut self.held, false) {
+            return;
+        }
+        // SYNC POINT "role handover": Release publishes our last ring stores
+        // to the next holder and to the peer. Only clears the word if it is
+        // still ours: a peer that wrongly judged us dead may have taken it.
+        let _ = self.mem.roles().held[self.word].compare_exchange(
+            self.me.0,
+            0,
+            Ordering::Release,
+            Ordering::Relaxed,
+        );
+    }
+}
+
+impl<C> Drop for RoleEnd<C> {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+#[cfg(not(loom))]
+impl From<Side> for crate::error::Role {
+    fn from(side: Side) -> Self {
+        match side {
+            Side::Send => crate::error::Role::Sender,
+            Side::Recv => crate::error::Role::Receiver,
+        }
+    }
+}

@@ -1,0 +1,313 @@
+//! The mpmc protocol's ends, as the channel core sees them: a queue, an
+//! entry in its peer table, and the side the entry is on.
+
+use std::time::Instant;
+
+use bytemuck::Pod;
+
+use super::peers::{
+    Owner, MAX_PEERS, ROLE_RECEIVER, ROLE_SENDER, WAITING_ALL_DONE, WAITING_NOT_EMPTY,
+    WAITING_NOT_FULL,
+};
+#[cfg(not(loom))]
+use super::queue::stride_words;
+use super::queue::{Attempt, Control, Geometry, Lookahead, Queue};
+use crate::channel::mem::Mem;
+use crate::channel::roles::Side;
+use crate::channel::{self, End, Port, RxEnd, TxEnd};
+use crate::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::event::Event;
+use crate::sync::liveness::PeerId;
+use crate::sync::wait::Waited;
+#[cfg(not(loom))]
+use crate::{
+    error::{Error, Kind},
+    options::Options,
+    segment::{Attach, ElemType, Segment, Spec},
+};
+
+/// Largest capacity accepted: 2³² items (less on 32-bit targets).
+pub const MAX_CAPACITY: usize = if usize::BITS > 32 {
+    (1u64 << 32) as usize
+} else {
+    usize::MAX
+};
+
+/// Most handles (senders and receivers together, in all processes, clones
+/// included) attached to one queue at a time. One more is refused with
+/// [`Error::TooManyHandles`](crate::Error::TooManyHandles).
+pub const MAX_HANDLES: usize = MAX_PEERS;
+
+/// Counters of a queue, summed over every handle that is or was attached.
+///
+/// Returned by `stats()` on either handle. A snapshot taken while other
+/// processes work: each field is exact at some moment during the call, not
+/// necessarily the same moment for all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Items sent. An item lost because its sender was killed half-way
+    /// through writing it is not counted.
+    pub sent: u64,
+    /// Items taken by receivers.
+    pub received: u64,
+    /// Items marked done with `task_done`, plus the abandoned.
+    pub done: u64,
+    /// Items received by a receiver that detached or died without marking
+    /// them done (they count as done, so that `join` returns).
+    pub abandoned: u64,
+    /// Slots repaired after the process that had claimed them died: each
+    /// lost the one item it was being written or read.
+    pub recovered: u64,
+    /// Senders attached now.
+    pub senders: u32,
+    /// Receivers attached now.
+    pub receivers: u32,
+}
+
+/// One handle's place in an mpmc queue: its entry in the peer table.
+pub struct MpmcEnd {
+    mem: Mem<Control>,
+    me: PeerId,
+    owner: Owner,
+    side: Side,
+    /// The queue's shape, computed once.
+    geo: Geometry,
+    /// A receiver's prefetcher (unused by a sender).
+    look: Lookahead,
+}
+
+/// The peer table is full (after reaping the dead).
+#[derive(Debug)]
+pub(crate) struct TableFull;
+
+fn role_bit(side: Side) -> u64 {
+    match side {
+        Side::Send => ROLE_SENDER,
+        Side::Recv => ROLE_RECEIVER,
+    }
+}
+
+impl MpmcEnd {
+    /// Occupies an entry of the queue in `mem` (of shape `geo`) as `side`.
+    pub(crate) fn join(mem: Mem<Control>, side: Side, geo: Geometry) -> Result<MpmcEnd, TableFull> {
+        let me = PeerId::current();
+        let end = {
+            let q = Queue::new(mem.control(), mem.data(), geo);
+            // Dead peers hold entries until somebody reaps them; a full table
+            // is the moment to.
+            let owner = match q.ctl.peers.claim(me.0) {
+                Some(owner) => owner,
+                None => {
+                    reap(&q, me);
+                    q.ctl.peers.claim(me.0).ok_or(TableFull)?
+                }
+            };
+            q.ctl.peers.set_role(owner, role_bit(side));
+            MpmcEnd {
+                me,
+                owner,
+                side,
+                geo,
+                look: Lookahead::default(),
+                mem: mem.clone(),
+            }
+        };
+        end.mem.roles().mark_came(side.word(0));
+        let q = end.queue();
+        // Clean up after peers that died since anyone last looked, so a
+        // queue one of them wedged flows again as soon as we arrive.
+        reap(&q, me);
+        // Wake peers blocked in `wait_for_peer`.
+        q.notify_all();
+        Ok(end)
+    }
+
+    /// Another handle on the same side of the same queue: a new entry, the
+    /// same mapping.
+    pub(crate) fn duplicate(&self) -> Result<MpmcEnd, TableFull> {
+        MpmcEnd::join(self.mem.clone(), self.side, self.geo)
+    }
+
+    #[inline(always)]
+    pub(crate) fn queue(&self) -> Queue<'_> {
+        Queue::new(self.mem.control(), self.mem.data(), self.geo).with_lookahead(&self.look)
+    }
+
+    /// Attaches to the named queue as `side`.
+    #[cfg(not(loom))]
+    fn attach<T: Pod>(how: Attach<'_>, opts: &Options, side: Side) -> Result<MpmcEnd, Error> {
+        let spec = Spec {
+            kind: Kind::Mpmc,
+            elem: ElemType::of::<T>(opts),
+            sizes,
+        };
+        let stride = stride_words(core::mem::size_of::<T>());
+        // A zero-filled data region is not an empty queue: every slot must
+        // say "EMPTY for position i".
+        let seg = Segment::attach(how, opts, &spec, MAX_CAPACITY, |seg| {
+            // SAFETY: `seg` is being created as an mpmc segment, whose
+            // control region is one `Control` (`sizes`).
+            let ctl = unsafe { seg.control::<Control>() };
+            Queue::new(ctl, seg.data_words(), Geometry::new(seg.capacity(), stride)).init();
+        })?;
+        // The segment was validated for this capacity and element size.
+        let geo = Geometry::new(seg.capacity(), stride);
+        // SAFETY: the segment was validated (or created) as an mpmc segment,
+        // whose control region is one `Control` (`sizes`); Control is made of
+        // atomics only.
+        let mem = unsafe { Mem::mapped(std::sync::Arc::new(seg), 0, 1) };
+        let name = mem.name().to_owned();
+        MpmcEnd::join(mem, side, geo).map_err(|TableFull| Error::TooManyHandles {
+            name,
+            limit: MAX_PEERS,
+        })
+    }
+
+    /// Waits until every item sent has been marked done, or `deadline`.
+    pub(crate) fn join_deadline(&self, port: &Port, deadline: Option<Instant>) -> bool {
+        let q = self.queue();
+        let mark = (&q.ctl.peers.entry(self.owner).waiting, WAITING_ALL_DONE);
+        let all_done = || q.all_done().then_some(());
+        matches!(
+            port.park(self, &q.ctl.all_done, Some(mark), deadline, all_done),
+            Waited::Ready(())
+        )
+    }
+
+    /// Marks one item this handle received as done; `false` if it has none
+    /// left to mark.
+    pub(crate) fn task_done(&self) -> bool {
+        self.queue().task_done(self.owner)
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        let q = self.queue();
+        let (sent, received, done) = q.ctl.peers.totals();
+        Stats {
+            sent,
+            received,
+            done,
+            abandoned: q.ctl.stats.abandoned.load(Ordering::Relaxed),
+            recovered: q.ctl.stats.recovered.load(Ordering::Relaxed),
+            senders: q.ctl.peers.count_attached(ROLE_SENDER),
+            receivers: q.ctl.peers.count_attached(ROLE_RECEIVER),
+        }
+    }
+}
+
+/// Reaps the dead peers of `q` (see `Queue::reap`).
+fn reap(q: &Queue<'_>, me: PeerId) -> usize {
+    q.reap(me.0, |id| !PeerId(id).is_alive())
+}
+
+/// Bytes of control block and data region of a queue of `capacity` items of
+/// `elem_size` bytes.
+#[cfg(not(loom))]
+fn sizes(capacity: u64, elem_size: u32) -> Option<(u64, u64)> {
+    if capacity == 0 || capacity > MAX_CAPACITY as u64 {
+        return None;
+    }
+    let stride = stride_words(elem_size as usize) as u64;
+    let data = capacity.checked_mul(stride)?.checked_mul(8)?;
+    Some((core::mem::size_of::<Control>() as u64, data))
+}
+
+impl Drop for MpmcEnd {
+    fn drop(&mut self) {
+        // Settles our counters, leaves the role bitmaps, frees the entry and
+        // wakes every sleeper, so that a peer blocked in `recv` sees the
+        // departure at once.
+        self.queue().detach(self.owner, self.me.0);
+    }
+}
+
+impl End for MpmcEnd {
+    #[inline]
+    fn peer_attached(&self) -> bool {
+        self.queue()
+            .ctl
+            .peers
+            .any_attached(role_bit(self.side.peer()))
+    }
+
+    fn peer_came(&self) -> bool {
+        self.mem.roles().came(self.side.peer().word(0))
+    }
+
+    fn reap(&self) {
+        reap(&self.queue(), self.me);
+    }
+
+    fn parking(&self) -> (&Event, Option<(&AtomicU64, u64)>) {
+        let ctl = self.mem.control();
+        let waiting = &ctl.peers.entry(self.owner).waiting;
+        match self.side {
+            Side::Send => (&ctl.not_full, Some((waiting, WAITING_NOT_FULL))),
+            Side::Recv => (&ctl.not_empty, Some((waiting, WAITING_NOT_EMPTY))),
+        }
+    }
+}
+
+impl channel::Ring for MpmcEnd {
+    fn len(&self) -> u64 {
+        self.queue().len()
+    }
+
+    fn capacity(&self) -> u64 {
+        self.queue().capacity()
+    }
+
+    fn is_full(&self) -> bool {
+        self.queue().looks_full()
+    }
+
+    fn name(&self) -> &str {
+        self.mem.name()
+    }
+}
+
+impl TxEnd for MpmcEnd {
+    type Producer = ();
+
+    #[cfg(not(loom))]
+    fn attach<T: Pod>(how: Attach<'_>, opts: &Options) -> Result<(Self, ()), Error> {
+        Ok((MpmcEnd::attach::<T>(how, opts, Side::Send)?, ()))
+    }
+
+    #[inline(always)]
+    fn try_push<T: Pod>(&self, _: &mut (), v: &T) -> bool {
+        self.queue().try_push(self.owner, v) == Attempt::Done(())
+    }
+
+    #[inline]
+    fn push_slice<T: Pod>(&self, _: &mut (), items: &[T]) -> usize {
+        self.queue().push_slice(self.owner, items)
+    }
+}
+
+impl RxEnd for MpmcEnd {
+    type Consumer = ();
+
+    #[cfg(not(loom))]
+    fn attach<T: Pod>(how: Attach<'_>, opts: &Options) -> Result<(Self, ()), Error> {
+        Ok((MpmcEnd::attach::<T>(how, opts, Side::Recv)?, ()))
+    }
+
+    #[inline(always)]
+    fn try_pop<T: Pod>(&self, _: &mut ()) -> Option<T> {
+        match self.queue().try_pop(self.owner) {
+            Attempt::Done(v) => Some(v),
+            Attempt::NotNow => None,
+        }
+    }
+
+    #[inline]
+    fn pop_slice<T: Pod>(&self, _: &mut (), out: &mut [T]) -> usize {
+        self.queue().pop_slice(self.owner, out)
+    }
+
+    fn has_item(&self, _: &()) -> bool {
+        self.queue().has_item()
+    }
+}

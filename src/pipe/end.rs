@@ -1,0 +1,190 @@
+//! A pipe handle's place in its segment, as the channel core sees it: one
+//! ring, one role in it. Also the segment shape of pipes (one ring, or two
+//! for a duplex pipe) and how a handle attaches.
+
+use std::sync::Arc;
+
+use super::ring::{max_message_len, Control, Corrupt, Ring};
+use crate::channel::mem::Mem;
+use crate::channel::roles::{RoleEnd, Side};
+use crate::channel::End;
+use crate::error::{Error, Kind};
+use crate::options::Options;
+use crate::segment::header::fnv1a;
+use crate::segment::{Attach, ElemType, Segment, Spec};
+use crate::sync::atomic::AtomicU64;
+use crate::sync::event::Event;
+
+/// Smallest ring accepted, in bytes (its largest message is 24 bytes).
+pub const MIN_CAPACITY: usize = 64;
+
+/// Largest ring accepted, in bytes: 4 GiB (largest message 2 GiB − 8); less
+/// on 32-bit targets.
+pub const MAX_CAPACITY: usize = if usize::BITS > 32 {
+    (1u64 << 32) as usize
+} else {
+    1 << 30
+};
+
+/// What a pipe's header records as its element type: bytes, 8-aligned
+/// records. Not a Rust type, so `Options::type_tag` does not apply.
+const ELEM: ElemType = ElemType {
+    size: 1,
+    align: 8,
+    fingerprint: fnv1a(b"shmkit::pipe records v1"),
+    name: "bytes",
+};
+
+fn ring_ok(capacity: u64) -> bool {
+    (MIN_CAPACITY as u64..=MAX_CAPACITY as u64).contains(&capacity) && capacity % 8 == 0
+}
+
+fn sizes_one_way(capacity: u64, _elem_size: u32) -> Option<(u64, u64)> {
+    ring_ok(capacity).then_some((core::mem::size_of::<Control>() as u64, capacity))
+}
+
+fn sizes_duplex(capacity: u64, _elem_size: u32) -> Option<(u64, u64)> {
+    ring_ok(capacity).then_some((2 * core::mem::size_of::<Control>() as u64, 2 * capacity))
+}
+
+/// Rounds a requested capacity up to whole words, within the limits.
+fn round_capacity(capacity: usize) -> Result<usize, Error> {
+    if capacity < MIN_CAPACITY {
+        return Err(Error::InvalidArgument(
+            "a pipe's capacity must be at least pipe::MIN_CAPACITY (64) bytes",
+        ));
+    }
+    if capacity > MAX_CAPACITY {
+        return Err(Error::InvalidArgument(
+            "a pipe's capacity must be at most pipe::MAX_CAPACITY (4 GiB)",
+        ));
+    }
+    Ok(capacity.next_multiple_of(8))
+}
+
+/// Maps the named pipe (one-way or duplex, as `kind` says).
+pub(crate) fn attach_segment(
+    how: Attach<'_>,
+    kind: Kind,
+    opts: &Options,
+) -> Result<Arc<Segment>, Error> {
+    let how = match how {
+        Attach::Create(name, cap) => Attach::Create(name, round_capacity(cap)?),
+        Attach::OpenOrCreate(name, cap) => Attach::OpenOrCreate(name, round_capacity(cap)?),
+        open => open,
+    };
+    let spec = Spec {
+        kind,
+        elem: ELEM,
+        sizes: if kind == Kind::Duplex {
+            sizes_duplex
+        } else {
+            sizes_one_way
+        },
+    };
+    // The zero-filled data region is already a valid empty ring.
+    Segment::attach(how, opts, &spec, MAX_CAPACITY, |_| {}).map(Arc::new)
+}
+
+pub(crate) fn corrupted(name: &str, c: Corrupt) -> Error {
+    Error::corrupted(
+        name,
+        format!("pipe ring at position {}: {}", c.pos, c.reason),
+    )
+}
+
+/// One end of one ring of a pipe.
+pub(crate) struct PipeEnd {
+    role: RoleEnd<Control>,
+    /// Which ring: 0, or 1 in a duplex pipe.
+    pub(crate) ring: usize,
+    capacity: u64,
+    side: Side,
+}
+
+impl PipeEnd {
+    /// Claims `side` of ring `ring` in `seg`.
+    pub(crate) fn claim(seg: Arc<Segment>, ring: usize, side: Side) -> Result<PipeEnd, Error> {
+        let rings = if seg.kind() == Kind::Duplex { 2 } else { 1 };
+        let capacity = seg.capacity();
+        let name = seg.name().to_owned();
+        assert!(ring < rings, "a pipe has no ring {ring}");
+        // SAFETY: `seg` was validated as a pipe of its kind, whose control
+        // region holds one `Control` per ring (`sizes_one_way` /
+        // `sizes_duplex`), and `ring < rings` (asserted); Control is made of
+        // atomics only.
+        let mem = unsafe { Mem::mapped(seg, ring, rings) };
+        let end = PipeEnd {
+            role: RoleEnd::claim(mem, ring, side).map_err(|t| Error::RoleTaken {
+                name,
+                role: side.into(),
+                pid: t.pid,
+            })?,
+            ring,
+            capacity,
+            side,
+        };
+        // Only the holder of a role ever waits on that role's event, and it
+        // has not waited yet: clear what a predecessor killed in its sleep
+        // left. Then wake a peer blocked in `wait_for_peer`.
+        end.parking().0.reset_waiters();
+        end.notify_both();
+        Ok(end)
+    }
+
+    #[inline(always)]
+    pub(crate) fn ring(&self) -> Ring<'_> {
+        let mem = &self.role.mem;
+        Ring::new(mem.control(), mem.data(), self.capacity)
+    }
+
+    pub(crate) fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    pub(crate) fn max_message_len(&self) -> usize {
+        max_message_len(self.capacity) as usize
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        self.role.mem.name()
+    }
+
+    fn notify_both(&self) {
+        let ctl = self.role.mem.control();
+        ctl.not_empty.notify();
+        ctl.not_full.notify();
+    }
+}
+
+impl Drop for PipeEnd {
+    /// Frees the role, then wakes a peer that may be asleep so that it sees
+    /// the departure at once.
+    fn drop(&mut self) {
+        self.role.release();
+        self.notify_both();
+    }
+}
+
+impl End for PipeEnd {
+    #[inline]
+    fn peer_attached(&self) -> bool {
+        self.role.peer_attached()
+    }
+
+    fn peer_came(&self) -> bool {
+        self.role.peer_came()
+    }
+
+    fn reap(&self) {
+        self.role.reap();
+    }
+
+    fn parking(&self) -> (&Event, Option<(&AtomicU64, u64)>) {
+        let ctl = self.role.mem.control();
+        match self.side {
+            Side::Send => (&ctl.not_full, None),
+            Side::Recv => (&ctl.not_empty, None),
+        }
+    }
+}

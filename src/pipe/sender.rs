@@ -1,0 +1,353 @@
+//! The sending end of a pipe, and its write grant.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::end::{attach_segment, corrupted, PipeEnd};
+use super::error::SendError;
+use super::ring::{Reservation, Writer};
+use crate::channel::roles::Side;
+use crate::channel::{Patience, Port, Stall};
+use crate::error::{Error, Kind};
+use crate::options::Options;
+use crate::segment::{Attach, Segment};
+
+/// The sending end of a [`pipe`](super).
+pub struct Sender {
+    pub(crate) end: PipeEnd,
+    writer: Writer,
+    port: Port,
+    /// Reused for encoding (`serde` feature): a value is serialized here,
+    /// then copied into the ring.
+    #[cfg(feature = "serde")]
+    scratch: Vec<u8>,
+}
+
+impl Sender {
+    /// Creates a pipe whose ring holds `capacity` bytes (rounded up to a
+    /// multiple of 8, at least [`MIN_CAPACITY`](super::MIN_CAPACITY)) and
+    /// attaches as its sender. Fails with [`Error::AlreadyExists`] if the
+    /// name is taken.
+    pub fn create(name: &str, capacity: usize) -> Result<Sender, Error> {
+        Sender::create_with(name, capacity, &Options::new())
+    }
+
+    /// Attaches as the sender of an existing pipe.
+    pub fn open(name: &str) -> Result<Sender, Error> {
+        Sender::open_with(name, &Options::new())
+    }
+
+    /// Attaches to the pipe, creating it with `capacity` if it does not
+    /// exist. If it exists, its own capacity applies.
+    pub fn open_or_create(name: &str, capacity: usize) -> Result<Sender, Error> {
+        Sender::open_or_create_with(name, capacity, &Options::new())
+    }
+
+    /// [`Sender::create`] with options.
+    pub fn create_with(name: &str, capacity: usize, opts: &Options) -> Result<Sender, Error> {
+        Sender::attach(Attach::Create(name, capacity), opts)
+    }
+
+    /// [`Sender::open`] with options.
+    pub fn open_with(name: &str, opts: &Options) -> Result<Sender, Error> {
+        Sender::attach(Attach::Open(name), opts)
+    }
+
+    /// [`Sender::open_or_create`] with options.
+    pub fn open_or_create_with(
+        name: &str,
+        capacity: usize,
+        opts: &Options,
+    ) -> Result<Sender, Error> {
+        Sender::attach(Attach::OpenOrCreate(name, capacity), opts)
+    }
+
+    fn attach(how: Attach<'_>, opts: &Options) -> Result<Sender, Error> {
+        Sender::on_ring(attach_segment(how, Kind::Pipe, opts)?, 0, opts)
+    }
+
+    /// The sender of ring `ring` of `seg`.
+    pub(crate) fn on_ring(seg: Arc<Segment>, ring: usize, opts: &Options) -> Result<Sender, Error> {
+        let end = PipeEnd::claim(seg, ring, Side::Send)?;
+        let writer = Writer::attach(&end.ring()).map_err(|c| corrupted(end.name(), c))?;
+        Ok(Sender {
+            end,
+            writer,
+            port: opts.port(),
+            #[cfg(feature = "serde")]
+            scratch: Vec::new(),
+        })
+    }
+
+    /// Claims room for a `len`-byte message, waiting as `patience` says.
+    fn claim(&mut self, len: usize, patience: Patience) -> Result<Reservation, SendError> {
+        let max = self.end.max_message_len();
+        if len > max {
+            return Err(SendError::TooLarge { len, max });
+        }
+        let (end, writer) = (&self.end, &mut self.writer);
+        let ring = end.ring();
+        match self
+            .port
+            .run(end, patience, || writer.reserve(&ring, len as u64))
+        {
+            Ok(r) => Ok(r),
+            Err(Stall::Gone) => Err(SendError::Disconnected),
+            Err(Stall::NotNow) => match patience {
+                Patience::Now => Err(SendError::Full),
+                _ => Err(SendError::Timeout),
+            },
+        }
+    }
+
+    fn send_with(&mut self, msg: &[u8], patience: Patience) -> Result<(), SendError> {
+        let r = self.claim(msg.len(), patience)?;
+        let ring = self.end.ring();
+        self.writer.write(&ring, &r, msg);
+        self.writer.commit(&ring, r, msg.len() as u64);
+        Ok(())
+    }
+
+    /// Sends `msg` as one message if there is room now. A full pipe is
+    /// [`SendError::Full`], unless its receiver came and went:
+    /// [`SendError::Disconnected`].
+    #[inline]
+    pub fn try_send_bytes(&mut self, msg: &[u8]) -> Result<(), SendError> {
+        self.send_with(msg, Patience::Now)
+    }
+
+    /// Sends `msg` as one message, waiting for room as long as it takes
+    /// (also for a receiver that has not arrived yet).
+    pub fn send_bytes(&mut self, msg: &[u8]) -> Result<(), SendError> {
+        self.send_with(msg, Patience::Forever)
+    }
+
+    /// Sends `msg` as one message, waiting for room at most `timeout`.
+    pub fn send_bytes_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), SendError> {
+        self.send_with(msg, Patience::timeout(timeout))
+    }
+
+    /// Reserves room for a message of up to `len` bytes in the ring itself,
+    /// if there is room now: fill it, then [`commit`](WriteGrant::commit)
+    /// it. Nothing is sent if the grant is dropped without a commit.
+    pub fn try_reserve(&mut self, len: usize) -> Result<WriteGrant<'_>, SendError> {
+        let r = self.claim(len, Patience::Now)?;
+        Ok(WriteGrant { tx: self, r })
+    }
+
+    /// [`Sender::try_reserve`], waiting for room as long as it takes.
+    ///
+    /// ```
+    /// # let name = format!("doc-pipe-grant-{}", std::process::id());
+    /// use shmkit::pipe;
+    /// let mut tx = pipe::Sender::create(&name, 4096)?;
+    /// let mut rx = pipe::Receiver::open(&name)?;
+    ///
+    /// let mut grant = tx.reserve(64).unwrap();
+    /// grant.write(b"temperature=21.5");
+    /// grant.commit(16).unwrap(); // sends the first 16 bytes
+    ///
+    /// let msg = rx.read().unwrap(); // the next message, not yet consumed
+    /// assert_eq!(msg.to_vec(), b"temperature=21.5");
+    /// msg.release();
+    /// # shmkit::remove(&name)?;
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn reserve(&mut self, len: usize) -> Result<WriteGrant<'_>, SendError> {
+        let r = self.claim(len, Patience::Forever)?;
+        Ok(WriteGrant { tx: self, r })
+    }
+
+    /// [`Sender::try_reserve`], waiting for room at most `timeout`.
+    pub fn reserve_timeout(
+        &mut self,
+        len: usize,
+        timeout: Duration,
+    ) -> Result<WriteGrant<'_>, SendError> {
+        let r = self.claim(len, Patience::timeout(timeout))?;
+        Ok(WriteGrant { tx: self, r })
+    }
+
+    /// The largest message this pipe accepts: `capacity / 2 - 8`, rounded
+    /// down to a multiple of 8 (see the module docs for why).
+    pub fn max_message_len(&self) -> usize {
+        self.end.max_message_len()
+    }
+
+    /// The ring's size in bytes. Each message takes 8 bytes of header plus
+    /// its length rounded up to a multiple of 8.
+    pub fn capacity(&self) -> usize {
+        self.end.capacity() as usize
+    }
+
+    /// Bytes queued in the ring (headers and padding included).
+    pub fn queued_bytes(&self) -> usize {
+        self.end.ring().queued_bytes() as usize
+    }
+
+    /// Messages queued.
+    pub fn len(&self) -> usize {
+        self.end.ring().queued_messages() as usize
+    }
+
+    /// Whether no message is queued.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether a live receiver is attached now (a killed one counts until a
+    /// liveness check notices).
+    pub fn is_connected(&self) -> bool {
+        self.port.peer_alive(&self.end)
+    }
+
+    /// Waits at most `timeout` until a receiver is or has been attached;
+    /// returns whether one has. Sending needs no receiver: a pipe is a
+    /// mailbox.
+    pub fn wait_for_peer(&self, timeout: Duration) -> bool {
+        self.port.wait_for_peer(&self.end, timeout)
+    }
+
+    /// Detaches now (as dropping does); a receiver gets what was sent, then
+    /// [`RecvError::Disconnected`](super::RecvError::Disconnected).
+    pub fn close(self) {
+        drop(self);
+    }
+
+    /// The segment name.
+    pub fn name(&self) -> &str {
+        self.end.name()
+    }
+
+    /// Sends `value` serialized with [postcard](https://docs.rs/postcard),
+    /// waiting for room as long as it takes.
+    #[cfg(feature = "serde")]
+    pub fn send<T: serde::Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SendError> {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        let sent = match postcard::to_extend(value, scratch) {
+            Ok(bytes) => {
+                let sent = self.send_bytes(&bytes);
+                self.scratch = bytes;
+                sent
+            }
+            Err(e) => Err(SendError::Encode(e.to_string())),
+        };
+        sent
+    }
+}
+
+impl std::fmt::Debug for Sender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sender")
+            .field("name", &self.name())
+            .field("capacity", &self.capacity())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Room for one message inside the ring, from [`Sender::reserve`]: fill it
+/// with [`write`](WriteGrant::write) (or, trusting every process that maps
+/// the segment, in place through [`as_mut_bytes`](WriteGrant::as_mut_bytes)),
+/// then [`commit`](WriteGrant::commit). Dropped without a commit, it sends
+/// nothing.
+pub struct WriteGrant<'a> {
+    tx: &'a mut Sender,
+    r: Reservation,
+}
+
+/// [`WriteGrant::commit`] was asked to send more bytes than the grant holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommitTooLong {
+    /// The length asked for.
+    pub len: usize,
+    /// The grant's length.
+    pub granted: usize,
+}
+
+impl std::fmt::Display for CommitTooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "commit of {} bytes from a grant of {} bytes",
+            self.len, self.granted
+        )
+    }
+}
+
+impl std::error::Error for CommitTooLong {}
+
+impl WriteGrant<'_> {
+    /// The grant's length in bytes.
+    pub fn len(&self) -> usize {
+        self.r.len as usize
+    }
+
+    /// Whether the grant has no room (a reservation of 0 bytes).
+    pub fn is_empty(&self) -> bool {
+        self.r.len == 0
+    }
+
+    /// Copies `bytes` to the start of the grant (through atomic stores: a
+    /// peer that scribbles on the ring meanwhile cannot cause a data race).
+    ///
+    /// # Panics
+    ///
+    /// If `bytes` is longer than the grant.
+    pub fn write(&mut self, bytes: &[u8]) {
+        assert!(
+            bytes.len() <= self.len(),
+            "WriteGrant::write: {} bytes into a grant of {}",
+            bytes.len(),
+            self.len()
+        );
+        self.tx.writer.write(&self.tx.end.ring(), &self.r, bytes);
+    }
+
+    /// The grant's bytes, to write the message in place.
+    ///
+    /// # Safety
+    ///
+    /// Every process that maps this segment must follow the pipe protocol
+    /// while the returned slice lives: no process writes or reads these
+    /// bytes (they are free space until the commit). A process that breaks
+    /// it (a bug, or a hostile process with write access to the segment)
+    /// would race with this `&mut [u8]`, which is undefined behaviour. The
+    /// safe [`WriteGrant::write`] copies instead.
+    pub unsafe fn as_mut_bytes(&mut self) -> &mut [u8] {
+        // SAFETY: an uncommitted reservation of this sender (the grant holds
+        // it and `&mut Sender`; the sender role is exclusive, so no other
+        // writer follows the protocol here), and the caller vouches for
+        // every other process; `&mut self` makes the slice unique in ours.
+        unsafe { self.tx.end.ring().reserved_bytes(&self.r) }
+    }
+
+    /// Sends the first `len` bytes of the grant as one message. A `len`
+    /// beyond the grant is an error, and sends nothing.
+    pub fn commit(self, len: usize) -> Result<(), CommitTooLong> {
+        if len > self.len() {
+            return Err(CommitTooLong {
+                len,
+                granted: self.len(),
+            });
+        }
+        self.tx
+            .writer
+            .commit(&self.tx.end.ring(), self.r, len as u64);
+        Ok(())
+    }
+
+    /// Sends the whole grant as one message.
+    pub fn commit_all(self) {
+        let len = self.r.len;
+        self.tx.writer.commit(&self.tx.end.ring(), self.r, len);
+    }
+}
+
+impl std::fmt::Debug for WriteGrant<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteGrant")
+            .field("len", &self.r.len)
+            .finish_non_exhaustive()
+    }
+}
