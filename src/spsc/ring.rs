@@ -87,6 +87,26 @@ pub(crate) struct Control {
     pub(crate) not_full: Padded<Event>,
 }
 
+/// Where each field of [`Control`] starts, in bytes from the start of the
+/// control block. For readers of raw bytes: see `crate::layout`.
+#[cfg(not(loom))]
+impl Control {
+    pub(crate) const TAIL: usize = core::mem::offset_of!(Control, tail);
+    pub(crate) const HEAD: usize = core::mem::offset_of!(Control, head);
+    pub(crate) const NOT_EMPTY: usize = core::mem::offset_of!(Control, not_empty);
+    pub(crate) const NOT_FULL: usize = core::mem::offset_of!(Control, not_full);
+    pub(crate) const LEN: usize = core::mem::size_of::<Control>();
+}
+
+// Four lines, in the order the module docs draw them.
+#[cfg(not(loom))]
+const _: () = {
+    use crate::sync::LINE;
+    assert!(Control::TAIL == 0 && Control::HEAD == LINE);
+    assert!(Control::NOT_EMPTY == 2 * LINE && Control::NOT_FULL == 3 * LINE);
+    assert!(Control::LEN == 4 * LINE);
+};
+
 /// Words in a cache line (64 bytes).
 const LINE_WORDS: usize = 8;
 

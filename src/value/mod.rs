@@ -33,7 +33,27 @@ pub(crate) mod word;
 mod handle;
 
 #[cfg(not(loom))]
+pub(crate) use handle::Control;
+#[cfg(not(loom))]
 pub use handle::Value;
+
+/// Where each field of a value segment's control block ([`Control`],
+/// declared beside the handle) starts, in bytes from the start of the
+/// control block. For readers of raw bytes: see `crate::layout`.
+#[cfg(not(loom))]
+impl Control {
+    pub(crate) const SEQ: usize = core::mem::offset_of!(Control, seq);
+    pub(crate) const LOCK: usize = core::mem::offset_of!(Control, lock);
+    pub(crate) const LEN: usize = core::mem::size_of::<Control>();
+}
+
+// Three lines: seq, then the writer lock's two.
+#[cfg(not(loom))]
+const _: () = {
+    use crate::sync::LINE;
+    assert!(Control::SEQ == 0 && Control::LOCK == LINE);
+    assert!(Control::LEN == 3 * LINE);
+};
 
 /// Primitive integers: the element types with `fetch_add` and friends on
 /// [`Value`] and [`Array`](crate::Array).
