@@ -147,8 +147,8 @@
 //! item done); repairs, settling and detaching notify too. The loom model
 //! `loom_all_done_never_early` checks the counting argument.
 
-mod peers;
-mod queue;
+pub(crate) mod peers;
+pub(crate) mod queue;
 
 #[cfg(not(loom))]
 mod handles;

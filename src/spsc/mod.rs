@@ -34,7 +34,7 @@
 //! cache line, so the cross-process latency is one cache-line transfer; see
 //! the `ring` protocol notes in the source.
 
-mod ring;
+pub(crate) mod ring;
 
 #[cfg(not(loom))]
 mod handles;

@@ -55,6 +55,20 @@ const _: () = {
     assert!(Control::LEN == 3 * LINE);
 };
 
+/// The copies of a value over 8 bytes in its segment's data region: this
+/// many (the handle's `COPIES`; segment validation checks, in debug builds,
+/// that the two agree), each [`copy_stride`] words from the previous one.
+#[cfg(not(loom))]
+pub(crate) const SEQLOCK_COPIES: usize = 8;
+
+/// Words from the start of one seqlock copy of a `size`-byte value to the
+/// start of the next: whole lines, so that a writer filling one copy never
+/// touches a line that a reader of another copy reads.
+#[cfg(not(loom))]
+pub(crate) const fn copy_stride(size: usize) -> usize {
+    seqlock::payload_words(size).next_multiple_of(crate::sync::LINE / 8)
+}
+
 /// Primitive integers: the element types with `fetch_add` and friends on
 /// [`Value`] and [`Array`](crate::Array).
 ///
