@@ -73,6 +73,9 @@ mod endpoint;
 mod error;
 #[cfg(not(loom))]
 pub mod inspect;
+#[cfg(not(loom))]
+#[doc(hidden)]
+pub mod layout;
 pub mod mpmc;
 #[cfg(not(loom))]
 mod options;

@@ -197,6 +197,8 @@ pub(crate) struct RoleMaps {
 impl RoleMaps {
     pub(crate) const SENDERS: usize = core::mem::offset_of!(RoleMaps, senders);
     pub(crate) const RECEIVERS: usize = core::mem::offset_of!(RoleMaps, receivers);
+    /// Words of each bitmap.
+    pub(crate) const WORDS: usize = MAP_WORDS;
 }
 
 #[cfg(not(loom))]

@@ -159,6 +159,19 @@ impl Geometry {
             .div_ceil(self.per_group as u64)
             .checked_mul(self.group_words as u64)
     }
+
+    /// Items per group.
+    #[cfg(not(loom))]
+    pub(crate) const fn per_group(&self) -> usize {
+        self.per_group
+    }
+
+    /// Words per group, stamp included: group `g` starts at data word
+    /// `g * group_words`, its stamp first.
+    #[cfg(not(loom))]
+    pub(crate) const fn group_words(&self) -> usize {
+        self.group_words
+    }
 }
 
 /// The memory a ring protocol runs on.
