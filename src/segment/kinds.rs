@@ -1,8 +1,9 @@
-//! The kind → layout table: for every kind of segment, the length of its
-//! control block and the rule that gives the length of its data region.
-//! Creating and validating a segment take their sizes from here; the
-//! pieces (control blocks, slot and group geometry, record formats) are
-//! declared by each protocol beside its `#[repr(C)]` types.
+//! The kind → layout table: for every kind of segment, its name, the length
+//! of its control block and the rule that gives the length of its data
+//! region. Creating, validating and inspecting a segment all take their
+//! sizes from here; the pieces (control blocks, slot and group geometry,
+//! record formats) are declared by each protocol beside its `#[repr(C)]`
+//! types.
 //!
 //! A segment is the header ([`HEADER_LEN`] bytes), the control block, then
 //! the data region, each starting where the previous one ends.
@@ -14,6 +15,8 @@ use crate::error::Kind;
 /// The layout of one kind of segment.
 pub(crate) struct KindLayout {
     pub(crate) kind: Kind,
+    /// The short name `inspect` and the `shmkit` tool print.
+    pub(crate) name: &'static str,
     /// Bytes of the control block (both rings' of a duplex pipe).
     pub(crate) control_len: u64,
     /// Bytes of the data region for a capacity and an element size, or why
@@ -75,31 +78,37 @@ impl KindLayout {
 pub(crate) const KINDS: [KindLayout; 6] = [
     KindLayout {
         kind: Kind::Spsc,
+        name: "spsc",
         control_len: crate::spsc::ring::Control::LEN as u64,
         data_len: spsc_data,
     },
     KindLayout {
         kind: Kind::Mpmc,
+        name: "mpmc",
         control_len: crate::mpmc::queue::Control::LEN as u64,
         data_len: mpmc_data,
     },
     KindLayout {
         kind: Kind::Pipe,
+        name: "pipe",
         control_len: crate::pipe::ring::Control::LEN as u64,
         data_len: |capacity, _| pipe_data(capacity, 1),
     },
     KindLayout {
         kind: Kind::Value,
+        name: "value",
         control_len: crate::value::Control::LEN as u64,
         data_len: value_data,
     },
     KindLayout {
         kind: Kind::Array,
+        name: "array",
         control_len: crate::array::table::Control::LEN as u64,
         data_len: array_data,
     },
     KindLayout {
         kind: Kind::Duplex,
+        name: "duplex",
         control_len: 2 * crate::pipe::ring::Control::LEN as u64,
         data_len: |capacity, _| pipe_data(capacity, 2),
     },
@@ -116,6 +125,11 @@ const _: () = {
 /// The layout of `kind`.
 pub(crate) fn of(kind: Kind) -> &'static KindLayout {
     &KINDS[kind.code() as usize - 1]
+}
+
+/// The layout of the kind with header code `code`, if there is one.
+pub(crate) fn by_code(code: u32) -> Option<&'static KindLayout> {
+    Kind::from_code(code).map(of)
 }
 
 fn too_big(capacity: u64, elem_size: u32) -> String {
@@ -204,6 +218,15 @@ fn array_data(len: u64, elem_size: u32) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_kind_has_its_code_and_name() {
+        for (i, k) in KINDS.iter().enumerate() {
+            assert_eq!(by_code(i as u32 + 1).map(|l| l.kind), Some(k.kind));
+            assert_eq!(of(k.kind).name, k.name);
+        }
+        assert!(by_code(0).is_none() && by_code(7).is_none());
+    }
 
     #[test]
     fn sizes_follow_each_kind_s_rule() {
