@@ -70,6 +70,9 @@ pub mod channel;
 mod error;
 #[cfg(not(loom))]
 pub mod inspect;
+#[cfg(not(loom))]
+#[doc(hidden)]
+pub mod layout;
 pub mod mpmc;
 #[cfg(not(loom))]
 mod options;

@@ -54,10 +54,11 @@ const MAX_STREAMS: u64 = 8;
 /// within a test: only a wake-up ends it.
 const NO_NAP_END: Duration = Duration::from_secs(600);
 
-/// Offsets in an MPMC segment (`src/mpmc/queue.rs`, `Control`): after the
-/// 512-byte header, tail, head, then the events `{ seq: u32, waiters: u32 }`,
-/// each on its own 128-byte line.
-const NOT_EMPTY_WAITERS: usize = 512 + 2 * 128 + 4;
+/// Where an MPMC segment counts the receivers asleep on `not_empty`.
+const NOT_EMPTY_WAITERS: usize = {
+    use shmkit::layout::{event, header, mpmc};
+    header::LEN + mpmc::NOT_EMPTY + event::WAITERS
+};
 
 // ---------------------------------------------------------------------------
 // Items

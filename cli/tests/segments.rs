@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use common::{one_line_error, text, wait_for, Dir, Holder};
 use predicates::prelude::*;
-use shmkit::{mpmc, pipe, spsc, Array, Value};
+use shmkit::layout::{self, header};
+use shmkit::{mpmc, pipe, spsc, Array, Kind, Value};
 
 /// Runs a child's part when this binary was started as a child; a no-op
 /// test otherwise.
@@ -210,8 +211,9 @@ fn corrupted_segments_are_described_and_do_not_fail_the_listing() {
     for name in ["healthy", "magic", "checksum", "truncated"] {
         drop(spsc::Sender::<u64>::create_with(name, 16, &o).unwrap());
     }
-    dir.write_at("magic", 0, b"NOTSHMKT");
-    dir.write_at("checksum", 64, &0xdead_u32.to_ne_bytes()); // creator pid
+    dir.write_at("magic", header::MAGIC as u64, b"NOTSHMKT");
+    let pid = header::CREATOR_PID as u64;
+    dir.write_at("checksum", pid, &0xdead_u32.to_ne_bytes());
     std::fs::OpenOptions::new()
         .write(true)
         .open(dir.file("truncated"))
@@ -221,13 +223,17 @@ fn corrupted_segments_are_described_and_do_not_fail_the_listing() {
     std::fs::write(dir.file("junk"), b"not a segment").unwrap();
 
     let out = dir.stdout(&["ls"]);
+    let len = layout::sizes(Kind::Spsc, 16, 8).unwrap().total_len;
     for needle in [
         "! magic is 0x",
         "expected 0x000074696b6d6873 (\"shmkit\\0\\0\"): not a shmkit segment",
         "! header checksum is 0x",
         "the header was changed after creation",
-        "! the file is 700 bytes, but the segment is 1216 bytes long (truncated)",
-        "! the file is 13 bytes, shorter than the 512-byte header",
+        &format!("! the file is 700 bytes, but the segment is {len} bytes long (truncated)"),
+        &format!(
+            "! the file is 13 bytes, shorter than the {}-byte header",
+            header::LEN
+        ),
     ] {
         assert!(out.contains(needle), "{needle:?} missing from:\n{out}");
     }

@@ -16,7 +16,7 @@
 //!                 patches (below); otherwise the rest of the input is the file
 //!          bit 3  pair: also open the other role (both ends in this process)
 //!          bit 4  seeded: leave the header checksum stale after patching;
-//!                 raw: fix the checksum (FNV-1a of bytes 0..120 at 120)
+//!                 raw: fix the checksum (`shmkit::layout::header::checksum`)
 //!          bit 5  liveness interval 1 ms (a 1 ms wait then checks whether
 //!                 the peer's role holder is alive, and reaps it)
 //!          bits 6-7  wait strategy: default, BusySpin, Park, SpinThenPark(10 µs)
@@ -45,43 +45,23 @@ use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use shmkit::bytemuck::Pod;
+use shmkit::layout::{header, spsc};
 use shmkit::spsc::{
     Receiver, RecvTimeoutError, SendTimeoutError, Sender, TryRecvError, TrySendError,
 };
-use shmkit::{Options, WaitStrategy};
+use shmkit::{Options, Role, WaitStrategy};
 
 /// Segment name used for every iteration (the directory is per process).
 const NAME: &str = "f";
 /// Capacities a seeded segment is created with.
 const CAPACITIES: [usize; 10] = [1, 2, 3, 4, 5, 7, 8, 16, 31, 64];
-/// Header offsets (src/segment/header.rs). The control block and data region
-/// offsets are read from each template's header, so that a change of the
-/// control block's size does not silently misdirect the patches.
-const CONTROL_OFFSET_AT: usize = 48;
-const DATA_OFFSET_AT: usize = 56;
-const CHECKSUM_AT: usize = 120;
-const STATE_AT: usize = 128;
-const ROLES_AT: usize = 256;
-/// Within the spsc control block (src/spsc/ring.rs): `tail`, then `head`, each
-/// on its own 128-byte line.
-const TAIL_IN_CONTROL: usize = 0;
-const HEAD_IN_CONTROL: usize = 128;
 /// At most this many 1 ms waits per input, to keep iterations fast.
 const MAX_SLOW_WAITS: u32 = 2;
 
-fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
-
 fn fix_checksum(file: &mut [u8]) {
-    if file.len() >= CHECKSUM_AT + 8 {
-        let sum = fnv1a(&file[..CHECKSUM_AT]);
-        file[CHECKSUM_AT..CHECKSUM_AT + 8].copy_from_slice(&sum.to_ne_bytes());
+    if file.len() >= header::CHECKSUM + 8 {
+        let sum = header::checksum(file);
+        set_word(file, header::CHECKSUM, sum);
     }
 }
 
@@ -140,8 +120,7 @@ fn set_word(file: &mut [u8], at: usize, v: u64) {
 struct Layout {
     capacity: u64,
     /// Groups of `[stamp | items...]` in the data region (see
-    /// `spsc::ring::Geometry`: one group per 64-byte line for items of up to
-    /// seven words, a group per item above that).
+    /// `shmkit::layout::spsc::Groups`).
     groups: usize,
     /// Words per group.
     group_words: usize,
@@ -152,26 +131,21 @@ struct Layout {
 
 impl Layout {
     fn of(template: &[u8], capacity: usize, elem_size: usize) -> Layout {
-        let words = elem_size.div_ceil(8);
-        let (per_group, group_words) = match words {
-            0 => (1, 1),
-            1..=7 => (7 / words, 8),
-            _ => (1, 1 + words),
-        };
-        let groups = capacity.div_ceil(per_group);
-        let control = word(template, CONTROL_OFFSET_AT) as usize;
-        let data_at = word(template, DATA_OFFSET_AT) as usize;
+        let g = spsc::groups(elem_size);
+        let groups = capacity.div_ceil(g.per_group);
+        let control = word(template, header::CONTROL_OFFSET) as usize;
+        let data_at = word(template, header::DATA_OFFSET) as usize;
         assert_eq!(
-            data_at + groups * group_words * 8,
+            data_at + groups * g.group_words * 8,
             template.len(),
-            "the fuzz target's copy of the ring geometry is out of date"
+            "a template made by `create_with` disagrees with shmkit::layout"
         );
         Layout {
             capacity: capacity as u64,
             groups,
-            group_words,
-            tail_at: control + TAIL_IN_CONTROL,
-            head_at: control + HEAD_IN_CONTROL,
+            group_words: g.group_words,
+            tail_at: control + spsc::TAIL,
+            head_at: control + spsc::HEAD,
             data_at,
         }
     }
@@ -204,8 +178,8 @@ fn apply_patches(inp: &mut Input<'_>, file: &mut [u8], l: &Layout) -> usize {
         match inp.byte()? % 8 {
             // Identity bytes (magic, version, kind, sizes, capacity, offsets...).
             0 => {
-                let off = inp.byte()? as usize % CHECKSUM_AT;
-                let n = (inp.byte()? as usize % 16 + 1).min(CHECKSUM_AT - off);
+                let off = inp.byte()? as usize % header::CHECKSUM;
+                let n = (inp.byte()? as usize % 16 + 1).min(header::CHECKSUM - off);
                 file[off..off + n].copy_from_slice(inp.bytes(n)?);
             }
             // Any bytes anywhere in the file.
@@ -231,9 +205,9 @@ fn apply_patches(inp: &mut Input<'_>, file: &mut [u8], l: &Layout) -> usize {
             // A role word: 0 = free; anything else names a holder (pid in the
             // low 32 bits, start time in the high 32 bits).
             5 => {
-                let which = inp.byte()? as usize % 2;
+                let role = [Role::Sender, Role::Receiver][inp.byte()? as usize % 2];
                 let v = value(inp, file, l)?;
-                set_word(file, ROLES_AT + which * 8, v);
+                set_word(file, header::role(0, role), v);
             }
             6 => {
                 let off = inp.u16()? % data_len;
@@ -242,7 +216,7 @@ fn apply_patches(inp: &mut Input<'_>, file: &mut [u8], l: &Layout) -> usize {
             }
             _ => {
                 let v = u32::from_le_bytes(inp.bytes(4)?.try_into().unwrap());
-                file[STATE_AT..STATE_AT + 4].copy_from_slice(&v.to_ne_bytes());
+                file[header::STATE..header::STATE + 4].copy_from_slice(&v.to_ne_bytes());
             }
         }
         Some(())

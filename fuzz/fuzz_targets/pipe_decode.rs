@@ -53,6 +53,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
+use shmkit::layout::pipe::{
+    record_header as header, HEAD_MESSAGES, HEAD_POS, MSG, NOT_EMPTY, NOT_FULL, PAD, TAIL_MESSAGES,
+    TAIL_POS,
+};
+use shmkit::layout::{event, header as hdr};
 use shmkit::pipe::{Receiver, RecvError, SendError, Sender};
 use shmkit::Options;
 
@@ -61,32 +66,9 @@ const NAME: &str = "p";
 /// Ring capacities (bytes) an input can choose: the smallest ring, sizes
 /// that are not powers of two, and larger rings.
 const CAPACITIES: [usize; 8] = [64, 72, 80, 128, 136, 256, 1024, 4096];
-/// Header fields (src/segment/header.rs): where the control block and the
-/// data region start.
-const CONTROL_OFFSET_AT: usize = 48;
-const DATA_OFFSET_AT: usize = 56;
-/// Within a ring's control block (src/pipe/ring.rs, `Control`): `tail`,
-/// `head`, `not_empty`, `not_full`, each on its own 128-byte line; a cursor
-/// is `{pos, messages}`, an event `{seq: u32, waiters: u32}`.
-const TAIL_POS: usize = 0;
-const TAIL_MESSAGES: usize = 8;
-const HEAD_POS: usize = 128;
-const HEAD_MESSAGES: usize = 136;
-const NOT_EMPTY: usize = 256;
-const NOT_FULL: usize = 384;
-/// Record kinds and the header format (src/pipe/ring.rs): bits 0..32
-/// length, 32..36 kind, 36..64 stamp (bits 3..31 of the position).
-const MSG: u64 = 1;
-const PAD: u64 = 2;
-
-fn header(pos: u64, kind: u64, len: u64) -> u64 {
-    (len & 0xffff_ffff) | (kind & 0xf) << 32 | ((pos >> 3) & ((1 << 28) - 1)) << 36
-}
-
-/// The documented largest message of a ring (`capacity / 2 - 8`, rounded
-/// down to a multiple of 8).
+/// The largest message of a ring of `capacity` bytes.
 fn max_message_len(capacity: usize) -> usize {
-    ((capacity / 2) & !7).saturating_sub(8)
+    shmkit::layout::pipe::max_message_len(capacity as u64) as usize
 }
 
 fn opts() -> Options {
@@ -122,12 +104,12 @@ struct Layout {
 
 impl Layout {
     fn of(file: &[u8], capacity: usize) -> Layout {
-        let control = word(file, CONTROL_OFFSET_AT) as usize;
-        let data = word(file, DATA_OFFSET_AT) as usize;
+        let control = word(file, hdr::CONTROL_OFFSET) as usize;
+        let data = word(file, hdr::DATA_OFFSET) as usize;
         assert_eq!(
             data + capacity,
             file.len(),
-            "the fuzz target's copy of the pipe layout is out of date"
+            "a pipe made by `create_with` disagrees with shmkit::layout"
         );
         Layout {
             capacity: capacity as u64,
@@ -217,7 +199,13 @@ fn apply_patches(inp: &mut Input<'_>, file: &mut [u8], l: &Layout) -> usize {
             4 => {
                 let which = inp.byte()? as usize % 4;
                 let v = inp.u32()?;
-                let at = l.control + [NOT_EMPTY, NOT_EMPTY + 4, NOT_FULL, NOT_FULL + 4][which];
+                let at = l.control
+                    + [
+                        NOT_EMPTY + event::SEQ,
+                        NOT_EMPTY + event::WAITERS,
+                        NOT_FULL + event::SEQ,
+                        NOT_FULL + event::WAITERS,
+                    ][which];
                 file[at..at + 4].copy_from_slice(&v.to_ne_bytes());
             }
             // A control word again, after the others.

@@ -72,6 +72,23 @@ pub(crate) struct Control {
     pub(crate) lock: LockBlock,
 }
 
+/// Where each field of [`Control`] starts, in bytes from the start of the
+/// control block. For readers of raw bytes: see `crate::layout`.
+#[cfg(not(loom))]
+impl Control {
+    pub(crate) const VERSION: usize = core::mem::offset_of!(Control, version);
+    pub(crate) const LOCK: usize = core::mem::offset_of!(Control, lock);
+    pub(crate) const LEN: usize = core::mem::size_of::<Control>();
+}
+
+// Three lines, in the order the module docs draw them.
+#[cfg(not(loom))]
+const _: () = {
+    use crate::sync::LINE;
+    assert!(Control::VERSION == 0 && Control::LOCK == LINE);
+    assert!(Control::LEN == 3 * LINE);
+};
+
 /// Words per element of more than 8 bytes: a seq word and two copies.
 pub(crate) const fn cell_words(size: usize) -> usize {
     1 + 2 * payload_words(size)

@@ -6,140 +6,15 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::{Fill, HeaderInfo, Peer, Report, View};
-use crate::error::TypeInfo;
-use crate::segment::header::{
-    Header, Identity, HEADER_LEN, LAYOUT_VERSION, MAGIC, STATE_INIT, STATE_READY,
-};
-use crate::segment::MAX_SEGMENT_LEN;
+use crate::error::{Kind, Role, TypeInfo};
+use crate::layout::{self, event};
+use crate::segment::header::{Header, Identity, LAYOUT_VERSION, MAGIC, STATE_INIT, STATE_READY};
+use crate::segment::kinds::{self, KindLayout};
 use crate::sync::atomic::Ordering;
 use crate::sync::liveness::PeerId;
 
-const SPSC: u32 = 1;
-const MPMC: u32 = 2;
-const PIPE: u32 = 3;
-const VALUE: u32 = 4;
-const ARRAY: u32 = 5;
-const DUPLEX: u32 = 6;
-
 pub(super) fn kind_name(code: u32) -> Option<&'static str> {
-    Some(match code {
-        SPSC => "spsc",
-        MPMC => "mpmc",
-        PIPE => "pipe",
-        VALUE => "value",
-        ARRAY => "array",
-        DUPLEX => "duplex",
-        _ => return None,
-    })
-}
-
-/// Largest capacity of a queue (`spsc::MAX_CAPACITY`, `mpmc::MAX_CAPACITY`).
-const QUEUE_MAX_CAPACITY: u64 = 1 << 32;
-
-/// Control block bytes of each kind, as laid out by its `Control` type:
-/// four 128-byte lines (spsc: tail, head, two events); seven lines and the
-/// peer table (mpmc); three lines (value: seq, lock owner, lock event; array:
-/// version, lock owner, lock event); four lines per ring (pipes). The tests
-/// check these against segments the handles create.
-const SPSC_CONTROL: u64 = 4 * 128;
-const MPMC_PEERS: u64 = 128;
-const MPMC_CONTROL: u64 = 7 * 128 + MPMC_PEERS * 128;
-const VALUE_CONTROL: u64 = 3 * 128;
-const ARRAY_CONTROL: u64 = 3 * 128;
-const PIPE_RING_CONTROL: u64 = 4 * 128;
-const _: () =
-    assert!(core::mem::size_of::<crate::pipe::ring::Control>() as u64 == PIPE_RING_CONTROL);
-const _: () = assert!(core::mem::size_of::<crate::array::table::Control>() as u64 == ARRAY_CONTROL);
-/// Copies of a seqlock value (`value::handle::COPIES`).
-const VALUE_COPIES: u64 = 8;
-
-/// Control and data bytes of a segment of kind `code`, or why `capacity`
-/// and `elem_size` are impossible for it. Mirrors each kind's `sizes`.
-fn expected_sizes(code: u32, capacity: u64, elem_size: u32) -> Result<(u64, u64), String> {
-    let size = elem_size as u64;
-    let words = size.div_ceil(8);
-    let too_big = || format!("capacity {capacity} of {size}-byte elements overflows");
-    let queue_capacity = |what: &str| {
-        if capacity == 0 || capacity > QUEUE_MAX_CAPACITY {
-            Err(format!(
-                "capacity {capacity} is outside 1..=2^32, the {what} queue's range"
-            ))
-        } else {
-            Ok(())
-        }
-    };
-    match code {
-        SPSC => {
-            queue_capacity("spsc")?;
-            // spsc::ring::Geometry: items packed into 64-byte groups behind
-            // one stamp word, or one group of 1 + words per larger item.
-            let (per_group, group_words) = match words {
-                0 => (1, 1),
-                1..=7 => (7 / words, 8),
-                _ => (1, 1 + words),
-            };
-            let data = capacity
-                .div_ceil(per_group)
-                .checked_mul(group_words)
-                .and_then(|w| w.checked_mul(8))
-                .ok_or_else(too_big)?;
-            Ok((SPSC_CONTROL, data))
-        }
-        MPMC => {
-            queue_capacity("mpmc")?;
-            // mpmc::queue::stride_words: the slot word, then the payload.
-            let data = capacity
-                .checked_mul(1 + words)
-                .and_then(|w| w.checked_mul(8))
-                .ok_or_else(too_big)?;
-            Ok((MPMC_CONTROL, data))
-        }
-        VALUE => {
-            if capacity != 1 {
-                return Err(format!("capacity {capacity}; a value's is always 1"));
-            }
-            let data = if crate::value::word::fits(size as usize) {
-                8
-            } else {
-                // Each copy on whole 128-byte lines.
-                crate::value::seqlock::payload_words(size as usize).next_multiple_of(16) as u64
-                    * VALUE_COPIES
-                    * 8
-            };
-            Ok((VALUE_CONTROL, data))
-        }
-        ARRAY => {
-            if capacity == 0 {
-                return Err("length 0; an array has at least one element".to_owned());
-            }
-            let data = if crate::value::word::fits(size as usize) {
-                capacity
-                    .checked_mul(crate::value::word::width(size as usize) as u64)
-                    .and_then(|b| b.checked_next_multiple_of(8))
-            } else {
-                capacity
-                    .checked_mul(crate::array::table::cell_words(size as usize) as u64)
-                    .and_then(|w| w.checked_mul(8))
-            }
-            .ok_or_else(too_big)?;
-            Ok((ARRAY_CONTROL, data))
-        }
-        PIPE | DUPLEX => {
-            let rings = if code == PIPE { 1 } else { 2 };
-            let (min, max) = (
-                crate::pipe::MIN_CAPACITY as u64,
-                crate::pipe::MAX_CAPACITY as u64,
-            );
-            if !(min..=max).contains(&capacity) || capacity % 8 != 0 {
-                return Err(format!(
-                    "capacity {capacity} bytes per ring is not a multiple of 8 in {min}..=2^32"
-                ));
-            }
-            let data = capacity.checked_mul(rings).ok_or_else(too_big)?;
-            Ok((PIPE_RING_CONTROL * rings, data))
-        }
-        _ => Err(format!("kind code {code} is unknown")),
-    }
+    kinds::by_code(code).map(|k| k.name)
 }
 
 /// Decodes a mapped segment into `r`. Returns whether every handle of the
@@ -187,36 +62,42 @@ pub(super) fn decode(r: &mut Report, view: &View) -> bool {
     }
     if id.checksum != computed {
         r.problem(format!(
-            "header checksum is {:#018x}, but the 120 identity bytes before it hash to \
+            "header checksum is {:#018x}, but the {} identity bytes before it hash to \
              {computed:#018x}: the header was changed after creation",
-            id.checksum
+            id.checksum,
+            layout::header::CHECKSUM
         ));
     }
-    let Some(kind) = kind_name(id.kind) else {
+    let Some(table) = kinds::by_code(id.kind) else {
+        let known: Vec<String> = kinds::KINDS
+            .iter()
+            .map(|k| format!("{} {}", k.kind.code(), k.name))
+            .collect();
         r.problem(format!(
-            "kind code {} is unknown (1 spsc, 2 mpmc, 3 pipe, 4 value, 5 array, 6 duplex)",
-            id.kind
+            "kind code {} is unknown ({})",
+            id.kind,
+            known.join(", ")
         ));
         return false;
     };
-    check_elem(r, &id);
-    let layout_ok = check_layout(r, &id, kind);
-    roles(r, h, id.kind);
+    let kind = table.kind;
+    check_elem(r, &id, kind);
+    let layout_ok = check_layout(r, &id, table);
+    roles(r, h, kind);
     if layout_ok {
         let c = id.control_offset;
         let cap = id.capacity;
-        match id.kind {
-            SPSC => spsc(r, view, c, cap),
-            MPMC => mpmc(r, view, c, cap),
-            VALUE => value(r, view, c, id.elem_size),
-            ARRAY => array(r, view, c),
-            PIPE => pipe(r, view, c, cap, 1),
-            DUPLEX => pipe(r, view, c, cap, 2),
-            _ => {}
+        match kind {
+            Kind::Spsc => spsc(r, view, c, cap),
+            Kind::Mpmc => mpmc(r, view, c, cap),
+            Kind::Value => value(r, view, c, id.elem_size),
+            Kind::Array => array(r, view, c),
+            Kind::Pipe => pipe(r, view, c, cap, 1),
+            Kind::Duplex => pipe(r, view, c, cap, 2),
         }
     }
     merge_peers(&mut r.peers);
-    layout_ok && matches!(id.kind, SPSC | MPMC | PIPE | DUPLEX)
+    layout_ok && matches!(kind, Kind::Spsc | Kind::Mpmc | Kind::Pipe | Kind::Duplex)
 }
 
 fn header_info(state: u32, id: &Identity, computed: u64) -> HeaderInfo {
@@ -245,9 +126,9 @@ fn header_info(state: u32, id: &Identity, computed: u64) -> HeaderInfo {
 }
 
 /// Element size and alignment: what any Rust type has, and what pipes use.
-fn check_elem(r: &mut Report, id: &Identity) {
+fn check_elem(r: &mut Report, id: &Identity, kind: Kind) {
     let (size, align) = (id.elem_size, id.elem_align);
-    if matches!(id.kind, PIPE | DUPLEX) {
+    if matches!(kind, Kind::Pipe | Kind::Duplex) {
         if (size, align) != (1, 8) {
             r.problem(format!(
                 "element size {size} and alignment {align}; a pipe records size 1, alignment 8"
@@ -266,24 +147,16 @@ fn check_elem(r: &mut Report, id: &Identity) {
 
 /// Offsets and lengths against the capacity, and the file length against
 /// them. Returns whether all agree, so that the control block can be read.
-fn check_layout(r: &mut Report, id: &Identity, kind: &str) -> bool {
-    let (control_len, data_len) = match expected_sizes(id.kind, id.capacity, id.elem_size) {
+fn check_layout(r: &mut Report, id: &Identity, table: &KindLayout) -> bool {
+    let kind = table.name;
+    let sizes = match table.sizes(id.capacity, id.elem_size) {
         Ok(sizes) => sizes,
         Err(why) => {
             r.problem(format!("impossible {kind} segment: {why}"));
             return false;
         }
     };
-    let control = HEADER_LEN;
-    let data = control + control_len;
-    let Some(total) = data.checked_add(data_len).filter(|&t| t <= MAX_SEGMENT_LEN) else {
-        r.problem(format!(
-            "impossible {kind} segment: capacity {} of {}-byte elements needs more than the \
-             1 TiB limit",
-            id.capacity, id.elem_size
-        ));
-        return false;
-    };
+    let (control, data, total) = (sizes.control_offset, sizes.data_offset, sizes.total_len);
     let mut ok = true;
     let of = format!(
         "for a {kind} of capacity {} with {}-byte elements",
@@ -326,27 +199,32 @@ fn peer_of(word: u64, role: impl Into<String>) -> Option<Peer> {
     })
 }
 
-/// The header's role table: which words each kind uses, and for what.
-fn roles(r: &mut Report, h: &Header, kind: u32) {
-    let names: &[&str] = match kind {
-        SPSC | PIPE => &["sender", "receiver"],
-        DUPLEX => &[
-            "ring 0 sender",
-            "ring 0 receiver",
-            "ring 1 sender",
-            "ring 1 receiver",
-        ],
-        _ => &[],
+/// What role word `word` of the header's role table holds in a segment of
+/// `kind`, if that kind uses it: a role of one of its rings.
+fn role_name(kind: Kind, word: usize) -> Option<String> {
+    let rings = match kind {
+        Kind::Spsc | Kind::Pipe => 1,
+        Kind::Duplex => 2,
+        Kind::Mpmc | Kind::Value | Kind::Array => 0,
     };
-    // A pipe's roles are those of its rings: ring r's sender in word 2r,
-    // its receiver in word 2r + 1.
+    (0..rings)
+        .flat_map(|ring| [Role::Sender, Role::Receiver].map(|role| (ring, role)))
+        .find(|&(ring, role)| layout::header::role(ring, role) == layout::header::ROLES + 8 * word)
+        .map(|(ring, role)| match rings {
+            1 => role.to_string(),
+            _ => format!("ring {ring} {role}"),
+        })
+}
+
+/// The header's role table: which words each kind uses, and for what.
+fn roles(r: &mut Report, h: &Header, kind: Kind) {
     for (i, word) in h.roles.held.iter().enumerate() {
         let w = word.load(Ordering::Relaxed);
-        match names.get(i) {
-            Some(role) => r.peers.extend(peer_of(w, *role)),
+        match role_name(kind, i) {
+            Some(role) => r.peers.extend(peer_of(w, role)),
             None if w != 0 => r.problem(format!(
                 "role word {i} is {w:#018x}, but a {} segment does not use it (expected 0)",
-                kind_name(kind).unwrap_or("?")
+                kinds::of(kind).name
             )),
             None => {}
         }
@@ -447,43 +325,50 @@ fn item_fill(r: &mut Report, p: Positions, capacity: u64, head_may_lead: bool) {
     }
 }
 
-/// The `waiters` half of an `Event` at `offset`: sleepers registered on it.
+/// The `waiters` word of the event at `offset`: sleepers registered on it.
 fn waiters(view: &View, offset: u64) -> u64 {
-    view.u32_at(offset + 4).map_or(0, u64::from)
+    view.u32_at(offset + event::WAITERS as u64)
+        .map_or(0, u64::from)
 }
 
-/// spsc `Control`: tail, head, not_empty, not_full (128 bytes each).
+/// `base + off`: where a field `off` bytes into a block at `base` is.
+fn at(base: u64, off: usize) -> u64 {
+    base + off as u64
+}
+
+/// spsc `Control`.
 fn spsc(r: &mut Report, view: &View, c: u64, capacity: u64) {
-    let p = Positions::read(view, c, c + 128);
+    use layout::spsc::{HEAD, NOT_EMPTY, NOT_FULL, TAIL};
+    let p = Positions::read(view, at(c, TAIL), at(c, HEAD));
     r.stat_push("sent", p.tail);
     r.stat_push("received", p.head_after);
-    r.stat_push("receivers_asleep", waiters(view, c + 256));
-    r.stat_push("senders_asleep", waiters(view, c + 384));
+    r.stat_push("receivers_asleep", waiters(view, at(c, NOT_EMPTY)));
+    r.stat_push("senders_asleep", waiters(view, at(c, NOT_FULL)));
     item_fill(r, p, capacity, true);
 }
 
-/// mpmc `Control`: tail, head, not_empty, not_full, all_done, stats
-/// (recovered, abandoned, reaper), then the peer table: the role bitmaps
-/// (senders, receivers: two words each) on one line, and 128 entries of 128
-/// bytes (id, role, waiting, sent, received, done, claim_send, claim_recv).
+/// mpmc `Control`: positions, events and statistics, then the peer table
+/// (the role bitmaps, then an entry per handle).
 fn mpmc(r: &mut Report, view: &View, c: u64, capacity: u64) {
-    let w = |off: u64| view.u64_at(c + off).unwrap_or(0);
-    let p = Positions::read(view, c, c + 128);
-    let (recovered, abandoned, reaper) = (w(640), w(648), w(656));
-    let senders = [w(768), w(776)];
-    let receivers = [w(784), w(792)];
+    use layout::mpmc::{self as m, entry};
+    let w = |off: usize| view.u64_at(at(c, off)).unwrap_or(0);
+    let p = Positions::read(view, at(c, m::TAIL), at(c, m::HEAD));
+    let (recovered, abandoned, reaper) = (w(m::RECOVERED), w(m::ABANDONED), w(m::REAPER));
+    let senders: [u64; m::MAP_WORDS] = core::array::from_fn(|i| w(m::SENDERS + 8 * i));
+    let receivers: [u64; m::MAP_WORDS] = core::array::from_fn(|i| w(m::RECEIVERS + 8 * i));
+    const BOTH: u64 = entry::ROLE_SENDER | entry::ROLE_RECEIVER;
     let (mut sent, mut received, mut done) = (0u64, 0u64, 0u64);
-    for i in 0..MPMC_PEERS {
-        let e = 896 + i * 128;
-        let (id, role) = (w(e), w(e + 8));
+    for i in 0..m::MAX_PEERS {
+        let e = m::peer(i);
+        let (id, role) = (w(e + entry::ID), w(e + entry::ROLE));
         // `done` before `received`: it never passes `received`, so read
         // the other way round a busy receiver could seem to break that.
-        let d = w(e + 40);
-        let (s, rc) = (w(e + 24), w(e + 32));
+        let d = w(e + entry::DONE);
+        let (s, rc) = (w(e + entry::SENT), w(e + entry::RECEIVED));
         sent = sent.wrapping_add(s);
         received = received.wrapping_add(rc);
         done = done.wrapping_add(d);
-        let (word, bit) = ((i / 64) as usize, 1u64 << (i % 64));
+        let (word, bit) = (i / 64, 1u64 << (i % 64));
         let in_maps = [senders[word] & bit != 0, receivers[word] & bit != 0];
         if id == 0 {
             for (set, map) in in_maps.iter().zip(["senders", "receivers"]) {
@@ -502,13 +387,15 @@ fn mpmc(r: &mut Report, view: &View, c: u64, capacity: u64) {
         }
         let role_name = match role {
             0 => "attaching",
-            1 => "sender",
-            2 => "receiver",
-            3 => "sender+receiver",
+            entry::ROLE_SENDER => "sender",
+            entry::ROLE_RECEIVER => "receiver",
+            BOTH => "sender+receiver",
             other => {
                 r.problem(format!(
-                    "peer table entry {i}: role {other:#x}, expected 1 (sender), 2 (receiver) \
-                     or 3 (both)"
+                    "peer table entry {i}: role {other:#x}, expected {} (sender), {} \
+                     (receiver) or {BOTH} (both)",
+                    entry::ROLE_SENDER,
+                    entry::ROLE_RECEIVER
                 ));
                 "unknown role"
             }
@@ -528,9 +415,9 @@ fn mpmc(r: &mut Report, view: &View, c: u64, capacity: u64) {
         "receivers",
         receivers.iter().map(|m| u64::from(m.count_ones())).sum(),
     );
-    r.stat_push("receivers_asleep", waiters(view, c + 256));
-    r.stat_push("senders_asleep", waiters(view, c + 384));
-    r.stat_push("joiners_asleep", waiters(view, c + 512));
+    r.stat_push("receivers_asleep", waiters(view, at(c, m::NOT_EMPTY)));
+    r.stat_push("senders_asleep", waiters(view, at(c, m::NOT_FULL)));
+    r.stat_push("joiners_asleep", waiters(view, at(c, m::ALL_DONE)));
     if reaper != 0 {
         r.peers.extend(peer_of(reaper, "reaping dead peers"));
     }
@@ -539,37 +426,42 @@ fn mpmc(r: &mut Report, view: &View, c: u64, capacity: u64) {
 
 /// value `Control`: seq, writer lock owner, writer lock event.
 fn value(r: &mut Report, view: &View, c: u64, elem_size: u32) {
-    if !crate::value::word::fits(elem_size as usize) {
-        r.stat_push("publications", view.u64_at(c).unwrap_or(0));
+    use layout::value::{is_word, LOCK_OWNER, LOCK_RELEASED, SEQ};
+    if !is_word(elem_size as usize) {
+        r.stat_push("publications", view.u64_at(at(c, SEQ)).unwrap_or(0));
     }
-    if let Some(owner) = view.u64_at(c + 128) {
+    if let Some(owner) = view.u64_at(at(c, LOCK_OWNER)) {
         r.peers.extend(peer_of(owner, "writer lock"));
     }
-    r.stat_push("writers_asleep", waiters(view, c + 256));
+    r.stat_push("writers_asleep", waiters(view, at(c, LOCK_RELEASED)));
 }
 
 /// array `Control`: range-write version, writer lock owner, its event.
 fn array(r: &mut Report, view: &View, c: u64) {
-    let version = view.u64_at(c).unwrap_or(0);
+    use layout::array::{LOCK_OWNER, LOCK_RELEASED, VERSION};
+    let version = view.u64_at(at(c, VERSION)).unwrap_or(0);
     r.stat_push("range_writes", version / 2);
     r.stat_push("range_write_in_progress", version & 1);
-    if let Some(owner) = view.u64_at(c + 128) {
+    if let Some(owner) = view.u64_at(at(c, LOCK_OWNER)) {
         r.peers.extend(peer_of(owner, "writer lock"));
     }
-    r.stat_push("writers_asleep", waiters(view, c + 256));
+    r.stat_push("writers_asleep", waiters(view, at(c, LOCK_RELEASED)));
 }
 
-/// Pipe control, one 512-byte block per ring: tail {bytes, messages}, head
-/// {bytes, messages}, not_empty, not_full (128 bytes each).
-fn pipe(r: &mut Report, view: &View, c: u64, capacity: u64, rings: u64) {
+/// Pipe control, one block per ring: tail {bytes, messages}, head {bytes,
+/// messages}, not_empty, not_full.
+fn pipe(r: &mut Report, view: &View, c: u64, capacity: u64, rings: usize) {
+    use layout::pipe::{
+        control, HEAD_MESSAGES, HEAD_POS, NOT_EMPTY, NOT_FULL, TAIL_MESSAGES, TAIL_POS,
+    };
     let (mut used, mut total) = (0u64, 0u64);
     let mut fill_ok = true;
     for ring in 0..rings {
-        let b = c + ring * PIPE_RING_CONTROL;
-        let w = |off: u64| view.u64_at(b + off).unwrap_or(0);
-        let head_msgs = w(136);
-        let p = Positions::read(view, b, b + 128);
-        let tail_msgs = w(8);
+        let b = at(c, control(ring));
+        let w = |off: usize| view.u64_at(at(b, off)).unwrap_or(0);
+        let head_msgs = w(HEAD_MESSAGES);
+        let p = Positions::read(view, at(b, TAIL_POS), at(b, HEAD_POS));
+        let tail_msgs = w(TAIL_MESSAGES);
         let prefix = if rings == 1 {
             String::new()
         } else {
@@ -584,8 +476,14 @@ fn pipe(r: &mut Report, view: &View, c: u64, capacity: u64, rings: u64) {
         r.stat_push(format!("{prefix}bytes_received"), p.head_after);
         r.stat_push(format!("{prefix}messages_sent"), tail_msgs);
         r.stat_push(format!("{prefix}messages_received"), head_msgs);
-        r.stat_push(format!("{prefix}receivers_asleep"), waiters(view, b + 256));
-        r.stat_push(format!("{prefix}senders_asleep"), waiters(view, b + 384));
+        r.stat_push(
+            format!("{prefix}receivers_asleep"),
+            waiters(view, at(b, NOT_EMPTY)),
+        );
+        r.stat_push(
+            format!("{prefix}senders_asleep"),
+            waiters(view, at(b, NOT_FULL)),
+        );
         match queued(r, &which, p, capacity, true) {
             Some(bytes) => used = used.wrapping_add(bytes),
             None => fill_ok = false,

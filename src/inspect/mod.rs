@@ -99,6 +99,14 @@ pub const STALE_GRACE: Duration = Duration::from_secs(1);
 /// spare. The data regions are never read.
 const MAP_LIMIT: u64 = 1 << 20;
 
+const _: () = {
+    let mut i = 0;
+    while i < segment::kinds::KINDS.len() {
+        assert!(HEADER_LEN + segment::kinds::KINDS[i].control_len <= MAP_LIMIT);
+        i += 1;
+    }
+};
+
 /// One process attached to a segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

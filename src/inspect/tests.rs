@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use super::maps::{self, makedev, parse_maps_line};
 use super::*;
 use crate::bytemuck::{self, Pod};
+use crate::error::Role;
+use crate::layout::{header, mpmc, spsc};
 use crate::segment::header::Identity;
 
 /// A segment directory of this test's own, removed on drop.
@@ -55,7 +57,7 @@ impl Dir {
     /// that only the edited field is wrong.
     fn edit_identity(&self, name: &str, fix: bool, edit: impl FnOnce(&mut Identity)) {
         let bytes = fs::read(self.file(name)).unwrap();
-        let mut id: Identity = bytemuck::pod_read_unaligned(&bytes[..128]);
+        let mut id: Identity = bytemuck::pod_read_unaligned(&bytes[..header::IDENTITY_LEN]);
         edit(&mut id);
         if fix {
             id.checksum = id.compute_checksum();
@@ -161,8 +163,8 @@ fn check_queue_kinds<T: Pod>(dir: &Dir) {
 #[test]
 #[cfg_attr(miri, ignore)] // maps files
 fn segments_of_every_kind_and_size_decode_without_problems() {
-    // Also checks this module's copy of each kind's layout against the
-    // segments the handles make.
+    // Also checks the kind table's layouts against the segments the handles
+    // make.
     let dir = Dir::new("kinds");
     check_queue_kinds::<u8>(&dir);
     check_queue_kinds::<u16>(&dir);
@@ -295,7 +297,8 @@ fn a_segment_nobody_is_attached_to_is_stale() {
     let r = dir.report("q");
     assert!(r.peers.is_empty() && r.stale, "{r:?}");
     // A holder that died without releasing its role: shown dead, stale.
-    dir.write_at("q", 256 + 8, &DEAD.to_ne_bytes());
+    let receiver = header::role(0, Role::Receiver) as u64;
+    dir.write_at("q", receiver, &DEAD.to_ne_bytes());
     let r = dir.report("q");
     assert!(r.problems.is_empty(), "{:?}", r.problems);
     assert_eq!(
@@ -319,8 +322,10 @@ fn a_segment_nobody_is_attached_to_is_stale() {
 
     // A dead mpmc handle still in the peer table.
     drop(crate::mpmc::Sender::<u64>::create_with("m", 4, &dir.opts).unwrap());
-    dir.write_at("m", 512 + 896 + 3 * 128, &DEAD.to_ne_bytes());
-    dir.write_at("m", 512 + 896 + 3 * 128 + 8, &1u64.to_ne_bytes());
+    let entry = (header::LEN + mpmc::peer(3)) as u64;
+    dir.write_at("m", entry + mpmc::entry::ID as u64, &DEAD.to_ne_bytes());
+    let role = mpmc::entry::ROLE_SENDER;
+    dir.write_at("m", entry + mpmc::entry::ROLE as u64, &role.to_ne_bytes());
     let r = dir.report("m");
     assert!(r.problems.is_empty(), "{:?}", r.problems);
     assert_eq!(r.peers.len(), 1);
@@ -336,10 +341,13 @@ fn a_segment_nobody_is_attached_to_is_stale() {
 fn corrupted_headers_are_described_precisely() {
     let dir = Dir::new("corrupt");
     type Corrupt<'a> = &'a dyn Fn(&Dir, &str);
+    let data = (header::LEN + spsc::CONTROL_LEN) as u64;
+    let moved = format!("data_offset is {}, expected {data}", data + 128);
+    let (state, role5) = (header::STATE as u64, (header::ROLES + 5 * 8) as u64);
     let cases: [(&str, Corrupt, &str); 9] = [
         (
             "magic",
-            &|d, n| d.write_at(n, 0, b"garbage!"),
+            &|d, n| d.write_at(n, header::MAGIC as u64, b"garbage!"),
             "magic is 0x",
         ),
         (
@@ -360,7 +368,7 @@ fn corrupted_headers_are_described_precisely() {
         (
             "layout",
             &|d, n| d.edit_identity(n, true, |id| id.data_offset += 128),
-            "data_offset is 1152, expected 1024",
+            &moved,
         ),
         (
             "capacity",
@@ -369,17 +377,17 @@ fn corrupted_headers_are_described_precisely() {
         ),
         (
             "state",
-            &|d, n| d.write_at(n, 128, &7u32.to_ne_bytes()),
+            &|d, n| d.write_at(n, state, &7u32.to_ne_bytes()),
             "state is 0x7, expected 0 (INIT) or 1 (READY)",
         ),
         (
             "init",
-            &|d, n| d.write_at(n, 128, &0u32.to_ne_bytes()),
+            &|d, n| d.write_at(n, state, &0u32.to_ne_bytes()),
             "state is 0 (INIT)",
         ),
         (
             "role",
-            &|d, n| d.write_at(n, 256 + 5 * 8, &DEAD.to_ne_bytes()),
+            &|d, n| d.write_at(n, role5, &DEAD.to_ne_bytes()),
             "role word 5 is 0x",
         ),
     ];
@@ -403,7 +411,7 @@ fn corrupted_headers_are_described_precisely() {
     fs::write(dir.file("short"), [0u8; 100]).unwrap();
     assert_problem(
         &dir.report("short"),
-        "100 bytes, shorter than the 512-byte header",
+        &format!("100 bytes, shorter than the {}-byte header", header::LEN),
     );
     fs::write(dir.file("empty"), []).unwrap();
     assert_problem(&dir.report("empty"), "the file is empty");
@@ -415,17 +423,19 @@ fn corrupted_headers_are_described_precisely() {
 
     // Control blocks: positions no honest pair of peers can produce.
     dir.spsc("far");
-    dir.write_at("far", 512, &100u64.to_ne_bytes()); // tail; head is 0
+    let spsc_at = |off| (header::LEN + off) as u64;
+    dir.write_at("far", spsc_at(spsc::TAIL), &100u64.to_ne_bytes()); // head is 0
     assert_problem(
         &dir.report("far"),
         "tail 100 is 100 ahead of head 0, more than the capacity 16",
     );
     drop(crate::mpmc::Sender::<u64>::create_with("ahead", 4, &dir.opts).unwrap());
-    dir.write_at("ahead", 512 + 128, &3u64.to_ne_bytes()); // head; tail is 0
+    let head = (header::LEN + mpmc::HEAD) as u64;
+    dir.write_at("ahead", head, &3u64.to_ne_bytes()); // tail is 0
     assert_problem(&dir.report("ahead"), "head 3 is ahead of tail 0");
     // ... which an spsc queue may show after a sender was killed.
     dir.spsc("lead");
-    dir.write_at("lead", 512 + 128, &3u64.to_ne_bytes());
+    dir.write_at("lead", spsc_at(spsc::HEAD), &3u64.to_ne_bytes());
     let r = dir.report("lead");
     assert!(r.problems.is_empty(), "{:?}", r.problems);
     assert_eq!(r.fill.map(|f| f.used), Some(0));

@@ -164,8 +164,8 @@
 //! `loom_all_done_never_early` checks the counting argument.
 
 mod end;
-mod peers;
-mod queue;
+pub(crate) mod peers;
+pub(crate) mod queue;
 
 use std::fmt;
 use std::time::{Duration, Instant};

@@ -161,7 +161,28 @@ pub(crate) struct PeerEntry {
     _pad: [AtomicU64; 8],
 }
 
-const _: () = assert!(core::mem::size_of::<PeerEntry>() == 128);
+/// Where each field of [`PeerEntry`] starts, in bytes from the start of
+/// the entry; entry `i` starts `i * PeerEntry::LEN` bytes after the first.
+#[cfg(not(loom))]
+impl PeerEntry {
+    pub(crate) const ID: usize = core::mem::offset_of!(PeerEntry, id);
+    pub(crate) const ROLE: usize = core::mem::offset_of!(PeerEntry, role);
+    pub(crate) const WAITING: usize = core::mem::offset_of!(PeerEntry, waiting);
+    pub(crate) const SENT: usize = core::mem::offset_of!(PeerEntry, sent);
+    pub(crate) const RECEIVED: usize = core::mem::offset_of!(PeerEntry, received);
+    pub(crate) const DONE: usize = core::mem::offset_of!(PeerEntry, done);
+    pub(crate) const CLAIM_SEND: usize = core::mem::offset_of!(PeerEntry, claim_send);
+    pub(crate) const CLAIM_RECV: usize = core::mem::offset_of!(PeerEntry, claim_recv);
+    pub(crate) const LEN: usize = core::mem::size_of::<PeerEntry>();
+}
+
+#[cfg(not(loom))]
+const _: () = {
+    assert!(PeerEntry::ID == 0 && PeerEntry::ROLE == 8 && PeerEntry::WAITING == 16);
+    assert!(PeerEntry::SENT == 24 && PeerEntry::RECEIVED == 32 && PeerEntry::DONE == 40);
+    assert!(PeerEntry::CLAIM_SEND == 48 && PeerEntry::CLAIM_RECV == 56);
+    assert!(PeerEntry::LEN == crate::sync::LINE);
+};
 
 /// Which entries are attached in which role.
 #[repr(C)]
@@ -169,6 +190,19 @@ pub(crate) struct RoleMaps {
     pub(crate) senders: [AtomicU64; MAP_WORDS],
     pub(crate) receivers: [AtomicU64; MAP_WORDS],
 }
+
+/// Where each bitmap of [`RoleMaps`] starts, in bytes from its start: entry
+/// `i` is bit `i % 64` of word `i / 64`.
+#[cfg(not(loom))]
+impl RoleMaps {
+    pub(crate) const SENDERS: usize = core::mem::offset_of!(RoleMaps, senders);
+    pub(crate) const RECEIVERS: usize = core::mem::offset_of!(RoleMaps, receivers);
+    /// Words of each bitmap.
+    pub(crate) const WORDS: usize = MAP_WORDS;
+}
+
+#[cfg(not(loom))]
+const _: () = assert!(RoleMaps::SENDERS == 0 && RoleMaps::RECEIVERS == 8 * MAP_WORDS);
 
 /// The table. Lives in the queue's control block.
 #[repr(C)]
@@ -178,6 +212,21 @@ pub(crate) struct PeerTable {
     pub(crate) roles: Padded<RoleMaps>,
     pub(crate) entries: [PeerEntry; MAX_PEERS],
 }
+
+/// Where each part of the [`PeerTable`] starts, in bytes from its start.
+#[cfg(not(loom))]
+impl PeerTable {
+    pub(crate) const ROLES: usize = core::mem::offset_of!(PeerTable, roles);
+    pub(crate) const ENTRIES: usize = core::mem::offset_of!(PeerTable, entries);
+    pub(crate) const LEN: usize = core::mem::size_of::<PeerTable>();
+}
+
+#[cfg(not(loom))]
+const _: () = {
+    use crate::sync::LINE;
+    assert!(PeerTable::ROLES == 0 && PeerTable::ENTRIES == LINE);
+    assert!(PeerTable::LEN == LINE + MAX_PEERS * PeerEntry::LEN);
+};
 
 /// One claim attempt by the occupant of an entry: [`Claim::announce`] before
 /// each CAS, then [`Claim::commit`] (counts the item) or

@@ -160,6 +160,17 @@ pub(crate) struct Stats {
     pub(crate) reaper: AtomicU64,
 }
 
+/// Where each field of [`Stats`] starts, in bytes from its start.
+#[cfg(not(loom))]
+impl Stats {
+    pub(crate) const RECOVERED: usize = core::mem::offset_of!(Stats, recovered);
+    pub(crate) const ABANDONED: usize = core::mem::offset_of!(Stats, abandoned);
+    pub(crate) const REAPER: usize = core::mem::offset_of!(Stats, reaper);
+}
+
+#[cfg(not(loom))]
+const _: () = assert!(Stats::RECOVERED == 0 && Stats::ABANDONED == 8 && Stats::REAPER == 16);
+
 /// The control block.
 #[repr(C)]
 pub(crate) struct Control {
@@ -197,6 +208,32 @@ impl Control {
         }
     }
 }
+
+/// Where each field of [`Control`] starts, in bytes from the start of the
+/// control block. For readers of raw bytes: see `crate::layout`.
+#[cfg(not(loom))]
+impl Control {
+    pub(crate) const TAIL: usize = core::mem::offset_of!(Control, tail);
+    pub(crate) const HEAD: usize = core::mem::offset_of!(Control, head);
+    pub(crate) const NOT_EMPTY: usize = core::mem::offset_of!(Control, not_empty);
+    pub(crate) const NOT_FULL: usize = core::mem::offset_of!(Control, not_full);
+    pub(crate) const ALL_DONE: usize = core::mem::offset_of!(Control, all_done);
+    pub(crate) const STATS: usize = core::mem::offset_of!(Control, stats);
+    pub(crate) const PEERS: usize = core::mem::offset_of!(Control, peers);
+    pub(crate) const LEN: usize = core::mem::size_of::<Control>();
+}
+
+// Six lines, then the peer table, in the order the peer and queue module
+// docs draw them.
+#[cfg(not(loom))]
+const _: () = {
+    use crate::sync::LINE;
+    assert!(Control::TAIL == 0 && Control::HEAD == LINE);
+    assert!(Control::NOT_EMPTY == 2 * LINE && Control::NOT_FULL == 3 * LINE);
+    assert!(Control::ALL_DONE == 4 * LINE && Control::STATS == 5 * LINE);
+    assert!(Control::PEERS == 6 * LINE);
+    assert!(Control::LEN == Control::PEERS + PeerTable::LEN);
+};
 
 /// How far ahead of the slot it just claimed a receiver prefetches, in bytes
 /// of slots (see [`Lookahead`]). Measured with `bench-suite/benches/mpmc.rs`

@@ -105,6 +105,16 @@ pub(crate) struct Cursor {
     pub(crate) messages: AtomicU64,
 }
 
+/// Where each field of a [`Cursor`] starts, in bytes from its start.
+#[cfg(not(loom))]
+impl Cursor {
+    pub(crate) const POS: usize = core::mem::offset_of!(Cursor, pos);
+    pub(crate) const MESSAGES: usize = core::mem::offset_of!(Cursor, messages);
+}
+
+#[cfg(not(loom))]
+const _: () = assert!(Cursor::POS == 0 && Cursor::MESSAGES == 8);
+
 /// The shared state of one ring.
 #[repr(C)]
 pub(crate) struct Control {
@@ -118,13 +128,31 @@ pub(crate) struct Control {
     pub(crate) not_full: Padded<Event>,
 }
 
+/// Where each field of one ring's [`Control`] starts, in bytes from the
+/// start of that block (ring `r`'s block is `r * Control::LEN` bytes after
+/// the first). For readers of raw bytes: see `crate::layout`.
 #[cfg(not(loom))]
-const _: () = assert!(core::mem::size_of::<Control>() == 512);
+impl Control {
+    pub(crate) const TAIL: usize = core::mem::offset_of!(Control, tail);
+    pub(crate) const HEAD: usize = core::mem::offset_of!(Control, head);
+    pub(crate) const NOT_EMPTY: usize = core::mem::offset_of!(Control, not_empty);
+    pub(crate) const NOT_FULL: usize = core::mem::offset_of!(Control, not_full);
+    pub(crate) const LEN: usize = core::mem::size_of::<Control>();
+}
+
+// Four lines, in the order the module docs draw them: 512 bytes per ring.
+#[cfg(not(loom))]
+const _: () = {
+    use crate::sync::LINE;
+    assert!(Control::TAIL == 0 && Control::HEAD == LINE);
+    assert!(Control::NOT_EMPTY == 2 * LINE && Control::NOT_FULL == 3 * LINE);
+    assert!(Control::LEN == 4 * LINE);
+};
 
 /// Record kind: a message.
-const MSG: u64 = 1;
+pub(crate) const MSG: u64 = 1;
 /// Record kind: padding up to the end of the ring.
-const PAD: u64 = 2;
+pub(crate) const PAD: u64 = 2;
 /// Stamp bits: bits 3.. of the position, truncated.
 const STAMP_MASK: u64 = (1 << 28) - 1;
 
@@ -143,8 +171,9 @@ fn stamp(pos: u64) -> u64 {
     (pos >> 3) & STAMP_MASK
 }
 
+/// The header word of a record at `pos` (see "Layout" in the module docs).
 #[inline(always)]
-fn header(pos: u64, kind: u64, len: u64) -> u64 {
+pub(crate) fn header(pos: u64, kind: u64, len: u64) -> u64 {
     debug_assert!(len <= u32::MAX as u64);
     len | kind << 32 | stamp(pos) << 36
 }

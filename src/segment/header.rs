@@ -13,6 +13,8 @@
 //!
 //! All integers are native-endian (a segment never leaves its host).
 
+use core::mem::{offset_of, size_of};
+
 use bytemuck::{Pod, Zeroable};
 
 use crate::channel::roles::Roles;
@@ -59,6 +61,41 @@ pub(crate) struct Identity {
 const IDENTITY_WORDS: usize = 16;
 const _: () = assert!(core::mem::size_of::<Identity>() == IDENTITY_WORDS * 8);
 
+/// Where each identity field starts, in bytes from the start of the segment
+/// (the identity is the header's first member). For readers of raw bytes:
+/// see `crate::layout`.
+impl Identity {
+    pub(crate) const MAGIC: usize = offset_of!(Identity, magic);
+    pub(crate) const VERSION: usize = offset_of!(Identity, version);
+    pub(crate) const KIND: usize = offset_of!(Identity, kind);
+    pub(crate) const ELEM_SIZE: usize = offset_of!(Identity, elem_size);
+    pub(crate) const ELEM_ALIGN: usize = offset_of!(Identity, elem_align);
+    pub(crate) const FINGERPRINT: usize = offset_of!(Identity, fingerprint);
+    pub(crate) const CAPACITY: usize = offset_of!(Identity, capacity);
+    pub(crate) const TOTAL_LEN: usize = offset_of!(Identity, total_len);
+    pub(crate) const CONTROL_OFFSET: usize = offset_of!(Identity, control_offset);
+    pub(crate) const DATA_OFFSET: usize = offset_of!(Identity, data_offset);
+    pub(crate) const CREATOR_PID: usize = offset_of!(Identity, creator_pid);
+    pub(crate) const CREATOR_UID: usize = offset_of!(Identity, creator_uid);
+    pub(crate) const CREATED_UNIX_NS: usize = offset_of!(Identity, created_unix_ns);
+    pub(crate) const TYPE_NAME: usize = offset_of!(Identity, type_name);
+    pub(crate) const CHECKSUM: usize = offset_of!(Identity, checksum);
+    pub(crate) const LEN: usize = size_of::<Identity>();
+}
+
+// Layout version 1, as the module docs draw it.
+const _: () = {
+    assert!(Identity::MAGIC == 0 && Identity::VERSION == 8 && Identity::KIND == 12);
+    assert!(Identity::ELEM_SIZE == 16 && Identity::ELEM_ALIGN == 20);
+    assert!(Identity::FINGERPRINT == 24 && Identity::CAPACITY == 32);
+    assert!(Identity::TOTAL_LEN == 40 && Identity::CONTROL_OFFSET == 48);
+    assert!(Identity::DATA_OFFSET == 56 && Identity::CREATOR_PID == 64);
+    assert!(Identity::CREATOR_UID == 68 && Identity::CREATED_UNIX_NS == 72);
+    assert!(Identity::TYPE_NAME == 80 && Identity::CHECKSUM == 120);
+    // The checksum covers every byte before it, and is the last word.
+    assert!(Identity::CHECKSUM + 8 == Identity::LEN && Identity::LEN == 128);
+};
+
 impl Identity {
     pub(crate) fn compute_checksum(&self) -> u64 {
         let bytes = bytemuck::bytes_of(self);
@@ -85,7 +122,24 @@ pub(crate) struct Header {
     pub(crate) roles: Roles,
 }
 
-const _: () = assert!(core::mem::size_of::<Header>() as u64 == HEADER_LEN);
+/// Where each part of the header starts, in bytes from the start of the
+/// segment.
+impl Header {
+    pub(crate) const IDENTITY: usize = offset_of!(Header, identity);
+    pub(crate) const STATE: usize = offset_of!(Header, state);
+    pub(crate) const ROLES: usize = offset_of!(Header, roles);
+    /// Words in the role table.
+    pub(crate) const ROLE_WORDS: usize = crate::channel::roles::ROLE_WORDS;
+    pub(crate) const LEN: usize = size_of::<Header>();
+}
+
+const _: () = {
+    assert!(Header::LEN as u64 == HEADER_LEN);
+    assert!(Header::IDENTITY == 0 && Header::STATE == 128 && Header::ROLES == 256);
+    assert!(size_of::<[AtomicU64; Header::ROLE_WORDS]>() == 128);
+    // The control block that follows starts on a line of its own.
+    assert!(Header::LEN % crate::sync::LINE == 0);
+};
 
 impl Header {
     /// Copies the identity out through atomic word loads. A hostile peer may

@@ -24,6 +24,7 @@
 //! owner check are the defence against that.
 
 pub(crate) mod header;
+pub(crate) mod kinds;
 pub(crate) mod name;
 
 use std::fs::{File, OpenOptions};
@@ -88,16 +89,25 @@ pub(crate) struct Spec {
     pub(crate) elem: ElemType,
     /// Bytes of control block and of data region for a capacity, or `None`
     /// when the capacity is impossible for this kind and element size.
+    /// Creation and validation take the sizes from the kind table
+    /// ([`kinds`]); debug builds check that this rule agrees with it.
     pub(crate) sizes: fn(capacity: u64, elem_size: u32) -> Option<(u64, u64)>,
 }
 
-/// Offsets and total length of a segment.
+/// Offsets and total length of a segment, from the kind table.
 fn layout(spec: &Spec, capacity: u64) -> Option<(u64, u64, u64)> {
-    let (control_len, data_len) = (spec.sizes)(capacity, spec.elem.size)?;
-    let control_offset = HEADER_LEN;
-    let data_offset = control_offset.checked_add(control_len)?;
-    let total = data_offset.checked_add(data_len)?;
-    (total <= MAX_SEGMENT_LEN).then_some((control_offset, data_offset, total))
+    let table = kinds::of(spec.kind);
+    // The handle's own size rule must agree with the table's.
+    debug_assert_eq!(
+        (spec.sizes)(capacity, spec.elem.size),
+        table.control_and_data(capacity, spec.elem.size),
+        "{:?} of capacity {capacity} and {}-byte elements: the handle's sizes differ from \
+         the kind table's",
+        spec.kind,
+        spec.elem.size
+    );
+    let s = table.sizes(capacity, spec.elem.size).ok()?;
+    Some((s.control_offset, s.data_offset, s.total_len))
 }
 
 /// How a handle reaches its segment: the three constructors every kind has.

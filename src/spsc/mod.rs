@@ -44,7 +44,7 @@
 //! the `ring` protocol notes in the source.
 
 mod end;
-mod ring;
+pub(crate) mod ring;
 
 use crate::channel::mem::Heap;
 use crate::channel::roles::Side;

@@ -100,6 +100,26 @@ impl Control {
     }
 }
 
+/// Where each field of [`Control`] starts, in bytes from the start of the
+/// control block. For readers of raw bytes: see `crate::layout`.
+#[cfg(not(loom))]
+impl Control {
+    pub(crate) const TAIL: usize = core::mem::offset_of!(Control, tail);
+    pub(crate) const HEAD: usize = core::mem::offset_of!(Control, head);
+    pub(crate) const NOT_EMPTY: usize = core::mem::offset_of!(Control, not_empty);
+    pub(crate) const NOT_FULL: usize = core::mem::offset_of!(Control, not_full);
+    pub(crate) const LEN: usize = core::mem::size_of::<Control>();
+}
+
+// Four lines, in the order the module docs draw them.
+#[cfg(not(loom))]
+const _: () = {
+    use crate::sync::LINE;
+    assert!(Control::TAIL == 0 && Control::HEAD == LINE);
+    assert!(Control::NOT_EMPTY == 2 * LINE && Control::NOT_FULL == 3 * LINE);
+    assert!(Control::LEN == 4 * LINE);
+};
+
 /// Words in a cache line (64 bytes).
 const LINE_WORDS: usize = 8;
 
@@ -151,6 +171,19 @@ impl Geometry {
         capacity
             .div_ceil(self.per_group as u64)
             .checked_mul(self.group_words as u64)
+    }
+
+    /// Items per group.
+    #[cfg(not(loom))]
+    pub(crate) const fn per_group(&self) -> usize {
+        self.per_group
+    }
+
+    /// Words per group, stamp included: group `g` starts at data word
+    /// `g * group_words`, its stamp first.
+    #[cfg(not(loom))]
+    pub(crate) const fn group_words(&self) -> usize {
+        self.group_words
     }
 }
 
@@ -282,7 +315,7 @@ pub struct Producer {
 
 impl Producer {
     /// Whether a push would currently find the ring full (loom models).
-    #[cfg(test)]
+    #[cfg(all(test, loom))]
     pub(crate) fn is_full(&mut self, ring: &Ring<'_>) -> bool {
         self.free(ring, 1) == 0
     }

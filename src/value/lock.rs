@@ -47,6 +47,21 @@ pub(crate) struct LockBlock {
     pub(crate) released: Padded<Event>,
 }
 
+/// Where each field of a [`LockBlock`] starts, in bytes from its start.
+#[cfg(not(loom))]
+impl LockBlock {
+    pub(crate) const OWNER: usize = core::mem::offset_of!(LockBlock, owner);
+    pub(crate) const RELEASED: usize = core::mem::offset_of!(LockBlock, released);
+    pub(crate) const LEN: usize = core::mem::size_of::<LockBlock>();
+}
+
+#[cfg(not(loom))]
+const _: () = {
+    use crate::sync::LINE;
+    assert!(LockBlock::OWNER == 0 && LockBlock::RELEASED == LINE);
+    assert!(LockBlock::LEN == 2 * LINE);
+};
+
 impl LockBlock {
     /// A free lock, for heap-backed layouts (segments start zero-filled).
     #[cfg(test)]

@@ -33,7 +33,41 @@ pub(crate) mod word;
 mod handle;
 
 #[cfg(not(loom))]
+pub(crate) use handle::Control;
+#[cfg(not(loom))]
 pub use handle::Value;
+
+/// Where each field of a value segment's control block ([`Control`],
+/// declared beside the handle) starts, in bytes from the start of the
+/// control block. For readers of raw bytes: see `crate::layout`.
+#[cfg(not(loom))]
+impl Control {
+    pub(crate) const SEQ: usize = core::mem::offset_of!(Control, seq);
+    pub(crate) const LOCK: usize = core::mem::offset_of!(Control, lock);
+    pub(crate) const LEN: usize = core::mem::size_of::<Control>();
+}
+
+// Three lines: seq, then the writer lock's two.
+#[cfg(not(loom))]
+const _: () = {
+    use crate::sync::LINE;
+    assert!(Control::SEQ == 0 && Control::LOCK == LINE);
+    assert!(Control::LEN == 3 * LINE);
+};
+
+/// The copies of a value over 8 bytes in its segment's data region: this
+/// many (the handle's `COPIES`; segment validation checks, in debug builds,
+/// that the two agree), each [`copy_stride`] words from the previous one.
+#[cfg(not(loom))]
+pub(crate) const SEQLOCK_COPIES: usize = 8;
+
+/// Words from the start of one seqlock copy of a `size`-byte value to the
+/// start of the next: whole lines, so that a writer filling one copy never
+/// touches a line that a reader of another copy reads.
+#[cfg(not(loom))]
+pub(crate) const fn copy_stride(size: usize) -> usize {
+    seqlock::payload_words(size).next_multiple_of(crate::sync::LINE / 8)
+}
 
 /// Primitive integers: the element types with `fetch_add` and friends on
 /// [`Value`] and [`Array`](crate::Array).

@@ -32,19 +32,10 @@ pub const CHILD_MODE: &str = "SHMKIT_TEST_CHILD";
 const CHILD_NAME: &str = "SHMKIT_TEST_NAME";
 const CHILD_ARG: &str = "SHMKIT_TEST_ARG";
 
-/// Header layout, as documented in `src/segment/header.rs`.
-pub mod offset {
-    pub const MAGIC: usize = 0;
-    pub const VERSION: usize = 8;
-    pub const KIND: usize = 12;
-    pub const CAPACITY: usize = 32;
-    pub const TOTAL_LEN: usize = 40;
-    pub const CREATOR_PID: usize = 64;
-    pub const CHECKSUM: usize = 120;
-    pub const STATE: usize = 128;
-}
+/// Header offsets (`MAGIC`, `CAPACITY`, `CHECKSUM`, `STATE`, ...).
+pub use shmkit::layout::header as offset;
 /// Value of the state word once a segment is ready.
-pub const STATE_READY: u32 = 1;
+pub const STATE_READY: u32 = shmkit::layout::STATE_READY;
 
 // ---------------------------------------------------------------------------
 // Segment names and files
@@ -322,20 +313,20 @@ fn reader(
 // ---------------------------------------------------------------------------
 // Blocking, liveness and timing helpers (used by `tests/blocking.rs`)
 
-/// Offsets of an SPSC queue's control block, as laid out in
-/// `src/spsc/ring.rs` (`Control`: four 128-byte lines) after the 512-byte
-/// header of `src/segment/header.rs`. Each event is `{ seq: u32, waiters: u32 }`.
+/// Offsets in an SPSC queue's segment, from its start (see
+/// `shmkit::layout::spsc`).
 #[allow(dead_code)]
 pub mod spsc_offset {
+    use shmkit::layout::{event, header, spsc};
     /// The role table: the sender's word, then the receiver's.
-    pub const ROLE_SENDER: usize = 256;
-    pub const ROLE_RECEIVER: usize = 264;
-    pub const TAIL: usize = 512;
-    pub const HEAD: usize = 640;
+    pub const ROLE_SENDER: usize = header::ROLES;
+    pub const ROLE_RECEIVER: usize = header::ROLES + 8;
+    pub const TAIL: usize = header::LEN + spsc::TAIL;
+    pub const HEAD: usize = header::LEN + spsc::HEAD;
     /// `waiters` of the event the receiver sleeps on.
-    pub const NOT_EMPTY_WAITERS: usize = 768 + 4;
+    pub const NOT_EMPTY_WAITERS: usize = header::LEN + spsc::NOT_EMPTY + event::WAITERS;
     /// `waiters` of the event the sender sleeps on.
-    pub const NOT_FULL_WAITERS: usize = 896 + 4;
+    pub const NOT_FULL_WAITERS: usize = header::LEN + spsc::NOT_FULL + event::WAITERS;
 }
 
 /// The file that backs segment `name` (what [`Seg::path`] returns, for a
@@ -442,80 +433,78 @@ impl<R> Bounded<R> {
 // ---------------------------------------------------------------------------
 // Value and array layouts (used by `tests/value.rs`)
 
-/// Offsets in a `Value` segment, as laid out in `src/value/handle.rs`
-/// (`Control`: three 128-byte lines) after the 512-byte header. For a value
-/// of 9 to 128 bytes, copy `k` of the seqlock's eight starts at
-/// `DATA + k * COPY_STRIDE`.
+/// Offsets in a `Value` segment, from its start (see
+/// `shmkit::layout::value`). For a value of 9 to 128 bytes, copy `k` of the
+/// seqlock's eight starts at `DATA + k * COPY_STRIDE`.
 #[allow(dead_code)]
 pub mod value_offset {
+    use shmkit::layout::{event, header, value};
     /// The seqlock's publication counter; the counter modulo 8 names the
     /// copy that holds the current value.
-    pub const SEQ: usize = 512;
+    pub const SEQ: usize = header::LEN + value::SEQ;
     /// The writer lock word: the holder's pid in the low 32 bits, or 0.
-    pub const LOCK_OWNER: usize = 640;
+    pub const LOCK_OWNER: usize = header::LEN + value::LOCK_OWNER;
     /// `waiters` of the event that writers sleep on for the lock.
-    pub const LOCK_WAITERS: usize = 768 + 4;
+    pub const LOCK_WAITERS: usize = header::LEN + value::LOCK_RELEASED + event::WAITERS;
     /// The data region.
-    pub const DATA: usize = 896;
+    pub const DATA: usize = header::LEN + value::CONTROL_LEN;
     /// Bytes from one seqlock copy to the next, for values up to 128 bytes.
-    pub const COPY_STRIDE: usize = 128;
+    pub const COPY_STRIDE: usize = value::copy_stride(128);
 }
 
 // ---------------------------------------------------------------------------
 // Pipe layouts (used by `tests/pipe.rs`)
 
-/// Offsets in a pipe segment, as laid out in `src/pipe/ring.rs` and
-/// `src/pipe/handles.rs`: after the 512-byte header, one 512-byte `Control`
-/// per ring (one for a one-way pipe, two for a duplex pipe: ring `r`'s at
-/// `control(r)`), then the rings' data, ring `r`'s at
-/// `data(rings, capacity, r)`. Within a `Control`: `tail {pos, messages}`,
-/// `head {pos, messages}`, `not_empty`, `not_full`, each on its own 128-byte
-/// line; each event is `{ seq: u32, waiters: u32 }`.
+/// Offsets in a pipe segment, from its start (see `shmkit::layout::pipe`):
+/// after the header, one `Control` per ring (one for a one-way pipe, two
+/// for a duplex pipe: ring `r`'s at `control(r)`), then the rings' data,
+/// ring `r`'s at `data(rings, capacity, r)`.
 #[allow(dead_code)]
 pub mod pipe_offset {
+    use shmkit::layout::{event, header, pipe};
     /// Header fields that record where the control block and data start.
-    pub const CONTROL_OFFSET_FIELD: usize = 48;
-    pub const DATA_OFFSET_FIELD: usize = 56;
+    pub const CONTROL_OFFSET_FIELD: usize = header::CONTROL_OFFSET;
+    pub const DATA_OFFSET_FIELD: usize = header::DATA_OFFSET;
     /// Bytes of one ring's `Control`.
-    pub const CONTROL_LEN: usize = 512;
+    pub const CONTROL_LEN: usize = pipe::CONTROL_LEN;
     /// Within a `Control`.
-    pub const TAIL_POS: usize = 0;
-    pub const TAIL_MESSAGES: usize = 8;
-    pub const HEAD_POS: usize = 128;
-    pub const HEAD_MESSAGES: usize = 136;
-    pub const NOT_EMPTY_WAITERS: usize = 256 + 4;
-    pub const NOT_FULL_WAITERS: usize = 384 + 4;
+    pub const TAIL_POS: usize = pipe::TAIL_POS;
+    pub const TAIL_MESSAGES: usize = pipe::TAIL_MESSAGES;
+    pub const HEAD_POS: usize = pipe::HEAD_POS;
+    pub const HEAD_MESSAGES: usize = pipe::HEAD_MESSAGES;
+    pub const NOT_EMPTY_WAITERS: usize = pipe::NOT_EMPTY + event::WAITERS;
+    pub const NOT_FULL_WAITERS: usize = pipe::NOT_FULL + event::WAITERS;
 
     /// The start of ring `ring`'s `Control`.
     pub const fn control(ring: usize) -> usize {
-        512 + ring * CONTROL_LEN
+        header::LEN + pipe::control(ring)
     }
 
     /// The start of ring `ring`'s data in a pipe of `rings` rings (1 or 2)
     /// of `capacity` bytes each.
     pub const fn data(rings: usize, capacity: usize, ring: usize) -> usize {
-        512 + rings * CONTROL_LEN + ring * capacity
+        control(rings) + pipe::data(ring, capacity)
     }
 
     /// The role-table word of ring `ring`'s sender (its receiver's is the
-    /// next word): see `src/endpoint.rs`.
-    pub const fn role_sender(ring: usize) -> usize {
-        256 + 16 * ring
+    /// next word).
+    pub fn role_sender(ring: usize) -> usize {
+        header::role(ring, shmkit::Role::Sender)
     }
 
-    /// Record kinds (`src/pipe/ring.rs`).
-    pub const MSG: u64 = 1;
-    pub const PAD: u64 = 2;
+    /// Record kinds.
+    pub const MSG: u64 = pipe::MSG;
+    pub const PAD: u64 = pipe::PAD;
 
     /// The header word of a record at position `pos`: bits 0..32 payload
     /// length, 32..36 kind, 36..64 the stamp (bits 3..31 of the position).
-    pub const fn header(pos: u64, kind: u64, len: u64) -> u64 {
-        len | kind << 32 | ((pos >> 3) & ((1 << 28) - 1)) << 36
+    pub fn header(pos: u64, kind: u64, len: u64) -> u64 {
+        pipe::record_header(pos, kind, len)
     }
 
     /// Bytes a record with a `len`-byte payload takes.
-    pub const fn record_size(len: u64) -> u64 {
-        8 + len.next_multiple_of(8)
+    pub fn record_size(len: u64) -> u64 {
+        pipe::record_size(len)
     }
 }
 

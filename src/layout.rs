@@ -1,0 +1,467 @@
+//! The byte layout of every kind of segment, for code that reads or writes
+//! a segment's raw bytes: [`crate::inspect`], the tests, the fuzz targets
+//! and their seed generator. Hidden from the documentation and not a stable
+//! API: it changes whenever [`LAYOUT_VERSION`] does.
+//!
+//! Every value here is built from the constants that each protocol declares
+//! beside its `#[repr(C)]` types, which assert at compile time that they
+//! match the layout their module documentation draws; this module adds no
+//! offsets of its own.
+//!
+//! A segment is the [`header`] ([`header::LEN`] bytes), then the kind's
+//! control block, then its data region; [`sizes`] says where each starts
+//! for a kind, capacity and element size (the header records the same as
+//! `control_offset`, `data_offset` and `total_len`). Offsets in [`header`]
+//! count from the start of the segment; those in a kind's module ([`spsc`],
+//! [`mpmc`], [`pipe`], [`value`], [`array`](mod@array)) from the start of
+//! its control block, or of its data region where they say so. Every
+//! integer is native-endian.
+//!
+//! ```
+//! use shmkit::layout::{self, header, spsc};
+//! let s = layout::sizes(shmkit::Kind::Spsc, 64, 8)?;
+//! assert_eq!(s.control_offset, header::LEN as u64);
+//! assert_eq!(s.data_offset, s.control_offset + spsc::CONTROL_LEN as u64);
+//! // The receiver's position in such a segment:
+//! let head_at = s.control_offset as usize + spsc::HEAD;
+//! # let _ = head_at;
+//! # Ok::<(), String>(())
+//! ```
+
+use crate::error::{Kind, Role};
+use crate::segment::header::{self as hdr, Header, Identity};
+use crate::segment::kinds;
+
+pub use crate::segment::kinds::Sizes;
+
+/// The unit that hot words are kept apart by: each padded field of a
+/// control block starts on a line of its own, this many bytes long.
+pub const LINE: usize = crate::sync::LINE;
+
+/// The header's magic number: `b"shmkit\0\0"` read as a native-endian `u64`.
+pub const MAGIC: u64 = hdr::MAGIC;
+/// The layout version this build reads and writes.
+pub const LAYOUT_VERSION: u32 = hdr::LAYOUT_VERSION;
+/// The header's state word while the creator initialises the segment.
+pub const STATE_INIT: u32 = hdr::STATE_INIT;
+/// The header's state word once the segment may be used.
+pub const STATE_READY: u32 = hdr::STATE_READY;
+
+/// Where the parts of a segment of `kind` with `capacity` and `elem_size`
+/// are; or, as a sentence fragment, why no such segment can exist. What
+/// segment creation and validation use.
+pub fn sizes(kind: Kind, capacity: u64, elem_size: u32) -> Result<Sizes, String> {
+    kinds::of(kind).sizes(capacity, elem_size)
+}
+
+/// The header: offsets from the start of the segment (see
+/// `src/segment/header.rs`). The identity (the first
+/// [`IDENTITY_LEN`](header::IDENTITY_LEN) bytes) is immutable once the
+/// segment is ready; its last word is an FNV-1a checksum of the bytes
+/// before it.
+pub mod header {
+    use super::*;
+
+    /// Bytes of the header: where the control block starts.
+    pub const LEN: usize = Header::LEN;
+    /// Bytes of the identity.
+    pub const IDENTITY_LEN: usize = Identity::LEN;
+    /// `u64`: [`super::MAGIC`].
+    pub const MAGIC: usize = Header::IDENTITY + Identity::MAGIC;
+    /// `u32`: the layout version.
+    pub const VERSION: usize = Header::IDENTITY + Identity::VERSION;
+    /// `u32`: the kind's code ([`crate::Kind::code`]).
+    pub const KIND: usize = Header::IDENTITY + Identity::KIND;
+    /// `u32`: `size_of` the element type (1 for pipes).
+    pub const ELEM_SIZE: usize = Header::IDENTITY + Identity::ELEM_SIZE;
+    /// `u32`: `align_of` the element type (8 for pipes).
+    pub const ELEM_ALIGN: usize = Header::IDENTITY + Identity::ELEM_ALIGN;
+    /// `u64`: the element type's fingerprint.
+    pub const FINGERPRINT: usize = Header::IDENTITY + Identity::FINGERPRINT;
+    /// `u64`: items, elements, 1 (values) or bytes per ring (pipes).
+    pub const CAPACITY: usize = Header::IDENTITY + Identity::CAPACITY;
+    /// `u64`: the segment's length.
+    pub const TOTAL_LEN: usize = Header::IDENTITY + Identity::TOTAL_LEN;
+    /// `u64`: where the control block starts.
+    pub const CONTROL_OFFSET: usize = Header::IDENTITY + Identity::CONTROL_OFFSET;
+    /// `u64`: where the data region starts.
+    pub const DATA_OFFSET: usize = Header::IDENTITY + Identity::DATA_OFFSET;
+    /// `u32`: the creator's pid.
+    pub const CREATOR_PID: usize = Header::IDENTITY + Identity::CREATOR_PID;
+    /// `u32`: the creator's effective uid.
+    pub const CREATOR_UID: usize = Header::IDENTITY + Identity::CREATOR_UID;
+    /// `u64`: creation time, nanoseconds since the Unix epoch (0: unknown).
+    pub const CREATED_UNIX_NS: usize = Header::IDENTITY + Identity::CREATED_UNIX_NS;
+    /// [`TYPE_NAME_LEN`] bytes: the element type's name, NUL-padded.
+    pub const TYPE_NAME: usize = Header::IDENTITY + Identity::TYPE_NAME;
+    /// Bytes of the type name.
+    pub const TYPE_NAME_LEN: usize = hdr::TYPE_NAME_LEN;
+    /// `u64`: FNV-1a of the identity bytes before it (`..CHECKSUM`).
+    pub const CHECKSUM: usize = Header::IDENTITY + Identity::CHECKSUM;
+    /// `u32`: [`super::STATE_INIT`] or [`super::STATE_READY`].
+    pub const STATE: usize = Header::STATE;
+    /// The role table: [`ROLE_WORDS`] `u64`s, each 0 or the identity of the
+    /// process holding that role (pid in the low 32 bits).
+    pub const ROLES: usize = Header::ROLES;
+    /// Words in the role table.
+    pub const ROLE_WORDS: usize = Header::ROLE_WORDS;
+    /// The "came" table, after the role table: [`ROLE_WORDS`] `u64`s, each 1
+    /// once its role has ever been claimed (mpmc uses words 0 and 1).
+    pub const CAME: usize = ROLES + core::mem::offset_of!(crate::channel::roles::Roles, came);
+
+    /// The role-table word of `role` on ring `ring` (0; 0 or 1 in a duplex
+    /// pipe) of an spsc queue or a pipe.
+    pub fn role(ring: usize, role: Role) -> usize {
+        let side = match role {
+            Role::Sender => crate::channel::roles::Side::Send,
+            _ => crate::channel::roles::Side::Recv,
+        };
+        ROLES + 8 * side.word(ring)
+    }
+
+    /// The [`FINGERPRINT`] a handle records for an element type whose
+    /// `core::any::type_name` is `type_name` (unless `Options::type_tag`
+    /// sets another).
+    pub fn fingerprint(type_name: &str) -> u64 {
+        hdr::fnv1a(type_name.as_bytes())
+    }
+
+    /// The checksum that belongs at [`CHECKSUM`] in a segment that starts
+    /// with `bytes` (at least `CHECKSUM` bytes long).
+    pub fn checksum(bytes: &[u8]) -> u64 {
+        hdr::fnv1a(&bytes[..CHECKSUM])
+    }
+}
+
+/// An event that a side sleeps on (`sync::event::Event`): offsets from its
+/// start.
+pub mod event {
+    /// Bytes of an event.
+    pub const LEN: usize = 8;
+    /// `u32`: the futex word, bumped by every notification that found a
+    /// waiter.
+    pub const SEQ: usize = 0;
+    /// `u32`: waiters registered on it (about to sleep, or asleep).
+    pub const WAITERS: usize = 4;
+
+    // `Event`'s fields are private to `sync`: its size is checked here, the
+    // offsets of its two words by a test below.
+    const _: () = assert!(core::mem::size_of::<crate::sync::event::Event>() == LEN);
+}
+
+/// An spsc queue (see `src/spsc/ring.rs`): control-block offsets, and the
+/// groups of its data region.
+pub mod spsc {
+    use crate::spsc::ring::{Control, Geometry};
+
+    /// Bytes of the control block.
+    pub const CONTROL_LEN: usize = Control::LEN;
+    /// `u64`: the producer's position (advisory).
+    pub const TAIL: usize = Control::TAIL;
+    /// `u64`: the consumer's position.
+    pub const HEAD: usize = Control::HEAD;
+    /// The event the receiver sleeps on ([`super::event`]).
+    pub const NOT_EMPTY: usize = Control::NOT_EMPTY;
+    /// The event the sender sleeps on ([`super::event`]).
+    pub const NOT_FULL: usize = Control::NOT_FULL;
+
+    /// How the data region of a queue of `elem_size`-byte items is cut
+    /// into groups: group `g` starts at data byte `g * group_words * 8` with
+    /// its stamp word (one more than the last position published into it),
+    /// followed by its items, each `elem_size.div_ceil(8)` words; slot `i`
+    /// is item `i % per_group` of group `i / per_group`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct Groups {
+        /// Items per group.
+        pub per_group: usize,
+        /// Words per group, the stamp included.
+        pub group_words: usize,
+    }
+
+    /// The groups of a queue of `elem_size`-byte items.
+    pub const fn groups(elem_size: usize) -> Groups {
+        let g = Geometry::of_size(elem_size);
+        Groups {
+            per_group: g.per_group(),
+            group_words: g.group_words(),
+        }
+    }
+}
+
+/// An mpmc queue (see `src/mpmc/queue.rs` and `src/mpmc/peers.rs`):
+/// control-block offsets, the peer table, and the slots of its data region.
+pub mod mpmc {
+    use crate::mpmc::peers::{PeerEntry, PeerTable, RoleMaps, MAX_PEERS as PEERS_MAX};
+    use crate::mpmc::queue::{stride_words, Control, Stats};
+
+    /// Bytes of the control block.
+    pub const CONTROL_LEN: usize = Control::LEN;
+    /// `u64`: the next position to send into.
+    pub const TAIL: usize = Control::TAIL;
+    /// `u64`: the next position to receive from.
+    pub const HEAD: usize = Control::HEAD;
+    /// The event receivers sleep on ([`super::event`]).
+    pub const NOT_EMPTY: usize = Control::NOT_EMPTY;
+    /// The event senders sleep on.
+    pub const NOT_FULL: usize = Control::NOT_FULL;
+    /// The event `join` sleeps on.
+    pub const ALL_DONE: usize = Control::ALL_DONE;
+    /// `u64`: slots repaired after their claimer died.
+    pub const RECOVERED: usize = Control::STATS + Stats::RECOVERED;
+    /// `u64`: items received and never marked done by a receiver that left.
+    pub const ABANDONED: usize = Control::STATS + Stats::ABANDONED;
+    /// `u64`: the identity of the handle reaping dead peers, 0 if none.
+    pub const REAPER: usize = Control::STATS + Stats::REAPER;
+    /// [`MAP_WORDS`] `u64`s: bit `i % 64` of word `i / 64` is set while
+    /// peer entry `i` is attached as a sender.
+    pub const SENDERS: usize = Control::PEERS + PeerTable::ROLES + RoleMaps::SENDERS;
+    /// [`MAP_WORDS`] `u64`s: the receivers' bitmap, as [`SENDERS`].
+    pub const RECEIVERS: usize = Control::PEERS + PeerTable::ROLES + RoleMaps::RECEIVERS;
+    /// Words of each role bitmap.
+    pub const MAP_WORDS: usize = RoleMaps::WORDS;
+    /// Where peer entry 0 starts; entry `i` at [`peer`]`(i)`.
+    pub const PEERS: usize = Control::PEERS + PeerTable::ENTRIES;
+    /// Bytes from one peer entry to the next.
+    pub const PEER_LEN: usize = PeerEntry::LEN;
+    /// Entries in the peer table.
+    pub const MAX_PEERS: usize = PEERS_MAX;
+
+    /// Where peer entry `i` starts.
+    pub const fn peer(i: usize) -> usize {
+        PEERS + i * PEER_LEN
+    }
+
+    /// Offsets within a peer entry, from its start.
+    pub mod entry {
+        use crate::mpmc::peers::{self, PeerEntry};
+
+        /// `u64`: the occupant's identity (pid in the low 32 bits), 0 when
+        /// free.
+        pub const ID: usize = PeerEntry::ID;
+        /// `u64`: [`ROLE_SENDER`] and [`ROLE_RECEIVER`] bits.
+        pub const ROLE: usize = PeerEntry::ROLE;
+        /// `u64`: the event the occupant waits on, 0 when none.
+        pub const WAITING: usize = PeerEntry::WAITING;
+        /// `u64`: items sent through this entry.
+        pub const SENT: usize = PeerEntry::SENT;
+        /// `u64`: items received through this entry.
+        pub const RECEIVED: usize = PeerEntry::RECEIVED;
+        /// `u64`: items marked done through this entry (at most
+        /// [`RECEIVED`]'s).
+        pub const DONE: usize = PeerEntry::DONE;
+        /// `u64`: the ticket of the last send claim announced.
+        pub const CLAIM_SEND: usize = PeerEntry::CLAIM_SEND;
+        /// `u64`: the ticket of the last receive claim announced.
+        pub const CLAIM_RECV: usize = PeerEntry::CLAIM_RECV;
+        /// The [`ROLE`] bit of a sender.
+        pub const ROLE_SENDER: u64 = peers::ROLE_SENDER;
+        /// The [`ROLE`] bit of a receiver.
+        pub const ROLE_RECEIVER: u64 = peers::ROLE_RECEIVER;
+    }
+
+    /// Words per slot of the data region for `elem_size`-byte items: the
+    /// slot word, then the item. Slot `i` starts at data byte
+    /// `i * slot_words * 8`.
+    pub const fn slot_words(elem_size: usize) -> usize {
+        stride_words(elem_size)
+    }
+}
+
+/// A pipe (see `src/pipe/ring.rs`): one control block per ring (two in a
+/// duplex pipe), then each ring's bytes, in ring order.
+pub mod pipe {
+    use crate::pipe::ring::{self, Control, Cursor};
+
+    /// Bytes of one ring's control block; ring `r`'s starts at
+    /// [`control`]`(r)`.
+    pub const CONTROL_LEN: usize = Control::LEN;
+    /// `u64`: bytes ever published (advisory).
+    pub const TAIL_POS: usize = Control::TAIL + Cursor::POS;
+    /// `u64`: messages ever published (advisory).
+    pub const TAIL_MESSAGES: usize = Control::TAIL + Cursor::MESSAGES;
+    /// `u64`: bytes ever consumed.
+    pub const HEAD_POS: usize = Control::HEAD + Cursor::POS;
+    /// `u64`: messages ever consumed.
+    pub const HEAD_MESSAGES: usize = Control::HEAD + Cursor::MESSAGES;
+    /// The event the receiver sleeps on ([`super::event`]).
+    pub const NOT_EMPTY: usize = Control::NOT_EMPTY;
+    /// The event the sender sleeps on.
+    pub const NOT_FULL: usize = Control::NOT_FULL;
+    /// Smallest ring, in bytes.
+    pub const MIN_CAPACITY: usize = crate::pipe::MIN_CAPACITY;
+    /// Largest ring, in bytes.
+    pub const MAX_CAPACITY: usize = crate::pipe::MAX_CAPACITY;
+
+    /// Where ring `ring`'s control block starts, from the start of the
+    /// control region.
+    pub const fn control(ring: usize) -> usize {
+        ring * CONTROL_LEN
+    }
+
+    /// Where ring `ring`'s bytes start, from the start of the data region,
+    /// in a pipe of `capacity` bytes per ring.
+    pub const fn data(ring: usize, capacity: usize) -> usize {
+        ring * capacity
+    }
+
+    /// Record kind: a message.
+    pub const MSG: u64 = ring::MSG;
+    /// Record kind: padding up to the end of the ring.
+    pub const PAD: u64 = ring::PAD;
+
+    /// The header word of a record at position `pos`: bits 0..32 the
+    /// payload's length, 32..36 the kind, 36..64 the stamp (bits 3..31 of
+    /// the position). `kind` and `len` are cut to their fields' widths.
+    pub fn record_header(pos: u64, kind: u64, len: u64) -> u64 {
+        ring::header(pos, kind & 0xf, len & 0xffff_ffff)
+    }
+
+    /// Bytes a record with a `len`-byte payload takes: its header, then the
+    /// payload zero-padded to whole words.
+    pub fn record_size(len: u64) -> u64 {
+        ring::record_size(len)
+    }
+
+    /// The largest payload a ring of `capacity` bytes takes.
+    pub const fn max_message_len(capacity: u64) -> u64 {
+        ring::max_message_len(capacity)
+    }
+}
+
+/// A `Value` (see `src/value/handle.rs` and `src/value/mod.rs`):
+/// control-block offsets, and the copies in its data region.
+pub mod value {
+    use crate::value::lock::LockBlock;
+    use crate::value::Control;
+
+    /// Bytes of the control block.
+    pub const CONTROL_LEN: usize = Control::LEN;
+    /// `u64`: the seqlock's publication counter (values over 8 bytes): the
+    /// counter modulo [`COPIES`] names the copy holding the current value.
+    pub const SEQ: usize = Control::SEQ;
+    /// `u64`: the writer lock's holder (pid in the low 32 bits), 0 if free.
+    pub const LOCK_OWNER: usize = Control::LOCK + LockBlock::OWNER;
+    /// The event writers sleep on for the lock ([`super::event`]).
+    pub const LOCK_RELEASED: usize = Control::LOCK + LockBlock::RELEASED;
+    /// Copies of a value over 8 bytes in the data region.
+    pub const COPIES: usize = crate::value::SEQLOCK_COPIES;
+
+    /// Whether a value of `elem_size` bytes is one atomic word at the start
+    /// of the data region (else [`COPIES`] seqlock copies).
+    pub const fn is_word(elem_size: usize) -> bool {
+        crate::value::word::fits(elem_size)
+    }
+
+    /// Bytes from one seqlock copy of an `elem_size`-byte value to the next:
+    /// copy `k` starts at data byte `k * copy_stride(elem_size)`.
+    pub const fn copy_stride(elem_size: usize) -> usize {
+        crate::value::copy_stride(elem_size) * 8
+    }
+}
+
+/// An `Array` (see `src/array/table.rs`): control-block offsets, and the
+/// elements of its data region.
+pub mod array {
+    use crate::array::table::{cell_words, Control};
+    use crate::value::lock::LockBlock;
+
+    /// Bytes of the control block.
+    pub const CONTROL_LEN: usize = Control::LEN;
+    /// `u64`: the range-write version, odd while a range write is in
+    /// progress.
+    pub const VERSION: usize = Control::VERSION;
+    /// `u64`: the writer lock's holder (pid in the low 32 bits), 0 if free.
+    pub const LOCK_OWNER: usize = Control::LOCK + LockBlock::OWNER;
+    /// The event writers sleep on for the lock ([`super::event`]).
+    pub const LOCK_RELEASED: usize = Control::LOCK + LockBlock::RELEASED;
+
+    /// Bytes from one element of `elem_size` bytes to the next in the data
+    /// region: an atomic word of the next power of two for elements of at
+    /// most 8 bytes, else a seqlock cell (a seq word and two copies).
+    pub const fn element_stride(elem_size: usize) -> usize {
+        if crate::value::word::fits(elem_size) {
+            crate::value::word::width(elem_size)
+        } else {
+            cell_words(elem_size) * 8
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::atomic::{AtomicU32, Ordering};
+    use crate::sync::event::Event;
+
+    /// The `u32` at byte `at` of `ev`.
+    fn word_of(ev: &Event, at: usize) -> u32 {
+        assert!(at % 4 == 0 && at + 4 <= event::LEN);
+        let p = (ev as *const Event).cast::<u8>().wrapping_add(at);
+        // SAFETY: `at..at + 4` lies inside `ev` and is 4-aligned (asserted;
+        // an event is 4-aligned), and an event is two atomic `u32`s, which
+        // this loads atomically.
+        let w = unsafe { &*p.cast::<AtomicU32>() };
+        w.load(Ordering::Relaxed)
+    }
+
+    #[test]
+    fn an_event_s_words_are_where_the_layout_says() {
+        let ev = Event::new();
+        // Registered as a waiter, notify: both words are 1.
+        let seen = ev.wait(
+            || {
+                ev.notify();
+                Some((word_of(&ev, event::SEQ), word_of(&ev, event::WAITERS)))
+            },
+            None,
+        );
+        assert_eq!(seen, Some((1, 1)));
+        assert_eq!(
+            (word_of(&ev, event::SEQ), word_of(&ev, event::WAITERS)),
+            (1, 0)
+        );
+    }
+
+    #[test]
+    fn role_words_follow_the_ring_and_the_role() {
+        assert_eq!(header::role(0, Role::Sender), header::ROLES);
+        assert_eq!(header::role(0, Role::Receiver), header::ROLES + 8);
+        assert_eq!(header::role(1, Role::Sender), header::ROLES + 16);
+        assert!(header::role(1, Role::Receiver) < header::ROLES + 8 * header::ROLE_WORDS);
+    }
+
+    #[test]
+    fn pipe_record_headers_cut_their_fields() {
+        let h = pipe::record_header(64, pipe::MSG, 5);
+        assert_eq!(
+            (h & 0xffff_ffff, (h >> 32) & 0xf, h >> 36),
+            (5, pipe::MSG, 64 >> 3)
+        );
+        assert_eq!(pipe::record_header(0, 0x13, 1 << 32), 3 << 32);
+        assert_eq!(pipe::record_size(5), 16);
+    }
+
+    #[test]
+    fn element_rules_match_the_data_region() {
+        for size in [0u32, 1, 3, 8, 9, 24, 100] {
+            let s = sizes(Kind::Array, 5, size).unwrap();
+            let elems = 5 * array::element_stride(size as usize) as u64;
+            assert_eq!(s.data_len, elems.next_multiple_of(8), "array of {size}");
+            let s = sizes(Kind::Mpmc, 5, size).unwrap();
+            assert_eq!(s.data_len, 5 * 8 * mpmc::slot_words(size as usize) as u64);
+            let s = sizes(Kind::Value, 1, size).unwrap();
+            let copies = if value::is_word(size as usize) {
+                8
+            } else {
+                value::COPIES * value::copy_stride(size as usize)
+            };
+            assert_eq!(s.data_len, copies as u64, "value of {size}");
+            let g = spsc::groups(size as usize);
+            let s = sizes(Kind::Spsc, 5, size).unwrap();
+            assert_eq!(
+                s.data_len,
+                (5u64.div_ceil(g.per_group as u64) * g.group_words as u64) * 8
+            );
+        }
+    }
+}
