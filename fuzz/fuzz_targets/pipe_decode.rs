@@ -399,8 +399,8 @@ impl Drive {
         self.seq += 1;
         let r = if op % 2 == 1 {
             tx.try_reserve(len).map(|mut grant| {
-                grant.copy_from_slice(&msg);
-                grant.commit(len);
+                grant.write(&msg);
+                grant.commit(len).expect("within the grant");
             })
         } else {
             tx.try_send_bytes(&msg)
