@@ -30,7 +30,9 @@ pub use shared::SharedFile;
 
 /// A failure the kit reports: a child that failed, hung or went away
 /// (the message names it), or a file that could not be made or mapped.
-#[derive(Debug)]
+///
+/// Its `Debug` is its message as is, so that a test's `unwrap()` shows a
+/// child's output line by line.
 pub struct Error(String);
 
 impl Error {
@@ -40,6 +42,12 @@ impl Error {
 }
 
 impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }

@@ -153,7 +153,8 @@ pub struct ChildProc(testkit::Child);
 impl ChildProc {
     #[track_caller]
     pub fn spawn(mode: &str, name: &str, arg: impl std::fmt::Display) -> ChildProc {
-        ChildProc(ok(testkit::Launch::test(mode).arg(name).arg(arg).spawn()))
+        let launch = testkit::Launch::test(mode).arg(name).arg(arg);
+        ChildProc(launch.spawn().unwrap())
     }
 
     pub fn pid(&self) -> u32 {
@@ -163,35 +164,27 @@ impl ChildProc {
     /// Waits for the child to [`say`] `tag`; returns the rest of that line.
     #[track_caller]
     pub fn expect(&mut self, tag: &str) -> String {
-        ok(self.0.expect(tag))
+        self.0.expect(tag).unwrap()
     }
 
     /// Sends the child one line.
     #[track_caller]
     pub fn tell(&mut self, line: &str) {
-        ok(self.0.tell(line))
+        self.0.tell(line).unwrap()
     }
 
     /// Closes the child's stdin, waits for it to exit, and asserts that it
     /// exited with status 0.
     #[track_caller]
     pub fn wait_success(self) {
-        ok(self.0.finish())
+        self.0.finish().unwrap()
     }
 
     /// Kills the child with SIGKILL and reaps it; asserts that the signal is
     /// what ended it.
     #[track_caller]
     pub fn kill(&mut self) {
-        ok(self.0.kill())
-    }
-}
-
-#[track_caller]
-fn ok<T>(r: Result<T, testkit::Error>) -> T {
-    match r {
-        Ok(v) => v,
-        Err(e) => panic!("{e}"),
+        self.0.kill().unwrap()
     }
 }
 

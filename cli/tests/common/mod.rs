@@ -144,8 +144,8 @@ impl Holder {
         let launch = testkit::Launch::test(mode)
             .arg(dir.path.display())
             .arg(name);
-        let mut child = ok(launch.spawn());
-        ok(child.expect("ready"));
+        let mut child = launch.spawn().unwrap();
+        child.expect("ready").unwrap();
         Holder(child)
     }
 
@@ -156,15 +156,7 @@ impl Holder {
     /// SIGKILL, and wait until the process is gone.
     #[track_caller]
     pub fn kill(mut self) {
-        ok(self.0.kill())
-    }
-}
-
-#[track_caller]
-fn ok<T>(r: Result<T, testkit::Error>) -> T {
-    match r {
-        Ok(v) => v,
-        Err(e) => panic!("{e}"),
+        self.0.kill().unwrap()
     }
 }
 
