@@ -6,7 +6,7 @@
 //! ```
 //!
 //! The bench starts itself again as the peer process (see
-//! `benches/support/mod.rs`). Each row is measured [`REPEATS`] times,
+//! `benches/support/mod.rs` and `testkit`). Each row is measured [`REPEATS`] times,
 //! interleaved with the other rows of its setup (floor, poll, blocking, floor,
 //! poll, ..), with a fresh peer process each time, and the histograms merged:
 //! a noisy spell then hurts every row alike. Setups: pinned (this process on
@@ -21,7 +21,8 @@ mod support;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use support::{Api, Latency, Method, Params, Pin};
+use support::{Api, Latency, Method, Params};
+use testkit::Pin;
 
 /// Per repetition; [`REPEATS`] of them are merged (200 000 round trips).
 const PARAMS: Params = Params {
@@ -83,8 +84,8 @@ fn run() -> support::Result<()> {
         repeats,
         items,
     } = Sizes::from_args();
-    let pin = support::pin_pair();
-    let cpus = support::allowed_cpus().len();
+    let pin = testkit::pin_pair();
+    let cpus = testkit::allowed_cpus().len();
     println!(
         "shmkit cross-process benchmark: u64 messages, queue capacity {}",
         support::CAPACITY

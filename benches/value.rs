@@ -7,8 +7,8 @@
 //! cargo bench --bench value
 //! ```
 //!
-//! The writer is this executable started again with [`ROLE_ENV`] set; it
-//! dies with its parent (`PR_SET_PDEATHSIG`). Each cross-process row runs
+//! The writer is this executable started again as a `testkit` peer; it
+//! dies with its parent. Each cross-process row runs
 //! [`REPEATS`] times for [`PHASE`] with the writer alone, then with the
 //! reader, and reports medians: reads per second in the reader, and stores
 //! per second in the writer without and with the reader (how much the
@@ -20,14 +20,13 @@
 use std::fs::OpenOptions;
 use std::hint::black_box;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use memmap2::MmapRaw;
 use shmkit::Value;
+use testkit::{Child, Io, Launch, Pin};
 
-const ROLE_ENV: &str = "SHMKIT_VALUE_BENCH_PEER";
-const CPU_ENV: &str = "SHMKIT_VALUE_BENCH_CPU";
 /// Length of one measured phase.
 const PHASE: Duration = Duration::from_millis(500);
 /// Repetitions of each cross-process row (median reported).
@@ -43,10 +42,7 @@ const STOP: u64 = 2;
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 fn main() -> ExitCode {
-    if let Ok(role) = std::env::var(ROLE_ENV) {
-        peer(&role);
-        return ExitCode::SUCCESS;
-    }
+    testkit::run_if_requested(peer);
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -76,70 +72,39 @@ fn name(tag: &str) -> String {
 }
 
 // ---------------------------------------------------------------------------
-// CPU pinning
-
-fn pin(cpu: usize) {
-    // SAFETY: cpu_set_t is a plain bit array; all zeroes is the empty set,
-    // CPU_SET writes within it, and sched_setaffinity reads it (pid 0: the
-    // calling thread). A failure only leaves the thread unpinned.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
-}
-
-/// Two CPUs this process may run on, if it has two.
-fn two_cpus() -> Option<(usize, usize)> {
-    // SAFETY: as in `pin`; sched_getaffinity writes the set.
-    let set = unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-            return None;
-        }
-        set
-    };
-    // SAFETY: CPU_ISSET reads within the set.
-    let mut cpus = (0..libc::CPU_SETSIZE as usize).filter(|&c| unsafe { libc::CPU_ISSET(c, &set) });
-    Some((cpus.next()?, cpus.next()?))
-}
-
-// ---------------------------------------------------------------------------
 // The writer process
 
 /// Starts this executable as the writer `role` with `args`.
 fn spawn_peer(role: &str, args: &[&str], cpu: Option<usize>) -> Result<Child> {
-    let mut cmd = Command::new(std::env::current_exe()?);
-    cmd.env(ROLE_ENV, role).args(args).stdout(Stdio::piped());
-    if let Some(cpu) = cpu {
-        cmd.env(CPU_ENV, cpu.to_string());
-    }
-    Ok(cmd.spawn()?)
+    Ok(Launch::peer(role)
+        .args(args)
+        .cpu(cpu)
+        .io(Io::Talk)
+        .spawn()?)
 }
 
-fn peer(role: &str) {
-    // SAFETY: prctl(PR_SET_PDEATHSIG) takes integer arguments only.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
-    if let Some(cpu) = std::env::var(CPU_ENV).ok().and_then(|c| c.parse().ok()) {
-        pin(cpu);
-    }
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let ctl = Value::<u64>::open(&args[0]).expect("open the control word");
+/// The writer: opens the control word and the target, then stores.
+fn peer(role: &str, args: &[String]) -> Result<()> {
+    let [ctl, target] = args else {
+        return Err(format!("expected two arguments, got {args:?}").into());
+    };
+    let ctl = Value::<u64>::open(ctl)?;
     let store: Box<dyn FnMut(u64)> = match role {
         "value" => {
-            let v = Value::<Payload>::open(&args[1]).expect("open the value");
+            let v = Value::<Payload>::open(target)?;
             Box::new(move |i| v.store([i; 8]))
         }
         "mutex" => {
-            let m = SharedMutex::open(&PathBuf::from(&args[1])).expect("map the mutex");
+            let m = SharedMutex::open(&PathBuf::from(target))?;
             Box::new(move |i| m.with(|data| *data = [i; 8]))
         }
-        other => panic!("unknown peer role {other}"),
+        other => return Err(format!("unknown peer role {other}").into()),
     };
     run_writer(&ctl, store);
+    Ok(())
 }
 
-/// Stores continuously between GO and STOP; prints how many stores it made.
+/// Stores continuously between GO and STOP; says how many stores it made.
 fn run_writer(ctl: &Value<u64>, mut store: impl FnMut(u64)) {
     while ctl.load() == WAIT {
         std::hint::spin_loop();
@@ -151,17 +116,15 @@ fn run_writer(ctl: &Value<u64>, mut store: impl FnMut(u64)) {
             store(i);
         }
     }
-    println!("{i}");
+    testkit::say("STORES", i);
 }
 
 /// Tells a writer to stop and collects its store count.
-fn finish(ctl: &Value<u64>, child: Child) -> Result<u64> {
+fn finish(ctl: &Value<u64>, mut child: Child) -> Result<u64> {
     ctl.store(STOP);
-    let out = child.wait_with_output()?;
-    if !out.status.success() {
-        return Err(format!("the writer failed: {:?}", out.status).into());
-    }
-    Ok(String::from_utf8(out.stdout)?.trim().parse()?)
+    let stores = child.expect("STORES")?.parse()?;
+    child.finish()?;
+    Ok(stores)
 }
 
 // ---------------------------------------------------------------------------
@@ -314,7 +277,7 @@ fn uncontended() -> Result<()> {
 fn phase_pair(
     role: &str,
     target: &str,
-    cpus: Option<(usize, usize)>,
+    cpus: Option<Pin>,
     mut read: impl FnMut() -> bool,
 ) -> Result<(f64, f64, f64)> {
     let ctl_name = name("ctl");
@@ -323,7 +286,7 @@ fn phase_pair(
     let mut reads = 0.0;
     for (k, with_reader) in [false, true].into_iter().enumerate() {
         let ctl = Value::<u64>::create(&ctl_name, WAIT)?;
-        let child = spawn_peer(role, &[&ctl_name, target], cpus.map(|c| c.1))?;
+        let child = spawn_peer(role, &[&ctl_name, target], cpus.map(|c| c.peer))?;
         // Let it start and attach, then go.
         std::thread::sleep(Duration::from_millis(100));
         ctl.store(GO);
@@ -432,12 +395,12 @@ if __name__ == "__main__":
 
 /// Python's locked `Value` reads with a concurrent writer: (64-byte array
 /// reads/s, scalar `c_double` reads/s), or why not.
-fn python(cpus: Option<(usize, usize)>) -> std::result::Result<(f64, f64), String> {
+fn python(cpus: Option<Pin>) -> std::result::Result<(f64, f64), String> {
     let mut cmd = Command::new("python3");
     cmd.arg("-c")
         .arg(PYTHON)
         .arg(PHASE.as_secs_f64().to_string());
-    if let Some((a, b)) = cpus {
+    if let Some(Pin { parent: a, peer: b }) = cpus {
         // The script pins its reader and writer like the Rust rows (it
         // inherits this thread's single-CPU affinity otherwise).
         cmd.env("SHMKIT_VALUE_BENCH_CPUS", format!("{a},{b}"));
@@ -462,15 +425,16 @@ fn python(cpus: Option<(usize, usize)>) -> std::result::Result<(f64, f64), Strin
 fn run() -> Result<()> {
     uncontended()?;
 
-    let cpus = two_cpus();
-    if let Some((reader, _)) = cpus {
-        pin(reader);
+    let cpus = testkit::pin_pair();
+    if let Some(pin) = cpus {
+        // A failure only leaves this thread unpinned.
+        let _ = testkit::pin_current_thread(pin.parent);
     }
     println!(
         "\ncross-process: reads of a 64-byte value while another process stores it \
          continuously\n(median of {REPEATS} x {PHASE:?}; reader and writer {})",
         match cpus {
-            Some((a, b)) => format!("pinned to CPUs {a} and {b}"),
+            Some(Pin { parent, peer }) => format!("pinned to CPUs {parent} and {peer}"),
             None => "unpinned (one CPU)".to_owned(),
         }
     );

@@ -49,7 +49,7 @@ fn main() -> ExitCode {
 
 fn run() -> support::Result<()> {
     let started = Instant::now();
-    let pin = support::pin_pair();
+    let pin = testkit::pin_pair();
     println!("shmkit demo: two processes, one queue each way, found by name\n");
     let busy = support::busy_share(Duration::from_millis(200));
 

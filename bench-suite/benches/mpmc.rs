@@ -29,16 +29,15 @@
 //!
 //! `cargo test --benches` runs this binary with tiny sizes as a smoke test.
 
-// Shared with shmkit's own benches (benches/support); this one uses the naming, cleanup, pinning
-// and round-trip helpers.
+// Shared with shmkit's own benches (benches/support); this one uses the naming, cleanup,
+// round-trip and peer helpers.
 // It is also built under shmkit's older minimum Rust (1.80), which has no
 // `is_multiple_of`.
 #[allow(dead_code, clippy::manual_is_multiple_of)]
 #[path = "../../benches/support/mod.rs"]
 mod support;
 
-use std::ffi::OsString;
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
@@ -46,7 +45,8 @@ use std::time::{Duration, Instant};
 use crossbeam_queue::ArrayQueue;
 use hdrhistogram::Histogram;
 use shmkit::mpmc::{Receiver, Sender, TryRecvError, TrySendError};
-use support::{Method, Params, Pin, RemoveOnDrop, CAPACITY};
+use support::{Method, Params, RemoveOnDrop, CAPACITY};
+use testkit::{AffinityGuard, Launch, Pin};
 
 /// Interleaved runs of every row.
 const REPEATS: usize = 21;
@@ -60,8 +60,6 @@ const PARAMS: Params = Params {
 };
 /// Interval of the `--occupancy` sampler.
 const SAMPLE_EVERY: Duration = Duration::from_micros(500);
-/// Environment variable that makes this binary the mpmc echo peer.
-const PEER_ENV: &str = "SHMKIT_MPMC_BENCH_PEER";
 
 /// Sizes of one run: real ones under `cargo bench`, tiny ones as a smoke test.
 struct Sizes {
@@ -119,16 +117,10 @@ impl Sizes {
 }
 
 fn main() -> ExitCode {
-    if let Some(args) = std::env::var_os(PEER_ENV) {
-        return match echo_peer(&args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("mpmc echo peer: {e}");
-                ExitCode::FAILURE
-            }
-        };
-    }
-    support::run_peer_if_requested();
+    testkit::run_if_requested(|role, args| match (role, args) {
+        ("mpmc-echo", [ping, pong]) => echo_peer(ping, pong),
+        _ => support::serve_peer(role, args),
+    });
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -140,10 +132,10 @@ fn main() -> ExitCode {
 
 fn run() -> support::Result<()> {
     let sizes = Sizes::from_args();
-    let pin = support::pin_pair();
+    let pin = testkit::pin_pair();
     println!(
         "mpmc bench: {} CPUs usable, pinning {}",
-        support::allowed_cpus().len(),
+        testkit::allowed_cpus().len(),
         pin.map_or("off (fewer than 2 CPUs)".to_owned(), |p| format!(
             "CPU {} and {}",
             p.parent, p.peer
@@ -263,7 +255,7 @@ fn threads<P, C>(
             let (barrier, attach, produce) = (&barrier, &attach_producer, &produce);
             handles.push(s.spawn(move || {
                 if let Some(p) = pin {
-                    let _ = support::pin_current_thread(p.parent);
+                    let _ = testkit::pin_current_thread(p.parent);
                 }
                 let mut end = attach();
                 barrier.wait();
@@ -275,7 +267,7 @@ fn threads<P, C>(
             let (barrier, attach, consume) = (&barrier, &attach_consumer, &consume);
             handles.push(s.spawn(move || {
                 if let Some(p) = pin {
-                    let _ = support::pin_current_thread(p.peer);
+                    let _ = testkit::pin_current_thread(p.peer);
                 }
                 let mut end = attach();
                 barrier.wait();
@@ -462,20 +454,8 @@ fn round_trip_rows(pin: Option<Pin>, sizes: &Sizes) -> support::Result<()> {
     Ok(())
 }
 
-/// The echo peer process; killed with its parent's guard if anything fails.
-struct EchoPeer(Child);
-
-impl Drop for EchoPeer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn mpmc_round_trips(pin: Option<Pin>, p: &Params) -> support::Result<Histogram<u64>> {
-    let _pinned = pin
-        .map(|pin| support::AffinityGuard::pin(pin.parent))
-        .transpose()?;
+    let _pinned = AffinityGuard::pin(pin.map(|pin| pin.parent))?;
     let (ping, pong) = (
         support::unique_name("mr", "-pi"),
         support::unique_name("mr", "-po"),
@@ -485,20 +465,11 @@ fn mpmc_round_trips(pin: Option<Pin>, p: &Params) -> support::Result<Histogram<u
     cleanup.segment(&pong);
     let mut tx = Sender::<u64>::create(&ping, CAPACITY)?;
     let mut rx = Receiver::<u64>::create(&pong, CAPACITY)?;
-    let cpu = pin.map_or(String::new(), |p| p.peer.to_string());
-    let mut peer = EchoPeer(
-        Command::new(std::env::current_exe()?)
-            .env(PEER_ENV, format!("{ping} {pong} {cpu}"))
-            .stdin(Stdio::null())
-            .spawn()?,
-    );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !(tx.is_connected() && rx.is_connected()) {
-        if Instant::now() > deadline || peer.0.try_wait()?.is_some() {
-            return Err("the mpmc echo peer did not attach".into());
-        }
-        std::thread::sleep(Duration::from_micros(200));
-    }
+    let mut peer = Launch::peer("mpmc-echo")
+        .args([&ping, &pong])
+        .cpu(pin.map(|p| p.peer))
+        .spawn()?;
+    peer.wait_until("attach", || tx.is_connected() && rx.is_connected())?;
     cleanup.remove_now();
     let mut hist = Histogram::<u64>::new_with_bounds(1, 100_000_000_000, 3)?;
     let mut started = None;
@@ -532,20 +503,12 @@ fn mpmc_round_trips(pin: Option<Pin>, p: &Params) -> support::Result<Histogram<u
         }
     }
     drop((tx, rx));
-    let _ = peer.0.wait();
+    peer.finish()?;
     Ok(hist)
 }
 
-fn echo_peer(args: &OsString) -> support::Result<()> {
-    let args = args.to_str().ok_or("non-UTF-8 peer arguments")?;
-    let mut words = args.split(' ');
-    let (ping, pong) = (
-        words.next().ok_or("no ping name")?,
-        words.next().ok_or("no pong name")?,
-    );
-    if let Some(cpu) = words.next().filter(|c| !c.is_empty()) {
-        support::pin_current_thread(cpu.parse()?)?;
-    }
+/// The peer of [`mpmc_round_trips`] (pinned by testkit when asked).
+fn echo_peer(ping: &str, pong: &str) -> support::Result<()> {
     let mut rx = Receiver::<u64>::open(ping)?;
     let mut tx = Sender::<u64>::open(pong)?;
     loop {

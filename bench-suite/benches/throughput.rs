@@ -20,7 +20,7 @@
 //! shmkit/rtrb ratios, which is what to quote on a shared, noisy machine.
 
 // Shared with shmkit's benches/roundtrip.rs and examples/demo.rs; this bench uses
-// only the pinning and naming helpers.
+// only the naming and queue helpers.
 // It is also built under shmkit's older minimum Rust (1.80), which has no
 // `is_multiple_of`.
 #[allow(dead_code, clippy::manual_is_multiple_of)]
@@ -32,7 +32,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, Criterion, Throughput};
 use shmkit::spsc::{Receiver, Sender, TryRecvError, TrySendError};
-use support::{Pin, RemoveOnDrop, CAPACITY};
+use support::{RemoveOnDrop, CAPACITY};
+use testkit::{AffinityGuard, Pin};
 
 /// Items per slice call in the batch rows.
 const BATCH: usize = 64;
@@ -57,7 +58,7 @@ fn two_threads<P: Send, C: Send>(
     let (elapsed, sum) = std::thread::scope(|s| {
         let handle = s.spawn(|| {
             if let Some(pin) = pin {
-                let _ = support::pin_current_thread(pin.peer);
+                let _ = testkit::pin_current_thread(pin.peer);
             }
             barrier.wait();
             let sum = consume(consumer, iters);
@@ -270,9 +271,9 @@ const ROWS: [(&str, TimedRun); 4] = [
 
 /// Pins this (the producing) thread for as long as the guard lives; the
 /// consumer threads go to the other CPU of the pair.
-fn pin_producer() -> Option<support::AffinityGuard> {
-    let pin = (*PIN.get_or_init(support::pin_pair))?;
-    support::AffinityGuard::pin(pin.parent).ok()
+fn pin_producer() -> Option<AffinityGuard> {
+    let pin = (*PIN.get_or_init(testkit::pin_pair))?;
+    AffinityGuard::pin(Some(pin.parent)).ok()
 }
 
 fn throughput(c: &mut Criterion) {

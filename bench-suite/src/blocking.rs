@@ -6,9 +6,9 @@
 use std::time::{Duration, Instant};
 
 use shmkit::spsc::{Receiver, Sender};
+use testkit::Launch;
 
-use crate::peer::{Peer, PeerIo};
-use crate::shm::{ShmFile, DONE, R0, R1, READY};
+use crate::shm::{SharedFile, DONE, R0, R1, READY};
 use crate::spsc::{Segments, Strategy};
 use crate::{unique_name, Result};
 
@@ -35,20 +35,18 @@ impl Idle {
 pub fn idle_cpu(strategy: Strategy, peer_cpu: Option<usize>) -> Result<Idle> {
     let name = unique_name("b");
     let mut names = Segments::new(&[&name]);
-    let mut ctl = ShmFile::create(0)?;
+    let mut ctl = SharedFile::create(0)?;
     let mut tx = Sender::<u64>::create_with(&name, 64, &strategy.options())?;
-    let mut peer = Peer::spawn(
-        "idle",
-        &[ctl.path(), &name, strategy.arg()],
-        peer_cpu,
-        PeerIo::Null,
-    )?;
-    peer.wait_until(|| ctl.get(READY) != 0 && tx.is_connected())?;
+    let mut peer = Launch::peer("idle")
+        .args([ctl.path(), &name, strategy.arg()])
+        .cpu(peer_cpu)
+        .spawn()?;
+    peer.wait_until("attach", || ctl.get(READY) != 0 && tx.is_connected())?;
     names.remove_now();
     ctl.unlink();
     std::thread::sleep(BLOCKED);
     tx.send(1).map_err(|_| "peer detached")?;
-    peer.wait_until(|| ctl.get(DONE) != 0)?;
+    peer.wait_until("finish", || ctl.get(DONE) != 0)?;
     let idle = Idle {
         cpu: Duration::from_nanos(ctl.get(R0)),
         wall: Duration::from_nanos(ctl.get(R1)),
@@ -75,7 +73,7 @@ fn thread_cpu() -> Result<Duration> {
 
 /// The peer of [`idle_cpu`].
 pub fn idle_peer(ctl: &str, name: &str, strategy: &str) -> Result<()> {
-    let ctl = ShmFile::open(ctl)?;
+    let ctl = SharedFile::open(ctl)?;
     let opts = Strategy::parse(strategy)?.options();
     let mut rx = Receiver::<u64>::open_with(name, &opts)?;
     let cpu0 = thread_cpu()?;

@@ -1,8 +1,9 @@
 //! The floor: what two processes can do with nothing but shared memory.
 //!
-//! * Round trip: two `AtomicU64`s 128 bytes apart in a `/dev/shm` file; the
-//!   parent stores a number in one, the peer copies it into the other. One
-//!   cache-line transfer each way, which no cross-process queue can beat.
+//! * Round trip (`testkit::Floor`): two `AtomicU64`s 128 bytes apart in a
+//!   `/dev/shm` file; the parent stores a number in one, the peer copies it
+//!   into the other. One cache-line transfer each way, which no
+//!   cross-process queue can beat.
 //! * Round trip of a 64-byte message ([`latency_64`]): the same, with the
 //!   message behind a header word, as a byte pipe lays out a record: 72
 //!   bytes, two cache lines each way. The least a 64-byte round trip costs.
@@ -15,50 +16,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
+use testkit::{Floor, Launch};
 
 use crate::measure::{
     self, capacity_for, check_echo, consume, stamp, RoundParams, END, PIPE_RT_SIZE,
 };
-use crate::peer::{spin_until, Peer, PeerIo};
-use crate::shm::{ShmFile, COUNT, DONE, HEAD, PING, PONG, READY};
+use crate::shm::{SharedFile, COUNT, DONE, HEAD, READY};
 use crate::Result;
 
 /// Round trips through the two bare atomics.
 pub fn latency(peer_cpu: Option<usize>, p: &RoundParams) -> Result<Histogram<u64>> {
-    let mut ctl = ShmFile::create(0)?;
-    let mut peer = Peer::spawn("floor-lat", &[ctl.path()], peer_cpu, PeerIo::Null)?;
-    peer.wait_ready(&ctl)?;
-    ctl.unlink();
-    let (ping, pong) = (ctl.word(PING), ctl.word(PONG));
-    let hist = measure::time_rounds(p, |i| {
-        // The peer expects 1, 2, 3, ..
-        let v = i + 1;
-        ping.store(v, Ordering::Release);
-        spin_until(&mut peer, || {
-            (pong.load(Ordering::Acquire) == v).then_some(())
-        })
-    });
-    let hist = peer.explain(hist)?;
-    ping.store(END, Ordering::Release);
-    peer.finish()?;
+    let mut floor = Floor::start(Launch::peer("floor-lat").cpu(peer_cpu), None)?;
+    let hist = measure::time_rounds(p, |_| Ok(floor.round_trip()?));
+    let hist = floor.child().explain(hist)?;
+    floor.finish()?;
     Ok(hist)
-}
-
-/// The peer of [`latency`].
-pub fn latency_peer(ctl: &str) -> Result<()> {
-    let ctl = ShmFile::open(ctl)?;
-    let (ping, pong) = (ctl.word(PING), ctl.word(PONG));
-    ctl.set(READY, 1);
-    let mut expect = 1;
-    loop {
-        let v = ping.load(Ordering::Acquire);
-        if v == expect {
-            pong.store(v, Ordering::Release);
-            expect += 1;
-        } else if v == END {
-            return Ok(());
-        }
-    }
 }
 
 /// Payload words of [`latency_64`]'s message.
@@ -68,18 +40,12 @@ const MSG_WORDS: usize = PIPE_RT_SIZE / 8;
 const PING_REC: usize = 0;
 const PONG_REC: usize = 256;
 
-/// A record in the data region: a header word, then [`MSG_WORDS`] payload
-/// words.
-fn record(ctl: &ShmFile, at: usize) -> Result<&[AtomicU64]> {
-    let (data, len) = ctl.data();
-    if len < at + 8 * (1 + MSG_WORDS) {
-        return Err("floor data region too short".into());
-    }
-    // SAFETY: the record's 1 + MSG_WORDS words lie inside the data region
-    // (checked above), which is page-aligned, so they are 8-byte aligned;
-    // it lives as long as `ctl`. Any bytes are a valid AtomicU64, and both
-    // processes touch these words only atomically.
-    Ok(unsafe { std::slice::from_raw_parts(data.add(at) as *const AtomicU64, 1 + MSG_WORDS) })
+/// A record in the data region (at byte `at`): a header word, then
+/// [`MSG_WORDS`] payload words. Both processes touch them only atomically.
+fn record(ctl: &SharedFile, at: usize) -> Result<&[AtomicU64]> {
+    ctl.data_words()
+        .get(at / 8..at / 8 + 1 + MSG_WORDS)
+        .ok_or_else(|| "floor data region too short".into())
 }
 
 /// Writes a 64-byte message carrying `v` in every word, then publishes it
@@ -103,8 +69,11 @@ fn get_64(rec: &[AtomicU64]) -> (u64, u64) {
 /// Round trips of a 64-byte message behind a header word, both sides
 /// spinning on the header.
 pub fn latency_64(peer_cpu: Option<usize>, p: &RoundParams) -> Result<Histogram<u64>> {
-    let mut ctl = ShmFile::create(PONG_REC + 256)?;
-    let mut peer = Peer::spawn("floor-lat64", &[ctl.path()], peer_cpu, PeerIo::Null)?;
+    let mut ctl = SharedFile::create(PONG_REC + 256)?;
+    let mut peer = Launch::peer("floor-lat64")
+        .args([ctl.path()])
+        .cpu(peer_cpu)
+        .spawn()?;
     peer.wait_ready(&ctl)?;
     ctl.unlink();
     let (ping, pong) = (record(&ctl, PING_REC)?, record(&ctl, PONG_REC)?);
@@ -113,9 +82,7 @@ pub fn latency_64(peer_cpu: Option<usize>, p: &RoundParams) -> Result<Histogram<
         let v = i + 1;
         put_64(ping, v);
         // Acquire: the payload after the header.
-        spin_until(&mut peer, || {
-            (pong[0].load(Ordering::Acquire) == v).then_some(())
-        })?;
+        peer.spin_until(|| (pong[0].load(Ordering::Acquire) == v).then_some(()))?;
         let (first, last) = get_64(pong);
         check_echo(v, first)?;
         check_echo(v, last)
@@ -128,7 +95,7 @@ pub fn latency_64(peer_cpu: Option<usize>, p: &RoundParams) -> Result<Histogram<
 
 /// The peer of [`latency_64`].
 pub fn latency_64_peer(ctl: &str) -> Result<()> {
-    let ctl = ShmFile::open(ctl)?;
+    let ctl = SharedFile::open(ctl)?;
     let (ping, pong) = (record(&ctl, PING_REC)?, record(&ctl, PONG_REC)?);
     ctl.set(READY, 1);
     let mut expect = 1;
@@ -245,14 +212,12 @@ impl Cursor {
 /// Messages of `size` bytes one way through the bare stamped ring.
 pub fn throughput(peer_cpu: Option<usize>, size: usize, budget: Duration) -> Result<measure::Rate> {
     let l = Layout::new(size);
-    let mut ctl = ShmFile::create(l.bytes())?;
+    let mut ctl = SharedFile::create(l.bytes())?;
     let size_arg = size.to_string();
-    let mut peer = Peer::spawn(
-        "floor-tput",
-        &[ctl.path(), &size_arg],
-        peer_cpu,
-        PeerIo::Null,
-    )?;
+    let mut peer = Launch::peer("floor-tput")
+        .args([ctl.path(), &size_arg])
+        .cpu(peer_cpu)
+        .spawn()?;
     peer.wait_ready(&ctl)?;
     ctl.unlink();
 
@@ -268,7 +233,7 @@ pub fn throughput(peer_cpu: Option<usize>, size: usize, budget: Duration) -> Res
             if at.pos - head_cache == l.cap {
                 // SYNC POINT "slot free": Acquire pairs with the consumer's
                 // Release store of HEAD.
-                head_cache = spin_until(peer, || {
+                head_cache = peer.spin_until(|| {
                     let h = head.load(Ordering::Acquire);
                     (at.pos - h < l.cap).then_some(h)
                 })?;
@@ -301,7 +266,7 @@ pub fn throughput(peer_cpu: Option<usize>, size: usize, budget: Duration) -> Res
 pub fn throughput_peer(ctl: &str, size: &str) -> Result<()> {
     let size: usize = size.parse()?;
     let l = Layout::new(size);
-    let ctl = ShmFile::open(ctl)?;
+    let ctl = SharedFile::open(ctl)?;
     let (data, len) = ctl.data();
     if len < l.bytes() {
         return Err("floor ring data region too short".into());

@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use crossbeam_queue::ArrayQueue;
 use hdrhistogram::Histogram;
+use testkit::pin_current_thread;
 
 use crate::measure::{self, capacity_for, check_echo, consume, ends, stamp, RoundParams, END};
-use crate::peer::{pin_current_thread, BIG_STACK};
 use crate::Result;
+use crate::BIG_STACK;
 
 /// Which in-process queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

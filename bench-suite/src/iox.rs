@@ -21,10 +21,10 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use iceoryx2::prelude::*;
+use testkit::Launch;
 
 use crate::measure::{self, capacity_for, check_echo, consume, stamp, RoundParams, END};
-use crate::peer::{spin_until, Peer, PeerIo};
-use crate::shm::{ShmFile, COUNT, DONE, READY};
+use crate::shm::{SharedFile, COUNT, DONE, READY};
 use crate::{unique_name, Result};
 
 /// A publish-subscribe service of `[u64]` slices.
@@ -66,8 +66,11 @@ pub fn latency(peer_cpu: Option<usize>, p: &RoundParams) -> Result<Histogram<u64
     let b2a = latency_service(&node, &b2a, true)?;
     let publisher = a2b.publisher_builder().initial_max_slice_len(1).create()?;
     let subscriber = b2a.subscriber_builder().create()?;
-    let mut ctl = ShmFile::create(0)?;
-    let mut peer = Peer::spawn("iox-lat", &[ctl.path(), &tag], peer_cpu, PeerIo::Null)?;
+    let mut ctl = SharedFile::create(0)?;
+    let mut peer = Launch::peer("iox-lat")
+        .args([ctl.path(), &tag])
+        .cpu(peer_cpu)
+        .spawn()?;
     peer.wait_ready(&ctl)?;
     ctl.unlink();
     let send = |v: u64| -> Result<()> {
@@ -79,7 +82,7 @@ pub fn latency(peer_cpu: Option<usize>, p: &RoundParams) -> Result<Histogram<u64
     };
     let hist = measure::time_rounds(p, |i| {
         send(i)?;
-        let got = spin_until(&mut peer, || match subscriber.receive() {
+        let got = peer.spin_until(|| match subscriber.receive() {
             Ok(Some(sample)) => Some(Ok(sample.payload()[0])),
             Ok(None) => None,
             Err(e) => Some(Err(e)),
@@ -94,7 +97,7 @@ pub fn latency(peer_cpu: Option<usize>, p: &RoundParams) -> Result<Histogram<u64
 
 /// The peer of [`latency`].
 pub fn latency_peer(ctl: &str, tag: &str) -> Result<()> {
-    let ctl = ShmFile::open(ctl)?;
+    let ctl = SharedFile::open(ctl)?;
     let node = node()?;
     let a2b = latency_service(&node, &service_name(tag, "a2b")?, false)?;
     let b2a = latency_service(&node, &service_name(tag, "b2a")?, false)?;
@@ -150,14 +153,12 @@ pub fn throughput(peer_cpu: Option<usize>, size: usize, budget: Duration) -> Res
         .initial_max_slice_len(words)
         .backpressure_strategy(BackpressureStrategy::RetryUntilDelivered)
         .create()?;
-    let mut ctl = ShmFile::create(0)?;
+    let mut ctl = SharedFile::create(0)?;
     let size_arg = size.to_string();
-    let mut peer = Peer::spawn(
-        "iox-tput",
-        &[ctl.path(), &tag, &size_arg],
-        peer_cpu,
-        PeerIo::Null,
-    )?;
+    let mut peer = Launch::peer("iox-tput")
+        .args([ctl.path(), &tag, &size_arg])
+        .cpu(peer_cpu)
+        .spawn()?;
     peer.wait_ready(&ctl)?;
     ctl.unlink();
     let mut msg = vec![0u64; words];
@@ -186,7 +187,7 @@ pub fn throughput(peer_cpu: Option<usize>, size: usize, budget: Duration) -> Res
 /// The peer of [`throughput`].
 pub fn throughput_peer(ctl: &str, tag: &str, size: &str) -> Result<()> {
     let size: usize = size.parse()?;
-    let ctl = ShmFile::open(ctl)?;
+    let ctl = SharedFile::open(ctl)?;
     let node = node()?;
     let service = stream_service(&node, &service_name(tag, "data")?, size, false)?;
     let subscriber = service.subscriber_builder().create()?;

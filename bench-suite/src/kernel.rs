@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use shmkit::bytemuck;
+use testkit::{Child, Io, Launch};
 
 use crate::measure::{self, check_echo, consume, stamp, RoundParams, END};
-use crate::peer::{Peer, PeerIo};
-use crate::shm::{ShmFile, COUNT, DONE, READY};
+use crate::shm::{SharedFile, COUNT, DONE, READY};
 use crate::Result;
 
 /// Which kernel channel.
@@ -40,22 +40,25 @@ impl Channel {
 /// read from it.
 type Ends = (Box<dyn Write>, Box<dyn Read>);
 
-fn spawn(ch: Channel, what: &str, args: &[&str], peer_cpu: Option<usize>) -> Result<(Peer, Ends)> {
+fn spawn(ch: Channel, what: &str, args: &[&str], peer_cpu: Option<usize>) -> Result<(Child, Ends)> {
     match ch {
         Channel::Pipe => {
-            let mut peer = Peer::spawn(&ch.role(what), args, peer_cpu, PeerIo::Pipes)?;
-            let w = peer.stdin.take().ok_or("no pipe to the peer")?;
-            let r = peer.stdout.take().ok_or("no pipe from the peer")?;
+            let mut peer = Launch::peer(&ch.role(what))
+                .args(args)
+                .cpu(peer_cpu)
+                .io(Io::Pipes)
+                .spawn()?;
+            let w = peer.take_stdin().ok_or("no pipe to the peer")?;
+            let r = peer.take_stdout().ok_or("no pipe from the peer")?;
             Ok((peer, (Box::new(w), Box::new(r))))
         }
         Channel::Socket => {
             let (ours, theirs) = UnixStream::pair()?;
-            let peer = Peer::spawn(
-                &ch.role(what),
-                args,
-                peer_cpu,
-                PeerIo::Socket(theirs.into()),
-            )?;
+            let peer = Launch::peer(&ch.role(what))
+                .args(args)
+                .cpu(peer_cpu)
+                .io(Io::Stdin(theirs.into()))
+                .spawn()?;
             let r = ours.try_clone()?;
             Ok((peer, (Box::new(ours), Box::new(r))))
         }
@@ -118,7 +121,7 @@ pub fn throughput(
     size: usize,
     budget: Duration,
 ) -> Result<measure::Rate> {
-    let mut ctl = ShmFile::create(0)?;
+    let mut ctl = SharedFile::create(0)?;
     let size_arg = size.to_string();
     let (mut peer, (mut w, r)) = spawn(ch, "tput", &[ctl.path(), &size_arg], peer_cpu)?;
     peer.wait_ready(&ctl)?;
@@ -146,7 +149,7 @@ pub fn throughput(
 /// The peer of [`throughput`].
 pub fn throughput_peer(ch: Channel, ctl: &str, size: &str) -> Result<()> {
     let size: usize = size.parse()?;
-    let ctl = ShmFile::open(ctl)?;
+    let ctl = SharedFile::open(ctl)?;
     let (mut r, _w) = peer_ends(ch);
     let mut buf = vec![0u64; size / 8];
     ctl.set(READY, 1);

@@ -278,7 +278,7 @@ impl Machine {
         Machine {
             cpu_model,
             cpus_online: online,
-            cpus_allowed: crate::peer::allowed_cpus().len(),
+            cpus_allowed: testkit::allowed_cpus().len(),
             memory,
             kernel,
             rustc,

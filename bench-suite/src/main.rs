@@ -29,7 +29,6 @@ mod machine;
 mod measure;
 #[cfg(feature = "mpmc")]
 mod mpmc;
-mod peer;
 #[cfg(feature = "pipe")]
 mod pipe;
 mod plan;
@@ -48,15 +47,31 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use testkit::{AffinityGuard, Pin};
 
 use crate::measure::Rate;
-use crate::peer::{AffinityGuard, Pin};
 use crate::plan::{plan, Step};
 pub use crate::plan::{systems, Cell, Config, Setup, Sys, IDLE_GAP};
 use crate::spsc::Strategy;
 
 /// Errors of a measurement run, with a message fit for the user.
 pub type Result<T, E = Box<dyn std::error::Error + Send + Sync>> = std::result::Result<T, E>;
+
+/// Stack of the threads that measure and that play peers: messages of up to
+/// 1 MiB are passed by value.
+pub const BIG_STACK: usize = 256 << 20;
+
+/// Runs `f` on a thread with a [`BIG_STACK`]; its error (or panic) as text.
+fn on_big_stack<T: Send>(f: impl FnOnce() -> Result<T> + Send) -> Result<T, String> {
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .stack_size(BIG_STACK)
+            .spawn_scoped(s, || f().map_err(|e| e.to_string()))
+            .map_err(|e| e.to_string())?
+            .join()
+            .unwrap_or_else(|_| Err("panicked".into()))
+    })
+}
 
 /// A name unique to this process and call: `{tag}{pid}-{seq}`, well within
 /// shmkit's 23-byte name limit.
@@ -335,7 +350,7 @@ fn run(c: Config, out: Option<PathBuf>, only: &[String]) -> Result<()> {
     let started = Instant::now();
     let before = machine::Before::sample();
     let python = python::version();
-    let pin = peer::pin_pair();
+    let pin = testkit::pin_pair();
     let mut setups = Vec::new();
     match pin {
         Some(p) => setups.push(Setup {
@@ -603,7 +618,7 @@ fn run(c: Config, out: Option<PathBuf>, only: &[String]) -> Result<()> {
 fn dispatch(role: &str, args: &[String]) -> Result<()> {
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     match (role, &a[..]) {
-        ("floor-lat", [ctl]) => floor::latency_peer(ctl),
+        ("floor-lat", [ctl]) => Ok(testkit::floor::echo(ctl)?),
         ("floor-lat64", [ctl]) => floor::latency_64_peer(ctl),
         ("floor-tput", [ctl, size]) => floor::throughput_peer(ctl, size),
         ("spsc-lat", [ping, pong, strategy]) => spsc::latency_peer(ping, pong, strategy),
@@ -650,7 +665,9 @@ usage: shmkit-bench-suite [--quick] [--only TEXT]... [--out DIR]
                repeat to narrow further, e.g. --only unpinned --only mpmc";
 
 fn main() -> ExitCode {
-    peer::run_if_requested(dispatch);
+    // A peer plays its role on a big stack too (it has pinned itself, and
+    // the thread inherits that).
+    testkit::run_if_requested(|role, args| on_big_stack(|| dispatch(role, args)));
     let mut quick = false;
     let mut out: Option<PathBuf> = None;
     let mut only: Vec<String> = Vec::new();
@@ -690,13 +707,7 @@ fn main() -> ExitCode {
     } else {
         Config::full()
     };
-    // Messages of up to 1 MiB travel by value: measure on a big stack.
-    let outcome = std::thread::Builder::new()
-        .stack_size(peer::BIG_STACK)
-        .spawn(move || run(config, out, &only).map_err(|e| e.to_string()))
-        .map_err(|e| e.to_string())
-        .and_then(|t| t.join().unwrap_or_else(|_| Err("panicked".into())));
-    match outcome {
+    match on_big_stack(|| run(config, out, &only)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("benchmark suite failed: {e}");

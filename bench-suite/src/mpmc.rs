@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use shmkit::mpmc::{Receiver, Sender};
+use testkit::Launch;
 
 use crate::measure::{self, capacity_for, check_echo, consume, stamp, RoundParams, END};
-use crate::peer::{Peer, PeerIo};
-use crate::shm::{ShmFile, COUNT, DONE, READY};
+use crate::shm::{SharedFile, COUNT, DONE, READY};
 use crate::spsc::{Segments, Strategy};
 use crate::{unique_name, Result};
 
@@ -22,8 +22,11 @@ pub fn latency(peer_cpu: Option<usize>, p: &RoundParams) -> Result<Histogram<u64
     let cap = capacity_for(8);
     let mut tx = Sender::<u64>::create_with(&ping, cap, &opts)?;
     let mut rx = Receiver::<u64>::create_with(&pong, cap, &opts)?;
-    let mut peer = Peer::spawn("mpmc-lat", &[&ping, &pong], peer_cpu, PeerIo::Null)?;
-    peer.wait_until(|| tx.is_connected() && rx.is_connected())?;
+    let mut peer = Launch::peer("mpmc-lat")
+        .args([&ping, &pong])
+        .cpu(peer_cpu)
+        .spawn()?;
+    peer.wait_until("attach", || tx.is_connected() && rx.is_connected())?;
     names.remove_now();
     let hist = measure::time_rounds(p, |i| {
         tx.send(i).map_err(|_| "peer detached")?;
@@ -58,16 +61,14 @@ pub fn throughput<const W: usize>(
     let opts = Strategy::Busy.options();
     let name = unique_name("d");
     let mut names = Segments::new(&[&name]);
-    let mut ctl = ShmFile::create(0)?;
+    let mut ctl = SharedFile::create(0)?;
     let mut tx = Sender::<[u64; W]>::create_with(&name, capacity_for(size), &opts)?;
     let size_arg = size.to_string();
-    let mut peer = Peer::spawn(
-        "mpmc-tput",
-        &[ctl.path(), &name, &size_arg],
-        peer_cpu,
-        PeerIo::Null,
-    )?;
-    peer.wait_until(|| ctl.get(READY) != 0 && tx.is_connected())?;
+    let mut peer = Launch::peer("mpmc-tput")
+        .args([ctl.path(), &name, &size_arg])
+        .cpu(peer_cpu)
+        .spawn()?;
+    peer.wait_until("attach", || ctl.get(READY) != 0 && tx.is_connected())?;
     names.remove_now();
     ctl.unlink();
     let mut msg = [0u64; W];
@@ -93,7 +94,7 @@ pub fn throughput<const W: usize>(
 /// The peer of [`throughput`].
 pub fn throughput_peer<const W: usize>(ctl: &str, name: &str) -> Result<()> {
     let opts = Strategy::Busy.options();
-    let ctl = ShmFile::open(ctl)?;
+    let ctl = SharedFile::open(ctl)?;
     let mut rx = Receiver::<[u64; W]>::open_with(name, &opts)?;
     ctl.set(READY, 1);
     let n = consume(|| {

@@ -15,12 +15,12 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use shmkit::bytemuck;
 use shmkit::pipe::{Duplex, Receiver, Sender};
+use testkit::{Child, Launch};
 
 use crate::measure::{
     self, capacity_for, check_echo, consume, ends, stamp, RoundParams, END, PIPE_RT_SIZE,
 };
-use crate::peer::{Peer, PeerIo};
-use crate::shm::{ShmFile, COUNT, DONE, READY};
+use crate::shm::{SharedFile, COUNT, DONE, READY};
 use crate::spsc::{Segments, Strategy};
 use crate::{unique_name, Result};
 
@@ -85,13 +85,11 @@ pub fn latency(
     let name = unique_name("x");
     let mut names = Segments::new(&[&name]);
     let mut end = Duplex::create_with(&name, ring_capacity(PIPE_RT_SIZE), &opts)?;
-    let mut peer = Peer::spawn(
-        "shmpipe-lat",
-        &[&name, strategy.arg()],
-        peer_cpu,
-        PeerIo::Null,
-    )?;
-    peer.wait_until(|| end.tx.is_connected() && end.rx.is_connected())?;
+    let mut peer = Launch::peer("shmpipe-lat")
+        .args([&name, strategy.arg()])
+        .cpu(peer_cpu)
+        .spawn()?;
+    peer.wait_until("attach", || end.tx.is_connected() && end.rx.is_connected())?;
     names.remove_now();
     let mut msg = [0u64; RT_WORDS];
     let mut back = [0u64; RT_WORDS];
@@ -142,7 +140,7 @@ pub fn throughput(
     let opts = strategy.options();
     let name = unique_name("y");
     let mut names = Segments::new(&[&name]);
-    let mut ctl = ShmFile::create(0)?;
+    let mut ctl = SharedFile::create(0)?;
     let mut tx = Sender::create_with(&name, ring_capacity(size), &opts)?;
     if size > tx.max_message_len() {
         return Err(format!(
@@ -152,17 +150,15 @@ pub fn throughput(
         .into());
     }
     let size_arg = size.to_string();
-    let mut peer = Peer::spawn(
-        "shmpipe-tput",
-        &[ctl.path(), &name, &size_arg, strategy.arg(), mode.arg()],
-        peer_cpu,
-        PeerIo::Null,
-    )?;
-    peer.wait_until(|| ctl.get(READY) != 0 && tx.is_connected())?;
+    let mut peer = Launch::peer("shmpipe-tput")
+        .args([ctl.path(), &name, &size_arg, strategy.arg(), mode.arg()])
+        .cpu(peer_cpu)
+        .spawn()?;
+    peer.wait_until("attach", || ctl.get(READY) != 0 && tx.is_connected())?;
     names.remove_now();
     ctl.unlink();
     let mut msg = vec![0u64; size / 8];
-    let confirm = |peer: &mut Peer| {
+    let confirm = |peer: &mut Child| {
         peer.spin_done(&ctl)?;
         Ok(ctl.get(COUNT))
     };
@@ -208,7 +204,7 @@ pub fn throughput_peer(
     let size: usize = size.parse()?;
     let opts = Strategy::parse(strategy)?.options();
     let mode = Mode::parse(mode)?;
-    let ctl = ShmFile::open(ctl)?;
+    let ctl = SharedFile::open(ctl)?;
     let mut rx = Receiver::open_with(name, &opts)?;
     ctl.set(READY, 1);
     let n = match mode {

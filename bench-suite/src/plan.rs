@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
+use testkit::Pin;
+
 use crate::blocking;
 use crate::measure::{RoundParams, SIZES};
-use crate::peer::Pin;
 use crate::spsc::Strategy;
 
 /// A system under test: one row of the tables.

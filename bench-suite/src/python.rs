@@ -7,9 +7,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use testkit::Pin;
 
 use crate::measure::{self, capacity_for, RoundParams};
-use crate::peer::Pin;
 use crate::Result;
 
 const SCRIPT: &str = include_str!("mp_bench.py");

@@ -9,9 +9,9 @@ use shmkit::spsc::{Receiver, Sender};
 use shmkit::{Options, WaitStrategy};
 
 use crate::measure::{self, capacity_for, check_echo, consume, stamp, RoundParams, END};
-use crate::peer::{Peer, PeerIo};
-use crate::shm::{ShmFile, COUNT, DONE, READY};
+use crate::shm::{SharedFile, COUNT, DONE, READY};
 use crate::{unique_name, Result};
+use testkit::Launch;
 
 /// A shmkit wait strategy, as passed to the peer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,13 +96,11 @@ pub fn latency(
     let cap = capacity_for(8);
     let mut tx = Sender::<u64>::create_with(&ping, cap, &opts)?;
     let mut rx = Receiver::<u64>::create_with(&pong, cap, &opts)?;
-    let mut peer = Peer::spawn(
-        "spsc-lat",
-        &[&ping, &pong, strategy.arg()],
-        peer_cpu,
-        PeerIo::Null,
-    )?;
-    peer.wait_until(|| tx.is_connected() && rx.is_connected())?;
+    let mut peer = Launch::peer("spsc-lat")
+        .args([&ping, &pong, strategy.arg()])
+        .cpu(peer_cpu)
+        .spawn()?;
+    peer.wait_until("attach", || tx.is_connected() && rx.is_connected())?;
     names.remove_now();
     let hist = measure::time_rounds(p, |i| {
         tx.send(i).map_err(|_| "peer detached")?;
@@ -137,16 +135,14 @@ pub fn throughput<const W: usize>(
     let opts = strategy.options();
     let name = unique_name("d");
     let mut names = Segments::new(&[&name]);
-    let mut ctl = ShmFile::create(0)?;
+    let mut ctl = SharedFile::create(0)?;
     let mut tx = Sender::<[u64; W]>::create_with(&name, capacity_for(size), &opts)?;
     let size_arg = size.to_string();
-    let mut peer = Peer::spawn(
-        "spsc-tput",
-        &[ctl.path(), &name, &size_arg, strategy.arg()],
-        peer_cpu,
-        PeerIo::Null,
-    )?;
-    peer.wait_until(|| ctl.get(READY) != 0 && tx.is_connected())?;
+    let mut peer = Launch::peer("spsc-tput")
+        .args([ctl.path(), &name, &size_arg, strategy.arg()])
+        .cpu(peer_cpu)
+        .spawn()?;
+    peer.wait_until("attach", || ctl.get(READY) != 0 && tx.is_connected())?;
     names.remove_now();
     ctl.unlink();
     let mut msg = [0u64; W];
@@ -172,7 +168,7 @@ pub fn throughput<const W: usize>(
 /// The peer of [`throughput`].
 pub fn throughput_peer<const W: usize>(ctl: &str, name: &str, strategy: &str) -> Result<()> {
     let opts = Strategy::parse(strategy)?.options();
-    let ctl = ShmFile::open(ctl)?;
+    let ctl = SharedFile::open(ctl)?;
     let mut rx = Receiver::<[u64; W]>::open_with(name, &opts)?;
     ctl.set(READY, 1);
     let n = consume(|| {

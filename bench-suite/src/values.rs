@@ -7,9 +7,9 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crate::peer::{Peer, PeerIo};
-use crate::shm::{ShmFile, QUIT, R0, READY};
+use crate::shm::{SharedFile, QUIT, R0, READY};
 use crate::Result;
+use testkit::Launch;
 
 /// Which value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,7 +55,7 @@ fn time_reads(budget: Duration, mut read: impl FnMut() -> Result<u64>) -> Result
 
 /// Reads `cell` for `budget` while a peer process writes it; nanoseconds per read.
 pub fn reads(cell: Cell, peer_cpu: Option<usize>, budget: Duration) -> Result<f64> {
-    let mut ctl = ShmFile::create(0)?;
+    let mut ctl = SharedFile::create(0)?;
     #[cfg(feature = "value")]
     let name = crate::unique_name("v");
     #[cfg(feature = "value")]
@@ -63,12 +63,10 @@ pub fn reads(cell: Cell, peer_cpu: Option<usize>, budget: Duration) -> Result<f6
     #[cfg(not(feature = "value"))]
     let name = String::new();
     let value = open_reader(cell, &name)?;
-    let mut peer = Peer::spawn(
-        "value-writer",
-        &[ctl.path(), cell.arg(), &name],
-        peer_cpu,
-        PeerIo::Null,
-    )?;
+    let mut peer = Launch::peer("value-writer")
+        .args([ctl.path(), cell.arg(), &name])
+        .cpu(peer_cpu)
+        .spawn()?;
     peer.wait_ready(&ctl)?;
     ctl.unlink();
     #[cfg(feature = "value")]
@@ -118,7 +116,7 @@ fn open_reader(cell: Cell, name: &str) -> Result<Reader> {
 
 /// The peer of [`reads`]: writes 1, 2, 3, .. until told to quit.
 pub fn writer_peer(ctl: &str, cell: &str, name: &str) -> Result<()> {
-    let ctl = ShmFile::open(ctl)?;
+    let ctl = SharedFile::open(ctl)?;
     let quit = ctl.word(QUIT);
     let mut write: Box<dyn FnMut(u64) + '_> = match cell {
         "floor" => {

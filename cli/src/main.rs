@@ -105,14 +105,10 @@ enum Command {
     /// Measure cross-process round trips and throughput: the floor (bare
     /// atomics), shmkit spsc, shmkit pipe and a Unix socket, side by side.
     Bench(bench::BenchArgs),
-    /// The other process of `bench` (internal).
+    /// The other process of `bench` (internal; what to do comes in the
+    /// environment).
     #[command(name = "__bench-peer", hide = true)]
-    BenchPeer {
-        /// What to do.
-        role: String,
-        /// The role's arguments.
-        args: Vec<String>,
-    },
+    BenchPeer,
 }
 
 /// A failure to report: one line, then exit status 1.
@@ -184,9 +180,7 @@ fn main() -> ExitCode {
         Command::Recv(args) => pipes::recv(&cli.global, &args),
         Command::Watch(args) => watch::watch(&cli.global, &args),
         Command::Bench(args) => bench::run(&cli.global, &args),
-        Command::BenchPeer { role, args } => {
-            bench::peer(&cli.global, &role, &args).map_err(Outcome::Failed)
-        }
+        Command::BenchPeer => bench::peer(&cli.global).map_err(Outcome::Failed),
     };
     match result {
         Ok(()) | Err(Outcome::Closed) => ExitCode::SUCCESS,

@@ -2,35 +2,24 @@
 //! clean up after themselves, child processes re-executed from the test binary,
 //! and raw edits of segment files.
 //!
-//! A child is the test binary itself, started with the arguments that run only
-//! the test named [`CHILD_TEST`] and with [`CHILD_MODE`] set in its
-//! environment. That test asks [`child_request`] what to do and ends with
+//! A child is the test binary itself, started (by `testkit`, which holds the
+//! protocol) with the arguments that run only the test named `child_entry`.
+//! That test asks [`child_request`] what to do and ends with
 //! `std::process::exit`. It talks to the parent in lines: it prints
 //! `@@TAG rest` on stdout ([`say`]) and reads plain lines from stdin
 //! ([`hear`]). Its stdin closes when the parent goes away, so a child that
 //! waits there never outlives the test.
 
 use std::fs::OpenOptions;
-use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::FileExt;
-use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Upper bound for anything a test waits for: generous, so that a loaded
 /// machine never makes a test fail, but finite, so that nothing hangs.
-pub const TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The test that a child process runs.
-pub const CHILD_TEST: &str = "child_entry";
-/// Environment variables that tell a child what to do.
-pub const CHILD_MODE: &str = "SHMKIT_TEST_CHILD";
-const CHILD_NAME: &str = "SHMKIT_TEST_NAME";
-const CHILD_ARG: &str = "SHMKIT_TEST_ARG";
+pub use testkit::TIMEOUT;
 
 /// Header offsets (`MAGIC`, `CAPACITY`, `CHECKSUM`, `STATE`, ...).
 pub use shmkit::layout::header as offset;
@@ -133,181 +122,61 @@ pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
 // ---------------------------------------------------------------------------
 // The child's side
 
+pub use testkit::{hear, say};
+
 /// What the parent asked this process to do: `(mode, segment name, argument)`,
 /// or `None` in an ordinary test run.
 pub fn child_request() -> Option<(String, String, String)> {
-    let mode = std::env::var(CHILD_MODE).ok()?;
-    let var = |k| std::env::var(k).unwrap_or_default();
-    Some((mode, var(CHILD_NAME), var(CHILD_ARG)))
-}
-
-/// Tells the parent something: one line `@@TAG rest`.
-pub fn say(tag: &str, rest: impl std::fmt::Display) {
-    println!("@@{tag} {rest}");
-}
-
-/// The next line from the parent, without its newline; empty at end of input
-/// (the parent closed our stdin or died).
-pub fn hear() -> String {
-    let mut line = String::new();
-    std::io::stdin().read_line(&mut line).expect("read stdin");
-    line.trim_end().to_owned()
+    let r = testkit::request()?;
+    let (name, arg) = (r.arg(0).to_owned(), r.arg(1).to_owned());
+    Some((r.role, name, arg))
 }
 
 // ---------------------------------------------------------------------------
 // The parent's side
 
-/// A child process running `mode`. Dropping it kills the child if it still
-/// runs, so a failing test leaves nothing behind.
-pub struct ChildProc {
-    mode: String,
-    child: Child,
-    stdin: Option<ChildStdin>,
-    /// `@@` lines from the child's stdout, as they arrive.
-    lines: mpsc::Receiver<String>,
-    /// Everything the child printed on stdout and stderr, for failure messages.
-    log: Arc<Mutex<String>>,
-    readers: Vec<JoinHandle<()>>,
-    status: Option<ExitStatus>,
-}
+/// A child process running `mode` (a `testkit::Child`). Each wait on it is
+/// bounded by [`TIMEOUT`]; a failure panics with the child's mode, pid and
+/// output. Dropping it kills the child if it still runs, so a failing test
+/// leaves nothing behind.
+pub struct ChildProc(testkit::Child);
 
 impl ChildProc {
+    #[track_caller]
     pub fn spawn(mode: &str, name: &str, arg: impl std::fmt::Display) -> ChildProc {
-        let exe = std::env::current_exe().expect("current_exe");
-        let mut child = Command::new(exe)
-            .args([CHILD_TEST, "--exact", "--nocapture", "--test-threads=1"])
-            .env(CHILD_MODE, mode)
-            .env(CHILD_NAME, name)
-            .env(CHILD_ARG, arg.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn child process");
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, lines) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let readers = vec![
-            reader(stdout, Arc::clone(&log), Some(tx)),
-            reader(stderr, Arc::clone(&log), None),
-        ];
-        ChildProc {
-            mode: mode.to_owned(),
-            stdin: child.stdin.take(),
-            child,
-            lines,
-            log,
-            readers,
-            status: None,
-        }
+        let launch = testkit::Launch::test(mode).arg(name).arg(arg);
+        ChildProc(launch.spawn().unwrap())
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.0.pid()
     }
 
     /// Waits for the child to [`say`] `tag`; returns the rest of that line.
+    #[track_caller]
     pub fn expect(&mut self, tag: &str) -> String {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(rest) = line.strip_prefix(&format!("@@{tag} ")) {
-                        return rest.to_owned();
-                    }
-                }
-                Err(e) => {
-                    let status = self.finish(Duration::from_secs(1));
-                    self.fail(&format!("no @@{tag} line ({e:?}; {status:?})"));
-                }
-            }
-        }
+        self.0.expect(tag).unwrap()
     }
 
     /// Sends the child one line.
+    #[track_caller]
     pub fn tell(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin already closed");
-        writeln!(stdin, "{line}").expect("write to child");
+        self.0.tell(line).unwrap()
     }
 
     /// Closes the child's stdin, waits for it to exit, and asserts that it
     /// exited with status 0.
-    pub fn wait_success(mut self) {
-        self.stdin = None;
-        let status = self.finish(TIMEOUT);
-        if !status.is_some_and(|s| s.success()) {
-            self.fail(&format!("exited with {status:?}"));
-        }
+    #[track_caller]
+    pub fn wait_success(self) {
+        self.0.finish().unwrap()
     }
 
     /// Kills the child with SIGKILL and reaps it; asserts that the signal is
     /// what ended it.
+    #[track_caller]
     pub fn kill(&mut self) {
-        self.child.kill().expect("kill child");
-        let status = self.finish(TIMEOUT);
-        if status.and_then(|s| s.signal()) != Some(libc::SIGKILL) {
-            self.fail(&format!("expected death by SIGKILL, got {status:?}"));
-        }
+        self.0.kill().unwrap()
     }
-
-    /// Waits at most `limit` for the exit, then collects the child's output.
-    fn finish(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + limit;
-        while self.status.is_none() {
-            self.status = self.child.try_wait().expect("wait for child");
-            if Instant::now() >= deadline {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        if self.status.is_some() {
-            for r in self.readers.drain(..) {
-                let _ = r.join();
-            }
-        }
-        self.status
-    }
-
-    fn fail(&mut self, what: &str) -> ! {
-        let log = self.log.lock().unwrap().clone();
-        panic!(
-            "child {} ({}) {what}; its output:\n{log}",
-            self.pid(),
-            self.mode
-        );
-    }
-}
-
-impl Drop for ChildProc {
-    fn drop(&mut self) {
-        if self.status.is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// Copies `from` into `log` line by line, forwarding `@@` lines to `lines`.
-fn reader(
-    from: impl Read + Send + 'static,
-    log: Arc<Mutex<String>>,
-    lines: Option<mpsc::Sender<String>>,
-) -> JoinHandle<()> {
-    std::thread::spawn(move || {
-        for line in BufReader::new(from).lines() {
-            let Ok(line) = line else { break };
-            let mut l = log.lock().unwrap();
-            l.push_str(&line);
-            l.push('\n');
-            drop(l);
-            // The first line of a child also carries libtest's "test ... ".
-            if let (Some(tx), Some(at)) = (&lines, line.find("@@")) {
-                let _ = tx.send(line[at..].to_owned());
-            }
-        }
-    })
 }
 
 // ---------------------------------------------------------------------------

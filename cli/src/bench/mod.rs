@@ -2,14 +2,15 @@
 //! shmkit next to the floor and a Unix socket, measured side by side.
 //!
 //! Every row runs between this process and a peer process: this same
-//! executable started again with the hidden `__bench-peer` subcommand. The
-//! peer dies with its parent (`PR_SET_PDEATHSIG`), and the parent checks on
-//! the peer while it waits, so neither side can hang on the other.
+//! executable started again (as a `testkit` child) with the hidden
+//! `__bench-peer` subcommand. The peer dies with its parent, and every wait
+//! of the parent on the peer is bounded, so neither side can hang on the
+//! other.
 //!
 //! * **floor**: two bare `AtomicU64`s 128 bytes apart in a shared file
-//!   (round trip), and a bare single-producer ring of `u64`s in it
-//!   (throughput). Nothing between two processes is faster: a cache-line
-//!   transfer each way.
+//!   (round trip, `testkit::Floor`), and a bare single-producer ring of
+//!   `u64`s in such a file (throughput). Nothing between two processes is
+//!   faster: a cache-line transfer each way.
 //! * **shmkit spsc**: two `spsc` queues of `u64` (one each way), busy-polling
 //!   `try_recv`; throughput in batches (`try_send_slice`/`try_recv_slice`).
 //! * **shmkit pipe**: two pipes of 8-byte messages, busy-polling; throughput
@@ -22,18 +23,17 @@
 //! runs, in seconds. The ratios to the floor are the numbers to read: a noisy
 //! machine slows every row alike.
 
-use std::fs::{File, OpenOptions};
+use std::ffi::OsString;
 use std::io::{self, IsTerminal, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use memmap2::MmapRaw;
 use shmkit::{pipe, spsc};
+use testkit::shared::FIRST_FREE;
+use testkit::{Child, Floor, Launch, SharedFile};
 
 use crate::fmt;
 use crate::{fail, out_err, Global, Result, Written};
@@ -78,16 +78,11 @@ const QUICK: Plan = Plan {
 /// Items per batch in throughput rows (one socket write is 64 × 8 bytes).
 pub(crate) const BATCH: usize = 64;
 /// Queue capacity of the spsc rows and of the floor ring.
-const RING: usize = 4096;
+pub(crate) const RING: usize = 4096;
 /// Ring size of the pipe rows.
 const PIPE_BYTES: usize = 1 << 20;
 /// Longest the parent waits for the peer to start, or for any one answer.
 const PEER_TIMEOUT: Duration = Duration::from_secs(20);
-/// Polls between two checks that the peer still runs.
-const POLLS_PER_CHECK: u32 = 1 << 16;
-
-/// Environment variable with the parent's pid, for the peer to check.
-pub(crate) const PARENT_ENV: &str = "SHMKIT_BENCH_PARENT";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Method {
@@ -262,113 +257,17 @@ impl Progress {
 // ---------------------------------------------------------------------------
 // The peer process
 
-/// The peer process; killed on drop if it still runs.
-struct Peer {
-    child: Option<Child>,
-    deadline: Instant,
-}
-
-impl Peer {
-    fn spawn(ctx: &Ctx, role: &str, args: &[&str]) -> Result<Peer> {
-        let exe = std::env::current_exe()
-            .map_err(|e| format!("cannot find this executable to start the peer: {e}"))?;
-        let mut cmd = Command::new(exe);
-        if let Some(dir) = &ctx.global.dir {
-            cmd.arg("--dir").arg(dir);
-        }
-        cmd.arg("__bench-peer")
-            .arg(role)
-            .args(args)
-            .env(PARENT_ENV, std::process::id().to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null());
-        let child = cmd
-            .spawn()
-            .map_err(|e| format!("cannot start the peer process: {e}"))?;
-        Ok(Peer {
-            child: Some(child),
-            deadline: Instant::now() + PEER_TIMEOUT,
-        })
-    }
-
-    /// Fails if the peer has exited, or has not answered for too long.
-    fn check(&mut self) -> Result {
-        if let Some(child) = &mut self.child {
-            if let Some(status) = child.try_wait()? {
-                self.child = None;
-                fail!("the peer process exited unexpectedly ({status})");
-            }
-        }
-        if Instant::now() > self.deadline {
-            fail!(
-                "the peer process did not answer within {} s",
-                PEER_TIMEOUT.as_secs()
-            );
-        }
-        Ok(())
-    }
-
-    /// Restarts the clock of [`Peer::check`]'s timeout.
-    fn answered(&mut self) {
-        self.deadline = Instant::now() + PEER_TIMEOUT;
-    }
-
-    /// Calls `poll` until it yields, checking on the peer now and then.
-    #[inline(always)]
-    fn spin<R>(&mut self, mut poll: impl FnMut() -> Option<R>) -> Result<R> {
-        let mut polls: u32 = 0;
-        loop {
-            if let Some(r) = poll() {
-                return Ok(r);
-            }
-            polls = polls.wrapping_add(1);
-            if polls % POLLS_PER_CHECK == 0 {
-                self.check()?;
-            }
-        }
-    }
-
-    /// Waits (sleeping a little) until `ready`, checking on the peer.
-    fn wait_ready(&mut self, mut ready: impl FnMut() -> bool) -> Result {
-        while !ready() {
-            self.check()?;
-            std::thread::sleep(Duration::from_micros(200));
-        }
-        self.answered();
-        Ok(())
-    }
-
-    /// Waits for the peer to exit (it has been told to) and checks it
-    /// succeeded.
-    fn finish(mut self) -> Result {
-        let Some(mut child) = self.child.take() else {
-            return Ok(());
-        };
-        let deadline = Instant::now() + PEER_TIMEOUT;
-        loop {
-            if let Some(status) = child.try_wait()? {
-                if status.success() {
-                    return Ok(());
-                }
-                fail!("the peer process failed ({status})");
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                fail!("the peer process did not exit when told to");
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
+/// The peer playing `role`: this executable again, as
+/// `shmkit [--dir DIR] __bench-peer`.
+fn launch(ctx: &Ctx, role: &str) -> Launch {
+    let dir: Vec<OsString> = match &ctx.global.dir {
+        Some(dir) => vec!["--dir".into(), dir.into()],
+        None => Vec::new(),
+    };
+    Launch::peer(role)
+        .exe_args(dir)
+        .exe_args(["__bench-peer"])
+        .patience(PEER_TIMEOUT)
 }
 
 // ---------------------------------------------------------------------------
@@ -384,7 +283,7 @@ fn unique(suffix: &str) -> String {
     )
 }
 
-/// Removes files (segments, the floor file, the socket) when dropped, or
+/// Removes files (segments, the socket) when dropped, or
 /// earlier with [`Cleanup::now`]: as soon as both processes have attached,
 /// the names can go, so nothing is left behind even if a process is killed.
 #[derive(Default)]
@@ -414,64 +313,12 @@ impl Drop for Cleanup {
 }
 
 // ---------------------------------------------------------------------------
-// The floor
+// The floor ring
 
-/// The floor file: the round trip's words, then a ring of `u64`.
-const FLOOR_LEN: usize = 4096 + RING * 8;
-pub(crate) const PING: usize = 0;
-pub(crate) const PONG: usize = 128;
-pub(crate) const READY: usize = 256;
-/// The floor ring's positions and data.
-pub(crate) const TAIL: usize = 384;
-pub(crate) const HEAD: usize = 512;
-const DATA: usize = 4096;
-/// `PING` value that tells the peer to exit.
-pub(crate) const QUIT: u64 = u64::MAX;
-
-/// The floor file, mapped shared.
-pub(crate) struct FloorMap {
-    map: MmapRaw,
-}
-
-impl FloorMap {
-    fn create(path: &Path) -> Result<FloorMap> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-        file.set_len(FLOOR_LEN as u64)?;
-        FloorMap::map(&file)
-    }
-
-    pub(crate) fn open(path: &Path) -> Result<FloorMap> {
-        FloorMap::map(&OpenOptions::new().read(true).write(true).open(path)?)
-    }
-
-    fn map(file: &File) -> Result<FloorMap> {
-        let map = MmapRaw::map_raw(file)?;
-        if map.len() < FLOOR_LEN {
-            fail!("the floor file is too short");
-        }
-        Ok(FloorMap { map })
-    }
-
-    pub(crate) fn word(&self, offset: usize) -> &AtomicU64 {
-        assert!(offset % 8 == 0 && offset + 8 <= self.map.len());
-        // SAFETY: the mapping is page-aligned and at least `offset + 8` bytes
-        // long (asserted), so the pointer is in bounds and 8-byte aligned; it
-        // lives as long as `self`. Any bytes are a valid AtomicU64, and both
-        // processes touch these words only through atomic operations, so
-        // shared mutation through `&` is sound.
-        unsafe { &*(self.map.as_ptr().add(offset) as *const AtomicU64) }
-    }
-
-    pub(crate) fn slot(&self, pos: u64) -> &AtomicU64 {
-        self.word(DATA + (pos % RING as u64) as usize * 8)
-    }
-}
+/// The floor ring's positions, in a `testkit` shared file whose data region
+/// holds [`RING`] slots.
+pub(crate) const TAIL: usize = FIRST_FREE;
+pub(crate) const HEAD: usize = FIRST_FREE + 128;
 
 // ---------------------------------------------------------------------------
 // Round trips
@@ -492,23 +339,15 @@ fn round_trips(ctx: &Ctx, m: Method, plan: &Plan) -> Result<Latency> {
     let mut started = None;
     match m {
         Method::Floor => {
-            let path = cleanup.add(ctx.dir.join(format!("shmkit-bench-floor.{}", unique(""))));
-            let map = FloorMap::create(&path)?;
-            let mut peer = Peer::spawn(ctx, "floor-echo", &[&path.to_string_lossy()])?;
-            peer.wait_ready(|| map.word(READY).load(Ordering::Acquire) == 1)?;
-            cleanup.now();
-            let (ping, pong) = (map.word(PING), map.word(PONG));
+            let mut floor = Floor::start(launch(ctx, "floor-echo"), Some(&ctx.dir))?;
             for i in 0..total {
-                let v = i + 1;
                 let t0 = Instant::now();
-                ping.store(v, Ordering::Release);
-                peer.spin(|| (pong.load(Ordering::Acquire) == v).then_some(()))?;
+                floor.round_trip()?;
                 if !record(i, t0, &mut started) {
                     break;
                 }
             }
-            ping.store(QUIT, Ordering::Release);
-            peer.finish()?;
+            floor.finish()?;
         }
         Method::Spsc => {
             let opts = ctx.global.options();
@@ -517,13 +356,13 @@ fn round_trips(ctx: &Ctx, m: Method, plan: &Plan) -> Result<Latency> {
             cleanup.segment(ctx, &pong);
             let mut tx = spsc::Sender::<u64>::create_with(&ping, RING, &opts)?;
             let mut rx = spsc::Receiver::<u64>::create_with(&pong, RING, &opts)?;
-            let mut peer = Peer::spawn(ctx, "spsc-echo", &[&ping, &pong])?;
-            peer.wait_ready(|| tx.is_connected() && rx.is_connected())?;
+            let mut peer = launch(ctx, "spsc-echo").args([&ping, &pong]).spawn()?;
+            peer.wait_until("attach", || tx.is_connected() && rx.is_connected())?;
             cleanup.now();
             for i in 0..total {
                 let t0 = Instant::now();
                 send_spin(&mut tx, i).map_err(|()| "the peer detached")?;
-                let v = peer.spin(|| match rx.try_recv() {
+                let v = peer.spin_until(|| match rx.try_recv() {
                     Ok(v) => Some(Ok(v)),
                     Err(spsc::TryRecvError::Empty) => None,
                     Err(spsc::TryRecvError::Disconnected) => Some(Err("the peer detached")),
@@ -545,19 +384,19 @@ fn round_trips(ctx: &Ctx, m: Method, plan: &Plan) -> Result<Latency> {
             cleanup.segment(ctx, &pong);
             let mut tx = pipe::Sender::create_with(&ping, PIPE_BYTES, &opts)?;
             let mut rx = pipe::Receiver::create_with(&pong, PIPE_BYTES, &opts)?;
-            let mut peer = Peer::spawn(ctx, "pipe-echo", &[&ping, &pong])?;
-            peer.wait_ready(|| tx.is_connected() && rx.is_connected())?;
+            let mut peer = launch(ctx, "pipe-echo").args([&ping, &pong]).spawn()?;
+            peer.wait_until("attach", || tx.is_connected() && rx.is_connected())?;
             cleanup.now();
             let mut buf = [0u8; 8];
             for i in 0..total {
                 let t0 = Instant::now();
                 let msg = i.to_ne_bytes();
-                peer.spin(|| match tx.try_send_bytes(&msg) {
+                peer.spin_until(|| match tx.try_send_bytes(&msg) {
                     Ok(()) => Some(Ok(())),
                     Err(pipe::SendError::Full) => None,
                     Err(e) => Some(Err(e)),
                 })??;
-                let n = peer.spin(|| match rx.try_recv_bytes_into(&mut buf) {
+                let n = peer.spin_until(|| match rx.try_recv_bytes_into(&mut buf) {
                     Err(pipe::RecvError::Empty) => None,
                     other => Some(other),
                 })??;
@@ -574,7 +413,7 @@ fn round_trips(ctx: &Ctx, m: Method, plan: &Plan) -> Result<Latency> {
         Method::Socket => {
             let path = cleanup.add(socket_path());
             let listener = UnixListener::bind(&path)?;
-            let peer = Peer::spawn(ctx, "socket-echo", &[&path.to_string_lossy()])?;
+            let peer = launch(ctx, "socket-echo").arg(path.display()).spawn()?;
             let mut s = accept(&listener, peer)?;
             cleanup.now();
             let mut buf = [0u8; 8];
@@ -616,28 +455,25 @@ fn socket_path() -> PathBuf {
 /// A connected socket and the peer at its other end.
 struct Connected {
     stream: UnixStream,
-    peer: Peer,
+    peer: Child,
 }
 
 /// Accepts the peer's connection, checking on the peer meanwhile.
-fn accept(listener: &UnixListener, mut peer: Peer) -> Result<Connected> {
+fn accept(listener: &UnixListener, mut peer: Child) -> Result<Connected> {
     listener.set_nonblocking(true)?;
-    loop {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                stream.set_nonblocking(false)?;
-                // A peer that dies mid-run turns into an error, not a hang.
-                stream.set_read_timeout(Some(PEER_TIMEOUT))?;
-                peer.answered();
-                return Ok(Connected { stream, peer });
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                peer.check()?;
-                std::thread::sleep(Duration::from_micros(200));
-            }
-            Err(e) => return Err(e.into()),
+    let mut accepted = None;
+    peer.wait_until("connect", || match listener.accept() {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
+        other => {
+            accepted = Some(other);
+            true
         }
-    }
+    })?;
+    let (stream, _) = accepted.ok_or("the peer did not connect")??;
+    stream.set_nonblocking(false)?;
+    // A peer that dies mid-run turns into an error, not a hang.
+    stream.set_read_timeout(Some(PEER_TIMEOUT))?;
+    Ok(Connected { stream, peer })
 }
 
 // ---------------------------------------------------------------------------
@@ -651,12 +487,13 @@ fn throughput(ctx: &Ctx, m: Method, plan: &Plan) -> Result<f64> {
     let mut cleanup = Cleanup::default();
     let elapsed = match m {
         Method::Floor => {
-            let path = cleanup.add(ctx.dir.join(format!("shmkit-bench-floor.{}", unique(""))));
-            let map = FloorMap::create(&path)?;
-            let mut peer = Peer::spawn(ctx, "floor-sink", &[&path.to_string_lossy(), &n_arg])?;
-            peer.wait_ready(|| map.word(READY).load(Ordering::Acquire) == 1)?;
-            cleanup.now();
-            let (tail, head) = (map.word(TAIL), map.word(HEAD));
+            let mut ring = SharedFile::create_in(&ctx.dir, RING * 8)?;
+            let mut peer = launch(ctx, "floor-sink")
+                .args([ring.path(), &n_arg])
+                .spawn()?;
+            peer.wait_ready(&ring)?;
+            ring.unlink();
+            let (tail, head, slots) = (ring.word(TAIL), ring.word(HEAD), ring.data_words());
             let start = Instant::now();
             let (mut pos, mut cached_head) = (0u64, 0u64);
             while pos < n {
@@ -664,19 +501,19 @@ fn throughput(ctx: &Ctx, m: Method, plan: &Plan) -> Result<f64> {
                 if pos + batch - cached_head > RING as u64 {
                     // SYNC: Acquire pairs with the consumer's Release of
                     // `head`: it has finished reading those slots.
-                    cached_head = peer.spin(|| {
+                    cached_head = peer.spin_until(|| {
                         let h = head.load(Ordering::Acquire);
                         (pos + batch - h <= RING as u64).then_some(h)
                     })?;
                 }
                 for p in pos..pos + batch {
-                    map.slot(p).store(p, Ordering::Relaxed);
+                    slots[(p % RING as u64) as usize].store(p, Ordering::Relaxed);
                 }
                 pos += batch;
                 // SYNC: Release publishes the items to the consumer.
                 tail.store(pos, Ordering::Release);
             }
-            peer.spin(|| (map.word(READY).load(Ordering::Acquire) == 2).then_some(()))?;
+            peer.spin_done(&ring)?;
             let took = start.elapsed();
             peer.finish()?;
             took
@@ -688,8 +525,10 @@ fn throughput(ctx: &Ctx, m: Method, plan: &Plan) -> Result<f64> {
             cleanup.segment(ctx, &ack);
             let mut tx = spsc::Sender::<u64>::create_with(&data, RING, &opts)?;
             let mut ack_rx = spsc::Receiver::<u64>::create_with(&ack, 1, &opts)?;
-            let mut peer = Peer::spawn(ctx, "spsc-sink", &[&data, &ack, &n_arg])?;
-            peer.wait_ready(|| tx.is_connected() && ack_rx.is_connected())?;
+            let mut peer = launch(ctx, "spsc-sink")
+                .args([&data, &ack, &n_arg])
+                .spawn()?;
+            peer.wait_until("attach", || tx.is_connected() && ack_rx.is_connected())?;
             cleanup.now();
             let start = Instant::now();
             let mut buf = [0u64; BATCH];
@@ -701,7 +540,7 @@ fn throughput(ctx: &Ctx, m: Method, plan: &Plan) -> Result<f64> {
                 }
                 let mut sent = 0;
                 while sent < k {
-                    sent += peer.spin(|| match tx.try_send_slice(&buf[sent..k]) {
+                    sent += peer.spin_until(|| match tx.try_send_slice(&buf[sent..k]) {
                         Ok(m) => Some(Ok(m)),
                         Err(spsc::TrySendError::Full(())) => None,
                         Err(_) => Some(Err("the peer detached")),
@@ -709,7 +548,7 @@ fn throughput(ctx: &Ctx, m: Method, plan: &Plan) -> Result<f64> {
                 }
                 next += k as u64;
             }
-            let confirmed = peer.spin(|| match ack_rx.try_recv() {
+            let confirmed = peer.spin_until(|| match ack_rx.try_recv() {
                 Ok(v) => Some(Ok(v)),
                 Err(spsc::TryRecvError::Empty) => None,
                 Err(spsc::TryRecvError::Disconnected) => Some(Err("the peer detached")),
@@ -729,20 +568,22 @@ fn throughput(ctx: &Ctx, m: Method, plan: &Plan) -> Result<f64> {
             cleanup.segment(ctx, &ack);
             let mut tx = pipe::Sender::create_with(&data, PIPE_BYTES, &opts)?;
             let mut ack_rx = pipe::Receiver::create_with(&ack, pipe::MIN_CAPACITY, &opts)?;
-            let mut peer = Peer::spawn(ctx, "pipe-sink", &[&data, &ack, &n_arg])?;
-            peer.wait_ready(|| tx.is_connected() && ack_rx.is_connected())?;
+            let mut peer = launch(ctx, "pipe-sink")
+                .args([&data, &ack, &n_arg])
+                .spawn()?;
+            peer.wait_until("attach", || tx.is_connected() && ack_rx.is_connected())?;
             cleanup.now();
             let start = Instant::now();
             for i in 0..n {
                 let msg = i.to_ne_bytes();
-                peer.spin(|| match tx.try_send_bytes(&msg) {
+                peer.spin_until(|| match tx.try_send_bytes(&msg) {
                     Ok(()) => Some(Ok(())),
                     Err(pipe::SendError::Full) => None,
                     Err(e) => Some(Err(e)),
                 })??;
             }
             let mut buf = [0u8; 8];
-            peer.spin(|| match ack_rx.try_recv_bytes_into(&mut buf) {
+            peer.spin_until(|| match ack_rx.try_recv_bytes_into(&mut buf) {
                 Err(pipe::RecvError::Empty) => None,
                 other => Some(other),
             })??;
@@ -758,7 +599,9 @@ fn throughput(ctx: &Ctx, m: Method, plan: &Plan) -> Result<f64> {
         Method::Socket => {
             let path = cleanup.add(socket_path());
             let listener = UnixListener::bind(&path)?;
-            let peer = Peer::spawn(ctx, "socket-sink", &[&path.to_string_lossy(), &n_arg])?;
+            let peer = launch(ctx, "socket-sink")
+                .args([path.display().to_string(), n_arg])
+                .spawn()?;
             let mut s = accept(&listener, peer)?;
             cleanup.now();
             let start = Instant::now();

@@ -1,5 +1,6 @@
 //! The peer process of `bench`: this executable started again as
-//! `shmkit __bench-peer ROLE ARGS...`, playing the other side of one row.
+//! `shmkit __bench-peer`, with the role and its arguments from `testkit`,
+//! playing the other side of one row.
 
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -7,13 +8,17 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 
 use shmkit::{pipe, spsc};
+use testkit::shared::{DONE, READY};
+use testkit::SharedFile;
 
-use super::{send_spin, FloorMap, BATCH, HEAD, PARENT_ENV, PING, PONG, QUIT, READY, TAIL};
+use super::{send_spin, BATCH, HEAD, RING, TAIL};
 use crate::{fail, Failure, Global, Result};
 
-/// `shmkit __bench-peer ROLE ARGS...`: the peer's side of one row.
-pub fn peer(g: &Global, role: &str, args: &[String]) -> Result {
-    die_with_parent()?;
+/// `shmkit __bench-peer`: the peer's side of one row.
+pub fn peer(g: &Global) -> Result {
+    let req = testkit::request().ok_or("__bench-peer is started by `shmkit bench`, not by hand")?;
+    testkit::child::peer_setup()?;
+    let (role, args) = (req.role.as_str(), &req.args);
     let opts = g.options();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let number = |s: &str| {
@@ -21,8 +26,8 @@ pub fn peer(g: &Global, role: &str, args: &[String]) -> Result {
             .map_err(|_| Failure(format!("bad number {s:?}")))
     };
     match (role, &args[..]) {
-        ("floor-echo", [path]) => floor_echo(Path::new(path)),
-        ("floor-sink", [path, n]) => floor_sink(Path::new(path), number(n)?),
+        ("floor-echo", [path]) => Ok(testkit::floor::echo(path)?),
+        ("floor-sink", [path, n]) => floor_sink(path, number(n)?),
         ("spsc-echo", [ping, pong]) => {
             let mut rx = spsc::Receiver::<u64>::open_with(ping, &opts)?;
             let mut tx = spsc::Sender::<u64>::open_with(pong, &opts)?;
@@ -76,52 +81,14 @@ pub fn peer(g: &Global, role: &str, args: &[String]) -> Result {
     }
 }
 
-/// Makes the kernel kill this process when its parent dies, so that a peer
-/// never outlives an interrupted run.
-fn die_with_parent() -> Result {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: PR_SET_PDEATHSIG takes one integer argument (the signal)
-        // and touches no memory of ours.
-        let rc = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) };
-        if rc != 0 {
-            fail!("prctl: {}", io::Error::last_os_error());
-        }
+/// The floor ring's consumer: takes `n` items, checks each, then sets DONE.
+fn floor_sink(path: &str, n: u64) -> Result {
+    let ring = SharedFile::open(path)?;
+    let (tail, head, slots) = (ring.word(TAIL), ring.word(HEAD), ring.data_words());
+    if slots.len() < RING {
+        fail!("the floor file is too short");
     }
-    // The parent may have died before the call above took effect.
-    let parent: u32 = std::env::var(PARENT_ENV)
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .ok_or("__bench-peer is started by `shmkit bench`, not by hand")?;
-    if std::os::unix::process::parent_id() != parent {
-        fail!("the parent process is gone");
-    }
-    Ok(())
-}
-
-fn floor_echo(path: &Path) -> Result {
-    let map = FloorMap::open(path)?;
-    let (ping, pong) = (map.word(PING), map.word(PONG));
-    map.word(READY).store(1, Ordering::Release);
-    let mut expect = 1;
-    loop {
-        // The parent writes 1, 2, 3, ... each after seeing the previous echo.
-        let v = ping.load(Ordering::Acquire);
-        if v == expect {
-            pong.store(v, Ordering::Release);
-            expect += 1;
-        } else if v == QUIT {
-            return Ok(());
-        }
-    }
-}
-
-/// The floor ring's consumer: takes `n` items, checks each, then sets READY
-/// to 2.
-fn floor_sink(path: &Path, n: u64) -> Result {
-    let map = FloorMap::open(path)?;
-    let (tail, head) = (map.word(TAIL), map.word(HEAD));
-    map.word(READY).store(1, Ordering::Release);
+    ring.set(READY, 1);
     let mut pos = 0u64;
     while pos < n {
         // SYNC: Acquire pairs with the producer's Release of `tail`: the
@@ -132,7 +99,7 @@ fn floor_sink(path: &Path, n: u64) -> Result {
             continue;
         }
         while pos < end {
-            let v = map.slot(pos).load(Ordering::Relaxed);
+            let v = slots[(pos % RING as u64) as usize].load(Ordering::Relaxed);
             if v != pos {
                 fail!("floor ring: expected item {pos}, got {v}");
             }
@@ -141,7 +108,7 @@ fn floor_sink(path: &Path, n: u64) -> Result {
         // SYNC: Release: we are done reading these slots.
         head.store(pos, Ordering::Release);
     }
-    map.word(READY).store(2, Ordering::Release);
+    ring.set(DONE, 1);
     Ok(())
 }
 

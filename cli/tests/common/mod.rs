@@ -2,30 +2,23 @@
 //! per test, the binary itself, and child processes that hold segments until
 //! they are killed.
 //!
-//! A child is this test binary run again with only the test named
-//! [`CHILD_TEST`], and [`CHILD_MODE`] in its environment saying what to
-//! hold. It prints `@@ready` once attached, then waits on its stdin: a child
-//! whose parent test is gone sees end of file and exits, so none outlives
-//! the test run.
+//! A child is this test binary run again (by `testkit`, which holds the
+//! protocol) with only the test named `child_entry`, which calls
+//! [`run_child`]. It says `@@ready` once attached, then waits on its stdin: a
+//! child whose parent test is gone sees end of file and exits, so none
+//! outlives the test run.
 
 #![allow(dead_code)] // each test file uses a part
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use assert_cmd::assert::Assert;
 
 /// Upper bound for anything a test waits for: generous, so that a loaded
 /// machine never fails a test, but finite, so that nothing hangs.
-pub const TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The test that child processes run.
-pub const CHILD_TEST: &str = "child_entry";
-const CHILD_MODE: &str = "SHMKIT_CLI_TEST_CHILD";
-const CHILD_DIR: &str = "SHMKIT_CLI_TEST_DIR";
-const CHILD_NAME: &str = "SHMKIT_CLI_TEST_NAME";
+pub use testkit::TIMEOUT;
 
 /// A directory of segments of one test, removed with its contents on drop.
 /// On tmpfs (`/dev/shm`) where there is one, like real segments.
@@ -140,80 +133,52 @@ pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
-/// A child process holding a segment until it is killed.
-pub struct Holder {
-    child: Child,
-    _stdin: ChildStdin,
-}
+/// A child process holding a segment until it is killed (or dropped).
+pub struct Holder(testkit::Child);
 
 impl Holder {
     /// Starts a child that attaches to segment `name` in `dir` as `mode`
-    /// says, and waits until it has.
+    /// says, and waits (at most [`TIMEOUT`]) until it has.
+    #[track_caller]
     pub fn spawn(mode: &str, dir: &Dir, name: &str) -> Holder {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([CHILD_TEST, "--exact", "--nocapture", "--test-threads=1"])
-            .env(CHILD_MODE, mode)
-            .env(CHILD_DIR, &dir.path)
-            .env(CHILD_NAME, name)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start a child process");
-        let stdin = child.stdin.take().unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        loop {
-            match lines.next() {
-                // libtest may have printed `test child_entry ... ` first.
-                Some(Ok(line)) if line.ends_with("@@ready") => break,
-                Some(Ok(_)) => {}
-                _ => panic!("child {mode} exited before it was ready"),
-            }
-        }
-        Holder {
-            child,
-            _stdin: stdin,
-        }
+        let launch = testkit::Launch::test(mode)
+            .arg(dir.path.display())
+            .arg(name);
+        let mut child = launch.spawn().unwrap();
+        child.expect("ready").unwrap();
+        Holder(child)
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.0.pid()
     }
 
     /// SIGKILL, and wait until the process is gone.
+    #[track_caller]
     pub fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Holder {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.0.kill().unwrap()
     }
 }
 
 /// In a child process: attaches as asked, says `@@ready`, and holds on
 /// until its stdin closes (or it is killed). `None` in an ordinary run.
 pub fn run_child() -> Option<()> {
-    let mode = std::env::var(CHILD_MODE).ok()?;
-    let dir = std::env::var(CHILD_DIR).unwrap();
-    let name = std::env::var(CHILD_NAME).unwrap();
+    let req = testkit::request()?;
+    let (dir, name) = (req.arg(0), req.arg(1));
     let opts = shmkit::Options::new().dir(dir);
-    let held: Box<dyn std::any::Any> = match mode.as_str() {
+    let held: Box<dyn std::any::Any> = match req.role.as_str() {
         "spsc-sender" => {
-            Box::new(shmkit::spsc::Sender::<u64>::open_or_create_with(&name, 16, &opts).unwrap())
+            Box::new(shmkit::spsc::Sender::<u64>::open_or_create_with(name, 16, &opts).unwrap())
         }
-        "value" => Box::new(shmkit::Value::<u64>::open_or_create_with(&name, 0, &opts).unwrap()),
+        "value" => Box::new(shmkit::Value::<u64>::open_or_create_with(name, 0, &opts).unwrap()),
         "pipe-receiver" => {
-            Box::new(shmkit::pipe::Receiver::open_or_create_with(&name, 4096, &opts).unwrap())
+            Box::new(shmkit::pipe::Receiver::open_or_create_with(name, 4096, &opts).unwrap())
         }
         other => panic!("unknown child mode {other}"),
     };
-    println!("@@ready");
-    let mut sink = Vec::new();
-    let _ = std::io::stdin().read_to_end(&mut sink);
+    testkit::say("ready", "");
+    // Returns at end of input: the parent is gone (it never writes).
+    testkit::hear();
     drop(held);
     std::process::exit(0);
 }
