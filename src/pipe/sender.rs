@@ -225,15 +225,14 @@ impl Sender {
     pub fn send<T: serde::Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SendError> {
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
-        let sent = match postcard::to_extend(value, scratch) {
+        match postcard::to_extend(value, scratch) {
             Ok(bytes) => {
                 let sent = self.send_bytes(&bytes);
                 self.scratch = bytes;
                 sent
             }
             Err(e) => Err(SendError::Encode(e.to_string())),
-        };
-        sent
+        }
     }
 }
 
