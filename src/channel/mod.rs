@@ -53,6 +53,14 @@ pub(crate) enum Stall {
     Gone,
 }
 
+/// Largest capacity of an spsc or mpmc queue: 2³² items (less on 32-bit
+/// targets, where the address space is the limit).
+pub const MAX_CAPACITY: usize = if usize::BITS > 32 {
+    (1u64 << 32) as usize
+} else {
+    usize::MAX
+};
+
 /// How long an operation may wait.
 // Used by the pipe, which loom builds do not compile.
 #[cfg_attr(loom, allow(dead_code))]
@@ -84,6 +92,14 @@ pub(crate) struct Port {
 }
 
 impl Port {
+    /// The default settings, for in-process channels.
+    pub(crate) fn in_process() -> Port {
+        Port::new(
+            WaitStrategy::default(),
+            crate::sync::liveness::DEFAULT_INTERVAL,
+        )
+    }
+
     pub(crate) fn new(wait: WaitStrategy, liveness_interval: Duration) -> Port {
         Port {
             wait,

@@ -26,12 +26,7 @@ use crate::{
     segment::{Attach, ElemType, Segment, Spec},
 };
 
-/// Largest capacity accepted: 2³² items (less on 32-bit targets).
-pub const MAX_CAPACITY: usize = if usize::BITS > 32 {
-    (1u64 << 32) as usize
-} else {
-    usize::MAX
-};
+pub use crate::channel::MAX_CAPACITY;
 
 /// Most handles (senders and receivers together, in all processes, clones
 /// included) attached to one queue at a time. One more is refused with

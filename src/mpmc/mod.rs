@@ -175,7 +175,6 @@ use bytemuck::Pod;
 use crate::channel::mem::Heap;
 use crate::channel::roles::Side;
 use crate::channel::Port;
-use crate::sync::wait::WaitStrategy;
 use end::MpmcEnd;
 
 pub use crate::channel::{
@@ -265,15 +264,8 @@ pub fn channel<T: Pod>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     let tx = MpmcEnd::join(mem.clone(), Side::Send, geo).expect("a new queue has room");
     let rx = MpmcEnd::join(mem, Side::Recv, geo).expect("a new queue has room");
     (
-        Sender::from_parts(tx, (), default_port()),
-        Receiver::from_parts(rx, (), default_port()),
-    )
-}
-
-fn default_port() -> Port {
-    Port::new(
-        WaitStrategy::default(),
-        crate::sync::liveness::DEFAULT_INTERVAL,
+        Sender::from_parts(tx, (), Port::in_process()),
+        Receiver::from_parts(rx, (), Port::in_process()),
     )
 }
 

@@ -16,13 +16,7 @@ use crate::{
     segment::{Attach, ElemType, Segment, Spec},
 };
 
-/// Largest capacity accepted: 2³² items (less on 32-bit targets, where the
-/// address space is the limit).
-pub const MAX_CAPACITY: usize = if usize::BITS > 32 {
-    (1u64 << 32) as usize
-} else {
-    usize::MAX
-};
+pub use crate::channel::MAX_CAPACITY;
 
 /// One end of an spsc ring: the sender's or the receiver's.
 pub struct SpscEnd {

@@ -49,7 +49,6 @@ pub(crate) mod ring;
 use crate::channel::mem::Heap;
 use crate::channel::roles::Side;
 use crate::channel::Port;
-use crate::sync::wait::WaitStrategy;
 use end::SpscEnd;
 
 pub use crate::channel::{
@@ -111,14 +110,8 @@ pub fn channel<T: bytemuck::Pod>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     let rx = SpscEnd::join(mem, Side::Recv, capacity, geo).expect("a new ring has no receiver");
     let producer = ring::Producer::attach(&tx.ring());
     let consumer = ring::Consumer::attach(&rx.ring());
-    let port = || {
-        Port::new(
-            WaitStrategy::default(),
-            crate::sync::liveness::DEFAULT_INTERVAL,
-        )
-    };
     (
-        Sender::from_parts(tx, producer, port()),
-        Receiver::from_parts(rx, consumer, port()),
+        Sender::from_parts(tx, producer, Port::in_process()),
+        Receiver::from_parts(rx, consumer, Port::in_process()),
     )
 }
