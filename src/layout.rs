@@ -331,7 +331,7 @@ pub mod pipe {
 /// A `Value` (see `src/value/handle.rs` and `src/value/mod.rs`):
 /// control-block offsets, and the copies in its data region.
 pub mod value {
-    use crate::value::lock::LockBlock;
+    use crate::sync::lock::LockBlock;
     use crate::value::Control;
 
     /// Bytes of the control block.
@@ -349,7 +349,7 @@ pub mod value {
     /// Whether a value of `elem_size` bytes is one atomic word at the start
     /// of the data region (else [`COPIES`] seqlock copies).
     pub const fn is_word(elem_size: usize) -> bool {
-        crate::value::word::fits(elem_size)
+        crate::cell::word::fits(elem_size)
     }
 
     /// Bytes from one seqlock copy of an `elem_size`-byte value to the next:
@@ -363,7 +363,7 @@ pub mod value {
 /// elements of its data region.
 pub mod array {
     use crate::array::table::{cell_words, Control};
-    use crate::value::lock::LockBlock;
+    use crate::sync::lock::LockBlock;
 
     /// Bytes of the control block.
     pub const CONTROL_LEN: usize = Control::LEN;
@@ -379,8 +379,8 @@ pub mod array {
     /// region: an atomic word of the next power of two for elements of at
     /// most 8 bytes, else a seqlock cell (a seq word and two copies).
     pub const fn element_stride(elem_size: usize) -> usize {
-        if crate::value::word::fits(elem_size) {
-            crate::value::word::width(elem_size)
+        if crate::cell::word::fits(elem_size) {
+            crate::cell::word::width(elem_size)
         } else {
             cell_words(elem_size) * 8
         }

@@ -65,6 +65,7 @@
 pub use bytemuck;
 
 mod array;
+mod cell;
 pub mod channel;
 #[cfg(not(loom))]
 mod error;
@@ -87,6 +88,8 @@ mod value;
 #[cfg(not(loom))]
 pub use array::{Array, OutOfBounds};
 #[cfg(not(loom))]
+pub use cell::Integer;
+#[cfg(not(loom))]
 pub use error::{Error, Kind, Role, TypeInfo};
 #[cfg(not(loom))]
 pub use options::Options;
@@ -94,7 +97,7 @@ pub use options::Options;
 pub use segment::name::MAX_NAME_LEN;
 pub use sync::wait::WaitStrategy;
 #[cfg(not(loom))]
-pub use value::{Integer, Value};
+pub use value::Value;
 
 /// Removes the named segment from the system.
 ///

@@ -8,15 +8,15 @@ use std::time::Duration;
 use bytemuck::Pod;
 
 use super::table::{cell_words, Control, Elem, Elems, Table};
+use crate::cell::seqlock::{payload_words, Seqlock};
+use crate::cell::word::{self, Word, Words};
+use crate::cell::{int_ops, Integer};
 use crate::error::{Error, Kind};
 use crate::options::Options;
 use crate::segment::{Attach, ElemType, Segment, Spec};
 use crate::sync::liveness::PeerId;
+use crate::sync::lock::{self, Held};
 use crate::sync::wait::WaitStrategy;
-use crate::value::lock::{self, Held};
-use crate::value::seqlock::{payload_words, Seqlock};
-use crate::value::word::{self, Word, Words};
-use crate::value::{int_ops, Integer};
 
 /// Optimistic snapshot attempts before a snapshot reads under the writer
 /// lock. Each attempt copies the whole range, so give up sooner than a

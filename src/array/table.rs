@@ -14,8 +14,8 @@
 //! # Element operations
 //!
 //! A word element is read and written with single atomic instructions
-//! ([`crate::value::word`]): lock-free, never torn. A cell element is the
-//! seqlock of [`crate::value::seqlock`] with two copies; its writers hold the
+//! ([`crate::cell::word`]): lock-free, never torn. A cell element is the
+//! seqlock of [`crate::cell::seqlock`] with two copies; its writers hold the
 //! array's writer lock, its readers take no lock. Element operations do not
 //! touch `version`.
 //!
@@ -56,11 +56,11 @@
 
 use bytemuck::Pod;
 
+use crate::cell::seqlock::{payload_words, Seqlock, OPTIMISTIC_READS};
+use crate::cell::word::{decode, encode, Words};
 use crate::sync::atomic::{fence, AtomicU64, Ordering};
+use crate::sync::lock::{Held, LockBlock};
 use crate::sync::Padded;
-use crate::value::lock::{Held, LockBlock};
-use crate::value::seqlock::{payload_words, Seqlock, OPTIMISTIC_READS};
-use crate::value::word::{decode, encode, Words};
 
 /// The control block of an array segment.
 #[repr(C)]
@@ -110,7 +110,7 @@ pub(crate) enum Elems<'a> {
 /// One element.
 #[derive(Clone, Copy)]
 pub(crate) enum Elem<'a> {
-    Word(crate::value::word::Word<'a>),
+    Word(crate::cell::word::Word<'a>),
     Cell(Seqlock<'a>),
 }
 
@@ -281,7 +281,7 @@ impl<'a> Table<'a> {
     /// as it got (each whole).
     pub(crate) fn recover(&self, _held: &Held<'_>) {
         // The dead holder's stores happen before the steal (see
-        // `crate::value::lock`). An RMW reads the latest value regardless.
+        // `crate::sync::lock`). An RMW reads the latest value regardless.
         let v = self.ctl.version.fetch_add(0, Ordering::Relaxed);
         if v & 1 == 1 {
             // SYNC POINT "range write published" for the dead writer's part.
@@ -294,8 +294,8 @@ impl<'a> Table<'a> {
 #[cfg(test)]
 pub(crate) mod heap {
     use super::*;
-    use crate::value::word::heap::HeapWords;
-    use crate::value::word::{self, fits};
+    use crate::cell::word::heap::HeapWords;
+    use crate::cell::word::{self, fits};
 
     pub(crate) struct HeapTable {
         pub(crate) ctl: Control,

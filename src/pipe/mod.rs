@@ -80,6 +80,8 @@ mod end;
 mod error;
 #[cfg(not(loom))]
 mod receiver;
+// Under loom only the protocol and its models compile, not the handles.
+#[cfg_attr(loom, allow(dead_code))]
 pub(crate) mod ring;
 #[cfg(not(loom))]
 mod sender;

@@ -189,7 +189,7 @@ fn value_data(capacity: u64, elem_size: u32) -> Result<u64, String> {
         return Err(format!("capacity {capacity}; a value's is always 1"));
     }
     let size = elem_size as usize;
-    Ok(if crate::value::word::fits(size) {
+    Ok(if crate::cell::word::fits(size) {
         8
     } else {
         // Cannot overflow: at most 2^29 words a copy.
@@ -205,8 +205,8 @@ fn array_data(len: u64, elem_size: u32) -> Result<u64, String> {
         return Err("length 0; an array has at least one element".to_owned());
     }
     let size = elem_size as usize;
-    if crate::value::word::fits(size) {
-        len.checked_mul(crate::value::word::width(size) as u64)
+    if crate::cell::word::fits(size) {
+        len.checked_mul(crate::cell::word::width(size) as u64)
             .and_then(|b| b.checked_next_multiple_of(8))
     } else {
         len.checked_mul(crate::array::table::cell_words(size) as u64)

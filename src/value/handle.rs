@@ -6,16 +6,16 @@ use std::time::Duration;
 
 use bytemuck::Pod;
 
-use super::int_ops;
-use super::lock::{self, Held, LockBlock};
-use super::seqlock::{payload_words, Seqlock, OPTIMISTIC_READS};
-use super::word::{self, Word};
-use super::Integer;
+use crate::cell::int_ops;
+use crate::cell::seqlock::{payload_words, Seqlock, OPTIMISTIC_READS};
+use crate::cell::word::{self, Word};
+use crate::cell::Integer;
 use crate::error::{Error, Kind};
 use crate::options::Options;
 use crate::segment::{Attach, ElemType, Segment, Spec};
 use crate::sync::atomic::AtomicU64;
 use crate::sync::liveness::PeerId;
+use crate::sync::lock::{self, Held, LockBlock};
 use crate::sync::wait::WaitStrategy;
 use crate::sync::{Padded, LINE};
 

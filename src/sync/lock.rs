@@ -1,5 +1,6 @@
-//! The writer lock of a [`Value`](crate::Value) or [`Array`](crate::Array):
-//! one word holding the holder's identity, taken over when the holder dies.
+//! The robust writer lock: one word holding the holder's identity, taken
+//! over when the holder dies. [`Value`](crate::Value) and
+//! [`Array`](crate::Array) writers take it.
 //!
 //! Only writers take it; readers of the seqlock never look at it. The word
 //! holds the holder's [`PeerId`](crate::sync::liveness::PeerId) (pid and

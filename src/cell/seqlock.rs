@@ -16,7 +16,7 @@
 //!
 //! # Protocol
 //!
-//! Writers hold the writer lock ([`super::lock`]), so there is one at a time.
+//! Writers hold the writer lock ([`crate::sync::lock`]), so there is one at a time.
 //!
 //! **Writer**: `s = seq`; **fence(Release)**; write copy `(s + 1) % K`, which
 //! is not the published one, with Relaxed stores; publish with `seq = s + 1`
@@ -74,9 +74,9 @@
 
 use bytemuck::Pod;
 
-use super::lock::Held;
 use crate::payload::{load_payload as copy_out, store_payload as copy_in};
 use crate::sync::atomic::{fence, AtomicU64, Ordering};
+use crate::sync::lock::Held;
 
 /// Optimistic reads a reader makes before it reads under the writer lock.
 /// A read fails only if a publication completed while it copied, so 32
@@ -161,7 +161,7 @@ impl<'a> Seqlock<'a> {
     #[inline]
     pub(crate) fn read_locked<T: Pod>(&self, _held: &Held<'_>) -> T {
         // Relaxed: SYNC POINT "writer lock handover" (or a steal, see
-        // `super::lock`) orders the last publication before this load, and
+        // `crate::sync::lock`) orders the last publication before this load, and
         // nobody else writes while we hold the lock.
         copy_out(self.copy(self.seq.load(Ordering::Relaxed)))
     }
@@ -194,7 +194,7 @@ impl<'a> Seqlock<'a> {
     ///
     /// Under the lock only lock holders store `seq`, and SYNC POINT "writer
     /// lock handover" (or, after a steal, the holder's death, see
-    /// `super::lock`) orders the last store before this read; so a plain
+    /// `crate::sync::lock`) orders the last store before this read; so a plain
     /// load returns the latest value. Loom checks the same protocol with a
     /// read-modify-write here, which returns that same value: loom's
     /// partial-order reduction tracks only the last access to an atomic, so
@@ -230,7 +230,7 @@ impl<'a> Seqlock<'a> {
 #[cfg(test)]
 pub(crate) mod heap {
     use super::*;
-    use crate::value::lock::LockBlock;
+    use crate::sync::lock::LockBlock;
 
     pub(crate) struct HeapSeqlock {
         pub(crate) seq: AtomicU64,
@@ -526,7 +526,7 @@ mod loom_models {
     /// unpublished copy and dies. A reader is never blocked and never sees
     /// the half-written copy; another writer steals the lock (after learning
     /// of the death, modelled as an Acquire load of a flag the dying writer
-    /// sets with Release, see `super::super::lock`) and publishes.
+    /// sets with Release, see `crate::sync::lock`) and publishes.
     #[test]
     fn writer_that_stops_mid_write() {
         loom::model(|| {
