@@ -27,7 +27,7 @@ pub(crate) mod seqlock;
 pub(crate) mod word;
 
 /// Primitive integers: the element types with `fetch_add` and friends on
-/// [`Value`] and [`Array`](crate::Array).
+/// [`Value`](crate::Value) and [`Array`](crate::Array).
 ///
 /// Implemented for `u8`, `u16`, `u32`, `u64`, `usize` and their signed
 /// counterparts; sealed, so no other type can implement it. Arithmetic wraps
