@@ -385,6 +385,10 @@ fn markdown(r: &Results, plots: &[(usize, &'static str, String)]) -> String {
     throughput_section(&mut o, r, plots);
     values_section(&mut o, r);
     blocking_section(&mut o, r, &blocking);
+    // Measurements behind the library's constants: kept by hand, beside the
+    // suite, and carried into every regenerated file.
+    let _ = writeln!(o, "{}", include_str!("../design-notes.md").trim_end());
+    o.push('\n');
 
     if !r.skipped.is_empty() {
         let _ = writeln!(o, "## Not measured\n");

@@ -52,8 +52,7 @@
 //!   `Receiver::recv::<T>()` for any serde type, through
 //!   [postcard](https://docs.rs/postcard): a compact, documented, stable
 //!   wire format (varints, no padding) with a maintained `no_std` crate, so
-//!   a peer in another language or a microcontroller can speak it (bincode,
-//!   the other usual choice, is unmaintained: RUSTSEC-2025-0141).
+//!   a peer in another language or a microcontroller can speak it.
 //! * **Blocking, disconnect, liveness** as in [`crate::spsc`]: spin then
 //!   park (the [`WaitStrategy`](crate::WaitStrategy) option), no system call
 //!   unless someone sleeps. A pipe is a persistent mailbox: a sender sends

@@ -615,8 +615,7 @@ impl Reader {
                 // line too: ask for it now, so that when the header arrives
                 // the rest of the message is (often) already on its way,
                 // instead of costing a second cache-line transfer in series
-                // with the first. Measured on 64-byte round trips: 1.68x
-                // spsc's u64 round trip without this, 1.35-1.4x with it.
+                // with the first (BENCHMARKS.md, "Design measurements").
                 ring.prefetch(at.off + 64);
                 return (Ok(None), at);
             }

@@ -100,8 +100,9 @@ impl Event {
     /// never below zero). For events that several parties wait on, called by
     /// whoever reaps the dead waiter.
     pub(crate) fn forget_waiter(&self) {
-        // A compare-and-swap loop rather than `fetch_update`, which nightly
-        // deprecates under a new name that stable does not have yet.
+        // A saturating decrement: the count is in shared memory, where a
+        // peer may have written anything, and must not wrap to a huge value
+        // that makes every notify pay a system call.
         let mut w = self.waiters.load(Ordering::Relaxed);
         while let Some(less) = w.checked_sub(1) {
             match self

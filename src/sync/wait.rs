@@ -112,13 +112,11 @@ pub(crate) fn wait_marked<R>(
                 }
                 // Spin-then-park only: past the first few microseconds, give
                 // the CPU away between polls. The kernel tends to wake a
-                // sleeping peer on the waker's CPU; if the waker then spins
-                // there without yielding, the peer cannot run to answer
-                // until the spin budget is gone. Measured unpinned, with
-                // idle time between round trips: p50 ~106 µs without this
-                // yield, ~14 µs with it (a pipe: ~3.3 µs; `Park`: ~3.7 µs).
-                // On an idle CPU `sched_yield` returns at once. BusySpin
-                // never yields: it is for callers who dedicate a core.
+                // sleeping peer on the waker's CPU, where an unyielding spin
+                // would keep it from running (BENCHMARKS.md, "Design
+                // measurements"). On an idle CPU `sched_yield` returns at
+                // once. BusySpin never yields: it is for callers who
+                // dedicate a core.
                 if spin_for.is_some() && spun >= YIELD_AFTER {
                     std::thread::yield_now();
                 }

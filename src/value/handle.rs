@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytemuck::Pod;
 
 use crate::cell::int_ops;
-use crate::cell::seqlock::{payload_words, Seqlock, OPTIMISTIC_READS};
+use crate::cell::seqlock::{Seqlock, OPTIMISTIC_READS};
 use crate::cell::word::{self, Word};
 use crate::cell::Integer;
 use crate::error::{Error, Kind};
@@ -17,7 +17,7 @@ use crate::sync::atomic::AtomicU64;
 use crate::sync::liveness::PeerId;
 use crate::sync::lock::{self, Held, LockBlock};
 use crate::sync::wait::WaitStrategy;
-use crate::sync::{Padded, LINE};
+use crate::sync::Padded;
 
 /// The control block of a value segment.
 ///
@@ -39,17 +39,7 @@ pub(crate) struct Control {
     pub(crate) lock: LockBlock,
 }
 
-/// Copies of a seqlock value. A reader is disturbed only by seven
-/// publications during its copy (see `seqlock`): measured against a writer
-/// storing back to back in another process, four copies still sent readers
-/// to the writer lock hundreds of times a second, eight never.
-const COPIES: usize = 8;
-
-/// Words from the start of one seqlock copy to the start of the next: whole
-/// 128-byte lines.
-fn copy_stride(size: usize) -> usize {
-    payload_words(size).next_multiple_of(LINE / 8)
-}
+use super::{copy_stride, SEQLOCK_COPIES as COPIES};
 
 fn sizes(capacity: u64, elem_size: u32) -> Option<(u64, u64)> {
     if capacity != 1 {
@@ -423,7 +413,6 @@ mod tests {
 
     #[test]
     fn layouts_are_as_documented() {
-        assert_eq!(core::mem::size_of::<Control>(), 3 * LINE);
         assert_eq!(sizes(1, 8), Some((384, 8)));
         assert_eq!(sizes(1, 0), Some((384, 8)));
         assert_eq!(sizes(1, 9), Some((384, 8 * 128)));
