@@ -18,10 +18,12 @@
 //! went" (disconnected).
 
 use crate::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::event::Event;
 use crate::sync::liveness::PeerId;
 use crate::sync::Padded;
 
 use super::mem::Mem;
+use super::End;
 
 /// Words in each half of the role table.
 pub(crate) const ROLE_WORDS: usize = 16;
@@ -203,6 +205,99 @@ impl<C> RoleEnd<C> {
 impl<C> Drop for RoleEnd<C> {
     fn drop(&mut self) {
         self.release();
+    }
+}
+
+/// The control block of a ring with one sender and one receiver (spsc, pipe):
+/// each side sleeps on an event of its own.
+pub trait TwoEvents {
+    /// Receivers sleep here; every send notifies it.
+    fn not_empty(&self) -> &Event;
+    /// Senders sleep here; every receive notifies it.
+    fn not_full(&self) -> &Event;
+}
+
+/// One side of a ring whose sides are exclusive roles (spsc, pipe): the role
+/// held in the header, and the event its holder sleeps on. Implements
+/// [`End`] for every protocol end built on it (through [`Exclusive`]).
+pub struct ExclusiveEnd<C: TwoEvents> {
+    role: RoleEnd<C>,
+    side: Side,
+}
+
+impl<C: TwoEvents> ExclusiveEnd<C> {
+    /// Claims `side` of ring `ring` in `mem`, then wakes a peer blocked in
+    /// `wait_for_peer`.
+    pub(crate) fn claim(mem: Mem<C>, ring: usize, side: Side) -> Result<Self, Taken> {
+        let end = ExclusiveEnd {
+            role: RoleEnd::claim(mem, ring, side)?,
+            side,
+        };
+        // Only the holder of a role ever waits on that role's event, and it
+        // has not waited yet: clear what a predecessor killed in its sleep
+        // left.
+        end.own_event().reset_waiters();
+        end.notify_both();
+        Ok(end)
+    }
+
+    /// The ring's memory.
+    #[inline(always)]
+    pub(crate) fn mem(&self) -> &Mem<C> {
+        &self.role.mem
+    }
+
+    fn own_event(&self) -> &Event {
+        let ctl = self.role.mem.control();
+        match self.side {
+            Side::Send => ctl.not_full(),
+            Side::Recv => ctl.not_empty(),
+        }
+    }
+
+    /// Wakes whoever sleeps on either event: on attach and detach, so that a
+    /// peer sees the change at once.
+    fn notify_both(&self) {
+        let ctl = self.role.mem.control();
+        ctl.not_empty().notify();
+        ctl.not_full().notify();
+    }
+}
+
+impl<C: TwoEvents> Drop for ExclusiveEnd<C> {
+    /// Frees the role, then wakes a peer that may be asleep so that it sees
+    /// the departure at once.
+    fn drop(&mut self) {
+        self.role.release();
+        self.notify_both();
+    }
+}
+
+/// A protocol end whose side is an exclusive role; it is an [`End`] through
+/// its [`ExclusiveEnd`].
+pub trait Exclusive {
+    /// The ring's control block.
+    type Control: TwoEvents;
+    /// The role this end holds.
+    fn exclusive(&self) -> &ExclusiveEnd<Self::Control>;
+}
+
+impl<E: Exclusive> End for E {
+    #[inline]
+    fn peer_attached(&self) -> bool {
+        self.exclusive().role.peer_attached()
+    }
+
+    fn peer_came(&self) -> bool {
+        self.exclusive().role.peer_came()
+    }
+
+    fn reap(&self) {
+        self.exclusive().role.reap();
+    }
+
+    fn parking(&self) -> (&Event, Option<(&AtomicU64, u64)>) {
+        (self.exclusive().own_event(), None)
     }
 }
 

@@ -6,13 +6,11 @@ use std::sync::Arc;
 
 use super::ring::{max_message_len, Control, Corrupt, Ring};
 use crate::channel::mem::Mem;
-use crate::channel::roles::{RoleEnd, Side};
-use crate::channel::End;
+use crate::channel::roles::{Exclusive, ExclusiveEnd, Side, TwoEvents};
 use crate::error::{Error, Kind};
 use crate::options::Options;
 use crate::segment::header::fnv1a;
 use crate::segment::{Attach, ElemType, Segment, Spec};
-use crate::sync::atomic::AtomicU64;
 use crate::sync::event::Event;
 
 /// Smallest ring accepted, in bytes (its largest message is 24 bytes).
@@ -95,11 +93,10 @@ pub(crate) fn corrupted(name: &str, c: Corrupt) -> Error {
 
 /// One end of one ring of a pipe.
 pub(crate) struct PipeEnd {
-    role: RoleEnd<Control>,
+    role: ExclusiveEnd<Control>,
     /// Which ring: 0, or 1 in a duplex pipe.
     pub(crate) ring: usize,
     capacity: u64,
-    side: Side,
 }
 
 impl PipeEnd {
@@ -114,27 +111,20 @@ impl PipeEnd {
         // `sizes_duplex`), and `ring < rings` (asserted); Control is made of
         // atomics only.
         let mem = unsafe { Mem::mapped(seg, ring, rings) };
-        let end = PipeEnd {
-            role: RoleEnd::claim(mem, ring, side).map_err(|t| Error::RoleTaken {
+        Ok(PipeEnd {
+            role: ExclusiveEnd::claim(mem, ring, side).map_err(|t| Error::RoleTaken {
                 name,
                 role: side.into(),
                 pid: t.pid,
             })?,
             ring,
             capacity,
-            side,
-        };
-        // Only the holder of a role ever waits on that role's event, and it
-        // has not waited yet: clear what a predecessor killed in its sleep
-        // left. Then wake a peer blocked in `wait_for_peer`.
-        end.parking().0.reset_waiters();
-        end.notify_both();
-        Ok(end)
+        })
     }
 
     #[inline(always)]
     pub(crate) fn ring(&self) -> Ring<'_> {
-        let mem = &self.role.mem;
+        let mem = self.role.mem();
         Ring::new(mem.control(), mem.data(), self.capacity)
     }
 
@@ -147,44 +137,23 @@ impl PipeEnd {
     }
 
     pub(crate) fn name(&self) -> &str {
-        self.role.mem.name()
-    }
-
-    fn notify_both(&self) {
-        let ctl = self.role.mem.control();
-        ctl.not_empty.notify();
-        ctl.not_full.notify();
+        self.role.mem().name()
     }
 }
 
-impl Drop for PipeEnd {
-    /// Frees the role, then wakes a peer that may be asleep so that it sees
-    /// the departure at once.
-    fn drop(&mut self) {
-        self.role.release();
-        self.notify_both();
+impl TwoEvents for Control {
+    fn not_empty(&self) -> &Event {
+        &self.not_empty
+    }
+    fn not_full(&self) -> &Event {
+        &self.not_full
     }
 }
 
-impl End for PipeEnd {
-    #[inline]
-    fn peer_attached(&self) -> bool {
-        self.role.peer_attached()
-    }
-
-    fn peer_came(&self) -> bool {
-        self.role.peer_came()
-    }
-
-    fn reap(&self) {
-        self.role.reap();
-    }
-
-    fn parking(&self) -> (&Event, Option<(&AtomicU64, u64)>) {
-        let ctl = self.role.mem.control();
-        match self.side {
-            Side::Send => (&ctl.not_full, None),
-            Side::Recv => (&ctl.not_empty, None),
-        }
+impl Exclusive for PipeEnd {
+    type Control = Control;
+    #[inline(always)]
+    fn exclusive(&self) -> &ExclusiveEnd<Control> {
+        &self.role
     }
 }

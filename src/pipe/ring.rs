@@ -117,7 +117,8 @@ const _: () = assert!(Cursor::POS == 0 && Cursor::MESSAGES == 8);
 
 /// The shared state of one ring.
 #[repr(C)]
-pub(crate) struct Control {
+// `pub` only because `Exclusive::Control` names it; the module is private.
+pub struct Control {
     /// Written only by the writer; advisory (see the module docs).
     pub(crate) tail: Padded<Cursor>,
     /// Written only by the reader: `head.pos` frees space for the writer.

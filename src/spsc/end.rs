@@ -5,9 +5,8 @@ use bytemuck::Pod;
 
 use super::ring::{Consumer, Control, Geometry, Producer, Ring};
 use crate::channel::mem::Mem;
-use crate::channel::roles::{RoleEnd, Side, Taken};
-use crate::channel::{self, End, RxEnd, TxEnd};
-use crate::sync::atomic::AtomicU64;
+use crate::channel::roles::{Exclusive, ExclusiveEnd, Side, Taken, TwoEvents};
+use crate::channel::{self, RxEnd, TxEnd};
 use crate::sync::event::Event;
 #[cfg(not(loom))]
 use crate::{
@@ -20,10 +19,9 @@ pub use crate::channel::MAX_CAPACITY;
 
 /// One end of an spsc ring: the sender's or the receiver's.
 pub struct SpscEnd {
-    role: RoleEnd<Control>,
+    role: ExclusiveEnd<Control>,
     capacity: u64,
     geo: Geometry,
-    side: Side,
 }
 
 impl SpscEnd {
@@ -35,41 +33,17 @@ impl SpscEnd {
         capacity: u64,
         geo: Geometry,
     ) -> Result<SpscEnd, Taken> {
-        let end = SpscEnd {
-            role: RoleEnd::claim(mem, 0, side)?,
+        Ok(SpscEnd {
+            role: ExclusiveEnd::claim(mem, 0, side)?,
             capacity,
             geo,
-            side,
-        };
-        // Only the holder of a role ever waits on that role's event, and it
-        // has not waited yet: clear what a predecessor killed in its sleep
-        // left.
-        end.own_event().reset_waiters();
-        // Wake a peer blocked in `wait_for_peer`.
-        end.notify_both();
-        Ok(end)
+        })
     }
 
     #[inline(always)]
     pub(crate) fn ring(&self) -> Ring<'_> {
-        let mem = &self.role.mem;
+        let mem = self.role.mem();
         Ring::new(mem.control(), mem.data(), self.capacity, self.geo)
-    }
-
-    fn own_event(&self) -> &Event {
-        let ctl = self.role.mem.control();
-        match self.side {
-            Side::Send => &ctl.not_full,
-            Side::Recv => &ctl.not_empty,
-        }
-    }
-
-    /// Wakes whoever sleeps on either event: on attach and detach, so that a
-    /// peer sees the change at once.
-    fn notify_both(&self) {
-        let ctl = self.role.mem.control();
-        ctl.not_empty.notify();
-        ctl.not_full.notify();
     }
 
     /// Attaches to the named ring as `side`.
@@ -116,31 +90,20 @@ fn sizes(capacity: u64, elem_size: u32) -> Option<(u64, u64)> {
     ))
 }
 
-impl Drop for SpscEnd {
-    fn drop(&mut self) {
-        // Free the role, then wake a peer that may be asleep so that it
-        // sees the departure at once.
-        self.role.release();
-        self.notify_both();
+impl TwoEvents for Control {
+    fn not_empty(&self) -> &Event {
+        &self.not_empty
+    }
+    fn not_full(&self) -> &Event {
+        &self.not_full
     }
 }
 
-impl End for SpscEnd {
-    #[inline]
-    fn peer_attached(&self) -> bool {
-        self.role.peer_attached()
-    }
-
-    fn peer_came(&self) -> bool {
-        self.role.peer_came()
-    }
-
-    fn reap(&self) {
-        self.role.reap();
-    }
-
-    fn parking(&self) -> (&Event, Option<(&AtomicU64, u64)>) {
-        (self.own_event(), None)
+impl Exclusive for SpscEnd {
+    type Control = Control;
+    #[inline(always)]
+    fn exclusive(&self) -> &ExclusiveEnd<Control> {
+        &self.role
     }
 }
 
@@ -158,7 +121,7 @@ impl channel::Ring for SpscEnd {
     }
 
     fn name(&self) -> &str {
-        self.role.mem.name()
+        self.role.mem().name()
     }
 }
 

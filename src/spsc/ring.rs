@@ -73,7 +73,8 @@ use crate::sync::Padded;
 /// The shared indices. Each on its own 128-byte line so that the producer's
 /// stores to `tail` and the consumer's stores to `head` never contend.
 #[repr(C)]
-pub(crate) struct Control {
+// `pub` only because `Exclusive::Control` names it; the module is private.
+pub struct Control {
     /// Producer position: the number of items ever published. Written only by
     /// the sender; advisory (see the module docs).
     pub(crate) tail: Padded<AtomicU64>,
