@@ -208,6 +208,18 @@ pub enum Error {
         /// How many handles a queue can have attached.
         limit: usize,
     },
+    /// The filesystem that holds segments (`/dev/shm`, a tmpfs, on Linux, or
+    /// [`crate::Options::dir`]) has no room for a new segment of this size.
+    /// Nothing was created. On Linux and FreeBSD `create` allocates every
+    /// page of a segment, so a segment that was created never runs out of
+    /// memory later (unless another process truncates its file); elsewhere
+    /// the file is sparse and a full filesystem shows later, as SIGBUS.
+    NoSpace {
+        /// The segment name.
+        name: String,
+        /// The segment's size in bytes.
+        bytes: u64,
+    },
     /// Any other operating-system error.
     Io {
         /// The segment name.
@@ -272,6 +284,11 @@ impl fmt::Display for Error {
             Error::TooManyHandles { name, limit } => write!(
                 f,
                 "segment {name:?} already has the maximum of {limit} live handles attached"
+            ),
+            Error::NoSpace { name, bytes } => write!(
+                f,
+                "no room for segment {name:?}: it needs {bytes} bytes, more than its filesystem \
+                 has free"
             ),
             Error::Io { name, source } => write!(f, "segment {name:?}: {source}"),
         }

@@ -157,6 +157,36 @@ pub(crate) fn path_for(name: &str, opts: &Options) -> Result<PathBuf, Error> {
     Ok(dir.join(format!("{}{name}", name::PREFIX)))
 }
 
+/// Gives the new file its length, with every page allocated now: a segment
+/// the filesystem cannot hold fails here with `ENOSPC`, rather than killing
+/// a process with SIGBUS at the first store to a page that has no memory
+/// behind it (a sparse file on a full tmpfs).
+fn reserve(file: &File, len: u64) -> std::io::Result<()> {
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+    {
+        let len = libc::off_t::try_from(len)
+            .map_err(|_| std::io::Error::from_raw_os_error(libc::EFBIG))?;
+        use std::os::fd::AsRawFd;
+        // SAFETY: the descriptor is open for writing (borrowed from `file`);
+        // posix_fallocate only allocates and extends, it reads no memory of
+        // ours.
+        match unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) } {
+            0 => Ok(()),
+            // A filesystem without fallocate support (glibc falls back to
+            // writing zeros itself; other C libraries may not): extend
+            // sparsely, as before.
+            libc::EOPNOTSUPP | libc::EINVAL => file.set_len(len as u64),
+            e => Err(std::io::Error::from_raw_os_error(e)),
+        }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+    {
+        // No portable way to reserve the pages: sparse, as documented on
+        // `Error::NoSpace`.
+        file.set_len(len)
+    }
+}
+
 /// The directory that holds the segments of `opts`: [`Options::dir`], or the
 /// platform default.
 pub(crate) fn dir_of(opts: &Options) -> &Path {
@@ -197,14 +227,20 @@ impl Segment {
         let made = (|| {
             // The umask may have cleared bits the caller asked for.
             file.set_permissions(std::fs::Permissions::from_mode(opts.mode))?;
-            file.set_len(total_len)?;
+            reserve(&file, total_len)?;
             MmapRaw::map_raw(&file)
         })();
         let map = match made {
             Ok(map) => map,
             Err(e) => {
                 let _ = std::fs::remove_file(&path);
-                return Err(Error::io(name, e));
+                return Err(match e.raw_os_error() {
+                    Some(libc::ENOSPC) | Some(libc::EFBIG) => Error::NoSpace {
+                        name: name.to_owned(),
+                        bytes: total_len,
+                    },
+                    _ => Error::io(name, e),
+                });
             }
         };
         let mut id = Identity::zeroed();
@@ -276,6 +312,7 @@ impl Segment {
             .open(&path)
             .map_err(|e| match e.raw_os_error() {
                 Some(libc::ELOOP) => Error::corrupted(name, "the segment file is a symbolic link"),
+                Some(libc::EISDIR) => Error::corrupted(name, "not a regular file (a directory)"),
                 _ => Error::io(name, e),
             })?;
         let deadline = Instant::now() + opts.open_timeout;
