@@ -47,7 +47,7 @@ pub const CAPACITY: usize = 4096;
 // Names and cleanup
 
 /// A name unique to this process and call: `{tag}{pid}-{seq}{suffix}`, short
-/// enough for shmkit's 23-byte limit with a short tag and suffix.
+/// well within shmkit's name limit.
 pub fn unique_name(tag: &str, suffix: &str) -> String {
     static SEQ: AtomicU32 = AtomicU32::new(0);
     let seq = SEQ.fetch_add(1, Ordering::Relaxed);
