@@ -11,6 +11,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::time::{Duration, Instant};
 
 use common::{hear, offset, say, ChildProc, Seg, TIMEOUT};
+use shmkit::channel::Departure;
 use shmkit::spsc::{Receiver, RecvError, RecvTimeoutError, SendTimeoutError, Sender, TryRecvError};
 use shmkit::{Error, Kind, Options, Role};
 
@@ -312,6 +313,8 @@ fn late_reader_drains_queue_of_exited_creator() {
         rx.recv_timeout(Duration::from_secs(5)),
         Err(RecvTimeoutError::Disconnected)
     );
+    // The creator dropped its sender: a clean end.
+    assert_eq!(rx.peer_departure(), Some(Departure::Closed));
 }
 
 #[test]
@@ -335,9 +338,11 @@ fn killed_sender_turns_into_disconnected_and_can_be_replaced() {
     });
     assert_eq!(got, Err(RecvTimeoutError::Disconnected), "after {waited:?}");
     assert!(!rx.is_connected());
+    assert_eq!(rx.peer_departure(), Some(Departure::Died));
     // A new sender resumes the same queue where the dead one stopped.
     let mut tx = Sender::<u64>::open(&seg.name).unwrap();
     tx.send(BEFORE_KILL).unwrap();
+    assert_eq!(rx.peer_departure(), None, "a sender is attached again");
     assert_eq!(rx.recv_timeout(TIMEOUT), Ok(BEFORE_KILL));
 }
 

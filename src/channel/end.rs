@@ -31,6 +31,8 @@ pub trait End {
     /// leaves in shared memory while it sleeps (for events many processes
     /// sleep on; see `Event::wait_marked`).
     fn parking(&self) -> (&Event, Option<(&AtomicU64, u64)>);
+    /// How the other side's last handle left, once one has.
+    fn peer_departure(&self) -> Option<super::Departure>;
 }
 
 /// What the typed handles need of both ends of a queue of `Pod` items.

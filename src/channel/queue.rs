@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use bytemuck::Pod;
 
 use super::end::Ring;
-use super::end::{RxEnd, TxEnd};
+use super::end::{End, RxEnd, TxEnd};
 use super::error::{
     RecvError, RecvTimeoutError, SendError, SendSliceError, SendTimeoutError, TryRecvError,
     TrySendError,
@@ -254,6 +254,14 @@ impl<T: Pod, F: Flavor> Sender<T, F> {
         self.port.peer_alive(&self.end)
     }
 
+    /// How the last receiver left, once no receiver is attached: closed (or
+    /// dropped), or killed with the handle in its hands. `None` while one is
+    /// attached, before any came, or when a killed receiver has not been
+    /// noticed yet (a liveness check notices it within an interval).
+    pub fn peer_departure(&self) -> Option<super::Departure> {
+        End::peer_departure(&self.end)
+    }
+
     /// Waits at most `timeout` until a receiver is or has been attached;
     /// returns whether one has. Sending needs no receiver (a queue is a
     /// mailbox); this is for a sender that wants to know someone listens.
@@ -422,6 +430,15 @@ impl<T: Pod, F: Flavor> Receiver<T, F> {
     /// liveness interval, made here or by any waiting call).
     pub fn is_connected(&self) -> bool {
         self.port.peer_alive(&self.end)
+    }
+
+    /// How the last sender left, once no sender is attached: closed (or
+    /// dropped), the clean end of what it sent; or killed with the handle in
+    /// its hands, so that the stream may have ended mid-way. `None` while one
+    /// is attached, before any came, or when a killed sender has not been
+    /// noticed yet.
+    pub fn peer_departure(&self) -> Option<super::Departure> {
+        End::peer_departure(&self.end)
     }
 
     /// Waits at most `timeout` until a sender is or has been attached;

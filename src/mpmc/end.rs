@@ -212,7 +212,11 @@ impl Drop for MpmcEnd {
     fn drop(&mut self) {
         // Settles our counters, leaves the role bitmaps, frees the entry and
         // wakes every sleeper, so that a peer blocked in `recv` sees the
-        // departure at once.
+        // departure at once. How we left is marked first, so that a peer
+        // that finds our side gone also finds how.
+        self.mem
+            .roles()
+            .mark_left(self.side.word(0), channel::Departure::Closed);
         self.queue().detach(self.owner, self.me.0);
     }
 }
@@ -232,6 +236,10 @@ impl End for MpmcEnd {
 
     fn reap(&self) {
         reap(&self.queue(), self.me);
+    }
+
+    fn peer_departure(&self) -> Option<channel::Departure> {
+        self.mem.roles().departure(self.side.peer().word(0))
     }
 
     fn parking(&self) -> (&Event, Option<(&AtomicU64, u64)>) {

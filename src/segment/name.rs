@@ -56,7 +56,14 @@ mod tests {
     #[test]
     fn accepts_ordinary_names() {
         let longest = "x".repeat(MAX_NAME_LEN);
-        for ok in ["a", "jobs", "orders.v2", "Q_1-x", "my-savings-account-arrived", &longest] {
+        for ok in [
+            "a",
+            "jobs",
+            "orders.v2",
+            "Q_1-x",
+            "my-savings-account-arrived",
+            &longest,
+        ] {
             assert!(validate(ok).is_ok(), "{ok:?}");
         }
     }
