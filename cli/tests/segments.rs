@@ -167,6 +167,10 @@ fn a_segment_whose_holder_was_killed_is_stale_and_rm_stale_removes_it() {
     let o = dir.opts();
     let holder = Holder::spawn("spsc-sender", &dir, "orphan");
     let value_holder = Holder::spawn("value", &dir, "counter");
+    // A mailbox: its sender left items for a reader yet to come.
+    let mut tx = spsc::Sender::<u64>::create_with("mailbox", 4, &o).unwrap();
+    tx.send(7).unwrap();
+    drop(tx);
     // A segment this process keeps using: never stale.
     let _live = spsc::Receiver::<u64>::create_with("live", 4, &o).unwrap();
     let pid = holder.pid();
@@ -195,13 +199,31 @@ fn a_segment_whose_holder_was_killed_is_stale_and_rm_stale_removes_it() {
     );
     assert!(inspect.contains("status    STALE"), "{inspect}");
 
+    wait_for("the mailbox to turn stale", || {
+        dir.entry("mailbox")["stale"] == true
+    });
+    let kept = "kept mailbox: it holds undelivered items (1; --force removes it)\n";
+    dir.cmd(&["rm", "--stale", "--dry-run"])
+        .assert()
+        .success()
+        .stdout(format!("{kept}would remove counter\nwould remove orphan\n"));
+    assert!(dir.file("orphan").exists() && dir.file("counter").exists());
     dir.cmd(&["rm", "--stale"])
         .assert()
         .success()
-        .stdout("removed counter\nremoved orphan\n");
+        .stdout(format!("{kept}removed counter\nremoved orphan\n"));
     assert!(!dir.file("orphan").exists());
     assert!(!dir.file("counter").exists());
     assert!(dir.file("live").exists());
+    assert!(dir.file("mailbox").exists());
+    dir.cmd(&["rm", "--stale", "--force"])
+        .assert()
+        .success()
+        .stdout("removed mailbox\n");
+    dir.cmd(&["rm", "--stale"])
+        .assert()
+        .success()
+        .stdout(format!("no stale segments in {}\n", dir.path.display()));
 }
 
 #[test]
