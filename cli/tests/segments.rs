@@ -91,7 +91,7 @@ fn ls_lists_segments_of_every_kind() {
     assert_eq!(queue["in_use"], true);
     assert_eq!(queue["stale"], false);
     assert_eq!(queue["problems"].as_array().unwrap().len(), 0);
-    assert_eq!(queue["peers"][0]["role"], "sender, receiver");
+    assert_eq!(queue["peers"][0]["role"], "sender+receiver");
     assert_eq!(dir.entry("jobs")["stats"]["messages_sent"], 1);
     // Only this process's own entry: a process that this one is starting
     // may show up mapping the value too (see

@@ -240,8 +240,8 @@ fn merge_peers(peers: &mut Vec<Peer>) {
             .iter_mut()
             .find(|m| m.pid == p.pid && m.alive == p.alive)
         {
-            Some(m) if !m.role.split(", ").any(|r| r == p.role) => {
-                m.role.push_str(", ");
+            Some(m) if !m.role.split('+').any(|r| r == p.role) => {
+                m.role.push('+');
                 m.role.push_str(&p.role);
             }
             Some(_) => {}

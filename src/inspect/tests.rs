@@ -198,7 +198,7 @@ fn segments_of_every_kind_and_size_decode_without_problems() {
         assert_eq!(r.fill.map(|f| f.capacity), Some(2 * ring));
         // One process holds one end: two roles, one peer.
         assert_eq!(r.peers.len(), 1, "{:?}", r.peers);
-        assert_eq!(r.peers[0].role, "ring 0 sender, ring 1 receiver");
+        assert_eq!(r.peers[0].role, "ring 0 sender+ring 1 receiver");
         drop(end);
     }
     let listed = list(&dir.opts).unwrap();
@@ -223,7 +223,7 @@ fn counters_and_fill_follow_the_traffic() {
     assert_eq!(r.fill.map(|f| f.used), Some(3));
     // One process holds both roles: one peer.
     let roles: Vec<_> = r.peers.iter().map(|p| p.role.as_str()).collect();
-    assert_eq!(roles, ["sender, receiver"]);
+    assert_eq!(roles, ["sender+receiver"]);
     drop((tx, rx));
 
     let mut tx = crate::mpmc::Sender::<u32>::create_with("w", 8, &dir.opts).unwrap();
