@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytemuck::Pod;
 
-use super::table::{cell_words, Control, Elem, Elems, Table};
+use super::table::{Control, Elem, Elems, Table};
 use crate::error::{Error, Kind};
 use crate::options::Options;
 use crate::segment::{Attach, ElemType, Segment, Spec};
@@ -23,25 +23,10 @@ use crate::value::{int_ops, Integer};
 /// single-element read does.
 const SNAPSHOT_ATTEMPTS: u32 = 4;
 
-fn sizes(len: u64, elem_size: u32) -> Option<(u64, u64)> {
-    if len == 0 {
-        return None;
-    }
-    let size = elem_size as usize;
-    let data = if word::fits(size) {
-        len.checked_mul(word::width(size) as u64)?
-            .checked_next_multiple_of(8)?
-    } else {
-        len.checked_mul(cell_words(size) as u64)?.checked_mul(8)?
-    };
-    Some((core::mem::size_of::<Control>() as u64, data))
-}
-
 fn spec<T: Pod>(opts: &Options) -> Spec {
     Spec {
         kind: Kind::Array,
         elem: ElemType::of::<T>(opts),
-        sizes,
     }
 }
 
@@ -238,7 +223,8 @@ impl<T: Pod> Array<T> {
         let elems = if Self::IN_WORD {
             match Words::view(words, word::width(Self::SIZE), len) {
                 Some(w) => Elems::Words(w),
-                // Validated: the data region holds `len` words (see `sizes`).
+                // Validated: the data region holds `len` words (the kind
+                // table's rule for arrays).
                 None => unreachable!("an array segment holds its elements"),
             }
         } else {
@@ -506,22 +492,6 @@ mod tests {
     #[test]
     fn layouts_are_as_documented() {
         assert_eq!(core::mem::size_of::<Control>(), 3 * crate::sync::LINE);
-        assert_eq!(sizes(3, 1), Some((384, 8)));
-        assert_eq!(sizes(9, 1), Some((384, 16)));
-        assert_eq!(
-            sizes(3, 3),
-            Some((384, 16)),
-            "3-byte elements in 4-byte words"
-        );
-        assert_eq!(sizes(2, 8), Some((384, 16)));
-        assert_eq!(
-            sizes(2, 9),
-            Some((384, 2 * 5 * 8)),
-            "seq + 2 copies of 2 words"
-        );
-        assert_eq!(sizes(0, 8), None);
-        assert_eq!(sizes(u64::MAX, 8), None);
-        assert_eq!(sizes(u64::MAX / 8, 9), None);
     }
 
     #[test]

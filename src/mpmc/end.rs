@@ -135,22 +135,22 @@ impl MpmcEnd {
         let spec = Spec {
             kind: Kind::Mpmc,
             elem: ElemType::of::<T>(opts),
-            sizes,
         };
         let stride = stride_words(core::mem::size_of::<T>());
         // A zero-filled data region is not an empty queue: every slot must
         // say "EMPTY for position i".
         let seg = Segment::attach(how, opts, &spec, MAX_CAPACITY, |seg| {
             // SAFETY: `seg` is being created as an mpmc segment, whose
-            // control region is one `Control` (`sizes`).
+            // control region is one `Control` (the kind table's
+            // `control_len`).
             let ctl = unsafe { seg.control::<Control>() };
             Queue::new(ctl, seg.data_words(), Geometry::new(seg.capacity(), stride)).init();
         })?;
         // The segment was validated for this capacity and element size.
         let geo = Geometry::new(seg.capacity(), stride);
         // SAFETY: the segment was validated (or created) as an mpmc segment,
-        // whose control region is one `Control` (`sizes`); Control is made of
-        // atomics only.
+        // whose control region is one `Control` (the kind table's
+        // `control_len`); Control is made of atomics only.
         let mem = unsafe { Mem::mapped(std::sync::Arc::new(seg), 0, 1) };
         let name = mem.name().to_owned();
         MpmcEnd::join(mem, side, geo).map_err(|TableFull| Error::TooManyHandles {
@@ -194,18 +194,6 @@ impl MpmcEnd {
 /// Reaps the dead peers of `q` (see `Queue::reap`).
 fn reap(q: &Queue<'_>, me: PeerId) -> usize {
     q.reap(me.0, |id| !PeerId(id).is_alive())
-}
-
-/// Bytes of control block and data region of a queue of `capacity` items of
-/// `elem_size` bytes.
-#[cfg(not(loom))]
-fn sizes(capacity: u64, elem_size: u32) -> Option<(u64, u64)> {
-    if capacity == 0 || capacity > MAX_CAPACITY as u64 {
-        return None;
-    }
-    let stride = stride_words(elem_size as usize) as u64;
-    let data = capacity.checked_mul(stride)?.checked_mul(8)?;
-    Some((core::mem::size_of::<Control>() as u64, data))
 }
 
 impl Drop for MpmcEnd {

@@ -35,18 +35,6 @@ const ELEM: ElemType = ElemType {
     name: "bytes",
 };
 
-fn ring_ok(capacity: u64) -> bool {
-    (MIN_CAPACITY as u64..=MAX_CAPACITY as u64).contains(&capacity) && capacity % 8 == 0
-}
-
-fn sizes_one_way(capacity: u64, _elem_size: u32) -> Option<(u64, u64)> {
-    ring_ok(capacity).then_some((core::mem::size_of::<Control>() as u64, capacity))
-}
-
-fn sizes_duplex(capacity: u64, _elem_size: u32) -> Option<(u64, u64)> {
-    ring_ok(capacity).then_some((2 * core::mem::size_of::<Control>() as u64, 2 * capacity))
-}
-
 /// Rounds a requested capacity up to whole words, within the limits.
 fn round_capacity(capacity: usize) -> Result<usize, Error> {
     if capacity < MIN_CAPACITY {
@@ -73,15 +61,7 @@ pub(crate) fn attach_segment(
         Attach::OpenOrCreate(name, cap) => Attach::OpenOrCreate(name, round_capacity(cap)?),
         open => open,
     };
-    let spec = Spec {
-        kind,
-        elem: ELEM,
-        sizes: if kind == Kind::Duplex {
-            sizes_duplex
-        } else {
-            sizes_one_way
-        },
-    };
+    let spec = Spec { kind, elem: ELEM };
     // The zero-filled data region is already a valid empty ring.
     Segment::attach(how, opts, &spec, MAX_CAPACITY, |_| {}).map(Arc::new)
 }
@@ -110,8 +90,8 @@ impl PipeEnd {
         let name = seg.name().to_owned();
         assert!(ring < rings, "a pipe has no ring {ring}");
         // SAFETY: `seg` was validated as a pipe of its kind, whose control
-        // region holds one `Control` per ring (`sizes_one_way` /
-        // `sizes_duplex`), and `ring < rings` (asserted); Control is made of
+        // region holds one `Control` per ring (the kind table's
+        // `control_len`), and `ring < rings` (asserted); Control is made of
         // atomics only.
         let mem = unsafe { Mem::mapped(seg, ring, rings) };
         let end = PipeEnd {

@@ -82,31 +82,18 @@ impl ElemType {
     }
 }
 
-/// What a primitive asks of the segment layer.
+/// What a primitive asks of the segment layer. Where its control block and
+/// data region go, and how long they are, is the kind table's to say
+/// ([`kinds`]).
 #[derive(Clone, Copy)]
 pub(crate) struct Spec {
     pub(crate) kind: Kind,
     pub(crate) elem: ElemType,
-    /// Bytes of control block and of data region for a capacity, or `None`
-    /// when the capacity is impossible for this kind and element size.
-    /// Creation and validation take the sizes from the kind table
-    /// ([`kinds`]); debug builds check that this rule agrees with it.
-    pub(crate) sizes: fn(capacity: u64, elem_size: u32) -> Option<(u64, u64)>,
 }
 
 /// Offsets and total length of a segment, from the kind table.
 fn layout(spec: &Spec, capacity: u64) -> Option<(u64, u64, u64)> {
-    let table = kinds::of(spec.kind);
-    // The handle's own size rule must agree with the table's.
-    debug_assert_eq!(
-        (spec.sizes)(capacity, spec.elem.size),
-        table.control_and_data(capacity, spec.elem.size),
-        "{:?} of capacity {capacity} and {}-byte elements: the handle's sizes differ from \
-         the kind table's",
-        spec.kind,
-        spec.elem.size
-    );
-    let s = table.sizes(capacity, spec.elem.size).ok()?;
+    let s = kinds::of(spec.kind).sizes(capacity, spec.elem.size).ok()?;
     Some((s.control_offset, s.data_offset, s.total_len))
 }
 
@@ -454,8 +441,8 @@ impl Segment {
     ///
     /// # Safety
     /// `C` must be made of atomics only (any bytes valid, alignment at most
-    /// 128), and `size_of::<C>()` must not exceed the control length that this
-    /// kind's `Spec::sizes` returns.
+    /// 128), and `size_of::<C>()` must not exceed the control length that the
+    /// kind table gives this segment's kind.
     #[inline]
     pub(crate) unsafe fn control<C>(&self) -> &C {
         debug_assert!(core::mem::align_of::<C>() <= 128);

@@ -78,14 +78,13 @@ impl SpscEnd {
         let spec = Spec {
             kind: Kind::Spsc,
             elem: ElemType::of::<T>(opts),
-            sizes,
         };
         // The zero-filled data region is already a valid empty ring.
         let seg = std::sync::Arc::new(Segment::attach(how, opts, &spec, MAX_CAPACITY, |_| {})?);
         let capacity = seg.capacity();
         // SAFETY: the segment was validated (or created) as an spsc segment,
-        // whose control region is one `Control` (`sizes`); Control is made
-        // of atomics only.
+        // whose control region is one `Control` (the kind table's
+        // `control_len`); Control is made of atomics only.
         let mem = unsafe { Mem::mapped(seg, 0, 1) };
         let name = mem.name().to_owned();
         SpscEnd::join(
@@ -100,20 +99,6 @@ impl SpscEnd {
             pid: t.pid,
         })
     }
-}
-
-/// Bytes of control block and data region of a ring of `capacity` items of
-/// `elem_size` bytes.
-#[cfg(not(loom))]
-fn sizes(capacity: u64, elem_size: u32) -> Option<(u64, u64)> {
-    if capacity == 0 || capacity > MAX_CAPACITY as u64 {
-        return None;
-    }
-    let words = Geometry::of_size(elem_size as usize).data_words(capacity)?;
-    Some((
-        core::mem::size_of::<Control>() as u64,
-        words.checked_mul(8)?,
-    ))
 }
 
 impl Drop for SpscEnd {

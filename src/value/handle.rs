@@ -8,16 +8,16 @@ use bytemuck::Pod;
 
 use super::int_ops;
 use super::lock::{self, Held, LockBlock};
-use super::seqlock::{payload_words, Seqlock, OPTIMISTIC_READS};
+use super::seqlock::{Seqlock, OPTIMISTIC_READS};
 use super::word::{self, Word};
-use super::Integer;
+use super::{copy_stride, Integer, SEQLOCK_COPIES};
 use crate::error::{Error, Kind};
 use crate::options::Options;
 use crate::segment::{Attach, ElemType, Segment, Spec};
 use crate::sync::atomic::AtomicU64;
 use crate::sync::liveness::PeerId;
 use crate::sync::wait::WaitStrategy;
-use crate::sync::{Padded, LINE};
+use crate::sync::Padded;
 
 /// The control block of a value segment.
 ///
@@ -27,7 +27,7 @@ use crate::sync::{Padded, LINE};
 ///
 /// The data region then holds, for a value of at most 8 bytes, one 8-byte
 /// word (the value in its first bytes, see [`word`]); for a larger one, the
-/// [`COPIES`] seqlock copies, each on whole 128-byte lines of its own, so
+/// [`SEQLOCK_COPIES`] seqlock copies, each on whole 128-byte lines of its own, so
 /// that a writer filling one copy never touches a line a reader of another
 /// copy is reading. All zeroes is a valid value segment holding
 /// `T::zeroed()`.
@@ -39,36 +39,10 @@ pub(crate) struct Control {
     pub(crate) lock: LockBlock,
 }
 
-/// Copies of a seqlock value. A reader is disturbed only by seven
-/// publications during its copy (see `seqlock`): measured against a writer
-/// storing back to back in another process, four copies still sent readers
-/// to the writer lock hundreds of times a second, eight never.
-const COPIES: usize = 8;
-
-/// Words from the start of one seqlock copy to the start of the next: whole
-/// 128-byte lines.
-fn copy_stride(size: usize) -> usize {
-    payload_words(size).next_multiple_of(LINE / 8)
-}
-
-fn sizes(capacity: u64, elem_size: u32) -> Option<(u64, u64)> {
-    if capacity != 1 {
-        return None;
-    }
-    let size = elem_size as usize;
-    let data = if word::fits(size) {
-        8
-    } else {
-        (copy_stride(size) as u64).checked_mul(COPIES as u64 * 8)?
-    };
-    Some((core::mem::size_of::<Control>() as u64, data))
-}
-
 fn spec<T: Pod>(opts: &Options) -> Spec {
     Spec {
         kind: Kind::Value,
         elem: ElemType::of::<T>(opts),
-        sizes,
     }
 }
 
@@ -239,13 +213,13 @@ impl<T: Pod> Value<T> {
 
     #[inline]
     fn seqlock_in(seg: &Segment) -> Seqlock<'_> {
-        // Validated: the data region is `COPIES * copy_stride` words (see
-        // `sizes`).
+        // Validated: the data region is `SEQLOCK_COPIES * copy_stride` words
+        // (the kind table's rule for values).
         Seqlock::new(
             &Self::control_in(seg).seq,
             seg.data_words(),
             copy_stride(Self::SIZE),
-            COPIES,
+            SEQLOCK_COPIES,
         )
     }
 
@@ -254,7 +228,8 @@ impl<T: Pod> Value<T> {
         debug_assert!(Self::IN_WORD);
         match Word::first_of(self.seg.data_words(), word::width(Self::SIZE)) {
             Some(w) => w,
-            // Validated: the data region is one word (see `sizes`).
+            // Validated: the data region is one word (the kind table's rule
+            // for values).
             None => unreachable!("a value segment has a data word"),
         }
     }
@@ -423,14 +398,6 @@ mod tests {
 
     #[test]
     fn layouts_are_as_documented() {
-        assert_eq!(core::mem::size_of::<Control>(), 3 * LINE);
-        assert_eq!(sizes(1, 8), Some((384, 8)));
-        assert_eq!(sizes(1, 0), Some((384, 8)));
-        assert_eq!(sizes(1, 9), Some((384, 8 * 128)));
-        assert_eq!(sizes(1, 128), Some((384, 8 * 128)));
-        assert_eq!(sizes(1, 129), Some((384, 8 * 256)));
-        assert_eq!(sizes(0, 8), None);
-        assert_eq!(sizes(2, 8), None);
-        assert!(sizes(1, u32::MAX).is_some());
+        assert_eq!(core::mem::size_of::<Control>(), 3 * crate::sync::LINE);
     }
 }

@@ -55,9 +55,12 @@ const _: () = {
     assert!(Control::LEN == 3 * LINE);
 };
 
-/// The copies of a value over 8 bytes in its segment's data region: this
-/// many (the handle's `COPIES`; segment validation checks, in debug builds,
-/// that the two agree), each [`copy_stride`] words from the previous one.
+/// The copies of a value over 8 bytes in its segment's data region, each
+/// [`copy_stride`] words from the previous one. A reader is disturbed only
+/// by `SEQLOCK_COPIES - 1` publications during its copy (see [`seqlock`]):
+/// measured against a writer storing back to back in another process, four
+/// copies still sent readers to the writer lock hundreds of times a second,
+/// eight never.
 #[cfg(not(loom))]
 pub(crate) const SEQLOCK_COPIES: usize = 8;
 
