@@ -62,12 +62,17 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
+// `#[derive(shmkit::Element)]` names `::shmkit`, here too.
+extern crate self as shmkit;
+
 pub use bytemuck;
 
 mod array;
 pub mod channel;
+pub mod element;
 #[cfg(not(loom))]
 mod error;
+mod fnv;
 #[cfg(not(loom))]
 pub mod inspect;
 #[cfg(not(loom))]
@@ -86,12 +91,15 @@ mod value;
 
 #[cfg(not(loom))]
 pub use array::{Array, OutOfBounds};
+pub use element::Element;
 #[cfg(not(loom))]
 pub use error::{Error, Kind, Role, TypeInfo};
 #[cfg(not(loom))]
 pub use options::Options;
 #[cfg(not(loom))]
 pub use segment::name::MAX_NAME_LEN;
+/// `#[derive(shmkit::Element)]`: see [`element`].
+pub use shmkit_derive::Element;
 pub use sync::wait::WaitStrategy;
 #[cfg(not(loom))]
 pub use value::{Integer, Value};
