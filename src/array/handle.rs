@@ -5,9 +5,8 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::time::Duration;
 
-use bytemuck::Pod;
-
 use super::table::{Control, Elem, Elems, Table};
+use crate::element::Element;
 use crate::error::{Error, Kind};
 use crate::options::Options;
 use crate::segment::{Attach, ElemType, Segment, Spec};
@@ -23,11 +22,11 @@ use crate::value::{int_ops, Integer};
 /// single-element read does.
 const SNAPSHOT_ATTEMPTS: u32 = 4;
 
-fn spec<T: Pod>(opts: &Options) -> Spec {
-    Spec {
+fn spec<T: Element>(opts: &Options) -> Result<Spec, Error> {
+    Ok(Spec {
         kind: Kind::Array,
-        elem: ElemType::of::<T>(opts),
-    }
+        elem: ElemType::of::<T>(opts)?,
+    })
 }
 
 /// An index or range outside an [`Array`]; nothing was read or written.
@@ -129,7 +128,7 @@ impl std::error::Error for OutOfBounds {}
 ///
 /// As for [`Value`](crate::Value): `f` may run more than once for elements of
 /// at most 8 bytes, so keep it free of side effects.
-pub struct Array<T: Pod> {
+pub struct Array<T: Element> {
     seg: Segment,
     me: PeerId,
     wait: WaitStrategy,
@@ -138,7 +137,7 @@ pub struct Array<T: Pod> {
     _elem: PhantomData<fn(T) -> T>,
 }
 
-impl<T: Pod> fmt::Debug for Array<T> {
+impl<T: Element> fmt::Debug for Array<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Array")
             .field("name", &self.name())
@@ -147,7 +146,7 @@ impl<T: Pod> fmt::Debug for Array<T> {
     }
 }
 
-impl<T: Pod> Array<T> {
+impl<T: Element> Array<T> {
     const SIZE: usize = core::mem::size_of::<T>();
     const IN_WORD: bool = word::fits(Self::SIZE);
 
@@ -202,7 +201,7 @@ impl<T: Pod> Array<T> {
                 Self::table_in(seg, seg.capacity() as usize).init(items);
             }
         };
-        let seg = Segment::attach(how, opts, &spec::<T>(opts), usize::MAX, init)?;
+        let seg = Segment::attach(how, opts, &spec::<T>(opts)?, usize::MAX, init)?;
         Ok(Array {
             len: seg.capacity() as usize,
             seg,

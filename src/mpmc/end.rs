@@ -21,6 +21,7 @@ use crate::sync::liveness::PeerId;
 use crate::sync::wait::Waited;
 #[cfg(not(loom))]
 use crate::{
+    element::Element,
     error::{Error, Kind},
     options::Options,
     segment::{Attach, ElemType, Segment, Spec},
@@ -131,10 +132,10 @@ impl MpmcEnd {
 
     /// Attaches to the named queue as `side`.
     #[cfg(not(loom))]
-    fn attach<T: Pod>(how: Attach<'_>, opts: &Options, side: Side) -> Result<MpmcEnd, Error> {
+    fn attach<T: Element>(how: Attach<'_>, opts: &Options, side: Side) -> Result<MpmcEnd, Error> {
         let spec = Spec {
             kind: Kind::Mpmc,
-            elem: ElemType::of::<T>(opts),
+            elem: ElemType::of::<T>(opts)?,
         };
         let stride = stride_words(core::mem::size_of::<T>());
         // A zero-filled data region is not an empty queue: every slot must
@@ -254,7 +255,7 @@ impl TxEnd for MpmcEnd {
     type Producer = ();
 
     #[cfg(not(loom))]
-    fn attach<T: Pod>(how: Attach<'_>, opts: &Options) -> Result<(Self, ()), Error> {
+    fn attach<T: Element>(how: Attach<'_>, opts: &Options) -> Result<(Self, ()), Error> {
         Ok((MpmcEnd::attach::<T>(how, opts, Side::Send)?, ()))
     }
 
@@ -273,7 +274,7 @@ impl RxEnd for MpmcEnd {
     type Consumer = ();
 
     #[cfg(not(loom))]
-    fn attach<T: Pod>(how: Attach<'_>, opts: &Options) -> Result<(Self, ()), Error> {
+    fn attach<T: Element>(how: Attach<'_>, opts: &Options) -> Result<(Self, ()), Error> {
         Ok((MpmcEnd::attach::<T>(how, opts, Side::Recv)?, ()))
     }
 

@@ -2,6 +2,7 @@
 //! ring, one role in it. Also the segment shape of pipes (one ring, or two
 //! for a duplex pipe) and how a handle attaches.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::ring::{max_message_len, Control, Corrupt, Ring};
@@ -31,9 +32,14 @@ pub const MAX_CAPACITY: usize = if usize::BITS > 32 {
 const ELEM: ElemType = ElemType {
     size: 1,
     align: 8,
-    fingerprint: fnv1a(b"shmkit::pipe records v1"),
+    fingerprint: fnv1a(RECORDS.as_bytes()),
+    tagged: false,
+    layout: Cow::Borrowed(RECORDS),
     name: "bytes",
 };
+
+/// The pipe's "layout description": its record format (`pipe::ring`).
+const RECORDS: &str = "shmkit::pipe records v1";
 
 /// Rounds a requested capacity up to whole words, within the limits.
 fn round_capacity(capacity: usize) -> Result<usize, Error> {

@@ -11,6 +11,7 @@ use crate::sync::atomic::AtomicU64;
 use crate::sync::event::Event;
 #[cfg(not(loom))]
 use crate::{
+    element::Element,
     error::{Error, Kind},
     options::Options,
     segment::{Attach, ElemType, Segment, Spec},
@@ -74,10 +75,10 @@ impl SpscEnd {
 
     /// Attaches to the named ring as `side`.
     #[cfg(not(loom))]
-    fn attach<T: Pod>(how: Attach<'_>, opts: &Options, side: Side) -> Result<SpscEnd, Error> {
+    fn attach<T: Element>(how: Attach<'_>, opts: &Options, side: Side) -> Result<SpscEnd, Error> {
         let spec = Spec {
             kind: Kind::Spsc,
-            elem: ElemType::of::<T>(opts),
+            elem: ElemType::of::<T>(opts)?,
         };
         // The zero-filled data region is already a valid empty ring.
         let seg = std::sync::Arc::new(Segment::attach(how, opts, &spec, MAX_CAPACITY, |_| {})?);
@@ -151,7 +152,7 @@ impl TxEnd for SpscEnd {
     type Producer = Producer;
 
     #[cfg(not(loom))]
-    fn attach<T: Pod>(how: Attach<'_>, opts: &Options) -> Result<(Self, Producer), Error> {
+    fn attach<T: Element>(how: Attach<'_>, opts: &Options) -> Result<(Self, Producer), Error> {
         let end = SpscEnd::attach::<T>(how, opts, Side::Send)?;
         let producer = Producer::attach(&end.ring());
         Ok((end, producer))
@@ -172,7 +173,7 @@ impl RxEnd for SpscEnd {
     type Consumer = Consumer;
 
     #[cfg(not(loom))]
-    fn attach<T: Pod>(how: Attach<'_>, opts: &Options) -> Result<(Self, Consumer), Error> {
+    fn attach<T: Element>(how: Attach<'_>, opts: &Options) -> Result<(Self, Consumer), Error> {
         let end = SpscEnd::attach::<T>(how, opts, Side::Recv)?;
         let consumer = Consumer::attach(&end.ring());
         Ok((end, consumer))

@@ -4,13 +4,12 @@
 use std::marker::PhantomData;
 use std::time::Duration;
 
-use bytemuck::Pod;
-
 use super::int_ops;
 use super::lock::{self, Held, LockBlock};
 use super::seqlock::{Seqlock, OPTIMISTIC_READS};
 use super::word::{self, Word};
 use super::{copy_stride, Integer, SEQLOCK_COPIES};
+use crate::element::Element;
 use crate::error::{Error, Kind};
 use crate::options::Options;
 use crate::segment::{Attach, ElemType, Segment, Spec};
@@ -39,11 +38,11 @@ pub(crate) struct Control {
     pub(crate) lock: LockBlock,
 }
 
-fn spec<T: Pod>(opts: &Options) -> Spec {
-    Spec {
+fn spec<T: Element>(opts: &Options) -> Result<Spec, Error> {
+    Ok(Spec {
         kind: Kind::Value,
-        elem: ElemType::of::<T>(opts),
-    }
+        elem: ElemType::of::<T>(opts)?,
+    })
 }
 
 /// A value of type `T` shared by name between processes: Python's
@@ -120,7 +119,7 @@ fn spec<T: Pod>(opts: &Options) -> Spec {
 /// `Arc`. A handle records its process's identity when it attaches; a child
 /// created with `fork` must open the value again rather than use the
 /// parent's handle.
-pub struct Value<T: Pod> {
+pub struct Value<T: Element> {
     seg: Segment,
     me: PeerId,
     wait: WaitStrategy,
@@ -128,7 +127,7 @@ pub struct Value<T: Pod> {
     _elem: PhantomData<fn(T) -> T>,
 }
 
-impl<T: Pod> std::fmt::Debug for Value<T> {
+impl<T: Element> std::fmt::Debug for Value<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Value")
             .field("name", &self.name())
@@ -137,7 +136,7 @@ impl<T: Pod> std::fmt::Debug for Value<T> {
     }
 }
 
-impl<T: Pod> Value<T> {
+impl<T: Element> Value<T> {
     const SIZE: usize = core::mem::size_of::<T>();
     const IN_WORD: bool = word::fits(Self::SIZE);
 
@@ -174,7 +173,7 @@ impl<T: Pod> Value<T> {
     }
 
     fn attach(how: Attach<'_>, initial: T, opts: &Options) -> Result<Self, Error> {
-        let seg = Segment::attach(how, opts, &spec::<T>(opts), 1, |seg| {
+        let seg = Segment::attach(how, opts, &spec::<T>(opts)?, 1, |seg| {
             Self::init(seg, &initial)
         })?;
         Ok(Value {
