@@ -3,7 +3,7 @@
 //!
 //! A handle is a protocol *end* (an spsc producer, an mpmc receiver, a pipe
 //! writer: something that can try an operation once, and knows its peers)
-//! plus a [`Port`], which turns single attempts into the public behaviour:
+//! plus a `Port`, which turns single attempts into the public behaviour:
 //!
 //! * **the lifecycle rule.** A queue is a persistent mailbox. An attempt
 //!   that finds the ring full (or empty) reports `Disconnected` only if the
@@ -12,9 +12,9 @@
 //!   and a blocking call waits: for room, for an item, or for a peer that
 //!   has not arrived yet. A peer that attaches later revives the queue.
 //! * **blocking**: spin, then park on the end's event (see
-//!   [`crate::sync::wait`]), bounded by a deadline;
+//!   `sync::wait`), bounded by a deadline;
 //! * **liveness**: while waiting, and now and then on polling paths, the end
-//!   looks for dead peers (rate-limited by [`Checkup`]), so a peer that was
+//!   looks for dead peers (rate-limited by `Checkup`), so a peer that was
 //!   killed turns into `Disconnected` instead of a hang.
 //!
 //! The typed queue handles ([`Sender`], [`Receiver`]) are generic over a
