@@ -52,6 +52,8 @@ struct Outcome {
     primes: u64,
     /// The process that did the work.
     worker_pid: u32,
+    /// Makes every byte a field: without it the struct would end in four
+    /// bytes of padding, which `#[derive(shmkit::Element)]` refuses.
     _pad: u32,
 }
 
