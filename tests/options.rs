@@ -123,3 +123,85 @@ fn a_type_tag_makes_the_tag_matter_instead_of_the_layout() {
     assert_eq!(tx.try_send(Reading { micros: 1 }), Ok(()));
     shmkit::remove(&name).unwrap();
 }
+
+#[derive(Clone, Copy, shmkit::Element)]
+#[repr(C)]
+struct Pair {
+    a: u32,
+    b: i32,
+}
+
+/// Two types whose descriptions are longer than a header keeps and differ
+/// only at the end.
+#[derive(Clone, Copy, shmkit::Element)]
+#[repr(C)]
+struct LongU {
+    pairs: [Pair; 60],
+    last: u32,
+}
+
+#[derive(Clone, Copy, shmkit::Element)]
+#[repr(C)]
+struct LongI {
+    pairs: [Pair; 60],
+    last: i32,
+}
+
+#[test]
+fn long_layouts_are_compared_whole_and_shown_cut() {
+    let name = name("long");
+    let long = shmkit::element::Description::of::<LongU>().unwrap();
+    assert!(long.as_str().len() > shmkit::layout::header::ELEM_LAYOUT_ROOM);
+    let _tx = Sender::<LongU>::create(&name, 2).unwrap();
+    assert!(Receiver::<LongU>::open(&name).is_ok());
+    match Receiver::<LongI>::open(&name) {
+        Err(Error::WrongType {
+            expected, found, ..
+        }) => {
+            // The caller's layout is whole (its last pair's `b` and `last`
+            // are one run); the header's is its start.
+            assert!(
+                expected.layout.ends_with(",472:u32,476:i32[2]}"),
+                "{}",
+                expected.layout
+            );
+            assert_eq!(found.layout_len, long.as_str().len());
+            assert_eq!(
+                found.layout,
+                long.as_str()[..shmkit::layout::header::ELEM_LAYOUT_ROOM]
+            );
+            assert!(found.to_string().contains("..."), "{found}");
+        }
+        other => panic!("expected WrongType, got {other:?}"),
+    }
+    shmkit::remove(&name).unwrap();
+}
+
+/// A hand-written `describe` that forgets a field.
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct Forgetful {
+    a: u32,
+    b: u32,
+}
+// SAFETY: `repr(C)`, two `u32`: no padding, every bit pattern valid.
+unsafe impl shmkit::bytemuck::Zeroable for Forgetful {}
+// SAFETY: as above.
+unsafe impl shmkit::bytemuck::Pod for Forgetful {}
+impl shmkit::Element for Forgetful {
+    fn describe(at: usize, out: &mut shmkit::element::Leaves) {
+        out.field::<u32>(at);
+    }
+}
+
+#[test]
+fn a_wrong_hand_written_description_is_an_error_when_attaching() {
+    let name = name("forgetful");
+    match Sender::<Forgetful>::create(&name, 2) {
+        Err(Error::InvalidArgument(why)) => {
+            assert!(why.contains("Element::describe"), "{why}")
+        }
+        other => panic!("expected InvalidArgument, got {other:?}"),
+    }
+    assert!(matches!(shmkit::remove(&name), Err(Error::NotFound { .. })));
+}
