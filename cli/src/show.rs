@@ -186,14 +186,23 @@ fn describe(out: &mut impl Write, r: &Report) -> io::Result<()> {
         )?;
         field(out, "version", h.version.to_string())?;
         field(out, "kind", format!("{} ({})", h.kind_code, r.kind_name()))?;
+        let tag = if h.elem.tagged { " (type tag)" } else { "" };
         field(
             out,
             "element",
             format!(
-                "{:?}: size {}, align {}, fingerprint {:#018x}",
+                "{:?}: size {}, align {}, fingerprint {:#018x}{tag}",
                 h.elem.name, h.elem.size, h.elem.align, h.elem.fingerprint
             ),
         )?;
+        if !matches!(r.kind_name(), "pipe" | "duplex") {
+            let cut = if h.elem.layout.len() < h.elem.layout_len {
+                format!("... ({} bytes in all)", h.elem.layout_len)
+            } else {
+                String::new()
+            };
+            field(out, "fields", format!("{}{cut}", h.elem.layout))?;
+        }
         let unit = match r.kind_name() {
             "pipe" => " bytes",
             "duplex" => " bytes per ring",
@@ -309,6 +318,10 @@ pub fn to_json(r: &Report) -> Value {
             "size": h.elem.size,
             "align": h.elem.align,
             "fingerprint": h.elem.fingerprint,
+            "type_tag": h.elem.tagged,
+            "layout": h.elem.layout,
+            "layout_len": h.elem.layout_len,
+            "layout_hash": h.elem.layout_hash,
         })
     });
     let stats: Map<String, Value> = r

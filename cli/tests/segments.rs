@@ -86,6 +86,7 @@ fn ls_lists_segments_of_every_kind() {
     assert_eq!(queue["kind"], "spsc");
     assert_eq!(queue["capacity"], 16);
     assert_eq!(queue["element"]["name"], "u64");
+    assert_eq!(queue["element"]["layout"], "size 8 align 8 {0:u64}");
     assert_eq!(queue["fill"]["used"], 4);
     assert_eq!(queue["stats"]["sent"], 4);
     assert_eq!(queue["in_use"], true);
@@ -126,6 +127,7 @@ fn inspect_shows_the_header_counters_and_peers() {
         "\"shmkit\" (ok)",
         "kind      2 (mpmc)",
         "element   \"u64\": size 8, align 8",
+        "fields    size 8 align 8 {0:u64}",
         "capacity  8 items",
         "checksum  0x",
         "(ok)",
@@ -240,7 +242,7 @@ fn corrupted_segments_are_described_and_do_not_fail_the_listing() {
         .write(true)
         .open(dir.file("truncated"))
         .unwrap()
-        .set_len(700)
+        .set_len(header::LEN as u64 + 100)
         .unwrap();
     std::fs::write(dir.file("junk"), b"not a segment").unwrap();
 
@@ -251,7 +253,10 @@ fn corrupted_segments_are_described_and_do_not_fail_the_listing() {
         "expected 0x000074696b6d6873 (\"shmkit\\0\\0\"): not a shmkit segment",
         "! header checksum is 0x",
         "the header was changed after creation",
-        &format!("! the file is 700 bytes, but the segment is {len} bytes long (truncated)"),
+        &format!(
+            "! the file is {} bytes, but the segment is {len} bytes long (truncated)",
+            header::LEN + 100
+        ),
         &format!(
             "! the file is 13 bytes, shorter than the {}-byte header",
             header::LEN
@@ -276,8 +281,12 @@ fn corrupted_segments_are_described_and_do_not_fail_the_listing() {
     assert!(out.contains("(WRONG: the identity hashes to 0x"), "{out}");
     assert!(out.contains("creator   pid 57005,"), "{out}");
     let out = dir.stdout(&["inspect", "truncated"]);
-    assert!(out.contains("file      700 bytes"), "{out}");
-    assert!(out.contains("! the file is 700 bytes"), "{out}");
+    let short = header::LEN + 100;
+    assert!(out.contains(&format!("file      {short} bytes")), "{out}");
+    assert!(
+        out.contains(&format!("! the file is {short} bytes")),
+        "{out}"
+    );
 }
 
 #[test]
