@@ -149,3 +149,9 @@ pub fn remove(name: &str) -> Result<(), Error> {
 pub fn remove_with(name: &str, opts: &Options) -> Result<(), Error> {
     segment::remove(name, opts)
 }
+
+/// Every code block of the README, compiled as a doc test, so that none of
+/// them stops compiling unnoticed.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
