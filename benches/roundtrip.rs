@@ -94,7 +94,7 @@ fn run() -> support::Result<()> {
         "{cpus} CPUs; each sample includes one clock read (~{:.0} ns)",
         support::clock_read_ns()
     );
-    if let Some(busy) = support::busy_share(Duration::from_millis(300)) {
+    if let Some(busy) = testkit::load::busy_share(Duration::from_millis(300)) {
         println!(
             "other processes kept the CPUs {:.0}% busy just before the run",
             busy * 100.0

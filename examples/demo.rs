@@ -51,7 +51,7 @@ fn run() -> support::Result<()> {
     let started = Instant::now();
     let pin = testkit::pin_pair();
     println!("shmkit demo: two processes, one queue each way, found by name\n");
-    let busy = support::busy_share(Duration::from_millis(200));
+    let busy = testkit::load::busy_share(Duration::from_millis(200));
 
     // The shmkit ping-pong and the floor, alternately (REPEATS runs each, a
     // fresh peer process every time), so that both see the same machine.
@@ -115,7 +115,7 @@ fn run() -> support::Result<()> {
         );
     }
 
-    if let Some(busy) = busy.filter(|&b| b > 0.25) {
+    if let Some(busy) = busy.filter(|&b| b > testkit::load::NOISY) {
         println!(
             "\nNote: other programs kept the CPUs {:.0}% busy just before this run, so these",
             busy * 100.0

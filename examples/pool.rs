@@ -24,7 +24,6 @@
 use std::process::{Child, Command, ExitCode};
 use std::time::{Duration, Instant};
 
-use shmkit::bytemuck::{Pod, Zeroable};
 use shmkit::mpmc::{Receiver, RecvTimeoutError, Sender};
 
 /// How many tasks the coordinator maps over.
@@ -37,7 +36,7 @@ const CAPACITY: usize = 256;
 
 /// One unit of work.
 #[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable, Debug)]
+#[derive(Clone, Copy, Debug, shmkit::Element)]
 struct Task {
     /// Position in the input: results are put back in this order.
     index: u64,
@@ -47,12 +46,14 @@ struct Task {
 
 /// What a worker sends back.
 #[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable, Debug)]
+#[derive(Clone, Copy, Debug, shmkit::Element)]
 struct Outcome {
     index: u64,
     primes: u64,
     /// The process that did the work.
     worker_pid: u32,
+    /// Makes every byte a field: without it the struct would end in four
+    /// bytes of padding, which `#[derive(shmkit::Element)]` refuses.
     _pad: u32,
 }
 

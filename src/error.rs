@@ -68,27 +68,76 @@ impl fmt::Display for Kind {
     }
 }
 
-/// An element type as recorded in a segment header.
+/// An element type, as a handle expects it or as a segment header records
+/// it.
+///
+/// Two element types agree when their size, alignment and fingerprint do,
+/// and both or neither are [`tagged`](TypeInfo::tagged). The fingerprint is
+/// the hash of the layout description (see [`crate::element`]), so names do
+/// not matter; or, with [`Options::type_tag`](crate::Options::type_tag), the
+/// tag.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TypeInfo {
     /// `size_of::<T>()`.
     pub size: u32,
     /// `align_of::<T>()`.
     pub align: u32,
-    /// The type fingerprint: by default a hash of [`core::any::type_name`],
-    /// or the tag set with [`crate::Options::type_tag`].
+    /// What must match: [`layout_hash`](TypeInfo::layout_hash), or the tag
+    /// set with [`Options::type_tag`](crate::Options::type_tag).
     pub fingerprint: u64,
-    /// The type's name as far as the header records it (first 40 bytes).
+    /// Whether [`fingerprint`](TypeInfo::fingerprint) is a type tag.
+    pub tagged: bool,
+    /// The layout description
+    /// ([`Description`](crate::element::Description)), such as
+    /// `size 16 align 8 {0:u64,8:f32,12:u8[4]}`; from a header, only as
+    /// much as it keeps (the first 344 bytes).
+    pub layout: String,
+    /// Bytes of the whole description: more than `layout.len()` when the
+    /// header kept only its start.
+    pub layout_len: usize,
+    /// The 64-bit FNV-1a hash of the whole description.
+    pub layout_hash: u64,
+    /// The Rust type's name ([`core::any::type_name`]); from a header, only
+    /// as much as it keeps (the first 64 bytes). For messages: names are
+    /// never compared.
     pub name: String,
+}
+
+impl TypeInfo {
+    /// Whether `layout` is only the start of the description.
+    fn layout_cut(&self) -> bool {
+        self.layout.len() < self.layout_len
+    }
 }
 
 impl fmt::Display for TypeInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "`{}` (size {}, align {}, fingerprint {:#018x})",
-            self.name, self.size, self.align, self.fingerprint
-        )
+        let cut = if self.layout_cut() { "..." } else { "" };
+        write!(f, "`{}` ({}{cut}", self.name, self.layout)?;
+        if self.tagged {
+            write!(f, ", type tag {:#x}", self.fingerprint)?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// Why two element types that [`Error::WrongType`] reports disagree.
+fn type_mismatch(expected: &TypeInfo, found: &TypeInfo) -> &'static str {
+    match (expected.tagged, found.tagged) {
+        (false, false) => {
+            "the layouts differ (element types agree when their layouts do, whatever their \
+             names, or when every handle sets the same Options::type_tag)"
+        }
+        (true, true) if expected.fingerprint != found.fingerprint => {
+            "the type tags differ (Options::type_tag)"
+        }
+        (true, true) => "the type tags are equal, but the sizes or alignments differ",
+        (true, false) => {
+            "this handle sets Options::type_tag, the segment's creator did not (it compares \
+             layouts)"
+        }
+        (false, true) => "the segment's creator set Options::type_tag; attach with the same tag",
     }
 }
 
@@ -157,14 +206,16 @@ pub enum Error {
         /// The kind the header records.
         found: Kind,
     },
-    /// The segment holds elements of another type.
+    /// The segment holds elements of another type: another layout, size or
+    /// alignment, or another [`Options::type_tag`](crate::Options::type_tag).
+    /// The message shows both layouts.
     WrongType {
         /// The segment name.
         name: String,
-        /// The caller's element type.
-        expected: TypeInfo,
+        /// The caller's element type (boxed: it keeps the error small).
+        expected: Box<TypeInfo>,
         /// The element type the header records.
-        found: TypeInfo,
+        found: Box<TypeInfo>,
     },
     /// The segment was created by an incompatible version of shmkit.
     IncompatibleVersion {
@@ -260,7 +311,8 @@ impl fmt::Display for Error {
                 found,
             } => write!(
                 f,
-                "segment {name:?} holds elements of type {found}, not {expected}"
+                "segment {name:?} holds elements of type {found}, not {expected}: {}",
+                type_mismatch(expected, found)
             ),
             Error::IncompatibleVersion {
                 name,
@@ -329,5 +381,36 @@ impl Error {
             name: name.to_owned(),
             reason: reason.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(layout: &str, layout_len: usize, tag: Option<u64>) -> TypeInfo {
+        TypeInfo {
+            size: 8,
+            align: 8,
+            fingerprint: tag.unwrap_or(1),
+            tagged: tag.is_some(),
+            layout: layout.to_owned(),
+            layout_len,
+            layout_hash: 1,
+            name: "app::Reading".to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_type_shows_its_layout_cut_or_whole_and_its_tag() {
+        let whole = "size 8 align 8 {0:u64}";
+        assert_eq!(
+            info(whole, whole.len(), None).to_string(),
+            "`app::Reading` (size 8 align 8 {0:u64})"
+        );
+        assert_eq!(
+            info("size 8 align 8 {0:u", 400, Some(0x5eed)).to_string(),
+            "`app::Reading` (size 8 align 8 {0:u..., type tag 0x5eed)"
+        );
     }
 }

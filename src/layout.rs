@@ -76,7 +76,8 @@ pub mod header {
     pub const ELEM_SIZE: usize = Header::IDENTITY + Identity::ELEM_SIZE;
     /// `u32`: `align_of` the element type (8 for pipes).
     pub const ELEM_ALIGN: usize = Header::IDENTITY + Identity::ELEM_ALIGN;
-    /// `u64`: the element type's fingerprint.
+    /// `u64`: the element type's fingerprint: the FNV-1a hash of its layout
+    /// description ([`fingerprint`]), or a type tag ([`ELEM_FLAGS`]).
     pub const FINGERPRINT: usize = Header::IDENTITY + Identity::FINGERPRINT;
     /// `u64`: items, elements, 1 (values) or bytes per ring (pipes).
     pub const CAPACITY: usize = Header::IDENTITY + Identity::CAPACITY;
@@ -92,10 +93,26 @@ pub mod header {
     pub const CREATOR_UID: usize = Header::IDENTITY + Identity::CREATOR_UID;
     /// `u64`: creation time, nanoseconds since the Unix epoch (0: unknown).
     pub const CREATED_UNIX_NS: usize = Header::IDENTITY + Identity::CREATED_UNIX_NS;
-    /// [`TYPE_NAME_LEN`] bytes: the element type's name, NUL-padded.
+    /// `u32`: [`FLAG_TYPE_TAG`] or 0.
+    pub const ELEM_FLAGS: usize = Header::IDENTITY + Identity::ELEM_FLAGS;
+    /// The [`ELEM_FLAGS`] bit that makes [`FINGERPRINT`] a tag set with
+    /// `Options::type_tag` rather than the layout description's hash.
+    pub const FLAG_TYPE_TAG: u32 = hdr::FLAG_TYPE_TAG;
+    /// `u32`: bytes of the element's whole layout description
+    /// (`shmkit::element::Description`).
+    pub const ELEM_LAYOUT_LEN: usize = Header::IDENTITY + Identity::ELEM_LAYOUT_LEN;
+    /// `u64`: the FNV-1a hash of the whole layout description.
+    pub const ELEM_LAYOUT_HASH: usize = Header::IDENTITY + Identity::ELEM_LAYOUT_HASH;
+    /// [`TYPE_NAME_LEN`] bytes: the element type's Rust name (for
+    /// messages only), NUL-padded.
     pub const TYPE_NAME: usize = Header::IDENTITY + Identity::TYPE_NAME;
     /// Bytes of the type name.
     pub const TYPE_NAME_LEN: usize = hdr::TYPE_NAME_LEN;
+    /// [`ELEM_LAYOUT_ROOM`] bytes: the layout description, or as much of it
+    /// as fits, NUL-padded.
+    pub const ELEM_LAYOUT: usize = Header::IDENTITY + Identity::ELEM_LAYOUT;
+    /// Bytes of the layout description kept.
+    pub const ELEM_LAYOUT_ROOM: usize = hdr::ELEM_LAYOUT_ROOM;
     /// `u64`: FNV-1a of the identity bytes before it (`..CHECKSUM`).
     pub const CHECKSUM: usize = Header::IDENTITY + Identity::CHECKSUM;
     /// `u32`: [`super::STATE_INIT`] or [`super::STATE_READY`].
@@ -119,11 +136,11 @@ pub mod header {
         ROLES + 8 * side.word(ring)
     }
 
-    /// The [`FINGERPRINT`] a handle records for an element type whose
-    /// `core::any::type_name` is `type_name` (unless `Options::type_tag`
-    /// sets another).
-    pub fn fingerprint(type_name: &str) -> u64 {
-        hdr::fnv1a(type_name.as_bytes())
+    /// The [`FINGERPRINT`] (and [`ELEM_LAYOUT_HASH`]) of an element type
+    /// whose layout description is `layout` (unless `Options::type_tag`
+    /// sets another fingerprint).
+    pub fn fingerprint(layout: &str) -> u64 {
+        hdr::fnv1a(layout.as_bytes())
     }
 
     /// The checksum that belongs at [`CHECKSUM`] in a segment that starts

@@ -19,10 +19,35 @@
 //! # Ok::<(), shmkit::Error>(())
 //! ```
 //!
-//! Element types are [`bytemuck::Pod`]: any bit pattern is a valid value, so
-//! nothing another process writes can produce an invalid one. Derive it with
-//! `#[derive(Clone, Copy, shmkit::bytemuck::Pod, shmkit::bytemuck::Zeroable)]`
-//! on a `#[repr(C)]` struct.
+//! ## Element types
+//!
+//! Queues, values and arrays hold [`Element`]s: [`bytemuck::Pod`] types (any
+//! bit pattern is a valid value, so nothing another process writes can
+//! produce an invalid one) that describe their layout. Two programs agree on
+//! a type when they lay it out alike, whatever they call it: a struct written
+//! twice, in two crates or in Python or C, is the same element type. Derive
+//! it on a `#[repr(C)]` struct without padding; your crate needs no
+//! dependency on `bytemuck`:
+//!
+//! ```
+//! #[derive(Clone, Copy, Debug, shmkit::Element)]
+//! #[repr(C)]
+//! struct Reading {
+//!     at_micros: u64,
+//!     celsius: f32,
+//!     sensor: u16,
+//!     _pad: [u8; 2], // every byte a field: see `element` on padding
+//! }
+//! # let name = format!("doc-root-reading-{}", std::process::id());
+//! let mut tx = shmkit::spsc::Sender::<Reading>::create(&name, 64)?;
+//! # shmkit::remove(&name)?;
+//! # Ok::<(), shmkit::Error>(())
+//! ```
+//!
+//! A different layout is refused when a handle attaches
+//! ([`Error::WrongType`], which shows both); [`Options::type_tag`] makes a
+//! tag, rather than the layout, what must match. The layout description and
+//! how another language computes it are in [`element`].
 //!
 //! ## What is here
 //!
@@ -33,6 +58,7 @@
 //! | [`pipe`] | byte messages of any length, one-way or duplex, with zero-copy grants | `Pipe(duplex)`, `send_bytes`/`recv_bytes_into` |
 //! | [`Value`] | one shared value: lock-free up to 8 bytes, a seqlock above; readers never block writers | `Value(typecode, lock=True)` |
 //! | [`Array`] | fixed-length shared array: per-element atomics, consistent snapshots of range writes | `Array(typecode, size_or_initializer)` |
+//! | [`element`] | element types: `#[derive(Element)]`, layout descriptions any language can compute | `ctypes.Structure`, `struct` format strings |
 //!
 //! ```
 //! # let name = format!("doc-root-value-{}", std::process::id());
@@ -62,13 +88,18 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
+// `#[derive(shmkit::Element)]` names `::shmkit`, here too.
+extern crate self as shmkit;
+
 pub use bytemuck;
 
 mod array;
 mod cell;
 pub mod channel;
+pub mod element;
 #[cfg(not(loom))]
 mod error;
+mod fnv;
 #[cfg(not(loom))]
 pub mod inspect;
 #[cfg(not(loom))]
@@ -89,12 +120,15 @@ mod value;
 pub use array::{Array, OutOfBounds};
 #[cfg(not(loom))]
 pub use cell::Integer;
+pub use element::Element;
 #[cfg(not(loom))]
 pub use error::{Error, Kind, Role, TypeInfo};
 #[cfg(not(loom))]
 pub use options::Options;
 #[cfg(not(loom))]
 pub use segment::name::MAX_NAME_LEN;
+/// `#[derive(shmkit::Element)]`: see [`element`].
+pub use shmkit_derive::Element;
 pub use sync::wait::WaitStrategy;
 #[cfg(not(loom))]
 pub use value::Value;
@@ -115,3 +149,9 @@ pub fn remove(name: &str) -> Result<(), Error> {
 pub fn remove_with(name: &str, opts: &Options) -> Result<(), Error> {
     segment::remove(name, opts)
 }
+
+/// Every code block of the README, compiled as a doc test, so that none of
+/// them stops compiling unnoticed.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -49,7 +49,7 @@ impl Options {
     /// The defaults: [`WaitStrategy::SpinThenPark`] for 50 µs, a 100 ms
     /// liveness interval, mode `0600`, the platform's shared-memory directory, a
     /// one-second open timeout, same-owner segments only, the element type
-    /// identified by its type name.
+    /// identified by its layout.
     pub fn new() -> Options {
         Options::default()
     }
@@ -101,13 +101,41 @@ impl Options {
         self
     }
 
-    /// Identify the element type by this tag instead of by its Rust type name.
+    /// Identify the element type by this tag instead of by its layout.
     ///
-    /// By default two processes agree on an element type when its size,
-    /// alignment and [`core::any::type_name`] match, which holds when both take
-    /// the type from the same crate. Programs that define the same `#[repr(C)]`
-    /// layout separately (another crate, another language) agree on a tag
-    /// instead; size and alignment are still checked.
+    /// By default a handle attaches when its element type has the layout
+    /// the segment was created with: the same size, alignment and layout
+    /// description (see [`crate::element`]). The names of the types do not
+    /// matter, so two programs that define the same `#[repr(C)]` struct
+    /// separately (another crate, another language) exchange items without
+    /// this option.
+    ///
+    /// With a tag, names matter instead: a handle attaches only to a segment
+    /// created with the same tag (and elements of the same size and
+    /// alignment), whatever the layouts, and never to one created without a
+    /// tag. Use it to keep apart types that share a layout but not a
+    /// meaning, such as a `Celsius(f64)` and a `Meters(f64)`. Every handle
+    /// of the segment must set it.
+    ///
+    /// ```
+    /// # let name = format!("doc-tag-{}", std::process::id());
+    /// use shmkit::{spsc, Options};
+    ///
+    /// #[derive(Clone, Copy, shmkit::Element)]
+    /// #[repr(transparent)]
+    /// struct Celsius(f64);
+    ///
+    /// // Tags in use, like names, are a convention between the programs.
+    /// let celsius = Options::new().type_tag(0xc0);
+    /// let mut tx = spsc::Sender::<Celsius>::create_with(&name, 8, &celsius)?;
+    /// // The layout matches, but not the tag: refused.
+    /// assert!(spsc::Receiver::<f64>::open(&name).is_err());
+    /// let mut rx = spsc::Receiver::<Celsius>::open_with(&name, &celsius)?;
+    /// tx.send(Celsius(21.5)).unwrap();
+    /// assert_eq!(rx.recv().unwrap().0, 21.5);
+    /// # shmkit::remove(&name)?;
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
     pub fn type_tag(mut self, tag: u64) -> Options {
         self.type_tag = Some(tag);
         self

@@ -22,7 +22,6 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use bytemuck::{Pod, Zeroable};
 use common::{bounded, hear, say, spsc_offset, wait_until_parked, ChildProc, Seg, TIMEOUT};
 use shmkit::spsc::{
     Receiver, RecvError, RecvTimeoutError, SendError, SendTimeoutError, Sender, TryRecvError,
@@ -397,7 +396,7 @@ fn try_send_reports_disconnected_once_the_liveness_check_notices() {
 /// A value whose every word depends on the others: a torn copy (words from
 /// two different items) fails [`Item::is_intact`].
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, shmkit::Element)]
 struct Item {
     incarnation: u64,
     seq: u64,

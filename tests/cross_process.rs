@@ -11,6 +11,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::time::{Duration, Instant};
 
 use common::{hear, offset, say, ChildProc, Seg, TIMEOUT};
+use shmkit::channel::Departure;
 use shmkit::spsc::{Receiver, RecvError, RecvTimeoutError, SendTimeoutError, Sender, TryRecvError};
 use shmkit::{Error, Kind, Options, Role};
 
@@ -52,6 +53,9 @@ fn child_entry() {
         "race" => child_race(name, &arg),
         "stream" => child_stream(name),
         "drain" => child_drain(name),
+        "send_readings_b" => child_send_readings_b(name),
+        "recv_readings_b" => child_recv_readings_b(name),
+        "open_other_layout" => child_open_other_layout(name),
         other => panic!("unknown child mode {other:?}"),
     }
     // Handles were dropped inside the role functions: exit runs no destructors.
@@ -106,9 +110,9 @@ fn child_prefill(name: &str) {
 }
 
 /// Asserts that a `u64` queue refuses to be opened, by either role, as a type
-/// of another size, alignment or name, while it opens as `u64`.
+/// of another size, alignment or layout, while it opens as `u64`.
 fn child_wrong_types(name: &str) {
-    fn refused<T: shmkit::bytemuck::Pod>(name: &str, size: u32, align: u32, type_name: &str) {
+    fn refused<T: shmkit::Element>(name: &str, size: u32, align: u32, type_name: &str) {
         let by_sender = Sender::<T>::open(name).map(drop);
         let by_receiver = Receiver::<T>::open(name).map(drop);
         for r in [by_sender, by_receiver] {
@@ -123,6 +127,7 @@ fn child_wrong_types(name: &str) {
                     assert_eq!(expected.name, type_name);
                     assert_eq!((found.size, found.align), (8, 8));
                     assert_eq!(found.name, "u64");
+                    assert_eq!(found.layout, "size 8 align 8 {0:u64}");
                     assert_ne!(expected.fingerprint, found.fingerprint);
                 }
                 other => panic!("{type_name}: expected WrongType, got {other:?}"),
@@ -240,6 +245,163 @@ fn child_drain(name: &str) {
     }
 }
 
+/// Sends [`READINGS`] readings as program B, creating the queue if program
+/// A has not, then leaves.
+fn child_send_readings_b(name: &str) {
+    let mut tx = Sender::<program_b::Reading>::open_or_create(name, READINGS_CAPACITY).unwrap();
+    for i in 0..READINGS {
+        tx.send_timeout(program_b::reading(i), TIMEOUT).unwrap();
+    }
+}
+
+/// Receives [`READINGS`] readings as program B, creating the queue if
+/// program A has not, until the sender leaves.
+fn child_recv_readings_b(name: &str) {
+    let mut rx = Receiver::<program_b::Reading>::open_or_create(name, READINGS_CAPACITY).unwrap();
+    for i in 0..READINGS {
+        assert_eq!(rx.recv_timeout(TIMEOUT), Ok(program_b::reading(i)));
+    }
+    assert_eq!(
+        rx.recv_timeout(TIMEOUT),
+        Err(RecvTimeoutError::Disconnected)
+    );
+}
+
+/// Tries to attach as program C, whose `Reading` has another layout of the
+/// same size and alignment, and reports the error.
+fn child_open_other_layout(name: &str) {
+    match Sender::<program_c::Reading>::open(name) {
+        Err(e @ Error::WrongType { .. }) => say("REFUSED", e),
+        other => panic!("expected WrongType, got {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// One type across programs
+//
+// Each module stands for a separately written program: its `Reading` has
+// its own `type_name`. A and B lay it out alike (under other field names,
+// even); C widened a field, which keeps the size and alignment but changes
+// the layout.
+
+/// Readings exchanged in each direction.
+const READINGS: u64 = 100;
+/// Room for all of them: a sender may fill the mailbox and leave.
+const READINGS_CAPACITY: usize = 128;
+
+mod program_a {
+    #[derive(Clone, Copy, Debug, PartialEq, shmkit::Element)]
+    #[repr(C)]
+    pub struct Reading {
+        pub at_micros: u64,
+        pub celsius: f32,
+        pub sensor: u16,
+        pub _pad: [u8; 2],
+    }
+
+    pub fn reading(i: u64) -> Reading {
+        Reading {
+            at_micros: i,
+            celsius: i as f32 / 2.0,
+            sensor: i as u16 ^ 0x5a5a,
+            _pad: [0; 2],
+        }
+    }
+}
+
+mod program_b {
+    #[derive(Clone, Copy, Debug, PartialEq, shmkit::Element)]
+    #[repr(C)]
+    pub struct Reading {
+        pub t: u64,
+        pub value: f32,
+        pub id: u16,
+        pub reserved: [u8; 2],
+    }
+
+    pub fn reading(i: u64) -> Reading {
+        Reading {
+            t: i,
+            value: i as f32 / 2.0,
+            id: i as u16 ^ 0x5a5a,
+            reserved: [0; 2],
+        }
+    }
+}
+
+mod program_c {
+    #[derive(Clone, Copy, Debug, PartialEq, shmkit::Element)]
+    #[repr(C)]
+    pub struct Reading {
+        pub at_micros: u64,
+        pub celsius: f32,
+        pub sensor: u32,
+    }
+}
+
+#[test]
+fn one_layout_under_two_names_crosses_processes_in_either_order() {
+    assert_ne!(
+        std::any::type_name::<program_a::Reading>(),
+        std::any::type_name::<program_b::Reading>()
+    );
+    // A receives; A starts first.
+    let seg = Seg::new("rd-a-first");
+    let mut rx =
+        Receiver::<program_a::Reading>::open_or_create(&seg.name, READINGS_CAPACITY).unwrap();
+    let child = ChildProc::spawn("send_readings_b", &seg.name, "");
+    for i in 0..READINGS {
+        assert_eq!(rx.recv_timeout(TIMEOUT), Ok(program_a::reading(i)));
+    }
+    child.wait_success();
+    drop(rx);
+
+    // A receives; B starts first, fills the mailbox and is gone before A
+    // comes.
+    let seg = Seg::new("rd-b-first");
+    ChildProc::spawn("send_readings_b", &seg.name, "").wait_success();
+    let mut rx =
+        Receiver::<program_a::Reading>::open_or_create(&seg.name, READINGS_CAPACITY).unwrap();
+    for i in 0..READINGS {
+        assert_eq!(rx.recv_timeout(TIMEOUT), Ok(program_a::reading(i)));
+    }
+    assert_eq!(
+        rx.recv_timeout(TIMEOUT),
+        Err(RecvTimeoutError::Disconnected)
+    );
+    drop(rx);
+
+    // The other direction: A sends, B receives.
+    let seg = Seg::new("rd-a-sends");
+    let mut tx =
+        Sender::<program_a::Reading>::open_or_create(&seg.name, READINGS_CAPACITY).unwrap();
+    let child = ChildProc::spawn("recv_readings_b", &seg.name, "");
+    for i in 0..READINGS {
+        tx.send_timeout(program_a::reading(i), TIMEOUT).unwrap();
+    }
+    drop(tx);
+    child.wait_success();
+}
+
+#[test]
+fn another_layout_is_refused_in_another_process_with_both_layouts() {
+    let seg = Seg::new("rd-other");
+    let _tx = Sender::<program_a::Reading>::create(&seg.name, READINGS_CAPACITY).unwrap();
+    let mut child = ChildProc::spawn("open_other_layout", &seg.name, "");
+    let msg = child.expect("REFUSED");
+    for needle in [
+        "program_a::Reading",
+        "size 16 align 8 {0:u64,8:f32,12:u16,14:u8[2]}",
+        "program_c::Reading",
+        "size 16 align 8 {0:u64,8:f32,12:u32}",
+        "the layouts differ",
+        "Options::type_tag",
+    ] {
+        assert!(msg.contains(needle), "{needle:?} missing from: {msg}");
+    }
+    child.wait_success();
+}
+
 // ---------------------------------------------------------------------------
 // Streams
 
@@ -312,6 +474,8 @@ fn late_reader_drains_queue_of_exited_creator() {
         rx.recv_timeout(Duration::from_secs(5)),
         Err(RecvTimeoutError::Disconnected)
     );
+    // The creator dropped its sender: a clean end.
+    assert_eq!(rx.peer_departure(), Some(Departure::Closed));
 }
 
 #[test]
@@ -335,9 +499,11 @@ fn killed_sender_turns_into_disconnected_and_can_be_replaced() {
     });
     assert_eq!(got, Err(RecvTimeoutError::Disconnected), "after {waited:?}");
     assert!(!rx.is_connected());
+    assert_eq!(rx.peer_departure(), Some(Departure::Died));
     // A new sender resumes the same queue where the dead one stopped.
     let mut tx = Sender::<u64>::open(&seg.name).unwrap();
     tx.send(BEFORE_KILL).unwrap();
+    assert_eq!(rx.peer_departure(), None, "a sender is attached again");
     assert_eq!(rx.recv_timeout(TIMEOUT), Ok(BEFORE_KILL));
 }
 
@@ -622,7 +788,10 @@ const DAMAGES: [(&str, Expect); 17] = [
     ("cap128", Expect::Corrupted),
     ("totallen", Expect::Corrupted),
     ("kind99", Expect::Corrupted),
-    ("version", Expect::Version(3)),
+    (
+        "version",
+        Expect::Version(shmkit::layout::LAYOUT_VERSION + 1),
+    ),
     ("state7", Expect::Corrupted),
     ("half", Expect::Corrupted),
     ("double", Expect::Corrupted),
@@ -662,7 +831,7 @@ fn damage(s: &Seg, tag: &str) {
         "cap128" => s.set_u64(CAPACITY, 128, true),
         "totallen" => s.set_u64(TOTAL_LEN, 1 << 20, true),
         "kind99" => s.set_u32(KIND, 99, true),
-        "version" => s.set_u32(VERSION, 3, true),
+        "version" => s.set_u32(VERSION, shmkit::layout::LAYOUT_VERSION + 1, true),
         "state7" => s.set_u32(STATE, 7, false),
         "half" => s.set_len(len / 2),
         "double" => s.set_len(len * 2),
@@ -709,7 +878,7 @@ fn assert_refused(name: &str, expect: Expect, tag: &str) {
                     expected, found, ..
                 }),
                 Expect::Version(v),
-            ) => (*expected, *found) == (2, v),
+            ) => (*expected, *found) == (shmkit::layout::LAYOUT_VERSION, v),
             _ => false,
         };
         assert!(ok, "{tag}: expected {expect:?}, got {r:?}");

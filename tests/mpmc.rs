@@ -21,7 +21,6 @@ mod common;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use bytemuck::{Pod, Zeroable};
 use common::{bounded, hear, say, ChildProc, Seg, TIMEOUT};
 use shmkit::mpmc::{
     JoinTimeoutError, Receiver, RecvError, RecvTimeoutError, SendError, SendTimeoutError, Sender,
@@ -66,7 +65,7 @@ const NOT_EMPTY_WAITERS: usize = {
 /// A 64-byte item: its id, a check word and six copies of the id, so that a
 /// torn read (words from two different items) shows.
 #[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable, Debug, PartialEq)]
+#[derive(Clone, Copy, shmkit::Element, Debug, PartialEq)]
 struct Item {
     id: u64,
     check: u64,
@@ -291,7 +290,7 @@ fn child_worker(name: &str, arg: &str) {
         tally.checksum = tally.checksum.wrapping_add(mix(it.id));
     };
     if arg == "batch" {
-        let mut buf = [Item::zeroed(); 37];
+        let mut buf = [shmkit::bytemuck::Zeroable::zeroed(); 37];
         while let Ok(n) = rx.recv_slice(&mut buf) {
             for it in &buf[..n] {
                 take(it, &mut tally);

@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use common::pipe_offset::{self, header, record_size, MSG, PAD};
 use common::{bounded, hear, read_u64_at, say, ChildProc, Seg, TIMEOUT};
+use shmkit::channel::Departure;
 use shmkit::pipe::{Duplex, Receiver, RecvError, SendError, Sender};
 use shmkit::{Error, Kind, Role};
 
@@ -691,6 +692,14 @@ fn eof_after_the_sender_exits() {
             assert_eq!(rx.try_recv_bytes(), Err(RecvError::Disconnected));
             assert_eq!(rx.poll(TIMEOUT), Err(RecvError::Disconnected));
             assert!(!rx.is_connected());
+            // A sender that closed ended its stream; one whose process ended
+            // with it still attached did not say so.
+            let departed = if how == "close" {
+                Departure::Closed
+            } else {
+                Departure::Died
+            };
+            assert_eq!(rx.peer_departure(), Some(departed), "{how}");
             if let Some(c) = child {
                 c.wait_success();
             }
@@ -761,6 +770,7 @@ fn a_sender_killed_mid_stream_leaves_an_intact_prefix() {
         );
         assert!(stream.1 >= BEFORE_KILL);
         assert!(!rx.is_connected());
+        assert_eq!(rx.peer_departure(), Some(Departure::Died));
     }
 
     // Killed with the ring full (the receiver stopped reading); its
@@ -789,6 +799,7 @@ fn a_sender_killed_mid_stream_leaves_an_intact_prefix() {
         }
     }
     assert_eq!(stream, (seed(generation + 1), n));
+    assert_eq!(rx.peer_departure(), Some(Departure::Closed));
     child.wait_success();
 }
 

@@ -17,7 +17,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::{bounded, hear, say, value_offset, ChildProc, Seg};
-use shmkit::bytemuck::Pod;
 use shmkit::{Array, Error, Kind, Options, Value};
 
 /// Reads per reader process in the tearing test; two readers make the
@@ -53,7 +52,7 @@ fn opts() -> Options {
 // Patterned values: every word derived from the first, so a mix of two
 // stores is detected.
 
-trait Pattern: Pod + Debug {
+trait Pattern: shmkit::Element + Debug {
     /// The value for counter `x`.
     fn make(x: u64) -> Self;
     /// The counter, if the value is one `make` produced.

@@ -3,6 +3,8 @@
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use testkit::load::CpuTimes;
+
 /// What is sampled before the run starts.
 pub struct Before {
     /// `/proc/loadavg` (1, 5, 15 minutes).
@@ -10,7 +12,7 @@ pub struct Before {
     /// Share of CPU time other processes used over a short window just before
     /// the run (0..=1).
     pub busy: Option<f64>,
-    stat: Option<Stat>,
+    stat: Option<CpuTimes>,
     ours: Duration,
 }
 
@@ -18,62 +20,16 @@ impl Before {
     /// Samples the load (takes about 300 ms).
     pub fn sample() -> Before {
         let loadavg = loadavg();
-        let busy = Stat::read().and_then(|s0| {
+        let busy = CpuTimes::read().and_then(|s0| {
             std::thread::sleep(Duration::from_millis(300));
-            let s1 = Stat::read()?;
+            let s1 = CpuTimes::read()?;
             s1.since(&s0).map(|d| d.busy_share())
         });
         Before {
             loadavg,
             busy,
-            stat: Stat::read(),
+            stat: CpuTimes::read(),
             ours: own_cpu(),
-        }
-    }
-}
-
-/// CPU time counters of `/proc/stat`'s first line, in clock ticks.
-#[derive(Clone, Copy)]
-struct Stat {
-    total: u64,
-    idle: u64,
-    steal: u64,
-}
-
-impl Stat {
-    fn read() -> Option<Stat> {
-        let stat = std::fs::read_to_string("/proc/stat").ok()?;
-        let fields: Vec<u64> = stat
-            .lines()
-            .next()?
-            .split_whitespace()
-            .skip(1)
-            .filter_map(|f| f.parse().ok())
-            .collect();
-        // user nice system idle iowait irq softirq steal guest guest_nice;
-        // guest time is already counted in user.
-        let total = fields.iter().take(8).sum();
-        let idle = fields.get(3)? + fields.get(4).copied().unwrap_or(0);
-        Some(Stat {
-            total,
-            idle,
-            steal: fields.get(7).copied().unwrap_or(0),
-        })
-    }
-
-    fn since(&self, before: &Stat) -> Option<Stat> {
-        Some(Stat {
-            total: self.total.checked_sub(before.total)?,
-            idle: self.idle.checked_sub(before.idle)?,
-            steal: self.steal.checked_sub(before.steal)?,
-        })
-    }
-
-    fn busy_share(&self) -> f64 {
-        if self.total == 0 {
-            0.0
-        } else {
-            1.0 - self.idle as f64 / self.total as f64
         }
     }
 }
@@ -260,7 +216,7 @@ impl Machine {
             )
         })
         .collect();
-        let (others_during, steal_during) = match (before.stat, Stat::read()) {
+        let (others_during, steal_during) = match (before.stat, CpuTimes::read()) {
             (Some(s0), Some(s1)) => match s1.since(&s0) {
                 Some(d) if d.total > 0 => {
                     let busy_secs = (d.total - d.idle) as f64 / ticks_per_sec();

@@ -74,7 +74,7 @@ fn on_big_stack<T: Send>(f: impl FnOnce() -> Result<T> + Send) -> Result<T, Stri
 }
 
 /// A name unique to this process and call: `{tag}{pid}-{seq}`, well within
-/// shmkit's 23-byte name limit.
+/// shmkit's name limit.
 pub fn unique_name(tag: &str) -> String {
     static SEQ: AtomicU32 = AtomicU32::new(0);
     let seq = SEQ.fetch_add(1, Ordering::Relaxed);

@@ -29,7 +29,6 @@
 //! Each binary uses a different subset of this module.
 
 use std::error::Error as StdError;
-use std::fs;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -47,7 +46,7 @@ pub const CAPACITY: usize = 4096;
 // Names and cleanup
 
 /// A name unique to this process and call: `{tag}{pid}-{seq}{suffix}`, short
-/// enough for shmkit's 23-byte limit with a short tag and suffix.
+/// well within shmkit's name limit.
 pub fn unique_name(tag: &str, suffix: &str) -> String {
     static SEQ: AtomicU32 = AtomicU32::new(0);
     let seq = SEQ.fetch_add(1, Ordering::Relaxed);
@@ -541,29 +540,4 @@ pub fn clock_read_ns() -> f64 {
         std::hint::black_box(Instant::now());
     }
     start.elapsed().as_nanos() as f64 / f64::from(N)
-}
-
-/// How busy other processes keep the CPUs: the share of non-idle CPU time
-/// (0..=1) over `window`, while this process sleeps. `None` where
-/// `/proc/stat` is unavailable.
-pub fn busy_share(window: Duration) -> Option<f64> {
-    fn sample() -> Option<(u64, u64)> {
-        let stat = fs::read_to_string("/proc/stat").ok()?;
-        let fields: Vec<u64> = stat
-            .lines()
-            .next()?
-            .split_whitespace()
-            .skip(1)
-            .filter_map(|f| f.parse().ok())
-            .collect();
-        // user nice system idle iowait irq softirq steal ...
-        let idle = fields.get(3)? + fields.get(4).copied().unwrap_or(0);
-        Some((fields.iter().sum(), idle))
-    }
-    let (total0, idle0) = sample()?;
-    std::thread::sleep(window);
-    let (total1, idle1) = sample()?;
-    let total = total1.checked_sub(total0)?;
-    let idle = idle1.checked_sub(idle0)?;
-    (total > 0).then(|| 1.0 - idle as f64 / total as f64)
 }

@@ -82,13 +82,19 @@ enum Command {
         /// Segments to remove.
         #[arg(required_unless_present = "stale")]
         names: Vec<String>,
-        /// Remove every stale segment (no live process attached).
+        /// Remove every stale segment (no live process attached), except
+        /// queues and pipes that still hold items (a mailbox waiting for its
+        /// next reader) unless --force.
         #[arg(long, conflicts_with = "names")]
         stale: bool,
         /// Remove even segments that live processes are attached to (they
-        /// keep working on the unlinked memory; nobody new can attach).
+        /// keep working on the unlinked memory; nobody new can attach), and
+        /// with --stale, stale queues that still hold items.
         #[arg(long)]
         force: bool,
+        /// Say what would be removed, and remove nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Send stdin through a byte pipe: one message per line (without the
     /// newline), or raw chunks with --raw. Creates the pipe if needed, and
@@ -175,7 +181,8 @@ fn main() -> ExitCode {
             names,
             stale,
             force,
-        } => show::rm(&cli.global, &names, stale, force),
+            dry_run,
+        } => show::rm(&cli.global, &names, stale, force, dry_run),
         Command::Send(args) => pipes::send(&cli.global, &args).map_err(Outcome::Failed),
         Command::Recv(args) => pipes::recv(&cli.global, &args),
         Command::Watch(args) => watch::watch(&cli.global, &args),

@@ -1,18 +1,24 @@
 //! `send` and `recv`: stdin and stdout through a `shmkit::pipe`.
 //!
-//! Either side may start first. `send` waits for a receiver whenever none is
-//! attached (a pipe with no receiver refuses messages rather than hold them
-//! for nobody), so `producer | shmkit send jobs` simply blocks until
-//! `shmkit recv jobs` starts, and keeps what it has not sent if that
-//! receiver leaves and another comes. `recv` waits for a sender to attach,
-//! then receives until end of file: the sender has gone and every message it
-//! sent has been received.
+//! Either side may start first: a pipe is a mailbox, so `send` queues
+//! messages while there is room whether or not a receiver is attached, and
+//! `recv` waits for a sender to attach, then receives until end of file: the
+//! sender closed the pipe and every message it sent has been received. A
+//! sender that dies without closing is not an end of file: `recv` reports it
+//! and exits with status 1, so that a script can tell a cut-short stream
+//! from a whole one.
+//!
+//! Either command creates the pipe when the name is new, and says so on
+//! stderr (a mistyped name would otherwise wait in silence). `--capacity`
+//! that differs from an existing pipe's is an error, not ignored.
 
 use std::io::{self, BufRead, BufWriter, Read, Write};
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use shmkit::channel::Departure;
 use shmkit::pipe::{self, RecvError, SendError};
+use shmkit::{Error, Options};
 
 use crate::{fail, out_err, parse_bytes, parse_secs, Global, Outcome, Result, Written};
 
@@ -21,7 +27,7 @@ use crate::{fail, out_err, parse_bytes, parse_secs, Global, Outcome, Result, Wri
 const STEP: Duration = Duration::from_millis(100);
 
 /// Ring size of a pipe that `send` or `recv` creates, unless --capacity.
-const DEFAULT_CAPACITY: &str = "1M";
+const DEFAULT_CAPACITY: usize = 1 << 20;
 
 #[derive(Args, Debug)]
 pub struct SendArgs {
@@ -41,10 +47,11 @@ pub struct SendArgs {
     /// seconds (default: wait as long as it takes).
     #[arg(long, value_parser = parse_secs, value_name = "SECS")]
     timeout: Option<Duration>,
-    /// Ring size in bytes if this creates the pipe (64K, 1M, ...). A
-    /// message may take up to half of it.
-    #[arg(long, value_parser = parse_bytes, default_value = DEFAULT_CAPACITY, value_name = "BYTES")]
-    capacity: usize,
+    /// Ring size in bytes (64K, 1M, ...; default 1M) if this creates the
+    /// pipe; if the pipe exists, it must have this size. A message may take
+    /// up to half of it.
+    #[arg(long, value_parser = parse_bytes, value_name = "BYTES")]
+    capacity: Option<usize>,
 }
 
 #[derive(Args, Debug)]
@@ -61,14 +68,105 @@ pub struct RecvArgs {
     /// it takes).
     #[arg(long, value_parser = parse_secs, value_name = "SECS")]
     timeout: Option<Duration>,
-    /// Ring size in bytes if this creates the pipe (64K, 1M, ...).
-    #[arg(long, value_parser = parse_bytes, default_value = DEFAULT_CAPACITY, value_name = "BYTES")]
-    capacity: usize,
+    /// Ring size in bytes (64K, 1M, ...; default 1M) if this creates the
+    /// pipe; if the pipe exists, it must have this size.
+    #[arg(long, value_parser = parse_bytes, value_name = "BYTES")]
+    capacity: Option<usize>,
+    /// Remove the pipe at a clean end of file (the sender closed it). Not
+    /// after --count, and not when the sender died: what is left in the
+    /// pipe is kept for the next receiver.
+    #[arg(long)]
+    rm: bool,
+}
+
+/// One of the pipe's ends, as `send` and `recv` attach them.
+trait PipeEnd: Sized {
+    fn open_with(name: &str, opts: &Options) -> std::result::Result<Self, Error>;
+    fn create_with(name: &str, capacity: usize, opts: &Options)
+        -> std::result::Result<Self, Error>;
+    fn capacity(&self) -> usize;
+    /// What this end waits for, for the message on creating a pipe.
+    const AWAITS: &str;
+}
+
+impl PipeEnd for pipe::Sender {
+    fn open_with(name: &str, opts: &Options) -> std::result::Result<Self, Error> {
+        pipe::Sender::open_with(name, opts)
+    }
+    fn create_with(
+        name: &str,
+        capacity: usize,
+        opts: &Options,
+    ) -> std::result::Result<Self, Error> {
+        pipe::Sender::create_with(name, capacity, opts)
+    }
+    fn capacity(&self) -> usize {
+        pipe::Sender::capacity(self)
+    }
+    const AWAITS: &str = "messages are queued until a receiver attaches";
+}
+
+impl PipeEnd for pipe::Receiver {
+    fn open_with(name: &str, opts: &Options) -> std::result::Result<Self, Error> {
+        pipe::Receiver::open_with(name, opts)
+    }
+    fn create_with(
+        name: &str,
+        capacity: usize,
+        opts: &Options,
+    ) -> std::result::Result<Self, Error> {
+        pipe::Receiver::create_with(name, capacity, opts)
+    }
+    fn capacity(&self) -> usize {
+        pipe::Receiver::capacity(self)
+    }
+    const AWAITS: &str = "waiting for a sender";
+}
+
+/// Opens the named pipe, or creates it (saying so on stderr). A `capacity`
+/// given for a pipe that exists must be its capacity.
+fn attach<E: PipeEnd>(g: &Global, name: &str, capacity: Option<usize>) -> Result<E> {
+    let opts = g.options();
+    // A pipe's ring is whole 8-byte words; the capacity asked for is rounded
+    // up the same way when the pipe is made.
+    let wanted = capacity.map(|c| c.next_multiple_of(8));
+    // Two rounds: a pipe created by someone else between our open and our
+    // create is opened on the second.
+    for _ in 0..2 {
+        match E::open_with(name, &opts) {
+            Ok(end) => {
+                if let Some(want) = wanted.filter(|&w| w != end.capacity()) {
+                    fail!(
+                        "pipe {name:?} exists with a ring of {} bytes, not {want}; leave out \
+                         --capacity, or remove the pipe first (shmkit rm {name})",
+                        end.capacity()
+                    );
+                }
+                return Ok(end);
+            }
+            Err(Error::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let cap = capacity.unwrap_or(DEFAULT_CAPACITY);
+        match E::create_with(name, cap, &opts) {
+            Ok(end) => {
+                eprintln!(
+                    "shmkit: created pipe {name:?} ({} byte ring); {}",
+                    end.capacity(),
+                    E::AWAITS
+                );
+                return Ok(end);
+            }
+            Err(Error::AlreadyExists { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    fail!("pipe {name:?} keeps appearing and disappearing; is another process removing it?")
 }
 
 /// `shmkit send NAME`.
 pub fn send(g: &Global, a: &SendArgs) -> Result {
-    let mut tx = pipe::Sender::open_or_create_with(&a.name, a.capacity, &g.options())?;
+    let mut tx: pipe::Sender = attach(g, &a.name, a.capacity)?;
     let max = tx.max_message_len();
     let chunk = match a.chunk {
         Some(0) => fail!("--chunk must be at least 1 byte"),
@@ -104,7 +202,8 @@ pub fn send(g: &Global, a: &SendArgs) -> Result {
         if msg.len() > max {
             fail!(
                 "line {} is {} bytes, longer than the largest message pipe {:?} takes \
-                 ({max} bytes); make the pipe with a larger --capacity",
+                 ({max} bytes); remove the pipe (shmkit rm) and make it with a larger \
+                 --capacity",
                 sent + 1,
                 msg.len(),
                 a.name
@@ -159,8 +258,7 @@ fn deliver(tx: &mut pipe::Sender, msg: &[u8], a: &SendArgs) -> Result {
 
 /// `shmkit recv NAME`.
 pub fn recv(g: &Global, a: &RecvArgs) -> Written {
-    let mut rx = pipe::Receiver::open_or_create_with(&a.name, a.capacity, &g.options())
-        .map_err(crate::Failure::from)?;
+    let mut rx: pipe::Receiver = attach(g, &a.name, a.capacity)?;
     let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     let mut buf = vec![0u8; rx.max_message_len().clamp(1, 1 << 16)];
     let mut received = 0u64;
@@ -183,8 +281,12 @@ pub fn recv(g: &Global, a: &RecvArgs) -> Written {
                 continue;
             }
             Err(RecvError::Empty) => {}
-            // Drained, and the sender came and went: end of file.
-            Err(RecvError::Disconnected) => break,
+            // Drained, and the sender came and went: end of file if it
+            // closed the pipe, a cut-short stream if it died.
+            Err(RecvError::Disconnected) => {
+                out.flush().map_err(out_err)?;
+                return end_of_stream(g, a, &rx, received);
+            }
             Err(e) => return Err(failure(format!("pipe {:?}: {e}", a.name))),
         }
         // Nothing to take now: flush what we have before waiting.
@@ -207,6 +309,22 @@ pub fn recv(g: &Global, a: &RecvArgs) -> Written {
         let _ = rx.poll(remaining(deadline).min(STEP));
     }
     out.flush().map_err(out_err)
+}
+
+/// What the end of a sender's stream means: a clean end, or a death that may
+/// have cut it short.
+fn end_of_stream(g: &Global, a: &RecvArgs, rx: &pipe::Receiver, received: u64) -> Written {
+    if rx.peer_departure() == Some(Departure::Died) {
+        return Err(failure(format!(
+            "the sender of pipe {:?} died without closing it, after {received} messages here; \
+             the stream may be cut short",
+            a.name
+        )));
+    }
+    if a.rm {
+        shmkit::remove_with(&a.name, &g.options()).map_err(crate::Failure::from)?;
+    }
+    Ok(())
 }
 
 fn failure(msg: String) -> Outcome {

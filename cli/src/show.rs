@@ -186,14 +186,23 @@ fn describe(out: &mut impl Write, r: &Report) -> io::Result<()> {
         )?;
         field(out, "version", h.version.to_string())?;
         field(out, "kind", format!("{} ({})", h.kind_code, r.kind_name()))?;
+        let tag = if h.elem.tagged { " (type tag)" } else { "" };
         field(
             out,
             "element",
             format!(
-                "{:?}: size {}, align {}, fingerprint {:#018x}",
+                "{:?}: size {}, align {}, fingerprint {:#018x}{tag}",
                 h.elem.name, h.elem.size, h.elem.align, h.elem.fingerprint
             ),
         )?;
+        if !matches!(r.kind_name(), "pipe" | "duplex") {
+            let cut = if h.elem.layout.len() < h.elem.layout_len {
+                format!("... ({} bytes in all)", h.elem.layout_len)
+            } else {
+                String::new()
+            };
+            field(out, "fields", format!("{}{cut}", h.elem.layout))?;
+        }
         let unit = match r.kind_name() {
             "pipe" => " bytes",
             "duplex" => " bytes per ring",
@@ -309,6 +318,10 @@ pub fn to_json(r: &Report) -> Value {
             "size": h.elem.size,
             "align": h.elem.align,
             "fingerprint": h.elem.fingerprint,
+            "type_tag": h.elem.tagged,
+            "layout": h.elem.layout,
+            "layout_len": h.elem.layout_len,
+            "layout_hash": h.elem.layout_hash,
         })
     });
     let stats: Map<String, Value> = r
@@ -346,7 +359,7 @@ fn write_json(out: &mut impl Write, v: &Value) -> Written {
 }
 
 /// `shmkit rm`.
-pub fn rm(g: &Global, names: &[String], stale: bool, force: bool) -> Written {
+pub fn rm(g: &Global, names: &[String], stale: bool, force: bool, dry_run: bool) -> Written {
     let opts = g.options();
     let mut out = io::stdout().lock();
     let mut failed = 0;
@@ -356,11 +369,29 @@ pub fn rm(g: &Global, names: &[String], stale: bool, force: bool) -> Written {
     };
     let targets: Vec<Report> = if stale {
         let dir = inspect::dir(&opts);
-        inspect::list(&opts)
+        let stale: Vec<Report> = inspect::list(&opts)
             .map_err(|e| Failure(format!("cannot list {}: {e}", dir.display())))?
             .into_iter()
             .filter(|r| r.stale)
-            .collect()
+            .collect();
+        if stale.is_empty() {
+            writeln!(out, "no stale segments in {}", dir.display()).map_err(out_err)?;
+        }
+        let mut targets = Vec::new();
+        for r in stale {
+            // A queue or pipe that still holds items is a mailbox waiting
+            // for its next reader, not litter.
+            match r.fill.filter(|f| f.used > 0) {
+                Some(f) if !force => writeln!(
+                    out,
+                    "kept {}: it holds undelivered {} ({}; --force removes it)",
+                    r.name, f.unit, f.used
+                )
+                .map_err(out_err)?,
+                _ => targets.push(r),
+            }
+        }
+        targets
     } else {
         let mut targets = Vec::new();
         for name in names {
@@ -379,6 +410,16 @@ pub fn rm(g: &Global, names: &[String], stale: bool, force: bool) -> Written {
         }
         targets
     };
+    if dry_run {
+        for r in &targets {
+            writeln!(out, "would remove {}", r.name).map_err(out_err)?;
+        }
+        return if failed == 0 {
+            Ok(())
+        } else {
+            Err(Outcome::Reported)
+        };
+    }
     for r in &targets {
         // The report's path, not the name: a file that `ls` lists under an
         // invalid name (made by something else) can be removed too.

@@ -109,7 +109,12 @@ fn lines_go_through_in_order_and_end_with_end_of_file() {
         String::from_utf8_lossy(&out),
         String::from_utf8_lossy(&expect)
     );
-    assert_eq!(err, "");
+    // The receiver made the pipe, and said so: a mistyped name does not
+    // wait in silence.
+    assert_eq!(
+        err,
+        "shmkit: created pipe \"jobs\" (1048576 byte ring); waiting for a sender\n"
+    );
 
     // Sender first: a pipe is a mailbox, so the sender leaves its lines in
     // the pipe and exits; a receiver started later gets them, then end of
@@ -268,11 +273,80 @@ fn a_closed_stdout_ends_recv_quietly() {
     drop(stdout);
     let (status, _, err) = finish(recv);
     assert!(status.success(), "recv: {status} {err}");
-    assert_eq!(err, "");
+    assert!(
+        err.lines().all(|l| l.starts_with("shmkit: created pipe")),
+        "recv: {err}"
+    );
     // The sender, whose receiver came and went, gives up once the pipe is
     // full.
     let (status, _, err) = finish(send);
     fed.join().unwrap();
     assert!(!status.success());
     assert!(err.contains("its receiver has gone"), "{err}");
+}
+
+/// A sender killed mid-stream is not an end of file: `recv` prints what
+/// arrived, then fails, so that a script can tell a cut-short stream from a
+/// whole one. A sender that closes is a clean end, and `--rm` then removes
+/// the pipe.
+#[test]
+fn recv_tells_a_killed_sender_from_a_clean_end() {
+    let dir = Dir::new("died");
+    let recv = start_recv(&dir, &["cut"]);
+    wait_for("the receiver", || attached(&dir, "cut", "receiver"));
+    let mut send = start_send(&dir, &["cut"]);
+    // Three lines, and stdin stays open: the sender waits for more.
+    let mut stdin = send.stdin.take().unwrap();
+    stdin.write_all(b"one\ntwo\nthree\n").unwrap();
+    stdin.flush().unwrap();
+    wait_for("three lines received", || {
+        dir.entry("cut")["stats"]["messages_received"].as_u64() == Some(3)
+    });
+    send.kill().unwrap();
+    send.wait().unwrap();
+    let (status, out, err) = finish(recv);
+    assert_eq!(out, b"one\ntwo\nthree\n");
+    assert_eq!(status.code(), Some(1), "recv: {err}");
+    assert!(
+        err.contains("the sender of pipe \"cut\" died without closing it, after 3 messages"),
+        "{err}"
+    );
+    assert!(
+        dir.file("cut").exists(),
+        "a cut-short stream keeps its pipe"
+    );
+
+    // A clean end with --rm: the pipe goes.
+    let mut send = start_send(&dir, &["whole"]);
+    feed(&mut send, b"a\nb\n".to_vec()).join().unwrap();
+    assert!(finish(send).0.success());
+    let (status, out, err) = finish(start_recv(&dir, &["--rm", "whole"]));
+    assert!(status.success(), "recv: {err}");
+    assert_eq!(out, b"a\nb\n");
+    assert!(
+        !dir.file("whole").exists(),
+        "--rm removes the pipe at a clean end"
+    );
+}
+
+/// `--capacity` that differs from an existing pipe's is an error, not
+/// quietly ignored.
+#[test]
+fn a_capacity_that_differs_from_the_pipe_s_is_an_error() {
+    let dir = Dir::new("cap");
+    let _rx = Holder::spawn("pipe-receiver", &dir, "sized");
+    let a = dir
+        .cmd(&["send", "--capacity", "8M", "sized"])
+        .write_stdin("x\n")
+        .assert()
+        .code(1);
+    one_line_error(
+        &a,
+        "pipe \"sized\" exists with a ring of 4096 bytes, not 8388608; leave out --capacity",
+    );
+    // The same size (rounded as a pipe rounds it) is fine.
+    dir.cmd(&["send", "--capacity", "4K", "sized"])
+        .write_stdin("x\n")
+        .assert()
+        .success();
 }

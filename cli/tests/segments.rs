@@ -86,12 +86,13 @@ fn ls_lists_segments_of_every_kind() {
     assert_eq!(queue["kind"], "spsc");
     assert_eq!(queue["capacity"], 16);
     assert_eq!(queue["element"]["name"], "u64");
+    assert_eq!(queue["element"]["layout"], "size 8 align 8 {0:u64}");
     assert_eq!(queue["fill"]["used"], 4);
     assert_eq!(queue["stats"]["sent"], 4);
     assert_eq!(queue["in_use"], true);
     assert_eq!(queue["stale"], false);
     assert_eq!(queue["problems"].as_array().unwrap().len(), 0);
-    assert_eq!(queue["peers"][0]["role"], "sender, receiver");
+    assert_eq!(queue["peers"][0]["role"], "sender+receiver");
     assert_eq!(dir.entry("jobs")["stats"]["messages_sent"], 1);
     // Only this process's own entry: a process that this one is starting
     // may show up mapping the value too (see
@@ -126,6 +127,7 @@ fn inspect_shows_the_header_counters_and_peers() {
         "\"shmkit\" (ok)",
         "kind      2 (mpmc)",
         "element   \"u64\": size 8, align 8",
+        "fields    size 8 align 8 {0:u64}",
         "capacity  8 items",
         "checksum  0x",
         "(ok)",
@@ -167,6 +169,10 @@ fn a_segment_whose_holder_was_killed_is_stale_and_rm_stale_removes_it() {
     let o = dir.opts();
     let holder = Holder::spawn("spsc-sender", &dir, "orphan");
     let value_holder = Holder::spawn("value", &dir, "counter");
+    // A mailbox: its sender left items for a reader yet to come.
+    let mut tx = spsc::Sender::<u64>::create_with("mailbox", 4, &o).unwrap();
+    tx.send(7).unwrap();
+    drop(tx);
     // A segment this process keeps using: never stale.
     let _live = spsc::Receiver::<u64>::create_with("live", 4, &o).unwrap();
     let pid = holder.pid();
@@ -195,13 +201,31 @@ fn a_segment_whose_holder_was_killed_is_stale_and_rm_stale_removes_it() {
     );
     assert!(inspect.contains("status    STALE"), "{inspect}");
 
+    wait_for("the mailbox to turn stale", || {
+        dir.entry("mailbox")["stale"] == true
+    });
+    let kept = "kept mailbox: it holds undelivered items (1; --force removes it)\n";
+    dir.cmd(&["rm", "--stale", "--dry-run"])
+        .assert()
+        .success()
+        .stdout(format!("{kept}would remove counter\nwould remove orphan\n"));
+    assert!(dir.file("orphan").exists() && dir.file("counter").exists());
     dir.cmd(&["rm", "--stale"])
         .assert()
         .success()
-        .stdout("removed counter\nremoved orphan\n");
+        .stdout(format!("{kept}removed counter\nremoved orphan\n"));
     assert!(!dir.file("orphan").exists());
     assert!(!dir.file("counter").exists());
     assert!(dir.file("live").exists());
+    assert!(dir.file("mailbox").exists());
+    dir.cmd(&["rm", "--stale", "--force"])
+        .assert()
+        .success()
+        .stdout("removed mailbox\n");
+    dir.cmd(&["rm", "--stale"])
+        .assert()
+        .success()
+        .stdout(format!("no stale segments in {}\n", dir.path.display()));
 }
 
 #[test]
@@ -218,7 +242,7 @@ fn corrupted_segments_are_described_and_do_not_fail_the_listing() {
         .write(true)
         .open(dir.file("truncated"))
         .unwrap()
-        .set_len(700)
+        .set_len(header::LEN as u64 + 100)
         .unwrap();
     std::fs::write(dir.file("junk"), b"not a segment").unwrap();
 
@@ -229,7 +253,10 @@ fn corrupted_segments_are_described_and_do_not_fail_the_listing() {
         "expected 0x000074696b6d6873 (\"shmkit\\0\\0\"): not a shmkit segment",
         "! header checksum is 0x",
         "the header was changed after creation",
-        &format!("! the file is 700 bytes, but the segment is {len} bytes long (truncated)"),
+        &format!(
+            "! the file is {} bytes, but the segment is {len} bytes long (truncated)",
+            header::LEN + 100
+        ),
         &format!(
             "! the file is 13 bytes, shorter than the {}-byte header",
             header::LEN
@@ -254,8 +281,12 @@ fn corrupted_segments_are_described_and_do_not_fail_the_listing() {
     assert!(out.contains("(WRONG: the identity hashes to 0x"), "{out}");
     assert!(out.contains("creator   pid 57005,"), "{out}");
     let out = dir.stdout(&["inspect", "truncated"]);
-    assert!(out.contains("file      700 bytes"), "{out}");
-    assert!(out.contains("! the file is 700 bytes"), "{out}");
+    let short = header::LEN + 100;
+    assert!(out.contains(&format!("file      {short} bytes")), "{out}");
+    assert!(
+        out.contains(&format!("! the file is {short} bytes")),
+        "{out}"
+    );
 }
 
 #[test]

@@ -49,6 +49,7 @@ use shmkit::layout::{header, spsc};
 use shmkit::spsc::{
     Receiver, RecvTimeoutError, SendTimeoutError, Sender, TryRecvError, TrySendError,
 };
+use shmkit::Element;
 use shmkit::{Options, Role, WaitStrategy};
 
 /// Segment name used for every iteration (the directory is per process).
@@ -87,7 +88,7 @@ fn seg_path() -> PathBuf {
 }
 
 /// The bytes of a freshly created, empty, unattached segment.
-fn template<T: Pod>(capacity: usize) -> Vec<u8> {
+fn template<T: Element>(capacity: usize) -> Vec<u8> {
     /// Segment bytes by (element size, capacity).
     type Templates = HashMap<(usize, usize), Vec<u8>>;
     static CACHE: OnceLock<Mutex<Templates>> = OnceLock::new();
@@ -262,7 +263,7 @@ fn short_wait(slow: &mut u32, param: u8) -> Duration {
     }
 }
 
-impl<T: Pod + PartialEq + Debug> Ends<T> {
+impl<T: Element + PartialEq + Debug> Ends<T> {
     fn sender_op(&mut self, op: u8, param: u8) {
         let Some(tx) = self.tx.as_mut() else { return };
         let cap = self.capacity;
@@ -449,7 +450,7 @@ fn show(e: &shmkit::Error) {
     }
 }
 
-fn run<T: Pod + PartialEq + Debug>(flags: u8, cap_sel: u8, ops: &[u8], mut rest: Input<'_>) {
+fn run<T: Element + PartialEq + Debug>(flags: u8, cap_sel: u8, ops: &[u8], mut rest: Input<'_>) {
     let sender = flags & 1 != 0;
     let seeded = flags & 4 != 0;
     let pair = flags & 8 != 0;

@@ -5,8 +5,9 @@
 //! cargo run --manifest-path fuzz/Cargo.toml --example make_seeds
 //! ```
 //!
-//! The output depends on nothing but this file and `shmkit::layout` (no
-//! pids, clocks or randomness), so running it again reproduces the committed
+//! The output depends on nothing but this file, `shmkit::layout` and the
+//! element layout descriptions of `shmkit::element` (no pids, clocks or
+//! randomness), so running it again reproduces the committed
 //! files byte for byte; after a layout change it rewrites the seeds that
 //! encode the layout. The input formats are described at the top of each
 //! target (`fuzz_targets/open_segment.rs`, `fuzz_targets/pipe_decode.rs`).
@@ -14,8 +15,10 @@
 //! (raw segment files, raw ring bytes) are native-endian, as in a segment.
 
 use std::fs;
+use std::mem::{align_of, size_of};
 use std::path::Path;
 
+use shmkit::element::{Description, Element};
 use shmkit::layout::{self, header, pipe};
 use shmkit::Kind;
 
@@ -78,9 +81,10 @@ fn seeded(flags: u8, cap_sel: u8, ops: &[u8], patches: &[u8]) -> Vec<u8> {
     [&[flags, cap_sel, ops.len() as u8], ops, patches].concat()
 }
 
-/// A valid, unattached spsc segment file, as a process with pid 1 and uid 0
-/// would create it at time 0.
-fn segment(type_name: &str, size: u32, align: u32, capacity: u64) -> Vec<u8> {
+/// A valid, unattached spsc segment file of `T` items, as a process with pid
+/// 1 and uid 0 would create it at time 0 (naming the type `type_name`).
+fn segment<T: Element>(type_name: &str, capacity: u64) -> Vec<u8> {
+    let (size, align) = (size_of::<T>() as u32, align_of::<T>() as u32);
     let at = layout::sizes(Kind::Spsc, capacity, size).expect("a possible spsc queue");
     let mut f = vec![0u8; at.total_len as usize];
     put(&mut f, header::MAGIC, &layout::MAGIC.to_ne_bytes());
@@ -92,7 +96,9 @@ fn segment(type_name: &str, size: u32, align: u32, capacity: u64) -> Vec<u8> {
     put(&mut f, header::KIND, &Kind::Spsc.code().to_ne_bytes());
     put(&mut f, header::ELEM_SIZE, &size.to_ne_bytes());
     put(&mut f, header::ELEM_ALIGN, &align.to_ne_bytes());
-    let fingerprint = header::fingerprint(type_name);
+    let description = Description::of::<T>().expect("a described element type");
+    let text = description.as_str();
+    let fingerprint = header::fingerprint(text);
     put(&mut f, header::FINGERPRINT, &fingerprint.to_ne_bytes());
     put(&mut f, header::CAPACITY, &capacity.to_ne_bytes());
     put(&mut f, header::TOTAL_LEN, &at.total_len.to_ne_bytes());
@@ -103,8 +109,16 @@ fn segment(type_name: &str, size: u32, align: u32, capacity: u64) -> Vec<u8> {
     );
     put(&mut f, header::DATA_OFFSET, &at.data_offset.to_ne_bytes());
     put(&mut f, header::CREATOR_PID, &1u32.to_ne_bytes());
+    put(
+        &mut f,
+        header::ELEM_LAYOUT_LEN,
+        &(text.len() as u32).to_ne_bytes(),
+    );
+    put(&mut f, header::ELEM_LAYOUT_HASH, &fingerprint.to_ne_bytes());
     assert!(type_name.len() <= header::TYPE_NAME_LEN);
     put(&mut f, header::TYPE_NAME, type_name.as_bytes());
+    assert!(text.len() <= header::ELEM_LAYOUT_ROOM);
+    put(&mut f, header::ELEM_LAYOUT, text.as_bytes());
     let checksum = header::checksum(&f);
     put(&mut f, header::CHECKSUM, &checksum.to_ne_bytes());
     put(&mut f, header::STATE, &layout::STATE_READY.to_ne_bytes());
@@ -177,10 +191,10 @@ fn open_segment() -> Vec<(&'static str, Vec<u8>)> {
                 &[&[4, 0, 1][..], &q(0), &[4, 1, 1], &q(1)].concat(),
             ),
         ),
-        ("raw_u64_cap4", raw(0, segment("u64", 8, 8, 4))),
+        ("raw_u64_cap4", raw(0, segment::<u64>("u64", 4))),
         (
             "raw_odd_cap2_sender",
-            raw(SENDER | ODD, segment("[u8; 13]", 13, 1, 2)),
+            raw(SENDER | ODD, segment::<[u8; 13]>("[u8; 13]", 2)),
         ),
     ]
 }

@@ -5,12 +5,11 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::time::Duration;
 
-use bytemuck::Pod;
-
-use super::table::{cell_words, Control, Elem, Elems, Table};
+use super::table::{Control, Elem, Elems, Table};
 use crate::cell::seqlock::{payload_words, Seqlock};
 use crate::cell::word::{self, Word, Words};
 use crate::cell::{int_ops, Integer};
+use crate::element::Element;
 use crate::error::{Error, Kind};
 use crate::options::Options;
 use crate::segment::{Attach, ElemType, Segment, Spec};
@@ -23,26 +22,11 @@ use crate::sync::wait::WaitStrategy;
 /// single-element read does.
 const SNAPSHOT_ATTEMPTS: u32 = 4;
 
-fn sizes(len: u64, elem_size: u32) -> Option<(u64, u64)> {
-    if len == 0 {
-        return None;
-    }
-    let size = elem_size as usize;
-    let data = if word::fits(size) {
-        len.checked_mul(word::width(size) as u64)?
-            .checked_next_multiple_of(8)?
-    } else {
-        len.checked_mul(cell_words(size) as u64)?.checked_mul(8)?
-    };
-    Some((core::mem::size_of::<Control>() as u64, data))
-}
-
-fn spec<T: Pod>(opts: &Options) -> Spec {
-    Spec {
+fn spec<T: Element>(opts: &Options) -> Result<Spec, Error> {
+    Ok(Spec {
         kind: Kind::Array,
-        elem: ElemType::of::<T>(opts),
-        sizes,
-    }
+        elem: ElemType::of::<T>(opts)?,
+    })
 }
 
 /// An index or range outside an [`Array`]; nothing was read or written.
@@ -144,7 +128,7 @@ impl std::error::Error for OutOfBounds {}
 ///
 /// As for [`Value`](crate::Value): `f` may run more than once for elements of
 /// at most 8 bytes, so keep it free of side effects.
-pub struct Array<T: Pod> {
+pub struct Array<T: Element> {
     seg: Segment,
     me: PeerId,
     wait: WaitStrategy,
@@ -153,7 +137,7 @@ pub struct Array<T: Pod> {
     _elem: PhantomData<fn(T) -> T>,
 }
 
-impl<T: Pod> fmt::Debug for Array<T> {
+impl<T: Element> fmt::Debug for Array<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Array")
             .field("name", &self.name())
@@ -162,7 +146,7 @@ impl<T: Pod> fmt::Debug for Array<T> {
     }
 }
 
-impl<T: Pod> Array<T> {
+impl<T: Element> Array<T> {
     const SIZE: usize = core::mem::size_of::<T>();
     const IN_WORD: bool = word::fits(Self::SIZE);
 
@@ -217,7 +201,7 @@ impl<T: Pod> Array<T> {
                 Self::table_in(seg, seg.capacity() as usize).init(items);
             }
         };
-        let seg = Segment::attach(how, opts, &spec::<T>(opts), usize::MAX, init)?;
+        let seg = Segment::attach(how, opts, &spec::<T>(opts)?, usize::MAX, init)?;
         Ok(Array {
             len: seg.capacity() as usize,
             seg,
@@ -238,7 +222,8 @@ impl<T: Pod> Array<T> {
         let elems = if Self::IN_WORD {
             match Words::view(words, word::width(Self::SIZE), len) {
                 Some(w) => Elems::Words(w),
-                // Validated: the data region holds `len` words (see `sizes`).
+                // Validated: the data region holds `len` words (the kind
+                // table's rule for arrays).
                 None => unreachable!("an array segment holds its elements"),
             }
         } else {
@@ -506,22 +491,6 @@ mod tests {
     #[test]
     fn layouts_are_as_documented() {
         assert_eq!(core::mem::size_of::<Control>(), 3 * crate::sync::LINE);
-        assert_eq!(sizes(3, 1), Some((384, 8)));
-        assert_eq!(sizes(9, 1), Some((384, 16)));
-        assert_eq!(
-            sizes(3, 3),
-            Some((384, 16)),
-            "3-byte elements in 4-byte words"
-        );
-        assert_eq!(sizes(2, 8), Some((384, 16)));
-        assert_eq!(
-            sizes(2, 9),
-            Some((384, 2 * 5 * 8)),
-            "seq + 2 copies of 2 words"
-        );
-        assert_eq!(sizes(0, 8), None);
-        assert_eq!(sizes(u64::MAX, 8), None);
-        assert_eq!(sizes(u64::MAX / 8, 9), None);
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub(crate) mod word;
 /// counterparts; sealed, so no other type can implement it. Arithmetic wraps
 /// on overflow, as `AtomicU64::fetch_add` does.
 #[cfg(not(loom))]
-pub trait Integer: bytemuck::Pod + Ord + sealed::Sealed {}
+pub trait Integer: crate::Element + Ord + sealed::Sealed {}
 
 #[cfg(not(loom))]
 mod sealed {

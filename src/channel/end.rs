@@ -7,6 +7,8 @@
 use bytemuck::Pod;
 
 #[cfg(not(loom))]
+use crate::element::Element;
+#[cfg(not(loom))]
 use crate::error::Error;
 #[cfg(not(loom))]
 use crate::options::Options;
@@ -31,6 +33,8 @@ pub trait End {
     /// leaves in shared memory while it sleeps (for events many processes
     /// sleep on; see `Event::wait_marked`).
     fn parking(&self) -> (&Event, Option<(&AtomicU64, u64)>);
+    /// How the other side's last handle left, once one has.
+    fn peer_departure(&self) -> Option<super::Departure>;
 }
 
 /// What the typed handles need of both ends of a queue of `Pod` items.
@@ -53,7 +57,8 @@ pub trait TxEnd: End + Ring + Sized {
     type Producer;
     /// Attaches a sender of `T` to a named queue.
     #[cfg(not(loom))]
-    fn attach<T: Pod>(how: Attach<'_>, opts: &Options) -> Result<(Self, Self::Producer), Error>;
+    fn attach<T: Element>(how: Attach<'_>, opts: &Options)
+        -> Result<(Self, Self::Producer), Error>;
     /// Sends `v` if there is room now.
     fn try_push<T: Pod>(&self, p: &mut Self::Producer, v: &T) -> bool;
     /// Sends as many items from the front of `items` as fit now.
@@ -66,7 +71,8 @@ pub trait RxEnd: End + Ring + Sized {
     type Consumer;
     /// Attaches a receiver of `T` to a named queue.
     #[cfg(not(loom))]
-    fn attach<T: Pod>(how: Attach<'_>, opts: &Options) -> Result<(Self, Self::Consumer), Error>;
+    fn attach<T: Element>(how: Attach<'_>, opts: &Options)
+        -> Result<(Self, Self::Consumer), Error>;
     /// Takes the next item if one is ready now.
     fn try_pop<T: Pod>(&self, c: &mut Self::Consumer) -> Option<T>;
     /// Takes up to `out.len()` ready items into the front of `out`.

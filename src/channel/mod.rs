@@ -43,6 +43,7 @@ pub use error::{
 };
 pub use iter::{IntoIter, Iter, TryIter};
 pub use queue::{Flavor, Receiver, Sender};
+pub use roles::Departure;
 
 /// Why an operation did not happen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,13 +7,15 @@ use std::time::{Duration, Instant};
 use bytemuck::Pod;
 
 use super::end::Ring;
-use super::end::{RxEnd, TxEnd};
+use super::end::{End, RxEnd, TxEnd};
 use super::error::{
     RecvError, RecvTimeoutError, SendError, SendSliceError, SendTimeoutError, TryRecvError,
     TrySendError,
 };
 use super::iter::{IntoIter, Iter, TryIter};
 use super::{Port, Stall};
+#[cfg(not(loom))]
+use crate::element::Element;
 #[cfg(not(loom))]
 use crate::error::Error;
 #[cfg(not(loom))]
@@ -73,6 +75,48 @@ fn try_recv_error(s: Stall) -> TryRecvError {
     }
 }
 
+/// Attaching by name: the element type must be an [`Element`], whose
+/// layout the segment records and every other handle's must match.
+#[cfg(not(loom))]
+impl<T: Element, F: Flavor> Sender<T, F> {
+    /// Creates a queue of `capacity` items and attaches to it as a sender.
+    /// Fails with [`Error::AlreadyExists`] if the name is taken.
+    pub fn create(name: &str, capacity: usize) -> Result<Self, Error> {
+        Self::create_with(name, capacity, &Options::new())
+    }
+
+    /// Attaches as a sender to an existing queue.
+    pub fn open(name: &str) -> Result<Self, Error> {
+        Self::open_with(name, &Options::new())
+    }
+
+    /// Attaches to the queue, creating it with `capacity` if it does not
+    /// exist. If it exists, its own capacity applies.
+    pub fn open_or_create(name: &str, capacity: usize) -> Result<Self, Error> {
+        Self::open_or_create_with(name, capacity, &Options::new())
+    }
+
+    /// [`Sender::create`] with options.
+    pub fn create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self, Error> {
+        Self::attach(Attach::Create(name, capacity), opts)
+    }
+
+    /// [`Sender::open`] with options.
+    pub fn open_with(name: &str, opts: &Options) -> Result<Self, Error> {
+        Self::attach(Attach::Open(name), opts)
+    }
+
+    /// [`Sender::open_or_create`] with options.
+    pub fn open_or_create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self, Error> {
+        Self::attach(Attach::OpenOrCreate(name, capacity), opts)
+    }
+
+    fn attach(how: Attach<'_>, opts: &Options) -> Result<Self, Error> {
+        let (end, producer) = F::Tx::attach::<T>(how, opts)?;
+        Ok(Self::from_parts(end, producer, opts.port()))
+    }
+}
+
 impl<T: Pod, F: Flavor> Sender<T, F> {
     pub(crate) fn from_parts(end: F::Tx, producer: <F::Tx as TxEnd>::Producer, port: Port) -> Self {
         Sender {
@@ -81,50 +125,6 @@ impl<T: Pod, F: Flavor> Sender<T, F> {
             port,
             _elem: PhantomData,
         }
-    }
-
-    /// Creates a queue of `capacity` items and attaches to it as a sender.
-    /// Fails with [`Error::AlreadyExists`] if the name is taken.
-    #[cfg(not(loom))]
-    pub fn create(name: &str, capacity: usize) -> Result<Self, Error> {
-        Self::create_with(name, capacity, &Options::new())
-    }
-
-    /// Attaches as a sender to an existing queue.
-    #[cfg(not(loom))]
-    pub fn open(name: &str) -> Result<Self, Error> {
-        Self::open_with(name, &Options::new())
-    }
-
-    /// Attaches to the queue, creating it with `capacity` if it does not
-    /// exist. If it exists, its own capacity applies.
-    #[cfg(not(loom))]
-    pub fn open_or_create(name: &str, capacity: usize) -> Result<Self, Error> {
-        Self::open_or_create_with(name, capacity, &Options::new())
-    }
-
-    /// [`Sender::create`] with options.
-    #[cfg(not(loom))]
-    pub fn create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self, Error> {
-        Self::attach(Attach::Create(name, capacity), opts)
-    }
-
-    /// [`Sender::open`] with options.
-    #[cfg(not(loom))]
-    pub fn open_with(name: &str, opts: &Options) -> Result<Self, Error> {
-        Self::attach(Attach::Open(name), opts)
-    }
-
-    /// [`Sender::open_or_create`] with options.
-    #[cfg(not(loom))]
-    pub fn open_or_create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self, Error> {
-        Self::attach(Attach::OpenOrCreate(name, capacity), opts)
-    }
-
-    #[cfg(not(loom))]
-    fn attach(how: Attach<'_>, opts: &Options) -> Result<Self, Error> {
-        let (end, producer) = F::Tx::attach::<T>(how, opts)?;
-        Ok(Self::from_parts(end, producer, opts.port()))
     }
 
     /// Sends `value` if there is room now. A full queue is
@@ -254,6 +254,14 @@ impl<T: Pod, F: Flavor> Sender<T, F> {
         self.port.peer_alive(&self.end)
     }
 
+    /// How the last receiver left, once no receiver is attached: closed (or
+    /// dropped), or killed with the handle in its hands. `None` while one is
+    /// attached, before any came, or when a killed receiver has not been
+    /// noticed yet (a liveness check notices it within an interval).
+    pub fn peer_departure(&self) -> Option<super::Departure> {
+        End::peer_departure(&self.end)
+    }
+
     /// Waits at most `timeout` until a receiver is or has been attached;
     /// returns whether one has. Sending needs no receiver (a queue is a
     /// mailbox); this is for a sender that wants to know someone listens.
@@ -267,6 +275,48 @@ impl<T: Pod, F: Flavor> Sender<T, F> {
     }
 }
 
+/// Attaching by name: the element type must be an [`Element`], whose
+/// layout the segment records and every other handle's must match.
+#[cfg(not(loom))]
+impl<T: Element, F: Flavor> Receiver<T, F> {
+    /// Creates a queue of `capacity` items and attaches to it as a receiver.
+    /// Fails with [`Error::AlreadyExists`] if the name is taken.
+    pub fn create(name: &str, capacity: usize) -> Result<Self, Error> {
+        Self::create_with(name, capacity, &Options::new())
+    }
+
+    /// Attaches as a receiver to an existing queue.
+    pub fn open(name: &str) -> Result<Self, Error> {
+        Self::open_with(name, &Options::new())
+    }
+
+    /// Attaches to the queue, creating it with `capacity` if it does not
+    /// exist. If it exists, its own capacity applies.
+    pub fn open_or_create(name: &str, capacity: usize) -> Result<Self, Error> {
+        Self::open_or_create_with(name, capacity, &Options::new())
+    }
+
+    /// [`Receiver::create`] with options.
+    pub fn create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self, Error> {
+        Self::attach(Attach::Create(name, capacity), opts)
+    }
+
+    /// [`Receiver::open`] with options.
+    pub fn open_with(name: &str, opts: &Options) -> Result<Self, Error> {
+        Self::attach(Attach::Open(name), opts)
+    }
+
+    /// [`Receiver::open_or_create`] with options.
+    pub fn open_or_create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self, Error> {
+        Self::attach(Attach::OpenOrCreate(name, capacity), opts)
+    }
+
+    fn attach(how: Attach<'_>, opts: &Options) -> Result<Self, Error> {
+        let (end, consumer) = F::Rx::attach::<T>(how, opts)?;
+        Ok(Self::from_parts(end, consumer, opts.port()))
+    }
+}
+
 impl<T: Pod, F: Flavor> Receiver<T, F> {
     pub(crate) fn from_parts(end: F::Rx, consumer: <F::Rx as RxEnd>::Consumer, port: Port) -> Self {
         Receiver {
@@ -275,50 +325,6 @@ impl<T: Pod, F: Flavor> Receiver<T, F> {
             port,
             _elem: PhantomData,
         }
-    }
-
-    /// Creates a queue of `capacity` items and attaches to it as a receiver.
-    /// Fails with [`Error::AlreadyExists`] if the name is taken.
-    #[cfg(not(loom))]
-    pub fn create(name: &str, capacity: usize) -> Result<Self, Error> {
-        Self::create_with(name, capacity, &Options::new())
-    }
-
-    /// Attaches as a receiver to an existing queue.
-    #[cfg(not(loom))]
-    pub fn open(name: &str) -> Result<Self, Error> {
-        Self::open_with(name, &Options::new())
-    }
-
-    /// Attaches to the queue, creating it with `capacity` if it does not
-    /// exist. If it exists, its own capacity applies.
-    #[cfg(not(loom))]
-    pub fn open_or_create(name: &str, capacity: usize) -> Result<Self, Error> {
-        Self::open_or_create_with(name, capacity, &Options::new())
-    }
-
-    /// [`Receiver::create`] with options.
-    #[cfg(not(loom))]
-    pub fn create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self, Error> {
-        Self::attach(Attach::Create(name, capacity), opts)
-    }
-
-    /// [`Receiver::open`] with options.
-    #[cfg(not(loom))]
-    pub fn open_with(name: &str, opts: &Options) -> Result<Self, Error> {
-        Self::attach(Attach::Open(name), opts)
-    }
-
-    /// [`Receiver::open_or_create`] with options.
-    #[cfg(not(loom))]
-    pub fn open_or_create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self, Error> {
-        Self::attach(Attach::OpenOrCreate(name, capacity), opts)
-    }
-
-    #[cfg(not(loom))]
-    fn attach(how: Attach<'_>, opts: &Options) -> Result<Self, Error> {
-        let (end, consumer) = F::Rx::attach::<T>(how, opts)?;
-        Ok(Self::from_parts(end, consumer, opts.port()))
     }
 
     /// Takes the next item if one is queued now. An empty queue is
@@ -422,6 +428,15 @@ impl<T: Pod, F: Flavor> Receiver<T, F> {
     /// liveness interval, made here or by any waiting call).
     pub fn is_connected(&self) -> bool {
         self.port.peer_alive(&self.end)
+    }
+
+    /// How the last sender left, once no sender is attached: closed (or
+    /// dropped), the clean end of what it sent; or killed with the handle in
+    /// its hands, so that the stream may have ended mid-way. `None` while one
+    /// is attached, before any came, or when a killed sender has not been
+    /// noticed yet.
+    pub fn peer_departure(&self) -> Option<super::Departure> {
+        End::peer_departure(&self.end)
     }
 
     /// Waits at most `timeout` until a sender is or has been attached;

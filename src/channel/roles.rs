@@ -13,9 +13,12 @@
 //! that finds one checks the holder's liveness and takes the role over, so a
 //! restarted process resumes the same queue.
 //!
-//! A `came` word is set (never cleared) when its role is first claimed: it
-//! is what tells "no sender has arrived yet" (wait) from "the sender came and
-//! went" (disconnected).
+//! A `came` word is 0 until its role is first claimed, and never 0 again:
+//! it is what tells "no sender has arrived yet" (wait) from "the sender came
+//! and went" (disconnected). It also records how the role's last holder
+//! left: [`PRESENT`] while held, [`CLOSED`] after a release, [`DIED`] after a
+//! dead holder was reaped, so that a receiver can tell a clean end of a
+//! stream from a producer that was killed half-way ([`Departure`]).
 
 use crate::sync::atomic::{AtomicU64, Ordering};
 use crate::sync::event::Event;
@@ -27,6 +30,24 @@ use super::End;
 
 /// Words in each half of the role table.
 pub(crate) const ROLE_WORDS: usize = 16;
+
+/// `came` word: the role is held (or its holder died unnoticed so far).
+pub(crate) const PRESENT: u64 = 1;
+/// `came` word: the role's last holder released it.
+pub(crate) const CLOSED: u64 = 2;
+/// `came` word: the role's last holder died and was reaped.
+pub(crate) const DIED: u64 = 3;
+
+/// How the other side's last handle left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Departure {
+    /// It was closed or dropped: the stream it sent ended as its owner
+    /// meant it to.
+    Closed,
+    /// Its process died holding it (killed, crashed, or exited without
+    /// dropping it): what it sent may end mid-way.
+    Died,
+}
 
 /// The role table, as it sits in the header. `#[repr(C)]`, atomics only.
 #[repr(C)]
@@ -50,11 +71,37 @@ impl Roles {
 
     /// Records that role word `w` has been claimed.
     pub(crate) fn mark_came(&self, w: usize) {
-        // Relaxed would do for the flag itself; Release keeps the rule simple
-        // for readers that pair it with other state ("came" is read after a
-        // failed attempt, with Acquire, see `came`).
-        if self.came[w].load(Ordering::Relaxed) == 0 {
-            self.came[w].store(1, Ordering::Release);
+        self.mark(w, PRESENT);
+    }
+
+    /// Records how role word `w`'s holder left ([`CLOSED`] or [`DIED`]).
+    pub(crate) fn mark_left(&self, w: usize, how: Departure) {
+        self.mark(
+            w,
+            match how {
+                Departure::Closed => CLOSED,
+                Departure::Died => DIED,
+            },
+        );
+    }
+
+    fn mark(&self, w: usize, state: u64) {
+        // Release: a reader that Acquire-loads the word (after a failed
+        // attempt, see `came` and `departure`) pairs with it; the flag itself
+        // orders nothing else. Stored only when it changes, so that the
+        // line is not written on every attach of an mpmc handle.
+        if self.came[w].load(Ordering::Relaxed) != state {
+            self.came[w].store(state, Ordering::Release);
+        }
+    }
+
+    /// How role word `w`'s last holder left, if it has and said so. A peer
+    /// can forge this word: the worst it can do is mislabel an end.
+    pub(crate) fn departure(&self, w: usize) -> Option<Departure> {
+        match self.came[w].load(Ordering::Acquire) {
+            CLOSED => Some(Departure::Closed),
+            DIED => Some(Departure::Died),
+            _ => None,
         }
     }
 
@@ -172,6 +219,11 @@ impl<C> RoleEnd<C> {
         self.mem.roles().came(self.peer_word)
     }
 
+    /// How the other role's last holder left, if it has.
+    pub(crate) fn peer_departure(&self) -> Option<Departure> {
+        self.mem.roles().departure(self.peer_word)
+    }
+
     /// If the peer's holder has died, frees its role, so that
     /// [`RoleEnd::peer_attached`] reports it gone. A few system calls: the
     /// caller rate-limits (see `sync::liveness::Checkup`).
@@ -180,7 +232,12 @@ impl<C> RoleEnd<C> {
         let cur = word.load(Ordering::Acquire);
         if cur != 0 && !PeerId(cur).is_alive() {
             // Only if it is still the same dead holder.
-            let _ = word.compare_exchange(cur, 0, Ordering::AcqRel, Ordering::Relaxed);
+            if word
+                .compare_exchange(cur, 0, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                self.mem.roles().mark_left(self.peer_word, Departure::Died);
+            }
         }
     }
 
@@ -190,6 +247,9 @@ impl<C> RoleEnd<C> {
         if !std::mem::replace(&mut self.held, false) {
             return;
         }
+        // Before the role is free: a peer that sees it free (Acquire, below)
+        // also sees how we left.
+        self.mem.roles().mark_left(self.word, Departure::Closed);
         // SYNC POINT "role handover": Release publishes our last ring stores
         // to the next holder and to the peer. Only clears the word if it is
         // still ours: a peer that wrongly judged us dead may have taken it.
@@ -298,6 +358,10 @@ impl<E: Exclusive> End for E {
 
     fn parking(&self) -> (&Event, Option<(&AtomicU64, u64)>) {
         (self.exclusive().own_event(), None)
+    }
+
+    fn peer_departure(&self) -> Option<Departure> {
+        self.exclusive().role.peer_departure()
     }
 }
 

@@ -6,9 +6,11 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::{Fill, HeaderInfo, Peer, Report, View};
-use crate::error::{Kind, Role, TypeInfo};
+use crate::error::{Kind, Role};
 use crate::layout::{self, event};
-use crate::segment::header::{Header, Identity, LAYOUT_VERSION, MAGIC, STATE_INIT, STATE_READY};
+use crate::segment::header::{
+    fnv1a, Header, Identity, FLAG_TYPE_TAG, LAYOUT_VERSION, MAGIC, STATE_INIT, STATE_READY,
+};
 use crate::segment::kinds::{self, KindLayout};
 use crate::sync::atomic::Ordering;
 use crate::sync::liveness::PeerId;
@@ -106,12 +108,7 @@ fn header_info(state: u32, id: &Identity, computed: u64) -> HeaderInfo {
         magic: id.magic,
         version: id.version,
         kind_code: id.kind,
-        elem: TypeInfo {
-            size: id.elem_size,
-            align: id.elem_align,
-            fingerprint: id.fingerprint,
-            name: id.type_name(),
-        },
+        elem: id.elem_info(),
         capacity: id.capacity,
         total_len: id.total_len,
         control_offset: id.control_offset,
@@ -125,9 +122,30 @@ fn header_info(state: u32, id: &Identity, computed: u64) -> HeaderInfo {
     }
 }
 
-/// Element size and alignment: what any Rust type has, and what pipes use.
+/// Element size and alignment: what any Rust type has, and what pipes use;
+/// the fingerprint: the layout description's hash unless it is a type tag.
 fn check_elem(r: &mut Report, id: &Identity, kind: Kind) {
     let (size, align) = (id.elem_size, id.elem_align);
+    if id.elem_flags & !FLAG_TYPE_TAG != 0 {
+        r.problem(format!(
+            "element flags are {:#x}; only bit 0 (type tag) is defined",
+            id.elem_flags
+        ));
+    }
+    if id.elem_flags & FLAG_TYPE_TAG == 0 && id.fingerprint != id.elem_layout_hash {
+        r.problem(format!(
+            "the element fingerprint is {:#018x}, but the layout description hashes to \
+             {:#018x} and no type tag is set",
+            id.fingerprint, id.elem_layout_hash
+        ));
+    }
+    let kept = id.elem_layout();
+    if kept.len() == id.elem_layout_len as usize && fnv1a(kept.as_bytes()) != id.elem_layout_hash {
+        r.problem(format!(
+            "the layout description {kept:?} does not hash to the recorded {:#018x}",
+            id.elem_layout_hash
+        ));
+    }
     if matches!(kind, Kind::Pipe | Kind::Duplex) {
         if (size, align) != (1, 8) {
             r.problem(format!(
@@ -240,8 +258,8 @@ fn merge_peers(peers: &mut Vec<Peer>) {
             .iter_mut()
             .find(|m| m.pid == p.pid && m.alive == p.alive)
         {
-            Some(m) if !m.role.split(", ").any(|r| r == p.role) => {
-                m.role.push_str(", ");
+            Some(m) if !m.role.split('+').any(|r| r == p.role) => {
+                m.role.push('+');
                 m.role.push_str(&p.role);
             }
             Some(_) => {}

@@ -115,7 +115,7 @@ pub struct Peer {
     pub pid: u32,
     /// What it holds: `sender`, `receiver`, `sender+receiver` (an `mpmc`
     /// handle of both kinds), `writer lock`, `ring N sender` (a duplex
-    /// pipe), several of these joined by `, `, or `mapped` for a process that
+    /// pipe), several of these joined by `+` (one process holding both ends), or `mapped` for a process that
     /// has the file mapped and holds no registered role.
     pub role: String,
     /// Whether that process is still running. A registered peer that is not

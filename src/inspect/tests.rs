@@ -6,7 +6,8 @@ use std::collections::HashMap;
 
 use super::maps::{self, makedev, parse_maps_line};
 use super::*;
-use crate::bytemuck::{self, Pod};
+use crate::bytemuck;
+use crate::element::Element;
 use crate::error::Role;
 use crate::layout::{header, mpmc, spsc};
 use crate::segment::header::Identity;
@@ -94,7 +95,7 @@ fn me() -> u32 {
 /// A process identity that names no process (beyond any pid_max).
 const DEAD: u64 = (i32::MAX - 1) as u64;
 
-fn check_queue_kinds<T: Pod>(dir: &Dir) {
+fn check_queue_kinds<T: Element>(dir: &Dir) {
     let size = core::mem::size_of::<T>();
     for cap in [1, 7, 64, 1000] {
         let name = format!("s{size}-{cap}");
@@ -104,7 +105,11 @@ fn check_queue_kinds<T: Pod>(dir: &Dir) {
         assert_eq!(r.kind_name(), "spsc");
         assert_eq!(r.kind(), Some(Kind::Spsc));
         assert_eq!(r.fill.map(|f| (f.used, f.capacity)), Some((0, cap as u64)));
-        assert_eq!(r.header.as_ref().unwrap().elem.size as usize, size);
+        let elem = &r.header.as_ref().unwrap().elem;
+        assert_eq!(elem.size as usize, size);
+        let layout = crate::element::Description::of::<T>().unwrap();
+        assert_eq!(elem.layout, layout.as_str());
+        assert_eq!(elem.fingerprint, layout.fingerprint());
         assert_eq!(
             r.peers,
             [Peer {
@@ -198,7 +203,7 @@ fn segments_of_every_kind_and_size_decode_without_problems() {
         assert_eq!(r.fill.map(|f| f.capacity), Some(2 * ring));
         // One process holds one end: two roles, one peer.
         assert_eq!(r.peers.len(), 1, "{:?}", r.peers);
-        assert_eq!(r.peers[0].role, "ring 0 sender, ring 1 receiver");
+        assert_eq!(r.peers[0].role, "ring 0 sender+ring 1 receiver");
         drop(end);
     }
     let listed = list(&dir.opts).unwrap();
@@ -223,7 +228,7 @@ fn counters_and_fill_follow_the_traffic() {
     assert_eq!(r.fill.map(|f| f.used), Some(3));
     // One process holds both roles: one peer.
     let roles: Vec<_> = r.peers.iter().map(|p| p.role.as_str()).collect();
-    assert_eq!(roles, ["sender, receiver"]);
+    assert_eq!(roles, ["sender+receiver"]);
     drop((tx, rx));
 
     let mut tx = crate::mpmc::Sender::<u32>::create_with("w", 8, &dir.opts).unwrap();
@@ -344,7 +349,7 @@ fn corrupted_headers_are_described_precisely() {
     let data = (header::LEN + spsc::CONTROL_LEN) as u64;
     let moved = format!("data_offset is {}, expected {data}", data + 128);
     let (state, role5) = (header::STATE as u64, (header::ROLES + 5 * 8) as u64);
-    let cases: [(&str, Corrupt, &str); 9] = [
+    let cases: [(&str, Corrupt, &str); 12] = [
         (
             "magic",
             &|d, n| d.write_at(n, header::MAGIC as u64, b"garbage!"),
@@ -389,6 +394,21 @@ fn corrupted_headers_are_described_precisely() {
             "role",
             &|d, n| d.write_at(n, role5, &DEAD.to_ne_bytes()),
             "role word 5 is 0x",
+        ),
+        (
+            "fingerprint",
+            &|d, n| d.edit_identity(n, true, |id| id.fingerprint ^= 1),
+            "but the layout description hashes to",
+        ),
+        (
+            "flags",
+            &|d, n| d.edit_identity(n, true, |id| id.elem_flags = 6),
+            "element flags are 0x6",
+        ),
+        (
+            "description",
+            &|d, n| d.edit_identity(n, true, |id| id.elem_layout[0] = b'X'),
+            "does not hash to the recorded",
         ),
     ];
     for (name, corrupt, needle) in cases {
@@ -442,7 +462,7 @@ fn corrupted_headers_are_described_precisely() {
 
     // Every one of them is listed; none fails the listing.
     let listed = list(&dir.opts).unwrap();
-    assert_eq!(listed.len(), 16);
+    assert_eq!(listed.len(), 19);
     let listed: Vec<_> = listed.into_iter().filter(|r| r.name != "lead").collect();
     assert!(listed.iter().all(|r| !r.problems.is_empty()), "{listed:#?}");
 }

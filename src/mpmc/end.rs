@@ -21,6 +21,7 @@ use crate::sync::liveness::PeerId;
 use crate::sync::wait::Waited;
 #[cfg(not(loom))]
 use crate::{
+    element::Element,
     error::{Error, Kind},
     options::Options,
     segment::{Attach, ElemType, Segment, Spec},
@@ -131,26 +132,26 @@ impl MpmcEnd {
 
     /// Attaches to the named queue as `side`.
     #[cfg(not(loom))]
-    fn attach<T: Pod>(how: Attach<'_>, opts: &Options, side: Side) -> Result<MpmcEnd, Error> {
+    fn attach<T: Element>(how: Attach<'_>, opts: &Options, side: Side) -> Result<MpmcEnd, Error> {
         let spec = Spec {
             kind: Kind::Mpmc,
-            elem: ElemType::of::<T>(opts),
-            sizes,
+            elem: ElemType::of::<T>(opts)?,
         };
         let stride = stride_words(core::mem::size_of::<T>());
         // A zero-filled data region is not an empty queue: every slot must
         // say "EMPTY for position i".
         let seg = Segment::attach(how, opts, &spec, MAX_CAPACITY, |seg| {
             // SAFETY: `seg` is being created as an mpmc segment, whose
-            // control region is one `Control` (`sizes`).
+            // control region is one `Control` (the kind table's
+            // `control_len`).
             let ctl = unsafe { seg.control::<Control>() };
             Queue::new(ctl, seg.data_words(), Geometry::new(seg.capacity(), stride)).init();
         })?;
         // The segment was validated for this capacity and element size.
         let geo = Geometry::new(seg.capacity(), stride);
         // SAFETY: the segment was validated (or created) as an mpmc segment,
-        // whose control region is one `Control` (`sizes`); Control is made of
-        // atomics only.
+        // whose control region is one `Control` (the kind table's
+        // `control_len`); Control is made of atomics only.
         let mem = unsafe { Mem::mapped(std::sync::Arc::new(seg), 0, 1) };
         let name = mem.name().to_owned();
         MpmcEnd::join(mem, side, geo).map_err(|TableFull| Error::TooManyHandles {
@@ -196,23 +197,15 @@ fn reap(q: &Queue<'_>, me: PeerId) -> usize {
     q.reap(me.0, |id| !PeerId(id).is_alive())
 }
 
-/// Bytes of control block and data region of a queue of `capacity` items of
-/// `elem_size` bytes.
-#[cfg(not(loom))]
-fn sizes(capacity: u64, elem_size: u32) -> Option<(u64, u64)> {
-    if capacity == 0 || capacity > MAX_CAPACITY as u64 {
-        return None;
-    }
-    let stride = stride_words(elem_size as usize) as u64;
-    let data = capacity.checked_mul(stride)?.checked_mul(8)?;
-    Some((core::mem::size_of::<Control>() as u64, data))
-}
-
 impl Drop for MpmcEnd {
     fn drop(&mut self) {
         // Settles our counters, leaves the role bitmaps, frees the entry and
         // wakes every sleeper, so that a peer blocked in `recv` sees the
-        // departure at once.
+        // departure at once. How we left is marked first, so that a peer
+        // that finds our side gone also finds how.
+        self.mem
+            .roles()
+            .mark_left(self.side.word(0), channel::Departure::Closed);
         self.queue().detach(self.owner, self.me.0);
     }
 }
@@ -232,6 +225,10 @@ impl End for MpmcEnd {
 
     fn reap(&self) {
         reap(&self.queue(), self.me);
+    }
+
+    fn peer_departure(&self) -> Option<channel::Departure> {
+        self.mem.roles().departure(self.side.peer().word(0))
     }
 
     fn parking(&self) -> (&Event, Option<(&AtomicU64, u64)>) {
@@ -266,7 +263,7 @@ impl TxEnd for MpmcEnd {
     type Producer = ();
 
     #[cfg(not(loom))]
-    fn attach<T: Pod>(how: Attach<'_>, opts: &Options) -> Result<(Self, ()), Error> {
+    fn attach<T: Element>(how: Attach<'_>, opts: &Options) -> Result<(Self, ()), Error> {
         Ok((MpmcEnd::attach::<T>(how, opts, Side::Send)?, ()))
     }
 
@@ -285,7 +282,7 @@ impl RxEnd for MpmcEnd {
     type Consumer = ();
 
     #[cfg(not(loom))]
-    fn attach<T: Pod>(how: Attach<'_>, opts: &Options) -> Result<(Self, ()), Error> {
+    fn attach<T: Element>(how: Attach<'_>, opts: &Options) -> Result<(Self, ()), Error> {
         Ok((MpmcEnd::attach::<T>(how, opts, Side::Recv)?, ()))
     }
 

@@ -2,6 +2,7 @@
 //! ring, one role in it. Also the segment shape of pipes (one ring, or two
 //! for a duplex pipe) and how a handle attaches.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::ring::{max_message_len, Control, Corrupt, Ring};
@@ -29,21 +30,14 @@ pub const MAX_CAPACITY: usize = if usize::BITS > 32 {
 const ELEM: ElemType = ElemType {
     size: 1,
     align: 8,
-    fingerprint: fnv1a(b"shmkit::pipe records v1"),
+    fingerprint: fnv1a(RECORDS.as_bytes()),
+    tagged: false,
+    layout: Cow::Borrowed(RECORDS),
     name: "bytes",
 };
 
-fn ring_ok(capacity: u64) -> bool {
-    (MIN_CAPACITY as u64..=MAX_CAPACITY as u64).contains(&capacity) && capacity % 8 == 0
-}
-
-fn sizes_one_way(capacity: u64, _elem_size: u32) -> Option<(u64, u64)> {
-    ring_ok(capacity).then_some((core::mem::size_of::<Control>() as u64, capacity))
-}
-
-fn sizes_duplex(capacity: u64, _elem_size: u32) -> Option<(u64, u64)> {
-    ring_ok(capacity).then_some((2 * core::mem::size_of::<Control>() as u64, 2 * capacity))
-}
+/// The pipe's "layout description": its record format (`pipe::ring`).
+const RECORDS: &str = "shmkit::pipe records v1";
 
 /// Rounds a requested capacity up to whole words, within the limits.
 fn round_capacity(capacity: usize) -> Result<usize, Error> {
@@ -71,15 +65,7 @@ pub(crate) fn attach_segment(
         Attach::OpenOrCreate(name, cap) => Attach::OpenOrCreate(name, round_capacity(cap)?),
         open => open,
     };
-    let spec = Spec {
-        kind,
-        elem: ELEM,
-        sizes: if kind == Kind::Duplex {
-            sizes_duplex
-        } else {
-            sizes_one_way
-        },
-    };
+    let spec = Spec { kind, elem: ELEM };
     // The zero-filled data region is already a valid empty ring.
     Segment::attach(how, opts, &spec, MAX_CAPACITY, |_| {}).map(Arc::new)
 }
@@ -107,8 +93,8 @@ impl PipeEnd {
         let name = seg.name().to_owned();
         assert!(ring < rings, "a pipe has no ring {ring}");
         // SAFETY: `seg` was validated as a pipe of its kind, whose control
-        // region holds one `Control` per ring (`sizes_one_way` /
-        // `sizes_duplex`), and `ring < rings` (asserted); Control is made of
+        // region holds one `Control` per ring (the kind table's
+        // `control_len`), and `ring < rings` (asserted); Control is made of
         // atomics only.
         let mem = unsafe { Mem::mapped(seg, ring, rings) };
         Ok(PipeEnd {

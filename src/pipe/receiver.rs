@@ -268,6 +268,15 @@ impl Receiver {
         self.port.peer_alive(&self.end)
     }
 
+    /// How the last sender left, once none is attached: closed (or
+    /// dropped), the clean end of what it sent; or killed with the handle in
+    /// its hands, so that the stream may have ended mid-way. `None` while
+    /// one is attached, before any came, or when a killed sender has not
+    /// been noticed yet.
+    pub fn peer_departure(&self) -> Option<crate::channel::Departure> {
+        crate::channel::End::peer_departure(&self.end)
+    }
+
     /// Waits at most `timeout` until a sender is or has been attached;
     /// returns whether one has. Receiving needs no such call: `recv_bytes`
     /// waits for a sender that has not arrived yet.

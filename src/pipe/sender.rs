@@ -201,6 +201,14 @@ impl Sender {
         self.port.peer_alive(&self.end)
     }
 
+    /// How the last receiver left, once none is attached: closed (or
+    /// dropped), or killed with the handle in its hands. `None` while one is
+    /// attached, before any came, or when a killed receiver has not been
+    /// noticed yet.
+    pub fn peer_departure(&self) -> Option<crate::channel::Departure> {
+        crate::channel::End::peer_departure(&self.end)
+    }
+
     /// Waits at most `timeout` until a receiver is or has been attached;
     /// returns whether one has. Sending needs no receiver: a pipe is a
     /// mailbox.

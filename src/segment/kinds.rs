@@ -65,13 +65,6 @@ impl KindLayout {
             total_len,
         })
     }
-
-    /// Bytes of control block and of data region, as a handle's
-    /// `Spec::sizes` gives them: `None` when the capacity is impossible.
-    pub(crate) fn control_and_data(&self, capacity: u64, elem_size: u32) -> Option<(u64, u64)> {
-        let data = (self.data_len)(capacity, elem_size).ok()?;
-        Some((self.control_len, data))
-    }
 }
 
 /// Every kind, in the order of their codes (1, 2, ...).
@@ -242,9 +235,34 @@ mod tests {
             (duplex.control_len, duplex.data_len),
             (2 * of(Kind::Pipe).control_len, 128)
         );
-        assert_eq!(of(Kind::Value).sizes(1, 8).unwrap().data_len, 8);
-        assert_eq!(of(Kind::Value).sizes(1, 9).unwrap().data_len, 8 * 128);
-        assert_eq!(of(Kind::Array).sizes(9, 1).unwrap().data_len, 16);
+        let data =
+            |kind, capacity, elem_size| of(kind).sizes(capacity, elem_size).map(|s| s.data_len);
+        // A value: one word up to 8 bytes, else 8 copies on whole lines.
+        for (elem_size, len) in [(8, 8), (0, 8), (9, 8 * 128), (128, 8 * 128), (129, 8 * 256)] {
+            assert_eq!(
+                data(Kind::Value, 1, elem_size),
+                Ok(len),
+                "value of {elem_size}"
+            );
+        }
+        assert!(data(Kind::Value, 1, u32::MAX).is_ok());
+        // An array: small elements packed in words of their width, larger
+        // ones in cells of a seq word and two copies.
+        for (len, elem_size, bytes) in [
+            (3, 1, 8),
+            (9, 1, 16),
+            (3, 3, 16),
+            (2, 8, 16),
+            (2, 9, 2 * 5 * 8),
+        ] {
+            assert_eq!(
+                data(Kind::Array, len, elem_size),
+                Ok(bytes),
+                "{len} of {elem_size}"
+            );
+        }
+        assert!(data(Kind::Array, u64::MAX, 8).is_err());
+        assert!(data(Kind::Array, u64::MAX / 8, 9).is_err());
         for (kind, capacity, why) in [
             (
                 Kind::Spsc,
@@ -270,7 +288,6 @@ mod tests {
         ] {
             let err = of(kind).sizes(capacity, 8).unwrap_err();
             assert!(err.contains(why), "{kind:?} {capacity}: {err}");
-            assert_eq!(of(kind).control_and_data(capacity, 8), None);
         }
         // A possible data region, but too large a segment.
         let err = of(Kind::Array).sizes(1 << 40, 8).unwrap_err();

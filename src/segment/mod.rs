@@ -27,6 +27,7 @@ pub(crate) mod header;
 pub(crate) mod kinds;
 pub(crate) mod name;
 
+use std::borrow::Cow;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -35,6 +36,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytemuck::Zeroable;
 use memmap2::MmapRaw;
 
+use crate::element::{Description, Element};
 use crate::error::{Error, Kind, TypeInfo};
 use crate::options::Options;
 use crate::sync::atomic::Ordering;
@@ -51,24 +53,43 @@ const DEFAULT_DIR: &str = "/tmp";
 pub(crate) const MAX_SEGMENT_LEN: u64 = 1 << 40;
 
 /// The element type a handle is instantiated with.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct ElemType {
     pub(crate) size: u32,
     pub(crate) align: u32,
+    /// What the segment and every handle must agree on: the hash of
+    /// `layout`, or the type tag when `tagged`.
     pub(crate) fingerprint: u64,
+    pub(crate) tagged: bool,
+    /// The whole layout description (see `crate::element`).
+    pub(crate) layout: Cow<'static, str>,
     pub(crate) name: &'static str,
 }
 
 impl ElemType {
-    pub(crate) fn of<T>(opts: &Options) -> ElemType {
-        let name = core::any::type_name::<T>();
-        ElemType {
+    /// `T` as a handle attached with `opts` records and expects it.
+    pub(crate) fn of<T: Element>(opts: &Options) -> Result<ElemType, Error> {
+        let layout = Description::of::<T>().map_err(|_| {
+            Error::InvalidArgument(
+                "the element type's hand-written Element::describe does not describe each of \
+                 its bytes once, in order (shmkit::element::Description::of says where)",
+            )
+        })?;
+        Ok(ElemType {
             size: core::mem::size_of::<T>() as u32,
             align: core::mem::align_of::<T>() as u32,
-            fingerprint: opts
-                .type_tag
-                .unwrap_or_else(|| header::fnv1a(name.as_bytes())),
-            name,
+            fingerprint: opts.type_tag.unwrap_or_else(|| layout.fingerprint()),
+            tagged: opts.type_tag.is_some(),
+            layout: Cow::Owned(layout.as_str().to_owned()),
+            name: core::any::type_name::<T>(),
+        })
+    }
+
+    fn flags(&self) -> u32 {
+        if self.tagged {
+            header::FLAG_TYPE_TAG
+        } else {
+            0
         }
     }
 
@@ -77,36 +98,27 @@ impl ElemType {
             size: self.size,
             align: self.align,
             fingerprint: self.fingerprint,
-            name: self.name.chars().take(header::TYPE_NAME_LEN).collect(),
+            tagged: self.tagged,
+            layout: self.layout.clone().into_owned(),
+            layout_len: self.layout.len(),
+            layout_hash: header::fnv1a(self.layout.as_bytes()),
+            name: self.name.to_owned(),
         }
     }
 }
 
-/// What a primitive asks of the segment layer.
-#[derive(Clone, Copy)]
+/// What a primitive asks of the segment layer. Where its control block and
+/// data region go, and how long they are, is the kind table's to say
+/// ([`kinds`]).
+#[derive(Clone)]
 pub(crate) struct Spec {
     pub(crate) kind: Kind,
     pub(crate) elem: ElemType,
-    /// Bytes of control block and of data region for a capacity, or `None`
-    /// when the capacity is impossible for this kind and element size.
-    /// Creation and validation take the sizes from the kind table
-    /// ([`kinds`]); debug builds check that this rule agrees with it.
-    pub(crate) sizes: fn(capacity: u64, elem_size: u32) -> Option<(u64, u64)>,
 }
 
 /// Offsets and total length of a segment, from the kind table.
 fn layout(spec: &Spec, capacity: u64) -> Option<(u64, u64, u64)> {
-    let table = kinds::of(spec.kind);
-    // The handle's own size rule must agree with the table's.
-    debug_assert_eq!(
-        (spec.sizes)(capacity, spec.elem.size),
-        table.control_and_data(capacity, spec.elem.size),
-        "{:?} of capacity {capacity} and {}-byte elements: the handle's sizes differ from \
-         the kind table's",
-        spec.kind,
-        spec.elem.size
-    );
-    let s = table.sizes(capacity, spec.elem.size).ok()?;
+    let s = kinds::of(spec.kind).sizes(capacity, spec.elem.size).ok()?;
     Some((s.control_offset, s.data_offset, s.total_len))
 }
 
@@ -261,8 +273,8 @@ impl Segment {
         id.created_unix_ns = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
-        let n = spec.elem.name.len().min(header::TYPE_NAME_LEN);
-        id.type_name[..n].copy_from_slice(&spec.elem.name.as_bytes()[..n]);
+        id.elem_flags = spec.elem.flags();
+        id.set_type(spec.elem.name, &spec.elem.layout);
         id.checksum = id.compute_checksum();
 
         let seg = Segment {
@@ -425,18 +437,20 @@ impl Segment {
                 found: kind,
             });
         }
-        if (id.elem_size, id.elem_align, id.fingerprint)
-            != (spec.elem.size, spec.elem.align, spec.elem.fingerprint)
+        // Names do not matter: a type from another crate or language with
+        // the same layout (or tag) is the same element type.
+        if (id.elem_size, id.elem_align, id.fingerprint, id.elem_flags)
+            != (
+                spec.elem.size,
+                spec.elem.align,
+                spec.elem.fingerprint,
+                spec.elem.flags(),
+            )
         {
             return Err(Error::WrongType {
                 name: name.to_owned(),
-                expected: spec.elem.info(),
-                found: TypeInfo {
-                    size: id.elem_size,
-                    align: id.elem_align,
-                    fingerprint: id.fingerprint,
-                    name: id.type_name(),
-                },
+                expected: Box::new(spec.elem.info()),
+                found: Box::new(id.elem_info()),
             });
         }
         let Some((control_offset, data_offset, total_len)) = layout(spec, id.capacity) else {
@@ -491,8 +505,8 @@ impl Segment {
     ///
     /// # Safety
     /// `C` must be made of atomics only (any bytes valid, alignment at most
-    /// 128), and `size_of::<C>()` must not exceed the control length that this
-    /// kind's `Spec::sizes` returns.
+    /// 128), and `size_of::<C>()` must not exceed the control length that the
+    /// kind table gives this segment's kind.
     #[inline]
     pub(crate) unsafe fn control<C>(&self) -> &C {
         debug_assert!(core::mem::align_of::<C>() <= 128);

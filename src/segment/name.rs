@@ -2,12 +2,11 @@
 
 use crate::error::Error;
 
-/// Longest accepted name, in bytes.
-///
-/// macOS limits a POSIX shared-memory name to 31 bytes (`PSHMNAMLEN`), counting
-/// the leading `/` and our `shmkit.` prefix: `1 + 7 + 23 = 31`. Holding every platform
-/// to that limit means a name that works on one host works on all of them.
-pub const MAX_NAME_LEN: usize = 23;
+/// Longest accepted name, in bytes: a segment is a file named
+/// `shmkit.<name>`, and Linux, macOS and the BSDs all allow file names of 255
+/// bytes (`NAME_MAX`). shmkit never uses `shm_open`, so macOS's 31-byte limit
+/// on POSIX shared-memory names does not apply.
+pub const MAX_NAME_LEN: usize = 255 - PREFIX.len();
 
 /// Prefix of every segment file, so that `ls /dev/shm` shows what is ours.
 pub(crate) const PREFIX: &str = "shmkit.";
@@ -28,7 +27,7 @@ pub(crate) fn validate(name: &str) -> Result<(), Error> {
         return bad("the name is empty");
     }
     if name.len() > MAX_NAME_LEN {
-        return bad("the name is longer than 23 bytes");
+        return bad("the name is longer than 248 bytes (shmkit::MAX_NAME_LEN)");
     }
     if name.starts_with('.') || name.starts_with('-') {
         return bad("the name starts with '.' or '-'");
@@ -56,7 +55,15 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_names() {
-        for ok in ["a", "jobs", "orders.v2", "Q_1-x", "x".repeat(23).as_str()] {
+        let longest = "x".repeat(MAX_NAME_LEN);
+        for ok in [
+            "a",
+            "jobs",
+            "orders.v2",
+            "Q_1-x",
+            "my-savings-account-arrived",
+            &longest,
+        ] {
             assert!(validate(ok).is_ok(), "{ok:?}");
         }
     }
@@ -84,7 +91,7 @@ mod tests {
                 other => panic!("{name:?} gave {other:?}"),
             }
         }
-        let long = "x".repeat(24);
+        let long = "x".repeat(MAX_NAME_LEN + 1);
         assert!(matches!(validate(&long), Err(Error::InvalidName { .. })));
     }
 }

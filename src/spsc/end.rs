@@ -10,6 +10,7 @@ use crate::channel::{self, RxEnd, TxEnd};
 use crate::sync::event::Event;
 #[cfg(not(loom))]
 use crate::{
+    element::Element,
     error::{Error, Kind},
     options::Options,
     segment::{Attach, ElemType, Segment, Spec},
@@ -48,18 +49,17 @@ impl SpscEnd {
 
     /// Attaches to the named ring as `side`.
     #[cfg(not(loom))]
-    fn attach<T: Pod>(how: Attach<'_>, opts: &Options, side: Side) -> Result<SpscEnd, Error> {
+    fn attach<T: Element>(how: Attach<'_>, opts: &Options, side: Side) -> Result<SpscEnd, Error> {
         let spec = Spec {
             kind: Kind::Spsc,
-            elem: ElemType::of::<T>(opts),
-            sizes,
+            elem: ElemType::of::<T>(opts)?,
         };
         // The zero-filled data region is already a valid empty ring.
         let seg = std::sync::Arc::new(Segment::attach(how, opts, &spec, MAX_CAPACITY, |_| {})?);
         let capacity = seg.capacity();
         // SAFETY: the segment was validated (or created) as an spsc segment,
-        // whose control region is one `Control` (`sizes`); Control is made
-        // of atomics only.
+        // whose control region is one `Control` (the kind table's
+        // `control_len`); Control is made of atomics only.
         let mem = unsafe { Mem::mapped(seg, 0, 1) };
         let name = mem.name().to_owned();
         SpscEnd::join(
@@ -74,20 +74,6 @@ impl SpscEnd {
             pid: t.pid,
         })
     }
-}
-
-/// Bytes of control block and data region of a ring of `capacity` items of
-/// `elem_size` bytes.
-#[cfg(not(loom))]
-fn sizes(capacity: u64, elem_size: u32) -> Option<(u64, u64)> {
-    if capacity == 0 || capacity > MAX_CAPACITY as u64 {
-        return None;
-    }
-    let words = Geometry::of_size(elem_size as usize).data_words(capacity)?;
-    Some((
-        core::mem::size_of::<Control>() as u64,
-        words.checked_mul(8)?,
-    ))
 }
 
 impl TwoEvents for Control {
@@ -129,7 +115,7 @@ impl TxEnd for SpscEnd {
     type Producer = Producer;
 
     #[cfg(not(loom))]
-    fn attach<T: Pod>(how: Attach<'_>, opts: &Options) -> Result<(Self, Producer), Error> {
+    fn attach<T: Element>(how: Attach<'_>, opts: &Options) -> Result<(Self, Producer), Error> {
         let end = SpscEnd::attach::<T>(how, opts, Side::Send)?;
         let producer = Producer::attach(&end.ring());
         Ok((end, producer))
@@ -150,7 +136,7 @@ impl RxEnd for SpscEnd {
     type Consumer = Consumer;
 
     #[cfg(not(loom))]
-    fn attach<T: Pod>(how: Attach<'_>, opts: &Options) -> Result<(Self, Consumer), Error> {
+    fn attach<T: Element>(how: Attach<'_>, opts: &Options) -> Result<(Self, Consumer), Error> {
         let end = SpscEnd::attach::<T>(how, opts, Side::Recv)?;
         let consumer = Consumer::attach(&end.ring());
         Ok((end, consumer))

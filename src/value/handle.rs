@@ -4,12 +4,12 @@
 use std::marker::PhantomData;
 use std::time::Duration;
 
-use bytemuck::Pod;
-
+use super::{copy_stride, SEQLOCK_COPIES};
 use crate::cell::int_ops;
 use crate::cell::seqlock::{Seqlock, OPTIMISTIC_READS};
 use crate::cell::word::{self, Word};
 use crate::cell::Integer;
+use crate::element::Element;
 use crate::error::{Error, Kind};
 use crate::options::Options;
 use crate::segment::{Attach, ElemType, Segment, Spec};
@@ -27,7 +27,7 @@ use crate::sync::Padded;
 ///
 /// The data region then holds, for a value of at most 8 bytes, one 8-byte
 /// word (the value in its first bytes, see [`word`]); for a larger one, the
-/// [`COPIES`] seqlock copies, each on whole 128-byte lines of its own, so
+/// [`SEQLOCK_COPIES`] seqlock copies, each on whole 128-byte lines of its own, so
 /// that a writer filling one copy never touches a line a reader of another
 /// copy is reading. All zeroes is a valid value segment holding
 /// `T::zeroed()`.
@@ -39,27 +39,11 @@ pub(crate) struct Control {
     pub(crate) lock: LockBlock,
 }
 
-use super::{copy_stride, SEQLOCK_COPIES as COPIES};
-
-fn sizes(capacity: u64, elem_size: u32) -> Option<(u64, u64)> {
-    if capacity != 1 {
-        return None;
-    }
-    let size = elem_size as usize;
-    let data = if word::fits(size) {
-        8
-    } else {
-        (copy_stride(size) as u64).checked_mul(COPIES as u64 * 8)?
-    };
-    Some((core::mem::size_of::<Control>() as u64, data))
-}
-
-fn spec<T: Pod>(opts: &Options) -> Spec {
-    Spec {
+fn spec<T: Element>(opts: &Options) -> Result<Spec, Error> {
+    Ok(Spec {
         kind: Kind::Value,
-        elem: ElemType::of::<T>(opts),
-        sizes,
-    }
+        elem: ElemType::of::<T>(opts)?,
+    })
 }
 
 /// A value of type `T` shared by name between processes: Python's
@@ -136,7 +120,7 @@ fn spec<T: Pod>(opts: &Options) -> Spec {
 /// `Arc`. A handle records its process's identity when it attaches; a child
 /// created with `fork` must open the value again rather than use the
 /// parent's handle.
-pub struct Value<T: Pod> {
+pub struct Value<T: Element> {
     seg: Segment,
     me: PeerId,
     wait: WaitStrategy,
@@ -144,7 +128,7 @@ pub struct Value<T: Pod> {
     _elem: PhantomData<fn(T) -> T>,
 }
 
-impl<T: Pod> std::fmt::Debug for Value<T> {
+impl<T: Element> std::fmt::Debug for Value<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Value")
             .field("name", &self.name())
@@ -153,7 +137,7 @@ impl<T: Pod> std::fmt::Debug for Value<T> {
     }
 }
 
-impl<T: Pod> Value<T> {
+impl<T: Element> Value<T> {
     const SIZE: usize = core::mem::size_of::<T>();
     const IN_WORD: bool = word::fits(Self::SIZE);
 
@@ -190,7 +174,7 @@ impl<T: Pod> Value<T> {
     }
 
     fn attach(how: Attach<'_>, initial: T, opts: &Options) -> Result<Self, Error> {
-        let seg = Segment::attach(how, opts, &spec::<T>(opts), 1, |seg| {
+        let seg = Segment::attach(how, opts, &spec::<T>(opts)?, 1, |seg| {
             Self::init(seg, &initial)
         })?;
         Ok(Value {
@@ -229,13 +213,13 @@ impl<T: Pod> Value<T> {
 
     #[inline]
     fn seqlock_in(seg: &Segment) -> Seqlock<'_> {
-        // Validated: the data region is `COPIES * copy_stride` words (see
-        // `sizes`).
+        // Validated: the data region is `SEQLOCK_COPIES * copy_stride` words
+        // (the kind table's rule for values).
         Seqlock::new(
             &Self::control_in(seg).seq,
             seg.data_words(),
             copy_stride(Self::SIZE),
-            COPIES,
+            SEQLOCK_COPIES,
         )
     }
 
@@ -244,7 +228,8 @@ impl<T: Pod> Value<T> {
         debug_assert!(Self::IN_WORD);
         match Word::first_of(self.seg.data_words(), word::width(Self::SIZE)) {
             Some(w) => w,
-            // Validated: the data region is one word (see `sizes`).
+            // Validated: the data region is one word (the kind table's rule
+            // for values).
             None => unreachable!("a value segment has a data word"),
         }
     }
@@ -413,13 +398,6 @@ mod tests {
 
     #[test]
     fn layouts_are_as_documented() {
-        assert_eq!(sizes(1, 8), Some((384, 8)));
-        assert_eq!(sizes(1, 0), Some((384, 8)));
-        assert_eq!(sizes(1, 9), Some((384, 8 * 128)));
-        assert_eq!(sizes(1, 128), Some((384, 8 * 128)));
-        assert_eq!(sizes(1, 129), Some((384, 8 * 256)));
-        assert_eq!(sizes(0, 8), None);
-        assert_eq!(sizes(2, 8), None);
-        assert!(sizes(1, u32::MAX).is_some());
+        assert_eq!(core::mem::size_of::<Control>(), 3 * crate::sync::LINE);
     }
 }

@@ -18,6 +18,7 @@
 
 pub mod child;
 pub mod floor;
+pub mod load;
 pub mod pin;
 pub mod shared;
 

@@ -136,6 +136,9 @@ pub fn run(g: &Global, a: &BenchArgs) -> Written {
         global: g.clone(),
         progress: Progress::new(2 * METHODS.len()),
     };
+    // Other processes' load makes every row noisy (the floor included):
+    // measured first, and said after the table.
+    let busy = testkit::load::busy_share(Duration::from_millis(200));
     let started = Instant::now();
     let mut latencies = Vec::new();
     for m in METHODS {
@@ -152,7 +155,18 @@ pub fn run(g: &Global, a: &BenchArgs) -> Written {
     ctx.progress.done();
 
     let mut out = io::stdout().lock();
-    report(&mut out, &plan, &latencies, &rates, started.elapsed()).map_err(out_err)
+    report(&mut out, &plan, &latencies, &rates, started.elapsed()).map_err(out_err)?;
+    if let Some(busy) = busy.filter(|&b| b > testkit::load::NOISY) {
+        writeln!(
+            out,
+            "\nNote: other programs kept the CPUs {:.0}% busy just before this run, so these \
+             numbers are noisy;\nthe ratios to the floor, measured alongside, are the ones to \
+             trust. Rerun on a quiet machine for absolute numbers.",
+            busy * 100.0
+        )
+        .map_err(out_err)?;
+    }
+    Ok(())
 }
 
 fn report(
