@@ -160,6 +160,41 @@ impl fmt::Display for Role {
     }
 }
 
+/// The writer lock of a [`Value`](crate::Value) or [`Array`](crate::Array)
+/// stayed held by another live handle until the deadline of a bounded call
+/// ([`Value::lock_timeout`](crate::Value::lock_timeout), `try_lock`, ...).
+/// Nothing was read or written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LockTimeout {
+    /// The segment name.
+    pub name: String,
+    /// The pid the lock's holder recorded of itself, in its own PID
+    /// namespace (0 if unknown).
+    pub holder_pid: u32,
+}
+
+impl LockTimeout {
+    pub(crate) fn new(name: &str, holder_pid: u32) -> LockTimeout {
+        LockTimeout {
+            name: name.to_owned(),
+            holder_pid,
+        }
+    }
+}
+
+impl fmt::Display for LockTimeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the writer lock of segment {:?} is held by ", self.name)?;
+        match self.holder_pid {
+            0 => f.write_str("another live handle"),
+            pid => write!(f, "live process {pid}"),
+        }
+    }
+}
+
+impl std::error::Error for LockTimeout {}
+
 /// Why attaching to a named segment failed.
 ///
 /// Returned by every `create`, `open` and `open_or_create`, and by
@@ -247,12 +282,15 @@ pub enum Error {
         name: String,
         /// Which role.
         role: Role,
-        /// The holder's process id (possibly this process).
+        /// The pid the holder recorded of itself, in its own PID namespace
+        /// (possibly this process; 0 if unknown).
         pid: u32,
     },
-    /// An [`mpmc`](crate::mpmc) queue already has its maximum number of
-    /// handles attached ([`crate::mpmc::MAX_HANDLES`]), after handles of dead
-    /// processes were reaped.
+    /// The segment already has its maximum number of handles attached: 256
+    /// per segment (each handle holds a seat in it while attached; a seat
+    /// is freed when its handle drops or its process dies), or, for an
+    /// [`mpmc`](crate::mpmc) queue, [`crate::mpmc::MAX_HANDLES`] after
+    /// handles of dead processes were reaped.
     TooManyHandles {
         /// The segment name.
         name: String,

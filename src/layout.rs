@@ -117,14 +117,63 @@ pub mod header {
     pub const CHECKSUM: usize = Header::IDENTITY + Identity::CHECKSUM;
     /// `u32`: [`super::STATE_INIT`] or [`super::STATE_READY`].
     pub const STATE: usize = Header::STATE;
-    /// The role table: [`ROLE_WORDS`] `u64`s, each 0 or the identity of the
-    /// process holding that role (pid in the low 32 bits).
+    /// The role table: [`ROLE_WORDS`] `u64`s, each 0 or the id of the
+    /// handle holding that role ([`id`]).
     pub const ROLES: usize = Header::ROLES;
     /// Words in the role table.
     pub const ROLE_WORDS: usize = Header::ROLE_WORDS;
     /// The "came" table, after the role table: [`ROLE_WORDS`] `u64`s, each 1
     /// once its role has ever been claimed (mpmc uses words 0 and 1).
     pub const CAME: usize = ROLES + core::mem::offset_of!(crate::channel::roles::Roles, came);
+
+    /// The seat table: [`SEAT_COUNT`] seats of [`SEAT_LEN`] bytes, seat `s`
+    /// at [`seat`]`(s)`. A handle holds its seat while attached: on Linux,
+    /// an open-file-description write lock on byte [`LOCK_BASE`]` + s` of
+    /// the segment file, which the kernel drops when its process dies.
+    pub const SEATS: usize = Header::SEATS;
+    /// Seats in the table: handles that can be attached at once.
+    pub const SEAT_COUNT: usize = crate::sync::presence::SEATS;
+    /// Bytes of one seat.
+    pub const SEAT_LEN: usize = crate::sync::presence::Seat::LEN;
+    /// The file offset of seat 0's lock byte (beyond any segment's end).
+    pub const LOCK_BASE: u64 = crate::sync::presence::LOCK_BASE;
+
+    /// Where seat `s` starts.
+    pub const fn seat(s: usize) -> usize {
+        SEATS + s * SEAT_LEN
+    }
+
+    /// Offsets within a seat, from its start.
+    pub mod seat {
+        use crate::sync::presence::Seat;
+        /// `u64`: the generation of the seat's current (or last) holder.
+        pub const GENERATION: usize = Seat::GENERATION;
+        /// `u64`: the holder's pid (low 32 bits) and start time (high 32
+        /// bits, clock ticks since boot), as it saw itself: information.
+        pub const HOLDER: usize = Seat::HOLDER;
+        /// `u64`: the inode number of the holder's PID namespace, 0 if
+        /// unknown: information.
+        pub const PID_NS: usize = Seat::PID_NS;
+    }
+
+    /// The id of the handle holding seat `seat` under generation
+    /// `generation`: what it writes into role words, lock owners and
+    /// peer-table entries. On other systems than Linux a handle's id is its
+    /// pid instead.
+    pub fn id(seat: usize, generation: u64) -> u64 {
+        crate::sync::presence::id_of(seat, generation)
+    }
+
+    /// The seat an id names (the bits of an id above its lowest 48 are
+    /// ignored), if any.
+    pub fn seat_of(id: u64) -> Option<usize> {
+        crate::sync::presence::seat_of(id & crate::sync::liveness::ID_BITS)
+    }
+
+    /// The generation an id names (see [`id`]).
+    pub fn generation_of(id: u64) -> u64 {
+        crate::sync::presence::generation_of(id)
+    }
 
     /// The role-table word of `role` on ring `ring` (0; 0 or 1 in a duplex
     /// pipe) of an spsc queue or a pipe.
@@ -356,7 +405,8 @@ pub mod value {
     /// `u64`: the seqlock's publication counter (values over 8 bytes): the
     /// counter modulo [`COPIES`] names the copy holding the current value.
     pub const SEQ: usize = Control::SEQ;
-    /// `u64`: the writer lock's holder (pid in the low 32 bits), 0 if free.
+    /// `u64`: the id of the handle holding the writer lock
+    /// ([`super::header::id`]), 0 if free.
     pub const LOCK_OWNER: usize = Control::LOCK + LockBlock::OWNER;
     /// The event writers sleep on for the lock ([`super::event`]).
     pub const LOCK_RELEASED: usize = Control::LOCK + LockBlock::RELEASED;
@@ -387,7 +437,8 @@ pub mod array {
     /// `u64`: the range-write version, odd while a range write is in
     /// progress.
     pub const VERSION: usize = Control::VERSION;
-    /// `u64`: the writer lock's holder (pid in the low 32 bits), 0 if free.
+    /// `u64`: the id of the handle holding the writer lock
+    /// ([`super::header::id`]), 0 if free.
     pub const LOCK_OWNER: usize = Control::LOCK + LockBlock::OWNER;
     /// The event writers sleep on for the lock ([`super::event`]).
     pub const LOCK_RELEASED: usize = Control::LOCK + LockBlock::RELEASED;

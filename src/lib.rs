@@ -117,12 +117,12 @@ mod sync;
 mod value;
 
 #[cfg(not(loom))]
-pub use array::{Array, OutOfBounds};
+pub use array::{Array, ArrayGuard, OutOfBounds};
 #[cfg(not(loom))]
 pub use cell::Integer;
 pub use element::Element;
 #[cfg(not(loom))]
-pub use error::{Error, Kind, Role, TypeInfo};
+pub use error::{Error, Kind, LockTimeout, Role, TypeInfo};
 #[cfg(not(loom))]
 pub use options::Options;
 #[cfg(not(loom))]
@@ -131,7 +131,7 @@ pub use segment::name::MAX_NAME_LEN;
 pub use shmkit_derive::Element;
 pub use sync::wait::WaitStrategy;
 #[cfg(not(loom))]
-pub use value::Value;
+pub use value::{Value, ValueGuard};
 
 /// Removes the named segment from the system.
 ///

@@ -833,7 +833,8 @@ fn damage(s: &Seg, tag: &str) {
         "kind99" => s.set_u32(KIND, 99, true),
         "version" => s.set_u32(VERSION, shmkit::layout::LAYOUT_VERSION + 1, true),
         "state7" => s.set_u32(STATE, 7, false),
-        "half" => s.set_len(len / 2),
+        // Longer than the header, shorter than the segment.
+        "half" => s.set_len((len + offset::LEN as u64) / 2),
         "double" => s.set_len(len * 2),
         "short" => s.set_len(100),
         "empty" => s.set_len(0),

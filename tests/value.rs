@@ -398,8 +398,8 @@ fn a_writer_killed_inside_the_lock_blocks_neither_readers_nor_writers() {
     let v = Arc::new(Value::<Big>::create_with(&seg.name, [7; 8], &opts()).unwrap());
     let mut child = ChildProc::spawn("hold_lock", &seg.name, "");
     child.expect("LOCKED");
-    let owner = common::read_u64_at(&seg.name, value_offset::LOCK_OWNER);
-    assert_eq!(owner as u32, child.pid(), "the child holds the writer lock");
+    let owner = common::holder_pid_at(&seg.name, value_offset::LOCK_OWNER);
+    assert_eq!(owner, child.pid(), "the child holds the writer lock");
 
     // Readers do not wait for the lock holder.
     let t = Instant::now();
@@ -531,13 +531,12 @@ fn writers_killed_during_updates_leave_the_value_whole_and_updatable() {
         if rng.below(2) == 0 {
             // Aim: wait (briefly) until the victim holds the writer lock.
             let aiming = Instant::now();
-            while common::read_u64_at(&seg.name, value_offset::LOCK_OWNER) as u32 != victim.pid()
+            while common::holder_pid_at(&seg.name, value_offset::LOCK_OWNER) != victim.pid()
                 && aiming.elapsed() < Duration::from_millis(100)
             {}
         }
         victim.kill();
-        let owner = common::read_u64_at(&seg.name, value_offset::LOCK_OWNER);
-        if owner as u32 == victim.pid() {
+        if common::holder_pid_at(&seg.name, value_offset::LOCK_OWNER) == victim.pid() {
             inside += 1;
         }
     }

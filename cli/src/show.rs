@@ -4,7 +4,7 @@
 use std::io::{self, BufWriter, Write};
 
 use serde_json::{json, Map, Value};
-use shmkit::inspect::{self, Report};
+use shmkit::inspect::{self, Peer, PidNamespace, Report};
 
 use crate::fmt::{self, Align, Table};
 use crate::{out_err, Failure, Global, Outcome, Written};
@@ -94,6 +94,28 @@ fn fill(r: &Report) -> String {
     format!("{used} ({pct:.0}%)")
 }
 
+/// A peer's pid as the tool prints it: `1234`; `1 (other PID namespace)`
+/// for a process that recorded its pid in another PID namespace; `1
+/// (another PID namespace?)` when the kernel says it lives but no process
+/// runs here under that pid; `?` when unknown.
+fn pid_text(p: &Peer) -> String {
+    match (p.pid, p.pid_namespace) {
+        (0, _) => "?".to_owned(),
+        (pid, PidNamespace::Other) => format!("{pid} (other PID namespace)"),
+        (pid, PidNamespace::Unknown) => format!("{pid} (another PID namespace?)"),
+        (pid, _) => pid.to_string(),
+    }
+}
+
+/// The `pid_namespace` of a peer in JSON output.
+fn namespace_name(ns: PidNamespace) -> &'static str {
+    match ns {
+        PidNamespace::Same => "same",
+        PidNamespace::Other => "other",
+        _ => "unknown",
+    }
+}
+
 /// `sender 1234, receiver 1240 (dead)`, or a count when there are many.
 fn peers(r: &Report) -> String {
     if r.peers.is_empty() {
@@ -110,7 +132,7 @@ fn peers(r: &Report) -> String {
         .iter()
         .map(|p| {
             let dead = if p.alive { "" } else { " (dead)" };
-            format!("{} {}{dead}", p.role, p.pid)
+            format!("{} {}{dead}", p.role, pid_text(p))
         })
         .collect::<Vec<_>>()
         .join(", ")
@@ -252,7 +274,7 @@ fn describe(out: &mut impl Write, r: &Report) -> io::Result<()> {
         field(
             out,
             label,
-            format!("pid {:<8} {alive:<6} {}", p.pid, p.role),
+            format!("pid {:<8} {alive:<6} {}", pid_text(p), p.role),
         )?;
     }
     if let Some(f) = r.fill {
@@ -341,7 +363,12 @@ pub fn to_json(r: &Report) -> Value {
         "uid": r.uid,
         "mode": format!("{:04o}", r.mode),
         "header": header,
-        "peers": r.peers.iter().map(|p| json!({"pid": p.pid, "role": p.role, "alive": p.alive})).collect::<Vec<_>>(),
+        "peers": r.peers.iter().map(|p| json!({
+            "pid": p.pid,
+            "role": p.role,
+            "alive": p.alive,
+            "pid_namespace": namespace_name(p.pid_namespace),
+        })).collect::<Vec<_>>(),
         "stats": stats,
         "problems": r.problems,
         "in_use": r.in_use(),

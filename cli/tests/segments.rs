@@ -104,7 +104,8 @@ fn ls_lists_segments_of_every_kind() {
         .iter()
         .find(|p| p["pid"] == std::process::id())
         .unwrap_or_else(|| panic!("this process is not a peer: {balance}"));
-    assert_eq!(mine["role"], "mapped");
+    assert_eq!(mine["role"], "attached");
+    assert_eq!(mine["pid_namespace"], "same");
 }
 
 #[test]

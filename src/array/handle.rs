@@ -3,19 +3,19 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::table::{Control, Elem, Elems, Table};
 use crate::cell::seqlock::{payload_words, Seqlock};
 use crate::cell::word::{self, Word, Words};
 use crate::cell::{int_ops, Integer};
 use crate::element::Element;
-use crate::error::{Error, Kind};
+use crate::error::{Error, Kind, LockTimeout};
 use crate::options::Options;
 use crate::segment::{Attach, ElemType, Segment, Spec};
-use crate::sync::liveness::PeerId;
-use crate::sync::lock::{self, Held};
-use crate::sync::wait::WaitStrategy;
+use crate::sync::liveness::Witness;
+use crate::sync::lock::{self, Busy, Held, Local};
+use crate::sync::wait::{deadline_in, WaitStrategy};
 
 /// Optimistic snapshot attempts before a snapshot reads under the writer
 /// lock. Each attempt copies the whole range, so give up sooner than a
@@ -124,13 +124,28 @@ impl std::error::Error for OutOfBounds {}
 /// for it, except a snapshot that overlaps a dead range writer, which waits
 /// the same.
 ///
+/// # Waiting
+///
+/// What takes the writer lock waits for as long as another live handle
+/// holds it: a writer that is slow or stopped (`SIGSTOP`, a debugger), or a
+/// process that wrote the id of a live handle into the lock's word (see the
+/// crate's Trust section). That is every write of elements over 8 bytes,
+/// every `write_range`; a read of such an element that keeps losing to
+/// writers (after 32 tries); and a snapshot that keeps overlapping range
+/// writes, or finds one left open (by a writer that died, or a forged
+/// version word). [`lock_timeout`](Array::lock_timeout) and
+/// [`try_lock`](Array::try_lock) bound the wait: they return an
+/// [`ArrayGuard`] through which all of these run without waiting. Element
+/// operations on elements of at most 8 bytes never wait.
+///
 /// # `update` closures
 ///
 /// As for [`Value`](crate::Value): `f` may run more than once for elements of
 /// at most 8 bytes, so keep it free of side effects.
 pub struct Array<T: Element> {
     seg: Segment,
-    me: PeerId,
+    /// What the threads of this handle know of their own use of the lock.
+    local: Local,
     wait: WaitStrategy,
     liveness: Duration,
     len: usize,
@@ -205,7 +220,7 @@ impl<T: Element> Array<T> {
         Ok(Array {
             len: seg.capacity() as usize,
             seg,
-            me: PeerId::current(),
+            local: Local::default(),
             wait: opts.wait,
             liveness: opts.liveness_interval,
             _elem: PhantomData,
@@ -271,13 +286,70 @@ impl<T: Element> Array<T> {
         }
     }
 
-    fn lock(&self) -> Held<'_> {
+    /// The writer lock, waiting until `deadline` (`None`: as long as it
+    /// takes); a range write left open by a holder that is gone is closed.
+    fn lock_until(&self, deadline: Option<Instant>) -> Result<ArrayGuard<'_, T>, LockTimeout> {
         let table = self.table();
-        let held = lock::lock(&table.ctl.lock, self.me, self.wait, self.liveness);
+        let held = lock::lock(
+            &table.ctl.lock,
+            &self.seg,
+            &self.local,
+            self.wait,
+            self.liveness,
+            deadline,
+        )
+        .map_err(|Busy { holder }| LockTimeout::new(self.name(), self.seg.holder_pid(holder)))?;
         if held.was_stolen() {
             table.recover(&held);
         }
-        held
+        Ok(ArrayGuard { array: self, held })
+    }
+
+    /// Takes the array's writer lock, waiting as long as another live
+    /// handle holds it (see "Waiting" in the type docs), and returns a guard
+    /// through which this thread reads and writes without waiting until it
+    /// drops the guard. Other writers of elements over 8 bytes and range
+    /// writers wait meanwhile; readers do not.
+    ///
+    /// Takes the lock over from a holder that is gone (a process killed
+    /// holding it), checking after 1 ms and then at the liveness interval.
+    /// Must not be called by a thread that holds the lock already (it would
+    /// wait for itself).
+    ///
+    /// ```
+    /// # let name = format!("doc-array-lock-{}", std::process::id());
+    /// let accounts = shmkit::Array::<i64>::create_from(&name, &[100, 0])?;
+    /// {
+    ///     // A transfer: no other range write or snapshot can come between.
+    ///     let g = accounts.lock();
+    ///     let [from, to] = [g.get(0).unwrap(), g.get(1).unwrap()];
+    ///     g.write_range(0, &[from - 30, to + 30])?;
+    /// }
+    /// assert_eq!(accounts.snapshot(), [70, 30]);
+    /// # shmkit::remove(&name)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn lock(&self) -> ArrayGuard<'_, T> {
+        loop {
+            // Without a deadline the wait only ends with the lock held.
+            if let Ok(g) = self.lock_until(None) {
+                return g;
+            }
+        }
+    }
+
+    /// [`Array::lock`], waiting at most `timeout`: fails with
+    /// [`LockTimeout`] (naming the holder's pid) if another live handle
+    /// holds the lock all that time. A holder found gone is taken over even
+    /// at the deadline.
+    pub fn lock_timeout(&self, timeout: Duration) -> Result<ArrayGuard<'_, T>, LockTimeout> {
+        self.lock_until(Some(deadline_in(timeout)))
+    }
+
+    /// [`Array::lock`] if the lock can be had without waiting: free, or held
+    /// by nobody alive (one liveness check, a system call, when it is held).
+    pub fn try_lock(&self) -> Result<ArrayGuard<'_, T>, LockTimeout> {
+        self.lock_until(Some(Instant::now()))
     }
 
     /// A cell's value: optimistic reads, then one read under the lock.
@@ -285,14 +357,7 @@ impl<T: Element> Array<T> {
         if let Some(v) = Elem::Cell(cell).read_optimistic() {
             return v;
         }
-        let held = self.lock();
-        cell.read_locked(&held)
-    }
-
-    /// A cell read-modify-write under the lock.
-    fn modify_cell(&self, cell: Seqlock<'_>, f: impl FnOnce(T) -> Option<T>) -> Result<T, T> {
-        let held = self.lock();
-        cell.modify(&held, f)
+        cell.read_locked(&self.lock().held)
     }
 
     /// The number of elements.
@@ -315,24 +380,23 @@ impl<T: Element> Array<T> {
         }
     }
 
-    /// Sets element `i`.
+    /// Sets element `i`. An element over 8 bytes waits for the writer lock
+    /// (see "Waiting" in the type docs).
     #[inline]
     pub fn set(&self, i: usize, v: T) -> Result<(), OutOfBounds> {
         match self.elem(i)? {
             Elem::Word(w) => w.set(v),
-            Elem::Cell(c) => {
-                let held = self.lock();
-                c.write(&held, &v);
-            }
+            Elem::Cell(c) => c.write(&self.lock().held, &v),
         }
         Ok(())
     }
 
-    /// Sets element `i`, returning its previous value.
+    /// Sets element `i`, returning its previous value. Waits as
+    /// [`Array::set`] does.
     pub fn swap(&self, i: usize, v: T) -> Result<T, OutOfBounds> {
         Ok(match self.elem(i)? {
             Elem::Word(w) => w.swap_value(v),
-            Elem::Cell(c) => match self.modify_cell(c, |_| Some(v)) {
+            Elem::Cell(c) => match c.modify(&self.lock().held, |_| Some(v)) {
                 Ok(prev) | Err(prev) => prev,
             },
         })
@@ -340,7 +404,7 @@ impl<T: Element> Array<T> {
 
     /// Sets element `i` to `new` if it is bitwise equal to `current`. The
     /// inner result holds the previous value: `Ok` if it was replaced, `Err`
-    /// if not.
+    /// if not. Waits as [`Array::set`] does.
     pub fn compare_exchange(
         &self,
         i: usize,
@@ -349,18 +413,17 @@ impl<T: Element> Array<T> {
     ) -> Result<Result<T, T>, OutOfBounds> {
         Ok(match self.elem(i)? {
             Elem::Word(w) => w.compare_exchange_value(current, new),
-            Elem::Cell(c) => self.modify_cell(c, |v: T| {
-                (bytemuck::bytes_of(&v) == bytemuck::bytes_of(&current)).then_some(new)
-            }),
+            Elem::Cell(c) => c.modify(&self.lock().held, cas(current, new)),
         })
     }
 
     /// Replaces element `i` with `f(element)`, atomically; returns the
     /// previous value. `f` may run more than once (see the type docs).
+    /// Waits as [`Array::set`] does.
     pub fn update(&self, i: usize, mut f: impl FnMut(T) -> T) -> Result<T, OutOfBounds> {
         let r = match self.elem(i)? {
             Elem::Word(w) => w.fetch_update_value(|v| Some(f(v))),
-            Elem::Cell(c) => self.modify_cell(c, |v| Some(f(v))),
+            Elem::Cell(c) => c.modify(&self.lock().held, |v| Some(f(v))),
         };
         Ok(match r {
             Ok(prev) | Err(prev) => prev,
@@ -369,7 +432,9 @@ impl<T: Element> Array<T> {
 
     /// Copies elements `start..start + out.len()` into `out`, each read
     /// atomically but not all at one instant (see the type docs; for a
-    /// consistent cut use [`snapshot_range`](Array::snapshot_range)).
+    /// consistent cut use [`snapshot_range`](Array::snapshot_range)). Never
+    /// waits, unless an element over 8 bytes keeps losing to its writers
+    /// (see "Waiting" in the type docs).
     pub fn read_range(&self, start: usize, out: &mut [T]) -> Result<(), OutOfBounds> {
         self.check(start, out.len())?;
         let table = self.table();
@@ -386,19 +451,18 @@ impl<T: Element> Array<T> {
     /// Writes `items` to elements `start..start + items.len()` as one range
     /// write: each element atomically, and the whole range atomically with
     /// respect to [`snapshot`](Array::snapshot)s (see the type docs). Takes
-    /// the writer lock.
+    /// the writer lock (see "Waiting" in the type docs).
     pub fn write_range(&self, start: usize, items: &[T]) -> Result<(), OutOfBounds> {
         self.check(start, items.len())?;
         if items.is_empty() {
             return Ok(());
         }
-        let held = self.lock();
-        self.table().write_range(&held, start, items);
-        Ok(())
+        self.lock().write_range(start, items)
     }
 
     /// A consistent copy of the whole array (see
-    /// [`snapshot_range`](Array::snapshot_range)).
+    /// [`snapshot_range`](Array::snapshot_range), and on waiting "Waiting"
+    /// in the type docs).
     pub fn snapshot(&self) -> Vec<T> {
         let mut out = vec![T::zeroed(); self.len];
         self.snapshot_into(0, &mut out);
@@ -408,7 +472,9 @@ impl<T: Element> Array<T> {
     /// Copies elements `start..start + out.len()` into `out` as a consistent
     /// cut with respect to range writes: no [`write_range`](Array::write_range)
     /// is partly in it. Element operations are not ordered with it (see the
-    /// type docs).
+    /// type docs). Waits for the writer lock only when range writes keep
+    /// overlapping it, or one was left open (see "Waiting" in the type
+    /// docs; a snapshot through [`Array::lock_timeout`]'s guard is bounded).
     pub fn snapshot_range(&self, start: usize, out: &mut [T]) -> Result<(), OutOfBounds> {
         self.check(start, out.len())?;
         self.snapshot_into(start, out);
@@ -423,16 +489,153 @@ impl<T: Element> Array<T> {
             }
             core::hint::spin_loop();
         }
-        // Range writes back to back (or a range writer that died): read
-        // while holding the lock, which excludes range writers.
-        let held = self.lock();
-        table.read_locked(&held, start, out);
+        // Range writes back to back (or a range write left open): read while
+        // holding the lock, which excludes range writers.
+        self.lock().snapshot_into(start, out);
     }
 
     /// The segment name.
     pub fn name(&self) -> &str {
         self.seg.name()
     }
+}
+
+/// An [`Array`]'s writer lock, held: returned by [`Array::lock`],
+/// [`Array::lock_timeout`] and [`Array::try_lock`]. While it lives, this
+/// thread is the only range writer and the only writer of elements over 8
+/// bytes, and each operation through it runs at once, without waiting or
+/// retrying. Several operations through one guard are atomic together with
+/// respect to other lock holders and to snapshots; dropping it releases the
+/// lock.
+///
+/// Elements of at most 8 bytes are written with single atomic instructions
+/// that take no lock: other handles' element operations on them go on
+/// meanwhile (each still atomic), and a snapshot through the guard reads
+/// them one at a time, as [`Array::snapshot`] does.
+///
+/// Not `Send`: the thread that took the lock releases it.
+#[must_use = "the lock is released when the guard drops"]
+pub struct ArrayGuard<'a, T: Element> {
+    array: &'a Array<T>,
+    held: Held<'a>,
+}
+
+impl<T: Element> fmt::Debug for ArrayGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ArrayGuard")
+            .field("name", &self.array.name())
+            .field("len", &self.array.len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Element> ArrayGuard<'_, T> {
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        self.array.len
+    }
+
+    /// Whether the array has no elements (never).
+    pub fn is_empty(&self) -> bool {
+        self.array.len == 0
+    }
+
+    /// Element `i`, or `None` if `i >= len()`.
+    pub fn get(&self, i: usize) -> Option<T> {
+        Some(match self.array.elem(i).ok()? {
+            Elem::Word(w) => w.get(),
+            Elem::Cell(c) => c.read_locked(&self.held),
+        })
+    }
+
+    /// Sets element `i`.
+    pub fn set(&self, i: usize, v: T) -> Result<(), OutOfBounds> {
+        match self.array.elem(i)? {
+            Elem::Word(w) => w.set(v),
+            Elem::Cell(c) => c.write(&self.held, &v),
+        }
+        Ok(())
+    }
+
+    /// Sets element `i`, returning its previous value.
+    pub fn swap(&self, i: usize, v: T) -> Result<T, OutOfBounds> {
+        Ok(match self.array.elem(i)? {
+            Elem::Word(w) => w.swap_value(v),
+            Elem::Cell(c) => match c.modify(&self.held, |_| Some(v)) {
+                Ok(prev) | Err(prev) => prev,
+            },
+        })
+    }
+
+    /// As [`Array::compare_exchange`].
+    pub fn compare_exchange(
+        &self,
+        i: usize,
+        current: T,
+        new: T,
+    ) -> Result<Result<T, T>, OutOfBounds> {
+        Ok(match self.array.elem(i)? {
+            Elem::Word(w) => w.compare_exchange_value(current, new),
+            Elem::Cell(c) => c.modify(&self.held, cas(current, new)),
+        })
+    }
+
+    /// Replaces element `i` with `f(element)`; returns the previous value.
+    /// For an element over 8 bytes `f` runs once; for a smaller one as in
+    /// [`Array::update`].
+    pub fn update(&self, i: usize, mut f: impl FnMut(T) -> T) -> Result<T, OutOfBounds> {
+        let r = match self.array.elem(i)? {
+            Elem::Word(w) => w.fetch_update_value(|v| Some(f(v))),
+            Elem::Cell(c) => c.modify(&self.held, |v| Some(f(v))),
+        };
+        Ok(match r {
+            Ok(prev) | Err(prev) => prev,
+        })
+    }
+
+    /// As [`Array::read_range`], never waiting.
+    pub fn read_range(&self, start: usize, out: &mut [T]) -> Result<(), OutOfBounds> {
+        self.array.check(start, out.len())?;
+        self.array.table().read_locked(&self.held, start, out);
+        Ok(())
+    }
+
+    /// As [`Array::write_range`], never waiting.
+    pub fn write_range(&self, start: usize, items: &[T]) -> Result<(), OutOfBounds> {
+        self.array.check(start, items.len())?;
+        if !items.is_empty() {
+            self.array.table().write_range(&self.held, start, items);
+        }
+        Ok(())
+    }
+
+    /// As [`Array::snapshot`], never waiting.
+    pub fn snapshot(&self) -> Vec<T> {
+        let mut out = vec![T::zeroed(); self.array.len];
+        self.snapshot_into(0, &mut out);
+        out
+    }
+
+    /// As [`Array::snapshot_range`], never waiting.
+    pub fn snapshot_range(&self, start: usize, out: &mut [T]) -> Result<(), OutOfBounds> {
+        self.array.check(start, out.len())?;
+        self.snapshot_into(start, out);
+        Ok(())
+    }
+
+    fn snapshot_into(&self, start: usize, out: &mut [T]) {
+        let table = self.array.table();
+        // Holding the lock, no range write is in progress: a version left
+        // odd (by a writer that died, or a forger) is closed, so that later
+        // snapshots need no lock.
+        table.recover(&self.held);
+        table.read_locked(&self.held, start, out);
+    }
+}
+
+/// The `modify` closure of a compare-and-exchange.
+fn cas<T: Element>(current: T, new: T) -> impl FnOnce(T) -> Option<T> {
+    move |v: T| (bytemuck::bytes_of(&v) == bytemuck::bytes_of(&current)).then_some(new)
 }
 
 /// Single-instruction read-modify-writes of one element of an array of

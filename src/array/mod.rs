@@ -13,4 +13,4 @@ pub(crate) mod table;
 mod handle;
 
 #[cfg(not(loom))]
-pub use handle::{Array, OutOfBounds};
+pub use handle::{Array, ArrayGuard, OutOfBounds};

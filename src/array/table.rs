@@ -296,9 +296,11 @@ pub(crate) mod heap {
     use super::*;
     use crate::cell::word::heap::HeapWords;
     use crate::cell::word::{self, fits};
+    use crate::sync::lock::Handles;
 
     pub(crate) struct HeapTable {
         pub(crate) ctl: Control,
+        handles: Handles,
         words: Option<HeapWords>,
         cells: Vec<AtomicU64>,
         payload: usize,
@@ -315,6 +317,7 @@ pub(crate) mod heap {
             if fits(size) {
                 HeapTable {
                     ctl,
+                    handles: Handles::new(),
                     words: Some(HeapWords::new(word::width(size), len)),
                     cells: Vec::new(),
                     payload: 0,
@@ -323,6 +326,7 @@ pub(crate) mod heap {
             } else {
                 HeapTable {
                     ctl,
+                    handles: Handles::new(),
                     words: None,
                     cells: (0..len * cell_words(size))
                         .map(|_| AtomicU64::new(0))
@@ -331,6 +335,16 @@ pub(crate) mod heap {
                     len,
                 }
             }
+        }
+
+        /// Takes the writer lock as handle `me`, if it is free.
+        pub(crate) fn try_lock(&self, me: u64) -> Option<Held<'_>> {
+            self.handles.try_lock(&self.ctl.lock, me)
+        }
+
+        /// Takes the writer lock over from `dead`, as handle `me`.
+        pub(crate) fn try_steal(&self, dead: u64, me: u64) -> Option<Held<'_>> {
+            self.handles.try_steal(&self.ctl.lock, dead, me)
         }
 
         pub(crate) fn table(&self) -> Table<'_> {
@@ -380,7 +394,7 @@ mod tests {
         assert!(t.elem(4).is_none());
         t.init(&[big(1), big(2), big(3), big(4)]);
         assert_eq!(t.elem(2).unwrap().try_read::<Big>(), Some(big(3)));
-        let held = h.ctl.lock.try_lock(ME).unwrap();
+        let held = h.try_lock(ME).unwrap();
         t.write_range(&held, 2, &[big(7), big(8)]);
         let mut all = [big(0); 4];
         t.read_locked(&held, 0, &mut all);
@@ -396,7 +410,7 @@ mod tests {
         let h = HeapTable::new::<u32>(3);
         let t = h.table();
         // A writer died after writing one element of [9, 9, 9].
-        let held = h.ctl.lock.try_lock(ME).unwrap();
+        let held = h.try_lock(ME).unwrap();
         h.ctl.version.fetch_or(1, Ordering::Relaxed);
         if let Some(Elem::Word(w)) = t.elem(0) {
             w.set(9u32);
@@ -404,7 +418,7 @@ mod tests {
         core::mem::forget(held);
         let mut out = [0u32; 3];
         assert!(!t.try_snapshot(0, &mut out));
-        let held = h.ctl.lock.try_steal(ME, 2).unwrap();
+        let held = h.try_steal(ME, 2).unwrap();
         t.recover(&held);
         drop(held);
         assert!(t.try_snapshot(0, &mut out));
@@ -414,7 +428,7 @@ mod tests {
             "the partial write stays, each element whole"
         );
         // Recovery of a closed version changes nothing.
-        let held = h.ctl.lock.try_lock(ME).unwrap();
+        let held = h.try_lock(ME).unwrap();
         t.recover(&held);
         assert_eq!(h.ctl.version.load(Ordering::Relaxed), 2);
     }
@@ -427,7 +441,7 @@ mod tests {
             h.ctl.version.store(v, Ordering::Relaxed);
             let mut out = [big(0); 2];
             let _ = t.try_snapshot(0, &mut out);
-            let held = h.ctl.lock.try_lock(ME).unwrap();
+            let held = h.try_lock(ME).unwrap();
             t.write_range(&held, 0, &[big(v), big(v)]);
             drop(held);
             assert!(t.try_snapshot(0, &mut out));
@@ -447,7 +461,7 @@ mod tests {
             s.spawn(|| {
                 let t = h.table();
                 for i in 1..=N {
-                    let held = h.ctl.lock.try_lock(ME).unwrap();
+                    let held = h.try_lock(ME).unwrap();
                     t.write_range(&held, 0, &[big(i); LEN]);
                 }
             });
@@ -479,7 +493,7 @@ mod tests {
             s.spawn(|| {
                 let t = h.table();
                 for i in 1..=N {
-                    let held = h.ctl.lock.try_lock(ME).unwrap();
+                    let held = h.try_lock(ME).unwrap();
                     t.write_range(&held, 0, &[i; 16]);
                 }
             });
@@ -517,7 +531,7 @@ mod loom_models {
                     let h = h.clone();
                     thread::spawn(move || {
                         let held = loop {
-                            if let Some(held) = h.ctl.lock.try_lock(me) {
+                            if let Some(held) = h.try_lock(me) {
                                 break held;
                             }
                             thread::yield_now();
@@ -551,7 +565,7 @@ mod loom_models {
             let h = Arc::new(HeapTable::new::<[u64; 2]>(2));
             let h2 = h.clone();
             let writer = thread::spawn(move || {
-                let held = h2.ctl.lock.try_lock(1).unwrap();
+                let held = h2.try_lock(1).unwrap();
                 h2.table().write_range(&held, 0, &[[1u64, !1]; 2]);
             });
             let t = h.table();
@@ -576,7 +590,7 @@ mod loom_models {
             let h2 = h.clone();
             let dying = thread::spawn(move || {
                 let (ht, dead) = &*h2;
-                let held = ht.ctl.lock.try_lock(1).unwrap();
+                let held = ht.try_lock(1).unwrap();
                 // The first half of `write_range(0, &[1, 1])`.
                 ht.ctl.version.fetch_or(1, Ordering::Relaxed);
                 fence(Ordering::Release);
@@ -592,7 +606,7 @@ mod loom_models {
                 while dead.load(Ordering::Acquire) == 0 {
                     thread::yield_now();
                 }
-                let held = ht.ctl.lock.try_steal(1, 2).unwrap();
+                let held = ht.try_steal(1, 2).unwrap();
                 let t = ht.table();
                 t.recover(&held);
                 let mut out = [0u64; 2];

@@ -230,7 +230,7 @@ impl<'a> Seqlock<'a> {
 #[cfg(test)]
 pub(crate) mod heap {
     use super::*;
-    use crate::sync::lock::LockBlock;
+    use crate::sync::lock::{Handles, LockBlock};
 
     pub(crate) struct HeapSeqlock {
         pub(crate) seq: AtomicU64,
@@ -239,6 +239,7 @@ pub(crate) mod heap {
         pub(crate) stride: usize,
         pub(crate) copies: usize,
         pub(crate) lock: LockBlock,
+        pub(crate) handles: Handles,
     }
 
     impl HeapSeqlock {
@@ -254,11 +255,23 @@ pub(crate) mod heap {
                 stride,
                 copies,
                 lock: LockBlock::new(),
+                handles: Handles::new(),
             }
         }
 
         pub(crate) fn seqlock(&self) -> Seqlock<'_> {
             Seqlock::new(&self.seq, &self.words, self.stride, self.copies)
+        }
+
+        /// Takes the writer lock as handle `me`, if it is free.
+        pub(crate) fn try_lock(&self, me: u64) -> Option<Held<'_>> {
+            self.handles.try_lock(&self.lock, me)
+        }
+
+        /// Takes the writer lock over from `dead`, as handle `me`.
+        #[cfg(loom)]
+        pub(crate) fn try_steal(&self, dead: u64, me: u64) -> Option<Held<'_>> {
+            self.handles.try_steal(&self.lock, dead, me)
         }
 
         /// Word `j` of copy `c`.
@@ -284,7 +297,7 @@ mod tests {
         let sl = h.seqlock();
         assert_eq!(sl.try_read::<Odd>(), Some(Odd([0; 13])));
         for i in 0..5u8 {
-            let held = h.lock.try_lock(ME).unwrap();
+            let held = h.try_lock(ME).unwrap();
             sl.write(&held, &Odd([i; 13]));
             assert_eq!(sl.read_locked::<Odd>(&held), Odd([i; 13]));
             drop(held);
@@ -298,7 +311,7 @@ mod tests {
         let h = HeapSeqlock::new(2);
         let sl = h.seqlock();
         sl.init(&[5u64, 6]);
-        let held = h.lock.try_lock(ME).unwrap();
+        let held = h.try_lock(ME).unwrap();
         assert_eq!(
             sl.modify(&held, |[a, b]: [u64; 2]| Some([b, a])),
             Ok([5, 6])
@@ -323,7 +336,7 @@ mod tests {
             h.word(1, j).store(0xdead, Ordering::Relaxed);
         }
         assert_eq!(sl.try_read(), Some([1u64; 4]));
-        let held = h.lock.try_lock(ME).unwrap();
+        let held = h.try_lock(ME).unwrap();
         assert_eq!(sl.read_locked::<[u64; 4]>(&held), [1; 4]);
         sl.write(&held, &[2u64; 4]);
         drop(held);
@@ -337,7 +350,7 @@ mod tests {
         for s in [u64::MAX, u64::MAX - 1, 1 << 63, 3] {
             h.seq.store(s, Ordering::Relaxed);
             let _ = sl.try_read::<u64>();
-            let held = h.lock.try_lock(ME).unwrap();
+            let held = h.try_lock(ME).unwrap();
             sl.write(&held, &s);
             drop(held);
             assert_eq!(sl.try_read::<u64>(), Some(s));
@@ -358,7 +371,7 @@ mod tests {
             s.spawn(|| {
                 let sl = h.seqlock();
                 for i in 1..=N {
-                    let held = h.lock.try_lock(ME).unwrap();
+                    let held = h.try_lock(ME).unwrap();
                     sl.write(&held, &[i; 8]);
                 }
             });
@@ -389,7 +402,7 @@ mod tests {
                     let sl = h.seqlock();
                     for _ in 0..N {
                         let held = loop {
-                            if let Some(held) = h.lock.try_lock(ME) {
+                            if let Some(held) = h.try_lock(ME) {
                                 break held;
                             }
                             std::thread::yield_now();
@@ -427,7 +440,7 @@ mod loom_models {
 
     fn lock_spinning(h: &HeapSeqlock, me: u64) -> Held<'_> {
         loop {
-            if let Some(held) = h.lock.try_lock(me) {
+            if let Some(held) = h.try_lock(me) {
                 return held;
             }
             thread::yield_now();
@@ -446,7 +459,7 @@ mod loom_models {
             let writer = thread::spawn(move || {
                 let sl = h2.seqlock();
                 for i in 1..=2 {
-                    let held = h2.lock.try_lock(1).unwrap();
+                    let held = h2.try_lock(1).unwrap();
                     sl.write(&held, &pattern(i));
                 }
             });
@@ -474,7 +487,7 @@ mod loom_models {
             let writer = thread::spawn(move || {
                 let sl = h2.seqlock();
                 for i in 1..=4 {
-                    let held = h2.lock.try_lock(1).unwrap();
+                    let held = h2.try_lock(1).unwrap();
                     sl.write(&held, &pattern(i));
                 }
             });
@@ -535,7 +548,7 @@ mod loom_models {
             let h2 = h.clone();
             let dying = thread::spawn(move || {
                 let (hs, dead) = &*h2;
-                let held = hs.lock.try_lock(1).unwrap();
+                let held = hs.try_lock(1).unwrap();
                 // Half of `write`: the fence, then one word of copy 1.
                 fence(Ordering::Release);
                 hs.word(1, 0).store(99, Ordering::Relaxed);
@@ -548,7 +561,7 @@ mod loom_models {
                 while dead.load(Ordering::Acquire) == 0 {
                     thread::yield_now();
                 }
-                let held = hs.lock.try_steal(1, 2).unwrap();
+                let held = hs.try_steal(1, 2).unwrap();
                 assert!(held.was_stolen());
                 let prev = hs
                     .seqlock()

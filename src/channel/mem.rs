@@ -3,7 +3,8 @@
 //!
 //! The protocols never know which: they work on references to `#[repr(C)]`
 //! blocks of atomics. [`Mem`] hands out those references for one ring: the
-//! role table, the ring's control block, and its data words.
+//! role table, the ring's control block, and its data words; and it is the
+//! [`Witness`] of the ids in them (the segment's seats, or [`InProcess`]).
 
 #[cfg(not(loom))]
 use std::marker::PhantomData;
@@ -17,6 +18,7 @@ use super::roles::Roles;
 #[cfg(not(loom))]
 use crate::segment::Segment;
 use crate::sync::atomic::AtomicU64;
+use crate::sync::liveness::{InProcess, Verdict, Witness};
 
 /// A ring's memory: its role table, control block `C` and data words.
 pub(crate) enum Mem<C> {
@@ -139,6 +141,35 @@ impl<C> Mem<C> {
             #[cfg(not(loom))]
             Mem::Mapped { seg, .. } => seg.name(),
             Mem::Heap(_) => "",
+        }
+    }
+}
+
+/// A mapped ring's ids are vouched for by its segment's seats; a heap
+/// ring's are all in this process.
+impl<C> Witness for Mem<C> {
+    #[inline]
+    fn me(&self) -> u64 {
+        match self {
+            #[cfg(not(loom))]
+            Mem::Mapped { seg, .. } => seg.me(),
+            Mem::Heap(_) => InProcess.me(),
+        }
+    }
+
+    fn check(&self, id: u64) -> Verdict {
+        match self {
+            #[cfg(not(loom))]
+            Mem::Mapped { seg, .. } => seg.check(id),
+            Mem::Heap(_) => InProcess.check(id),
+        }
+    }
+
+    fn holder_pid(&self, id: u64) -> u32 {
+        match self {
+            #[cfg(not(loom))]
+            Mem::Mapped { seg, .. } => seg.holder_pid(id),
+            Mem::Heap(_) => InProcess.holder_pid(id),
         }
     }
 }

@@ -7,11 +7,18 @@
 //! a duplex pipe has rings 0 and 1; an mpmc queue, whose handles live in its
 //! peer table, uses only the `came` words of ring 0).
 //!
-//! A `held` word holds the [`PeerId`] of its holder, or 0 when free. Claiming
-//! is one compare-and-swap, so two processes racing for a role cannot both
-//! win. A word whose holder has died (SIGKILL, crash) is *stale*: a claimer
-//! that finds one checks the holder's liveness and takes the role over, so a
-//! restarted process resumes the same queue.
+//! A `held` word holds the id of its holder's handle (see
+//! `sync::liveness`), or 0 when free. Claiming is one compare-and-swap, so
+//! two processes racing for a role cannot both win. A word whose holder has
+//! died (SIGKILL, crash) is *stale*: a claimer that finds one asks the
+//! segment's witness whether the holder is alive and takes the role over if
+//! not, so a restarted process resumes the same queue; the holder's peer,
+//! checking now and then, frees it ([`Roles::reap`]) and sees the peer gone.
+//!
+//! What a witness says decides, not what the word says: a word naming no
+//! live handle (garbage, a forged pid, a seat nobody holds) is free to
+//! claim and to reap. A word naming the asking handle itself is forged too:
+//! one handle never holds both roles of a ring, nor claims a role twice.
 //!
 //! A `came` word is 0 until its role is first claimed, and never 0 again:
 //! it is what tells "no sender has arrived yet" (wait) from "the sender came
@@ -22,7 +29,7 @@
 
 use crate::sync::atomic::{AtomicU64, Ordering};
 use crate::sync::event::Event;
-use crate::sync::liveness::PeerId;
+use crate::sync::liveness::{Verdict, Witness};
 use crate::sync::Padded;
 
 use super::mem::Mem;
@@ -52,7 +59,7 @@ pub enum Departure {
 /// The role table, as it sits in the header. `#[repr(C)]`, atomics only.
 #[repr(C)]
 pub(crate) struct Roles {
-    /// `held[w]`: the [`PeerId`] holding role word `w`, or 0.
+    /// `held[w]`: the id of the handle holding role word `w`, or 0.
     pub(crate) held: Padded<[AtomicU64; ROLE_WORDS]>,
     /// `came[w]`: 1 once role word `w` has been claimed (by anyone, ever).
     pub(crate) came: Padded<[AtomicU64; ROLE_WORDS]>,
@@ -111,6 +118,91 @@ impl Roles {
     pub(crate) fn came(&self, w: usize) -> bool {
         self.came[w].load(Ordering::Acquire) != 0
     }
+
+    /// Claims role word `w` for the handle `witness` speaks for: takes it
+    /// if it is free or names no live handle. Fails with the holder's pid
+    /// if a live handle holds it.
+    pub(crate) fn claim(&self, w: usize, witness: &impl Witness) -> Result<(), Taken> {
+        let me = witness.me();
+        let word = &self.held[w];
+        // SYNC POINT "role handover" (see below).
+        let mut cur = word.load(Ordering::Acquire);
+        // A live peer that keeps rewriting the word could otherwise keep us
+        // here forever; a hundred rounds is far beyond any honest race.
+        for _ in 0..100 {
+            // Free, or held by nobody alive: a dead holder, a forged word,
+            // or our own id, which no handle of ours holds here.
+            if cur != 0 && witness.check(cur) == Verdict::Alive {
+                return Err(Taken {
+                    pid: witness.holder_pid(cur),
+                });
+            }
+            // SYNC POINT "role handover": AcqRel. The Acquire half pairs
+            // with the previous holder's Release in `release`, so everything
+            // it wrote to the ring (its final head or tail) is visible to
+            // us. The Release half pairs with the Acquire loads of a peer
+            // that checks our id (`reap`, `peer_attached`): it publishes our
+            // seat's generation (SYNC POINT "seat generation" in
+            // `sync::presence`), so that the check never sees an older one.
+            match word.compare_exchange(cur, me, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => {
+                    self.mark_came(w);
+                    return Ok(());
+                }
+                Err(now) => cur = now,
+            }
+        }
+        Err(Taken {
+            pid: witness.holder_pid(cur),
+        })
+    }
+
+    /// Whether role word `w` names a holder (alive or not). One load.
+    #[inline]
+    pub(crate) fn is_held(&self, w: usize) -> bool {
+        // SYNC POINT "role handover": Acquire pairs with a departing
+        // holder's Release in `release`, so a receiver that sees the sender
+        // gone also sees every item it published before leaving (and must
+        // look once more).
+        self.held[w].load(Ordering::Acquire) != 0
+    }
+
+    /// If role word `w` names no live handle (its holder died, or the word
+    /// is forged), frees it and records the departure as [`DIED`]. Returns
+    /// whether it did. One witness check: the caller rate-limits.
+    pub(crate) fn reap(&self, w: usize, witness: &impl Witness) -> bool {
+        let word = &self.held[w];
+        // SYNC POINT "role handover" and "seat generation": Acquire pairs
+        // with the claimer's Release, so the check below sees the
+        // generation the id was issued under (or a newer one).
+        let cur = word.load(Ordering::Acquire);
+        if cur == 0 || witness.check(cur) == Verdict::Alive {
+            return false;
+        }
+        // Only if it is still the same dead holder: a claimer may have
+        // replaced it meanwhile.
+        if word
+            .compare_exchange(cur, 0, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        self.mark_left(w, Departure::Died);
+        true
+    }
+
+    /// Frees role word `w` if `me` still holds it, recording a clean
+    /// departure.
+    pub(crate) fn release(&self, w: usize, me: u64) {
+        // Before the role is free: a peer that sees it free (Acquire, in
+        // `is_held`) also sees how we left.
+        self.mark_left(w, Departure::Closed);
+        // SYNC POINT "role handover": Release publishes our last ring stores
+        // to the next holder and to the peer. Only clears the word if it is
+        // still ours: a forger may have overwritten it (and a peer then
+        // reaped it).
+        let _ = self.held[w].compare_exchange(me, 0, Ordering::Release, Ordering::Relaxed);
+    }
 }
 
 /// Which side of a ring a handle is on.
@@ -150,7 +242,6 @@ pub(crate) struct Taken {
 /// A ring's memory plus one claimed role in it. Dropping it frees the role.
 pub(crate) struct RoleEnd<C> {
     pub(crate) mem: Mem<C>,
-    me: PeerId,
     /// Our word in the role table.
     word: usize,
     /// The word whose holder is our peer.
@@ -162,43 +253,14 @@ pub(crate) struct RoleEnd<C> {
 impl<C> RoleEnd<C> {
     /// Claims `side` of ring `ring` in `mem`.
     pub(crate) fn claim(mem: Mem<C>, ring: usize, side: Side) -> Result<RoleEnd<C>, Taken> {
-        let me = PeerId::current();
         let (word, peer_word) = (side.word(ring), side.peer().word(ring));
-        let w = &mem.roles().held[word];
-        let mut cur = w.load(Ordering::Acquire);
-        // A live peer that keeps rewriting the word could otherwise keep us
-        // here forever; a hundred rounds is far beyond any honest race.
-        for _ in 0..100 {
-            if cur != 0 {
-                let holder = PeerId(cur);
-                if holder.is_alive() {
-                    return Err(Taken { pid: holder.pid() });
-                }
-            }
-            // SYNC POINT "role handover": AcqRel; the Acquire half pairs with
-            // the previous holder's Release in `release`, so everything it
-            // wrote to the ring (its final head or tail) is visible to us.
-            match w.compare_exchange(cur, me.0, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => {
-                    mem.roles().mark_came(word);
-                    return Ok(RoleEnd {
-                        mem,
-                        me,
-                        word,
-                        peer_word,
-                        held: true,
-                    });
-                }
-                Err(now) => cur = now,
-            }
-        }
-        Err(Taken {
-            pid: PeerId(cur).pid(),
+        mem.roles().claim(word, &mem)?;
+        Ok(RoleEnd {
+            mem,
+            word,
+            peer_word,
+            held: true,
         })
-    }
-
-    fn peer(&self) -> &AtomicU64 {
-        &self.mem.roles().held[self.peer_word]
     }
 
     /// Whether a peer holds the other role. One atomic load of a line that
@@ -207,11 +269,7 @@ impl<C> RoleEnd<C> {
     /// [`RoleEnd::reap`].
     #[inline]
     pub(crate) fn peer_attached(&self) -> bool {
-        // SYNC POINT "role handover": Acquire pairs with the departing peer's
-        // Release in `release`, so a receiver that sees the sender gone also
-        // sees every item it published before leaving (and must look once
-        // more).
-        self.peer().load(Ordering::Acquire) != 0
+        self.mem.roles().is_held(self.peer_word)
     }
 
     /// Whether the other role has ever been claimed.
@@ -224,41 +282,19 @@ impl<C> RoleEnd<C> {
         self.mem.roles().departure(self.peer_word)
     }
 
-    /// If the peer's holder has died, frees its role, so that
-    /// [`RoleEnd::peer_attached`] reports it gone. A few system calls: the
-    /// caller rate-limits (see `sync::liveness::Checkup`).
+    /// If the peer's holder has died (or the word is forged), frees its
+    /// role, so that [`RoleEnd::peer_attached`] reports it gone. A system
+    /// call: the caller rate-limits (see `sync::liveness::Checkup`).
     pub(crate) fn reap(&self) {
-        let word = self.peer();
-        let cur = word.load(Ordering::Acquire);
-        if cur != 0 && !PeerId(cur).is_alive() {
-            // Only if it is still the same dead holder.
-            if word
-                .compare_exchange(cur, 0, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
-            {
-                self.mem.roles().mark_left(self.peer_word, Departure::Died);
-            }
-        }
+        self.mem.roles().reap(self.peer_word, &self.mem);
     }
 
     /// Gives the role up (idempotent). The caller then notifies the peer's
     /// events, so that a peer asleep in `recv` wakes and sees the disconnect.
     pub(crate) fn release(&mut self) {
-        if !std::mem::replace(&mut self.held, false) {
-            return;
+        if std::mem::replace(&mut self.held, false) {
+            self.mem.roles().release(self.word, self.mem.me());
         }
-        // Before the role is free: a peer that sees it free (Acquire, below)
-        // also sees how we left.
-        self.mem.roles().mark_left(self.word, Departure::Closed);
-        // SYNC POINT "role handover": Release publishes our last ring stores
-        // to the next holder and to the peer. Only clears the word if it is
-        // still ours: a peer that wrongly judged us dead may have taken it.
-        let _ = self.mem.roles().held[self.word].compare_exchange(
-            self.me.0,
-            0,
-            Ordering::Release,
-            Ordering::Relaxed,
-        );
     }
 }
 
@@ -372,5 +408,160 @@ impl From<Side> for crate::error::Role {
             Side::Send => crate::error::Role::Sender,
             Side::Recv => crate::error::Role::Receiver,
         }
+    }
+}
+
+/// Loom models of the role protocol: run with
+/// `RUSTFLAGS="--cfg loom" cargo test --release --lib loom`.
+#[cfg(all(test, loom))]
+mod loom_models {
+    use super::*;
+    use crate::sync::atomic::AtomicU32;
+    use crate::sync::liveness::ID_BITS;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// Which of ids 0..4 are alive: the kernel's seat locks, modelled as
+    /// flags that a dying process clears with Release (its stores happen
+    /// before; see `sync::lock`, "What a steal inherits").
+    type Alive = Arc<[AtomicU32; 4]>;
+
+    fn alive(ids: &[u64]) -> Alive {
+        Arc::new(core::array::from_fn(|i| {
+            AtomicU32::new(u32::from(ids.contains(&(i as u64))))
+        }))
+    }
+
+    /// The witness of handle `me`.
+    struct Flags {
+        me: u64,
+        alive: Alive,
+    }
+
+    impl Witness for Flags {
+        fn me(&self) -> u64 {
+            self.me
+        }
+        fn check(&self, id: u64) -> Verdict {
+            let id = id & ID_BITS;
+            if id == self.me {
+                Verdict::Mine
+            } else if self
+                .alive
+                .get(id as usize)
+                .is_some_and(|a| a.load(Ordering::Acquire) != 0)
+            {
+                Verdict::Alive
+            } else {
+                Verdict::Dead
+            }
+        }
+        fn holder_pid(&self, id: u64) -> u32 {
+            id as u32
+        }
+    }
+
+    const SENDER: usize = 0;
+
+    /// Sender 1 dies holding its role. A new sender (2) claims it while
+    /// the receiver (3) reaps it: the new sender gets it exactly when the
+    /// old one is dead, the receiver never frees a live holder, and a reap
+    /// is recorded as a death.
+    #[test]
+    fn a_dead_sender_is_replaced_while_its_receiver_reaps() {
+        loom::model(|| {
+            let roles = Arc::new(Roles::new());
+            let live = alive(&[1, 2, 3]);
+            roles
+                .claim(
+                    SENDER,
+                    &Flags {
+                        me: 1,
+                        alive: live.clone(),
+                    },
+                )
+                .unwrap();
+            let l = live.clone();
+            let dying = thread::spawn(move || l[1].store(0, Ordering::Release));
+            let (r, l) = (roles.clone(), live.clone());
+            let new_sender = thread::spawn(move || {
+                let w = Flags { me: 2, alive: l };
+                loop {
+                    match r.claim(SENDER, &w) {
+                        Ok(()) => break,
+                        Err(Taken { pid }) => {
+                            assert_eq!(pid, 1, "only the first sender is in the way");
+                            thread::yield_now();
+                        }
+                    }
+                }
+            });
+            let receiver = Flags { me: 3, alive: live };
+            if roles.reap(SENDER, &receiver) {
+                assert_eq!(roles.departure(SENDER), Some(Departure::Died));
+            }
+            dying.join().unwrap();
+            new_sender.join().unwrap();
+            assert_eq!(roles.held[SENDER].load(Ordering::Acquire), 2);
+            assert!(!roles.reap(SENDER, &receiver), "the new sender lives");
+        });
+    }
+
+    /// A forger wrote the receiver's own id into the sender's word (after
+    /// the sender left). To a new sender that word names a live handle, so
+    /// it waits; the receiver, finding its own id there, reaps it as
+    /// forged; then the new sender gets the role.
+    #[test]
+    fn a_word_naming_the_asker_is_forged() {
+        loom::model(|| {
+            let roles = Arc::new(Roles::new());
+            let live = alive(&[2, 3]);
+            roles.mark_came(SENDER);
+            roles.held[SENDER].store(3, Ordering::Release);
+            let (r, l) = (roles.clone(), live.clone());
+            let new_sender = thread::spawn(move || {
+                let w = Flags { me: 2, alive: l };
+                while let Err(Taken { pid }) = r.claim(SENDER, &w) {
+                    assert_eq!(pid, 3, "the forged word names the receiver");
+                    thread::yield_now();
+                }
+            });
+            let receiver = Flags { me: 3, alive: live };
+            assert!(roles.reap(SENDER, &receiver), "its own id is forged");
+            assert_eq!(roles.departure(SENDER), Some(Departure::Died));
+            new_sender.join().unwrap();
+            assert_eq!(roles.held[SENDER].load(Ordering::Acquire), 2);
+            assert!(!roles.reap(SENDER, &receiver), "the new sender lives");
+        });
+    }
+
+    /// A live sender releases its role while its receiver checks it: the
+    /// receiver never reaps a live holder, and once the word is free the
+    /// departure reads as a clean close.
+    #[test]
+    fn a_release_races_a_reap() {
+        loom::model(|| {
+            let roles = Arc::new(Roles::new());
+            let live = alive(&[1, 3]);
+            roles
+                .claim(
+                    SENDER,
+                    &Flags {
+                        me: 1,
+                        alive: live.clone(),
+                    },
+                )
+                .unwrap();
+            let r = roles.clone();
+            let sender = thread::spawn(move || r.release(SENDER, 1));
+            let receiver = Flags { me: 3, alive: live };
+            assert!(!roles.reap(SENDER, &receiver), "reaped a live sender");
+            if !roles.is_held(SENDER) {
+                assert_eq!(roles.departure(SENDER), Some(Departure::Closed));
+            }
+            sender.join().unwrap();
+            assert!(!roles.is_held(SENDER));
+            assert_eq!(roles.departure(SENDER), Some(Departure::Closed));
+        });
     }
 }

@@ -3,9 +3,10 @@
 //! may be writing, so every offset is bounds-checked ([`View`]) and every
 //! finding is a problem in the report, never a panic.
 
+use std::fs::File;
 use std::time::{Duration, UNIX_EPOCH};
 
-use super::{Fill, HeaderInfo, Peer, Report, View};
+use super::{Fill, HeaderInfo, Peer, PidNamespace, Report, View};
 use crate::error::{Kind, Role};
 use crate::layout::{self, event};
 use crate::segment::header::{
@@ -13,16 +14,20 @@ use crate::segment::header::{
 };
 use crate::segment::kinds::{self, KindLayout};
 use crate::sync::atomic::Ordering;
-use crate::sync::liveness::PeerId;
+use crate::sync::liveness::{PeerId, ID_BITS};
+use crate::sync::presence::Seats;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+use crate::sync::presence::{self, Holder};
 
 pub(super) fn kind_name(code: u32) -> Option<&'static str> {
     kinds::by_code(code).map(|k| k.name)
 }
 
-/// Decodes a mapped segment into `r`. Returns whether every handle of the
-/// segment's kind registers itself (so that the registered peers are all the
-/// peers there are), and the segment could be decoded.
-pub(super) fn decode(r: &mut Report, view: &View) -> bool {
+/// Decodes a mapped segment into `r`; `file` is the segment's file (open
+/// read-only), through which the kernel says which seats are held. Returns
+/// whether every attached handle could be seen (so that the registered
+/// peers are all the peers there are).
+pub(super) fn decode(r: &mut Report, view: &View, file: &File) -> bool {
     let h = view.header();
     // SYNC POINT "identity visible" (see `segment`): Acquire, so that a READY
     // state comes with the complete identity its creator wrote before it.
@@ -85,21 +90,23 @@ pub(super) fn decode(r: &mut Report, view: &View) -> bool {
     let kind = table.kind;
     check_elem(r, &id, kind);
     let layout_ok = check_layout(r, &id, table);
-    roles(r, h, kind);
+    let ids = Ids::new(file, &h.seats);
+    roles(r, &ids, h, kind);
     if layout_ok {
         let c = id.control_offset;
         let cap = id.capacity;
         match kind {
             Kind::Spsc => spsc(r, view, c, cap),
             Kind::Mpmc => mpmc(r, view, c, cap),
-            Kind::Value => value(r, view, c, id.elem_size),
-            Kind::Array => array(r, view, c),
+            Kind::Value => value(r, &ids, view, c, id.elem_size),
+            Kind::Array => array(r, &ids, view, c),
             Kind::Pipe => pipe(r, view, c, cap, 1),
             Kind::Duplex => pipe(r, view, c, cap, 2),
         }
     }
+    let seen_all = ids.attached(r);
     merge_peers(&mut r.peers);
-    layout_ok && matches!(kind, Kind::Spsc | Kind::Mpmc | Kind::Pipe | Kind::Duplex)
+    seen_all || (layout_ok && matches!(kind, Kind::Spsc | Kind::Mpmc | Kind::Pipe | Kind::Duplex))
 }
 
 fn header_info(state: u32, id: &Identity, computed: u64) -> HeaderInfo {
@@ -205,14 +212,132 @@ fn check_layout(r: &mut Report, id: &Identity, table: &KindLayout) -> bool {
     ok
 }
 
-/// A registered peer from a role word (0 = none).
-fn peer_of(word: u64, role: impl Into<String>) -> Option<Peer> {
+/// Who the ids in a segment's words name, and which handles are attached:
+/// the kernel's locks on the seats, seen through a descriptor that holds
+/// none (see `sync::presence`), and what each seat records of its holder.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+struct Ids<'a> {
+    file: &'a File,
+    seats: &'a Seats,
+    /// This process's PID namespace, 0 if unknown.
+    here: u64,
+    /// Seats that a registered word names: not listed again as `attached`.
+    named: std::cell::RefCell<Vec<usize>>,
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+impl<'a> Ids<'a> {
+    fn new(file: &'a File, seats: &'a Seats) -> Ids<'a> {
+        Ids {
+            file,
+            seats,
+            here: presence::pid_namespace(),
+            named: Default::default(),
+        }
+    }
+
+    /// The peer that word `word` (0 = none) names, holding `role`.
+    fn peer_of(&self, word: u64, role: impl Into<String>) -> Option<Peer> {
+        if word == 0 {
+            return None;
+        }
+        if let Some(seat) = presence::seat_of(word & ID_BITS) {
+            self.named.borrow_mut().push(seat);
+        }
+        // The check failing (it cannot on an open file) is no evidence of
+        // death.
+        let alive = presence::probe(self.file, self.seats, word).unwrap_or(true);
+        Some(self.peer(self.seats.holder_of(word), alive, role.into()))
+    }
+
+    /// A peer whose seat records `holder` (`None`: a word naming a seat that
+    /// has moved on, or no seat: who wrote it is unknown).
+    fn peer(&self, holder: Option<Holder>, alive: bool, role: String) -> Peer {
+        let Some(h) = holder else {
+            return Peer {
+                pid: 0,
+                role,
+                alive,
+                pid_namespace: PidNamespace::Unknown,
+            };
+        };
+        let pid_namespace = if h.pid_ns != 0 && self.here != 0 {
+            if h.pid_ns == self.here {
+                PidNamespace::Same
+            } else {
+                PidNamespace::Other
+            }
+        } else if alive && !visible_here(h.peer) {
+            // The kernel says it lives, but not under that pid here.
+            PidNamespace::Unknown
+        } else {
+            PidNamespace::Same
+        };
+        Peer {
+            pid: h.peer.pid(),
+            role,
+            alive,
+            pid_namespace,
+        }
+    }
+
+    /// Adds every held seat that no registered word names, as an
+    /// `attached` peer (a `Value` or `Array` handle, say). Returns whether
+    /// the seats could be read (then every attached handle is a peer).
+    fn attached(&self, r: &mut Report) -> bool {
+        let Some(held) = presence::held_seats(self.file) else {
+            return false;
+        };
+        let named = self.named.borrow();
+        for seat in held.into_iter().filter(|s| !named.contains(s)) {
+            let p = self.peer(Some(self.seats.holder(seat)), true, "attached".into());
+            r.peers.push(p);
+        }
+        true
+    }
+}
+
+/// The fallback's ids are pids, and it holds no seats (see
+/// `sync::presence`).
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+struct Ids<'a>(core::marker::PhantomData<&'a ()>);
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+impl<'a> Ids<'a> {
+    fn new(_file: &'a File, _seats: &'a Seats) -> Ids<'a> {
+        Ids(core::marker::PhantomData)
+    }
+
+    fn peer_of(&self, word: u64, role: impl Into<String>) -> Option<Peer> {
+        peer_of_pid(word & ID_BITS, role)
+    }
+
+    fn attached(&self, _r: &mut Report) -> bool {
+        false
+    }
+}
+
+/// Whether a process with this pid and start time runs in this PID
+/// namespace (as far as `/proc` tells; without it, assumed).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn visible_here(peer: PeerId) -> bool {
+    match crate::sync::liveness::proc_stat(peer.pid()) {
+        Err(_) => true,
+        Ok(None) => false,
+        Ok(Some(start)) => peer.start() == 0 || peer.start() == start as u32,
+    }
+}
+
+/// A registered peer from a word holding a process identity (pid and start
+/// time; 0 = none): an mpmc peer-table entry.
+fn peer_of_pid(word: u64, role: impl Into<String>) -> Option<Peer> {
     (word != 0).then(|| {
         let id = PeerId(word);
         Peer {
             pid: id.pid(),
             role: role.into(),
             alive: id.is_alive(),
+            pid_namespace: PidNamespace::Same,
         }
     })
 }
@@ -235,11 +360,13 @@ fn role_name(kind: Kind, word: usize) -> Option<String> {
 }
 
 /// The header's role table: which words each kind uses, and for what.
-fn roles(r: &mut Report, h: &Header, kind: Kind) {
+fn roles(r: &mut Report, ids: &Ids, h: &Header, kind: Kind) {
     for (i, word) in h.roles.held.iter().enumerate() {
-        let w = word.load(Ordering::Relaxed);
+        // Acquire: the check of the id sees the generation it was issued
+        // under (SYNC POINT "seat generation", `sync::presence`).
+        let w = word.load(Ordering::Acquire);
         match role_name(kind, i) {
-            Some(role) => r.peers.extend(peer_of(w, role)),
+            Some(role) => r.peers.extend(ids.peer_of(w, role)),
             None if w != 0 => r.problem(format!(
                 "role word {i} is {w:#018x}, but a {} segment does not use it (expected 0)",
                 kinds::of(kind).name
@@ -250,14 +377,17 @@ fn roles(r: &mut Report, h: &Header, kind: Kind) {
 }
 
 /// Merges the entries of one process identity: a duplex endpoint holds two
-/// roles, and so may a process with several handles.
+/// roles, and so may a process with several handles. A process that holds
+/// a role is not also listed as merely `attached`.
 fn merge_peers(peers: &mut Vec<Peer>) {
     let mut merged: Vec<Peer> = Vec::with_capacity(peers.len());
+    // Roles first, so that an `attached` entry finds its process's role.
+    peers.sort_by_key(|p| p.role == "attached");
     for p in peers.drain(..) {
-        match merged
-            .iter_mut()
-            .find(|m| m.pid == p.pid && m.alive == p.alive)
-        {
+        match merged.iter_mut().find(|m| {
+            (m.pid, m.alive, m.pid_namespace) == (p.pid, p.alive, p.pid_namespace) && p.pid != 0
+        }) {
+            Some(_) if p.role == "attached" => {}
             Some(m) if !m.role.split('+').any(|r| r == p.role) => {
                 m.role.push('+');
                 m.role.push_str(&p.role);
@@ -418,7 +548,7 @@ fn mpmc(r: &mut Report, view: &View, c: u64, capacity: u64) {
                 "unknown role"
             }
         };
-        r.peers.extend(peer_of(id, role_name));
+        r.peers.extend(peer_of_pid(id, role_name));
     }
     r.stat_push("sent", sent);
     r.stat_push("received", received);
@@ -437,31 +567,31 @@ fn mpmc(r: &mut Report, view: &View, c: u64, capacity: u64) {
     r.stat_push("senders_asleep", waiters(view, at(c, m::NOT_FULL)));
     r.stat_push("joiners_asleep", waiters(view, at(c, m::ALL_DONE)));
     if reaper != 0 {
-        r.peers.extend(peer_of(reaper, "reaping dead peers"));
+        r.peers.extend(peer_of_pid(reaper, "reaping dead peers"));
     }
     item_fill(r, p, capacity, false);
 }
 
 /// value `Control`: seq, writer lock owner, writer lock event.
-fn value(r: &mut Report, view: &View, c: u64, elem_size: u32) {
+fn value(r: &mut Report, ids: &Ids, view: &View, c: u64, elem_size: u32) {
     use layout::value::{is_word, LOCK_OWNER, LOCK_RELEASED, SEQ};
     if !is_word(elem_size as usize) {
         r.stat_push("publications", view.u64_at(at(c, SEQ)).unwrap_or(0));
     }
     if let Some(owner) = view.u64_at(at(c, LOCK_OWNER)) {
-        r.peers.extend(peer_of(owner, "writer lock"));
+        r.peers.extend(ids.peer_of(owner, "writer lock"));
     }
     r.stat_push("writers_asleep", waiters(view, at(c, LOCK_RELEASED)));
 }
 
 /// array `Control`: range-write version, writer lock owner, its event.
-fn array(r: &mut Report, view: &View, c: u64) {
+fn array(r: &mut Report, ids: &Ids, view: &View, c: u64) {
     use layout::array::{LOCK_OWNER, LOCK_RELEASED, VERSION};
     let version = view.u64_at(at(c, VERSION)).unwrap_or(0);
     r.stat_push("range_writes", version / 2);
     r.stat_push("range_write_in_progress", version & 1);
     if let Some(owner) = view.u64_at(at(c, LOCK_OWNER)) {
-        r.peers.extend(peer_of(owner, "writer lock"));
+        r.peers.extend(ids.peer_of(owner, "writer lock"));
     }
     r.stat_push("writers_asleep", waiters(view, at(c, LOCK_RELEASED)));
 }

@@ -43,13 +43,21 @@
 //!
 //! * the holders of registered roles: the sender and receiver of an `spsc`
 //!   queue or a pipe (the header's role table), every handle of an `mpmc`
-//!   queue (its peer table), the process holding the writer lock of a
-//!   `Value` or `Array`. Each is checked for liveness by pid and process
-//!   start time, so a reused pid does not pass for the old holder. A dead
-//!   one is what a crash leaves behind;
-//! * on Linux, every process that has the file mapped (from
-//!   `/proc/<pid>/maps`), shown with the role `mapped`. `Value` and `Array`
-//!   handles register nowhere, so this is how they are seen at all.
+//!   queue (its peer table), the handle holding the writer lock of a
+//!   `Value` or `Array`. A dead one is what a crash leaves behind;
+//! * every other attached handle (a `Value` or `Array` handle, say), with
+//!   the role `attached`;
+//! * on Linux, every process of this PID namespace that has the file mapped
+//!   (from `/proc/<pid>/maps`) and is not listed already, with the role
+//!   `mapped`.
+//!
+//! On Linux each attached handle holds a lock on a byte of the segment file
+//! (a *seat*), which the kernel drops when its process dies, in any PID
+//! namespace; whether a peer is [`alive`](Peer::alive) is what the kernel
+//! says of that lock, never what the segment's words say. The pid is what
+//! the handle recorded of itself in its own PID namespace: a process in
+//! another container shows its pid there ([`Peer::pid_namespace`]). Other
+//! systems check the recorded pid (see [`Peer::alive`]).
 //!
 //! A segment is [`stale`](Report::stale) when no live process is attached
 //! to it, as far as can be told: see the field's documentation for the
@@ -111,17 +119,43 @@ const _: () = {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Peer {
-    /// Its process id.
+    /// Its process id, as the process recorded it in its own PID namespace
+    /// (see [`Peer::pid_namespace`]); 0 if unknown (a word that names no
+    /// handle the segment knows of: garbage, or a holder long gone).
     pub pid: u32,
     /// What it holds: `sender`, `receiver`, `sender+receiver` (an `mpmc`
     /// handle of both kinds), `writer lock`, `ring N sender` (a duplex
-    /// pipe), several of these joined by `+` (one process holding both ends), or `mapped` for a process that
-    /// has the file mapped and holds no registered role.
+    /// pipe), several of these joined by `+` (one process holding both
+    /// ends), `attached` for a handle that holds no registered role, or
+    /// `mapped` for a process that has the file mapped and holds no seat.
     pub role: String,
-    /// Whether that process is still running. A registered peer that is not
+    /// Whether the handle is still attached: on Linux, whether the kernel
+    /// still holds its seat's lock (dropped when its process dies, in any
+    /// PID namespace); elsewhere, whether a process with its pid (and start
+    /// time, where `/proc` tells) runs. A registered peer that is not alive
     /// is what a crash leaves behind; the next handle to attach takes its
     /// role over.
     pub alive: bool,
+    /// Where [`Peer::pid`] means something.
+    pub pid_namespace: PidNamespace,
+}
+
+/// The PID namespace a [`Peer`]'s pid was recorded in, relative to the
+/// inspecting process. Containers that share the segment directory (a pod,
+/// `--ipc=container:`, a mounted `/dev/shm`) usually have PID namespaces of
+/// their own, where the same process has another pid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PidNamespace {
+    /// This process's: the pid is the one `ps` shows here.
+    Same,
+    /// Another one (the handle recorded its namespace): the pid is the one
+    /// the process has there.
+    Other,
+    /// Not known: nothing recorded where the handle's namespace is, and
+    /// the kernel says the handle lives while no process runs here under
+    /// its pid (another PID namespace?); or the pid itself is unknown.
+    Unknown,
 }
 
 /// How full a queue or pipe is.
@@ -220,16 +254,18 @@ pub struct Report {
     /// queue deliberately left holding items for a consumer that has not
     /// started yet.
     ///
-    /// Every handle of a queue or pipe registers, so for those the
-    /// registered peers decide. Values and arrays register only while
-    /// writing, so for those (and for files that could not be decoded) the
-    /// process maps decide, as far as they can be read: false when another
-    /// user's process that cannot be looked at could have the file mapped
-    /// (a segment whose mode lets other users open it, and a non-root user
-    /// looking). Unreadable processes of the owner and of root are not
-    /// counted, nor are processes in another PID namespace. Without `/proc`
-    /// (other Unix systems) values, arrays and undecodable files are never
-    /// stale.
+    /// On Linux every attached handle holds a seat in the segment, which
+    /// the kernel vouches for in every PID namespace, so the registered
+    /// peers decide. Elsewhere every handle of a queue or pipe registers,
+    /// so for those the registered peers decide too; values and arrays
+    /// register only while writing, so for those (and, everywhere, for
+    /// files that could not be decoded) the process maps decide, as far as
+    /// they can be read: false when another user's process that cannot be
+    /// looked at could have the file mapped (a segment whose mode lets
+    /// other users open it, and a non-root user looking). Unreadable
+    /// processes of the owner and of root are not counted, nor are
+    /// processes in another PID namespace. Without `/proc` (other Unix
+    /// systems) values, arrays and undecodable files are never stale.
     ///
     /// Also false for a segment younger than [`STALE_GRACE`], and for a
     /// file this user cannot read.
@@ -489,6 +525,7 @@ fn examine_removed(gone: &Removed, mappers: &Mappers, grace: Duration) -> Report
                         pid,
                         role: "mapped".to_owned(),
                         alive: true,
+                        pid_namespace: PidNamespace::Same,
                     }),
             );
             return r;
@@ -527,18 +564,22 @@ fn examine_open(mut r: Report, file: File, mappers: Option<&Mappers>, grace: Dur
     let key = (meta.dev(), meta.ino());
     if let Some(m) = mappers {
         for &pid in m.files.get(&key).into_iter().flatten() {
-            if !r.peers.iter().any(|p| p.pid == pid && p.alive) {
+            let listed =
+                |p: &Peer| p.pid == pid && p.alive && p.pid_namespace == PidNamespace::Same;
+            if !r.peers.iter().any(listed) {
                 r.peers.push(Peer {
                     pid,
                     role: "mapped".to_owned(),
                     alive: true,
+                    pid_namespace: PidNamespace::Same,
                 });
             }
         }
     }
-    // Every handle of an spsc or mpmc queue or a pipe registers a role, so
-    // its registered peers are all there is to see. Values and arrays (and
-    // files that could not be decoded) rely on the maps.
+    // Every attached handle holds a seat (on Linux), and every handle of an
+    // spsc or mpmc queue or a pipe registers a role, so the registered peers
+    // are all there is to see. Elsewhere values and arrays (and files that
+    // could not be decoded) rely on the maps.
     let everyone_seen = registered_all || mappers.is_some_and(|m| !m.could_hide(r.uid, r.mode));
     r.stale = !r.in_use() && everyone_seen && is_old(&meta, grace);
     r
@@ -582,7 +623,7 @@ fn decode_file(r: &mut Report, file: &File) -> bool {
         }
     };
     let view = View { map };
-    decode(r, &view)
+    decode(r, &view, file)
 }
 
 /// A read-only mapping of the start of a segment file, at least
@@ -618,9 +659,11 @@ impl View {
         // 8-byte aligned (the mapping is page-aligned), and the reference
         // does not outlive `self`.
         let word = unsafe { &*(self.map.as_ptr().add(offset as usize) as *const AtomicU64) };
-        // Relaxed: a diagnostic snapshot; no data is read on the strength of
-        // these values.
-        Some(word.load(Ordering::Relaxed))
+        // Acquire: a word holding an id is checked next, which must see the
+        // generation it was issued under (SYNC POINT "seat generation",
+        // `sync::presence`). Nothing else is read on the strength of these
+        // values.
+        Some(word.load(Ordering::Acquire))
     }
 
     /// The `u32` at byte `offset`, if it lies inside the mapping.

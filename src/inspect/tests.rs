@@ -66,6 +66,21 @@ impl Dir {
         self.write_at(name, 0, bytemuck::bytes_of(&id));
     }
 
+    /// Makes seat `seat` of `name` record a holder that died (pid [`DEAD`],
+    /// this PID namespace): returns the id that holder wrote into words.
+    fn dead_holder(&self, name: &str, seat: usize) -> u64 {
+        let at = header::seat(seat) as u64;
+        self.write_at(
+            name,
+            at + header::seat::GENERATION as u64,
+            &5u64.to_ne_bytes(),
+        );
+        self.write_at(name, at + header::seat::HOLDER as u64, &DEAD.to_ne_bytes());
+        let ns = crate::sync::presence::pid_namespace();
+        self.write_at(name, at + header::seat::PID_NS as u64, &ns.to_ne_bytes());
+        header::id(seat, 5)
+    }
+
     /// A healthy spsc segment nobody is attached to.
     fn spsc(&self, name: &str) {
         drop(crate::spsc::Sender::<u64>::create_with(name, 16, &self.opts).unwrap());
@@ -115,7 +130,8 @@ fn check_queue_kinds<T: Element>(dir: &Dir) {
             [Peer {
                 pid: me(),
                 role: "sender".into(),
-                alive: true
+                alive: true,
+                pid_namespace: PidNamespace::Same,
             }]
         );
         assert!(!r.stale);
@@ -141,13 +157,14 @@ fn check_queue_kinds<T: Element>(dir: &Dir) {
     assert!(r.problems.is_empty(), "value {size}: {:?}", r.problems);
     assert_eq!(r.kind_name(), "value");
     assert_eq!(r.fill, None);
-    // Values register nowhere: seen through the mapping.
+    // A value handle holds a seat, and no role.
     assert_eq!(
         r.peers,
         [Peer {
             pid: me(),
-            role: "mapped".into(),
-            alive: true
+            role: "attached".into(),
+            alive: true,
+            pid_namespace: PidNamespace::Same,
         }]
     );
     drop(v);
@@ -289,7 +306,11 @@ fn the_holder_of_a_writer_lock_is_a_peer() {
         .any(|p| p.pid == me() && p.role == "writer lock" && p.alive));
     let r = dir.report("big");
     assert_eq!(r.stat("publications"), Some(1)); // the update
-    assert!(r.peers.iter().all(|p| p.role == "mapped"));
+    assert!(
+        r.peers.iter().all(|p| p.role == "attached"),
+        "{:?}",
+        r.peers
+    );
 }
 
 #[test]
@@ -301,9 +322,11 @@ fn a_segment_nobody_is_attached_to_is_stale() {
     drop(tx);
     let r = dir.report("q");
     assert!(r.peers.is_empty() && r.stale, "{r:?}");
-    // A holder that died without releasing its role: shown dead, stale.
+    // A holder that died without releasing its role: shown dead, with the
+    // pid its seat recorded; stale.
     let receiver = header::role(0, Role::Receiver) as u64;
-    dir.write_at("q", receiver, &DEAD.to_ne_bytes());
+    let dead = dir.dead_holder("q", 200);
+    dir.write_at("q", receiver, &dead.to_ne_bytes());
     let r = dir.report("q");
     assert!(r.problems.is_empty(), "{:?}", r.problems);
     assert_eq!(
@@ -311,10 +334,19 @@ fn a_segment_nobody_is_attached_to_is_stale() {
         [Peer {
             pid: DEAD as u32,
             role: "receiver".into(),
-            alive: false
+            alive: false,
+            pid_namespace: PidNamespace::Same,
         }]
     );
     assert!(r.stale);
+    // A word that names no seat at all: a dead holder of unknown pid.
+    dir.write_at("q", receiver, &DEAD.to_ne_bytes());
+    let r = dir.report("q");
+    assert_eq!(
+        (r.peers[0].pid, r.peers[0].alive, r.stale),
+        (0, false, true),
+        "{r:?}"
+    );
     // The grace period protects a segment that was just written.
     let listed = list(&dir.opts).unwrap();
     assert!(!listed[0].stale);
@@ -422,10 +454,14 @@ fn corrupted_headers_are_described_precisely() {
         .write(true)
         .open(dir.file("trunc"))
         .unwrap()
-        .set_len(1000)
+        .set_len(header::LEN as u64 + 100)
         .unwrap();
     let r = dir.report("trunc");
-    assert_problem(&r, "the file is 1000 bytes, but the segment is");
+    let short = header::LEN + 100;
+    assert_problem(
+        &r,
+        &format!("the file is {short} bytes, but the segment is"),
+    );
     assert_problem(&r, "(truncated)");
     assert_eq!(r.fill, None); // the control block is not read
     fs::write(dir.file("short"), [0u8; 100]).unwrap();
@@ -436,7 +472,7 @@ fn corrupted_headers_are_described_precisely() {
     fs::write(dir.file("empty"), []).unwrap();
     assert_problem(&dir.report("empty"), "the file is empty");
     // All zeroes: a creator that died before writing anything.
-    fs::write(dir.file("zeroes"), [0u8; 4096]).unwrap();
+    fs::write(dir.file("zeroes"), vec![0u8; header::LEN + 4096]).unwrap();
     let r = dir.report("zeroes");
     assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
     assert_problem(&r, "state is 0 (INIT)");

@@ -9,7 +9,9 @@
 //!    512   128  state (u32): 0 = being initialised, 1 = READY
 //!    640   128  roles held: 16 u64 words, one per role (see `channel::roles`)
 //!    768   128  roles came: 16 u64 words, 1 once the role was ever claimed
-//!    896     -  the kind's control block, then its data region
+//!    896  6144  seats: 256 × {generation, holder pid and start time, holder
+//!               PID namespace}, one per attached handle (see `sync::presence`)
+//!   7040     -  the kind's control block, then its data region
 //! ```
 //!
 //! All integers are native-endian (a segment never leaves its host).
@@ -22,14 +24,15 @@ use crate::channel::roles::Roles;
 use crate::error::TypeInfo;
 pub(crate) use crate::fnv::fnv1a;
 use crate::sync::atomic::{AtomicU32, AtomicU64};
+use crate::sync::presence::Seats;
 use crate::sync::Padded;
 
 /// `b"shmkit\0\0"` read as a native-endian `u64`.
 pub(crate) const MAGIC: u64 = u64::from_ne_bytes(*b"shmkit\0\0");
 /// Bumped whenever any byte layout in this crate changes meaning.
-pub(crate) const LAYOUT_VERSION: u32 = 3;
+pub(crate) const LAYOUT_VERSION: u32 = 4;
 /// Bytes before the control block.
-pub(crate) const HEADER_LEN: u64 = 896;
+pub(crate) const HEADER_LEN: u64 = 7040;
 
 /// `Header::state` while the creator is still initialising.
 pub(crate) const STATE_INIT: u32 = 0;
@@ -106,7 +109,7 @@ impl Identity {
     pub(crate) const LEN: usize = size_of::<Identity>();
 }
 
-// Layout version 3, as the module docs draw it.
+// The identity, as the module docs draw it.
 const _: () = {
     assert!(Identity::MAGIC == 0 && Identity::VERSION == 8 && Identity::KIND == 12);
     assert!(Identity::ELEM_SIZE == 16 && Identity::ELEM_ALIGN == 20);
@@ -176,6 +179,7 @@ pub(crate) struct Header {
     identity: [AtomicU64; IDENTITY_WORDS],
     pub(crate) state: Padded<AtomicU32>,
     pub(crate) roles: Roles,
+    pub(crate) seats: Seats,
 }
 
 /// Where each part of the header starts, in bytes from the start of the
@@ -184,6 +188,7 @@ impl Header {
     pub(crate) const IDENTITY: usize = offset_of!(Header, identity);
     pub(crate) const STATE: usize = offset_of!(Header, state);
     pub(crate) const ROLES: usize = offset_of!(Header, roles);
+    pub(crate) const SEATS: usize = offset_of!(Header, seats);
     /// Words in the role table.
     pub(crate) const ROLE_WORDS: usize = crate::channel::roles::ROLE_WORDS;
     pub(crate) const LEN: usize = size_of::<Header>();
@@ -192,6 +197,7 @@ impl Header {
 const _: () = {
     assert!(Header::LEN as u64 == HEADER_LEN);
     assert!(Header::IDENTITY == 0 && Header::STATE == 512 && Header::ROLES == 640);
+    assert!(Header::SEATS == 896 && Header::SEATS + Seats::LEN == Header::LEN);
     assert!(size_of::<[AtomicU64; Header::ROLE_WORDS]>() == 128);
     // The control block that follows starts on a line of its own.
     assert!(Header::LEN % crate::sync::LINE == 0);

@@ -40,6 +40,8 @@ use crate::element::{Description, Element};
 use crate::error::{Error, Kind, TypeInfo};
 use crate::options::Options;
 use crate::sync::atomic::Ordering;
+use crate::sync::liveness::{Verdict, Witness};
+use crate::sync::presence::{ClaimError, Presence, SEATS};
 use header::{Header, Identity, HEADER_LEN, LAYOUT_VERSION, MAGIC, STATE_INIT, STATE_READY};
 
 /// The default segment directory.
@@ -146,11 +148,16 @@ fn check_capacity(capacity: usize, max: usize) -> Result<u64, Error> {
     Ok(capacity as u64)
 }
 
-/// A mapped, validated segment. The mapping lives as long as this value.
+/// A mapped, validated segment. The mapping lives as long as this value, and
+/// so does the handle's seat (see [`crate::sync::presence`]): the file stays
+/// open, and its open-file-description lock on the seat's byte with it.
 pub(crate) struct Segment {
     map: MmapRaw,
     name: String,
     identity: Identity,
+    /// Holds the seat's lock; consulted to check other handles' seats.
+    file: File,
+    presence: Presence,
 }
 
 impl std::fmt::Debug for Segment {
@@ -277,10 +284,21 @@ impl Segment {
         id.set_type(spec.elem.name, &spec.elem.layout);
         id.checksum = id.compute_checksum();
 
+        // SAFETY: the mapping is `total_len >= HEADER_LEN` bytes long (just
+        // made so) and lives until `seg` drops it.
+        let presence = match unsafe { claim_seat(name, &map, &file) } {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                return Err(e);
+            }
+        };
         let seg = Segment {
             map,
             name: name.to_owned(),
             identity: id,
+            file,
+            presence,
         };
         seg.header().store_identity(&id);
         init(&seg);
@@ -329,8 +347,19 @@ impl Segment {
             })?;
         let deadline = Instant::now() + opts.open_timeout;
         loop {
-            if let Some(seg) = Self::try_map_ready(name, opts, &file)? {
-                return seg.validate(spec);
+            if let Some(map) = Self::try_map_ready(name, opts, &file)? {
+                let identity = validate(name, &map, spec)?;
+                // SAFETY: `validate` checked that the mapping is the
+                // segment's `total_len >= HEADER_LEN` bytes; it lives until
+                // the segment drops it.
+                let presence = unsafe { claim_seat(name, &map, &file)? };
+                return Ok(Segment {
+                    map,
+                    name: name.to_owned(),
+                    identity,
+                    file,
+                    presence,
+                });
             }
             if Instant::now() >= deadline {
                 return Err(Error::Uninitialized {
@@ -370,7 +399,7 @@ impl Segment {
 
     /// Maps the file once it is big enough to hold a header and its state is
     /// READY; `Ok(None)` while the creator is still at work.
-    fn try_map_ready(name: &str, opts: &Options, file: &File) -> Result<Option<Segment>, Error> {
+    fn try_map_ready(name: &str, opts: &Options, file: &File) -> Result<Option<MmapRaw>, Error> {
         let meta = file.metadata().map_err(|e| Error::io(name, e))?;
         if !meta.file_type().is_file() {
             return Err(Error::corrupted(name, "not a regular file"));
@@ -393,86 +422,15 @@ impl Segment {
             ));
         }
         let map = MmapRaw::map_raw(file).map_err(|e| Error::io(name, e))?;
-        let seg = Segment {
-            map,
-            name: name.to_owned(),
-            identity: Identity::zeroed(),
-        };
+        // SAFETY: the file held at least HEADER_LEN bytes when mapped, so the
+        // mapping does; it outlives the reference.
+        let header = unsafe { header_of(&map) };
         // SYNC POINT "identity visible" (see `create`).
-        match seg.header().state.load(Ordering::Acquire) {
-            STATE_READY => Ok(Some(seg)),
+        match header.state.load(Ordering::Acquire) {
+            STATE_READY => Ok(Some(map)),
             STATE_INIT => Ok(None),
             other => Err(Error::corrupted(name, format!("header state {other:#x}"))),
         }
-    }
-
-    /// Checks every identity field; on success records the identity.
-    fn validate(mut self, spec: &Spec) -> Result<Segment, Error> {
-        let name = self.name.as_str();
-        let id = self.header().load_identity();
-        let bad = |reason: String| Err(Error::corrupted(name, reason));
-        if id.magic != MAGIC {
-            return bad(format!(
-                "bad magic {:#018x}: not a shmkit segment",
-                id.magic
-            ));
-        }
-        if id.version != LAYOUT_VERSION {
-            return Err(Error::IncompatibleVersion {
-                name: name.to_owned(),
-                expected: LAYOUT_VERSION,
-                found: id.version,
-            });
-        }
-        if id.checksum != id.compute_checksum() {
-            return bad("header checksum mismatch".into());
-        }
-        let Some(kind) = Kind::from_code(id.kind) else {
-            return bad(format!("unknown kind {}", id.kind));
-        };
-        if kind != spec.kind {
-            return Err(Error::WrongKind {
-                name: name.to_owned(),
-                expected: spec.kind,
-                found: kind,
-            });
-        }
-        // Names do not matter: a type from another crate or language with
-        // the same layout (or tag) is the same element type.
-        if (id.elem_size, id.elem_align, id.fingerprint, id.elem_flags)
-            != (
-                spec.elem.size,
-                spec.elem.align,
-                spec.elem.fingerprint,
-                spec.elem.flags(),
-            )
-        {
-            return Err(Error::WrongType {
-                name: name.to_owned(),
-                expected: Box::new(spec.elem.info()),
-                found: Box::new(id.elem_info()),
-            });
-        }
-        let Some((control_offset, data_offset, total_len)) = layout(spec, id.capacity) else {
-            return bad(format!("impossible capacity {}", id.capacity));
-        };
-        if (id.control_offset, id.data_offset, id.total_len)
-            != (control_offset, data_offset, total_len)
-        {
-            return bad(format!(
-                "layout (control {}, data {}, length {}) does not match capacity {} (expected {}, {}, {})",
-                id.control_offset, id.data_offset, id.total_len, id.capacity,
-                control_offset, data_offset, total_len
-            ));
-        }
-        if self.map.len() as u64 != total_len {
-            return bad(format!(
-                "file is {} bytes, header says {total_len}",
-                self.map.len()
-            ));
-        }
-        self.identity = id;
-        Ok(self)
     }
 
     /// The segment name.
@@ -492,13 +450,9 @@ impl Segment {
 
     #[inline]
     pub(crate) fn header(&self) -> &Header {
-        let header = self.map.as_ptr() as *const Header;
-        // Header consists of atomics only: any bytes are valid, and shared
-        // mutation through `&` is permitted.
         // SAFETY: the mapping is at least HEADER_LEN bytes (checked before it
-        // was made, or created that size), page-aligned (so aligned for
-        // Header's 128) and lives as long as `self`.
-        unsafe { &*header }
+        // was made, or created that size) and lives as long as `self`.
+        unsafe { header_of(&self.map) }
     }
 
     /// The control block, typed.
@@ -558,6 +512,132 @@ impl Segment {
                 len,
             )
         }
+    }
+}
+
+/// The header at the start of `map`.
+///
+/// # Safety
+/// `map` is at least [`HEADER_LEN`] bytes long, and the reference does not
+/// outlive it.
+unsafe fn header_of(map: &MmapRaw) -> &Header {
+    debug_assert!(map.len() as u64 >= HEADER_LEN);
+    // Header consists of atomics only: any bytes are valid, and shared
+    // mutation through `&` is permitted.
+    // SAFETY: the caller vouches for the length and the lifetime; the mapping
+    // is page-aligned, so aligned for Header's 128.
+    unsafe { &*(map.as_ptr() as *const Header) }
+}
+
+/// Checks every identity field of the mapped segment `name` against `spec`
+/// (the mapping holds at least a header and a READY state); returns the
+/// identity.
+fn validate(name: &str, map: &MmapRaw, spec: &Spec) -> Result<Identity, Error> {
+    // SAFETY: `try_map_ready` mapped at least HEADER_LEN bytes; the reference
+    // lives no longer than this call.
+    let id = unsafe { header_of(map) }.load_identity();
+
+    let bad = |reason: String| Err(Error::corrupted(name, reason));
+    if id.magic != MAGIC {
+        return bad(format!(
+            "bad magic {:#018x}: not a shmkit segment",
+            id.magic
+        ));
+    }
+    if id.version != LAYOUT_VERSION {
+        return Err(Error::IncompatibleVersion {
+            name: name.to_owned(),
+            expected: LAYOUT_VERSION,
+            found: id.version,
+        });
+    }
+    if id.checksum != id.compute_checksum() {
+        return bad("header checksum mismatch".into());
+    }
+    let Some(kind) = Kind::from_code(id.kind) else {
+        return bad(format!("unknown kind {}", id.kind));
+    };
+    if kind != spec.kind {
+        return Err(Error::WrongKind {
+            name: name.to_owned(),
+            expected: spec.kind,
+            found: kind,
+        });
+    }
+    // Names do not matter: a type from another crate or language with
+    // the same layout (or tag) is the same element type.
+    if (id.elem_size, id.elem_align, id.fingerprint, id.elem_flags)
+        != (
+            spec.elem.size,
+            spec.elem.align,
+            spec.elem.fingerprint,
+            spec.elem.flags(),
+        )
+    {
+        return Err(Error::WrongType {
+            name: name.to_owned(),
+            expected: Box::new(spec.elem.info()),
+            found: Box::new(id.elem_info()),
+        });
+    }
+    let Some((control_offset, data_offset, total_len)) = layout(spec, id.capacity) else {
+        return bad(format!("impossible capacity {}", id.capacity));
+    };
+    if (id.control_offset, id.data_offset, id.total_len) != (control_offset, data_offset, total_len)
+    {
+        return bad(format!(
+                "layout (control {}, data {}, length {}) does not match capacity {} (expected {}, {}, {})",
+                id.control_offset, id.data_offset, id.total_len, id.capacity,
+                control_offset, data_offset, total_len
+            ));
+    }
+    if map.len() as u64 != total_len {
+        return bad(format!(
+            "file is {} bytes, header says {total_len}",
+            map.len()
+        ));
+    }
+    Ok(id)
+}
+
+/// Takes this handle's seat in the mapped segment `name`.
+///
+/// # Safety
+/// As for [`header_of`].
+unsafe fn claim_seat(name: &str, map: &MmapRaw, file: &File) -> Result<Presence, Error> {
+    // SAFETY: the caller's contract.
+    let seats = unsafe { &header_of(map).seats };
+    Presence::claim(file, seats).map_err(|e| match e {
+        ClaimError::Full => Error::TooManyHandles {
+            name: name.to_owned(),
+            limit: SEATS,
+        },
+        ClaimError::Io(e) => Error::io(name, e),
+    })
+}
+
+/// The segment vouches for the ids in its words through the seats of its
+/// header: see [`crate::sync::presence`].
+impl Witness for Segment {
+    #[inline]
+    fn me(&self) -> u64 {
+        self.presence.id()
+    }
+
+    fn check(&self, id: u64) -> Verdict {
+        self.presence.check(&self.file, &self.header().seats, id)
+    }
+
+    fn holder_pid(&self, id: u64) -> u32 {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        return self
+            .header()
+            .seats
+            .holder_of(id)
+            .map_or(0, |h| h.peer.pid());
+        // The fallback's ids are pids.
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        return crate::sync::liveness::PeerId(id).pid();
     }
 }
 

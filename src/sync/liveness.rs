@@ -1,22 +1,110 @@
-//! Is the process that holds a role still alive?
+//! Is the handle that a word in shared memory names still there?
 //!
-//! A holder is recorded in shared memory as a [`PeerId`]: its pid in the low 32
-//! bits and the low 32 bits of its start time (clock ticks since boot, field 22
-//! of `/proc/<pid>/stat`) in the high 32 bits. A pid alone is not enough: after a
-//! crash the kernel may hand the same pid to an unrelated process, which would
-//! then look like the old holder forever. With the start time beside it, a
-//! reused pid reads as a different process, so the role is correctly seen as
-//! abandoned. (A false match needs the same pid *and* a start time that differs
-//! by an exact multiple of 2³² ticks, about 497 days at 100 Hz.)
+//! Role words, writer-lock owners and peer-table entries hold *ids*: 64-bit
+//! words that name one attached handle. A word is only a claim; what
+//! decides whether its holder is alive is the [`Witness`] of the segment:
 //!
-//! On Unix systems without `/proc` the start time is recorded as 0 and only
-//! `kill(pid, 0)` is consulted; pid reuse is then not detected. This is the
-//! documented weaker fallback.
+//! * **mapped segments on Linux**: the kernel. Each handle holds an
+//!   open-file-description lock on a byte of the segment file (its *seat*,
+//!   see [`super::presence`]), which the kernel drops when the process dies,
+//!   in every PID namespace. An id is alive iff its seat's lock is held and
+//!   the seat's generation is still the id's. A forged word naming no held
+//!   seat is dead.
+//! * **mapped segments elsewhere** (macOS, the BSDs: no such locks): the
+//!   documented weaker fallback. An id is a [`PeerId`] (pid and process
+//!   start time) checked with `kill(2)` and `/proc` where there is one. A
+//!   forged pid of a live process (pid 1) counts as alive, and pids mean
+//!   nothing across PID namespaces.
+//! * **in-process channels and loom models**: one process, so every id in
+//!   use is alive ([`InProcess`]).
+//!
+//! Checks cost a system call, so nothing on a fast path makes one: a handle
+//! checks only when a peer looks stuck or gone, at most once per liveness
+//! interval ([`Checkup`]).
+//!
+//! Every id leaves the bits above [`ID_BITS`] clear (they are free for the
+//! writer lock's own marks, see `sync::lock`), and checks ignore them.
+//!
+//! [`PeerId`] stays as information for people (`shmkit ls`, `inspect`,
+//! error messages): the pid and start time a holder recorded of itself.
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
-/// A process identity that survives pid reuse; 0 means "nobody".
+/// The bits of an id that name its holder. The others are 0 in every id
+/// and ignored by every check.
+pub(crate) const ID_BITS: u64 = (1 << 48) - 1;
+
+/// What a [`Witness`] says about an id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// A live handle other than the asker holds it.
+    Alive,
+    /// Nobody does: its holder died or detached, or the id is garbage.
+    Dead,
+    /// The asker's own handle: a word naming it that the asker does not
+    /// hold is forged (or, for the writer lock, held by another thread of
+    /// the same handle; see `sync::lock`).
+    // Under loom every handle is in-process, and only models say it.
+    #[cfg_attr(loom, allow(dead_code))]
+    Mine,
+}
+
+/// Who vouches for the ids written into one segment's words: the one place
+/// that decides whether an id names a live handle (see the module docs).
+pub(crate) trait Witness {
+    /// This handle's id: what it writes into the words it owns. Never 0; the
+    /// bits above [`ID_BITS`] are clear.
+    fn me(&self) -> u64;
+    /// Whether `id` (its bits above [`ID_BITS`] ignored) names a live handle.
+    /// Costs a system call for a mapped segment: callers rate-limit.
+    fn check(&self, id: u64) -> Verdict;
+    /// The pid that `id`'s holder recorded of itself (in its own PID
+    /// namespace), for messages; 0 if unknown.
+    fn holder_pid(&self, id: u64) -> u32;
+}
+
+/// The witness of an in-process channel: every handle is in this process,
+/// so every id in use is alive, and nobody else can write the memory.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct InProcess;
+
+/// The id of every in-process handle.
+pub(crate) const IN_PROCESS_ID: u64 = 1;
+
+impl Witness for InProcess {
+    fn me(&self) -> u64 {
+        IN_PROCESS_ID
+    }
+
+    fn check(&self, id: u64) -> Verdict {
+        if id & ID_BITS == 0 {
+            Verdict::Dead
+        } else {
+            Verdict::Alive
+        }
+    }
+
+    fn holder_pid(&self, _id: u64) -> u32 {
+        #[cfg(loom)]
+        return 0;
+        #[cfg(not(loom))]
+        std::process::id()
+    }
+}
+
+/// A process identity: its pid in the low 32 bits and the low 32 bits of its
+/// start time (clock ticks since boot, field 22 of `/proc/<pid>/stat`) in
+/// the high 32 bits; 0 means "nobody". On Linux it is information (who
+/// holds a seat, as that process saw itself); on the fallback platforms the
+/// pid is also the id that decides.
+///
+/// A pid alone does not tell a process from a later one that reused its
+/// pid; with the start time beside it, a reused pid reads as a different
+/// process. (A false match needs the same pid *and* a start time that
+/// differs by an exact multiple of 2³² ticks, about 497 days at 100 Hz.)
+/// Without `/proc` the start time is 0 and only `kill(pid, 0)` is
+/// consulted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct PeerId(pub(crate) u64);
 
@@ -84,10 +172,6 @@ impl PeerId {
         PeerId(1)
     }
 
-    pub(crate) fn pid(self) -> u32 {
-        self.0 as u32
-    }
-
     pub(crate) fn is_alive(self) -> bool {
         self.0 != 0
     }
@@ -106,6 +190,13 @@ impl PeerId {
     /// The process id part.
     pub(crate) fn pid(self) -> u32 {
         self.0 as u32
+    }
+
+    /// The start time part (low 32 bits of the ticks since boot; 0 if
+    /// unknown).
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    pub(crate) fn start(self) -> u32 {
+        (self.0 >> 32) as u32
     }
 
     /// Whether this identity names a process that is still running (not a
@@ -134,7 +225,7 @@ impl PeerId {
 }
 
 #[cfg(not(loom))]
-struct Unsupported;
+pub(crate) struct Unsupported;
 
 #[cfg(not(loom))]
 fn start_time(pid: u32) -> Option<u64> {
@@ -144,7 +235,7 @@ fn start_time(pid: u32) -> Option<u64> {
 /// The start time of a running process, `Ok(None)` if it is gone or a zombie,
 /// `Err` if this system has no `/proc`.
 #[cfg(not(loom))]
-fn proc_stat(pid: u32) -> Result<Option<u64>, Unsupported> {
+pub(crate) fn proc_stat(pid: u32) -> Result<Option<u64>, Unsupported> {
     if !cfg!(target_os = "linux") {
         return Err(Unsupported);
     }

@@ -1,48 +1,106 @@
-//! The robust writer lock: one word holding the holder's identity, taken
-//! over when the holder dies. [`Value`](crate::Value) and
+//! The robust writer lock: one word holding the id of the handle that holds
+//! it, taken over when that handle is gone. [`Value`](crate::Value) and
 //! [`Array`](crate::Array) writers take it.
 //!
-//! Only writers take it; readers of the seqlock never look at it. The word
-//! holds the holder's [`PeerId`](crate::sync::liveness::PeerId) (pid and
-//! process start time), or 0 when free:
+//! Only writers take it; readers of the seqlock never look at it (except a
+//! reader that keeps losing to writers, which reads once under it). The word
+//! holds 0 when free, or the holder's id (see [`crate::sync::liveness`]):
 //!
-//! * **acquire**: compare-and-swap 0 → me (Acquire);
+//! * **acquire**: compare-and-swap 0 → me;
 //! * **release**: store 0 (Release), then notify the `released` event;
-//! * **wait**: spin, then park on `released` (see [`crate::sync::wait`]), and
-//!   at the liveness interval check whether the holder's process is alive;
-//! * **steal**: if it is not, compare-and-swap holder → me. Two stealers race
-//!   on that one CAS, so exactly one wins; a holder cannot come back to life.
+//! * **wait**: spin, then park on `released` (see [`crate::sync::wait`]),
+//!   and at the liveness interval ask the segment's witness about the
+//!   holder;
+//! * **steal**: if the witness finds no live handle behind the word (its
+//!   holder died, or the word is forged), compare-and-swap holder → me. Two
+//!   stealers race on that one CAS, so exactly one wins; a dead holder cannot
+//!   come back to life.
 //!
-//! Threads of one process share one identity. That is enough: the CAS from 0
-//! still admits one thread at a time, and a process with a thread inside the
-//! lock is alive, so its lock is never stolen. A thread that panics inside the
-//! lock releases it as the [`Held`] guard drops.
+//! # Threads of one handle
+//!
+//! Every thread using one handle writes the same id, so a word naming our
+//! own handle is either held by one of our threads (which may take long: an
+//! `update` closure runs under the lock) or forged. The threads of a handle
+//! tell the two apart with process-local [`Local`] state, which nobody else
+//! can write:
+//!
+//! * each thread has a [`Tag`], and `intents[tag]` counts the acquisitions
+//!   it has begun and not ended. A thread raises its count *before* its
+//!   acquiring CAS (whose Release half publishes it) and lowers it after a
+//!   failed CAS or after its release store (with Release). Only that thread
+//!   writes its count, so a plain load and store do: no read-modify-write on
+//!   the fast path. (Threads beyond the first [`TAGS`] of a process share
+//!   one count, kept with read-modify-writes.)
+//! * a waiter that finds its own id in the word *judges* it, one judge per
+//!   handle at a time (the `judging` flag): it marks the word (`me → me |
+//!   MARK`, an Acquire read-modify-write), then reads every count (Acquire).
+//!   If one is not zero, a thread of ours holds or is taking the lock: the
+//!   judge leaves the mark, which that thread's release clears. If all are
+//!   zero, no thread of ours held the word when it was marked: it is forged,
+//!   and the judge takes it (`me | MARK → me`, after raising its own count).
+//!
+//! SYNC POINT "intent announced": why a judge cannot take the lock from a
+//! thread of its own handle. Let thread `x` hold the lock when the judge
+//! marks it. Every write to the word between `x`'s acquiring CAS and the
+//! mark is a read-modify-write (a release store would mean `x` released), so
+//! the value the judge's Acquire mark reads lies in the release sequence of
+//! `x`'s CAS: `x`'s raised count happens before the judge's reads, which
+//! see it, or a later value of it. Lowering it comes after `x`'s release
+//! store (with Release, read with Acquire), so a judge that reads the lower
+//! value finds its mark overwritten by that store, and its take fails. A
+//! thread that acquires after the mark finds the word not 0 and fails.
+//! Marks are made only under the `judging` flag, so the mark a take replaces
+//! is the one its judge read.
+//!
+//! A thread that calls a write of the same handle while it holds the lock
+//! (from inside an `update` closure) counts itself as a holder: it waits for
+//! itself, as any non-reentrant lock does. The judge never steals from it.
+//!
+//! Other processes see a marked word as naming our handle (checks ignore
+//! the bits above `liveness::ID_BITS`), alive while it is.
 //!
 //! # What a steal inherits
 //!
 //! A dead holder's stores happen before the steal: the stealer learns of the
-//! death through the kernel (`kill(2)` finding no process, `/proc`), and the
-//! kernel tears a process down, and answers those system calls, only after
-//! its stores have left its CPU. The loom models represent this edge as a
-//! Release store of a "dead" flag that the stealer loads with Acquire. The
-//! caller of a steal must then repair whatever a writer can leave half done
-//! (the seqlock: nothing; an array's range-write version: close it).
+//! death through the kernel (the holder's seat lock gone), and the kernel
+//! tears a process down, and answers that system call, only after its stores
+//! have left its CPU. The loom models represent this edge as a Release store
+//! of a "dead" flag that the stealer loads with Acquire. The caller of a
+//! steal must then repair whatever a writer can leave half done (the
+//! seqlock: nothing; an array's range-write version: close it).
 //!
 //! # Trust
 //!
-//! A peer can write any value into the word. A garbage identity names no
-//! live process and is stolen after one liveness interval; a peer that keeps
-//! a live process's identity there holds the lock, as a live writer may.
+//! A peer can write any value into the word. A word naming no live handle
+//! (garbage, a pid, a seat nobody holds) is stolen at the first check; a
+//! word naming our own handle is judged and taken at the first check that
+//! finds none of our threads holding the lock; a word naming another live
+//! handle makes writers wait until that handle is gone, as a live writer
+//! would. Every wait has a bounded form (`lock` with a deadline). A forger
+//! writing the word *while* a writer holds the lock can break mutual
+//! exclusion (it could as well write 0): readers then see wrong values,
+//! never UB.
 
-use crate::sync::atomic::{AtomicU64, Ordering};
+use core::marker::PhantomData;
+
+use crate::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use crate::sync::event::Event;
+use crate::sync::liveness::ID_BITS;
 use crate::sync::Padded;
+
+/// The bit a judge sets in a word naming its own handle (see the module
+/// docs); ids never have it.
+const MARK: u64 = 1 << 63;
+const _: () = assert!(MARK & ID_BITS == 0);
+
+/// Threads of one process that get a count of their own in each handle's
+/// [`Local`]; the others share one.
+pub(crate) const TAGS: usize = if cfg!(loom) { 2 } else { 64 };
 
 /// The lock as it sits in a control block. `#[repr(C)]`, atomics only.
 #[repr(C)]
 pub(crate) struct LockBlock {
-    /// The holder's identity, or 0 when free. Changed only by the CAS of an
-    /// acquire or a steal and by the holder's release.
+    /// The holder's id (possibly with [`MARK`] set), or 0 when free.
     pub(crate) owner: Padded<AtomicU64>,
     /// Writers that found the lock held sleep here; every release notifies.
     pub(crate) released: Padded<Event>,
@@ -63,6 +121,102 @@ const _: () = {
     assert!(LockBlock::LEN == 2 * LINE);
 };
 
+/// A thread's index into every handle's [`Local`] counts: `0..TAGS`, or
+/// [`Tag::SHARED`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Tag(u8);
+
+impl Tag {
+    /// The count shared by threads without a tag of their own.
+    pub(crate) const SHARED: Tag = Tag(TAGS as u8);
+
+    /// Tag `i` (`i < TAGS`), for models and tests that play threads.
+    #[cfg(test)]
+    pub(crate) fn nth(i: usize) -> Tag {
+        assert!(i < TAGS);
+        Tag(i as u8)
+    }
+
+    /// The calling thread's tag.
+    #[cfg(not(loom))]
+    #[inline]
+    pub(crate) fn current() -> Tag {
+        tags::current()
+    }
+}
+
+/// Process-local state of one handle's use of a lock: what no other process
+/// can write (see the module docs, "Threads of one handle").
+pub(crate) struct Local {
+    /// `intents[t]`: acquisitions thread `t` of this handle has begun and not
+    /// ended. Written only by thread `t` (a plain load and store), except
+    /// `intents[TAGS]`, shared by untagged threads (read-modify-writes).
+    intents: [AtomicU32; TAGS + 1],
+    /// 1 while a thread of this handle judges a word naming the handle.
+    judging: AtomicU32,
+}
+
+impl Default for Local {
+    fn default() -> Self {
+        Local {
+            intents: core::array::from_fn(|_| AtomicU32::new(0)),
+            judging: AtomicU32::new(0),
+        }
+    }
+}
+
+impl std::fmt::Debug for Local {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Local").finish_non_exhaustive()
+    }
+}
+
+impl Local {
+    /// Thread `tag` begins an acquisition.
+    #[inline(always)]
+    fn enter(&self, tag: Tag) {
+        let count = &self.intents[tag.0 as usize];
+        // Relaxed: the acquiring CAS that follows publishes it (SYNC POINT
+        // "intent announced").
+        if tag == Tag::SHARED {
+            count.fetch_add(1, Ordering::Relaxed);
+        } else {
+            count.store(
+                count.load(Ordering::Relaxed).wrapping_add(1),
+                Ordering::Relaxed,
+            );
+        }
+    }
+
+    /// Thread `tag` ends an acquisition (failed, or released).
+    #[inline(always)]
+    fn leave(&self, tag: Tag) {
+        let count = &self.intents[tag.0 as usize];
+        // SYNC POINT "intent announced": Release, after the release store of
+        // the lock word, pairs with a judge's Acquire read in `any_intent`.
+        if tag == Tag::SHARED {
+            count.fetch_sub(1, Ordering::Release);
+        } else {
+            count.store(
+                count.load(Ordering::Relaxed).wrapping_sub(1),
+                Ordering::Release,
+            );
+        }
+    }
+
+    /// Whether any thread of this handle holds or is taking the lock.
+    fn any_intent(&self) -> bool {
+        // SYNC POINT "intent announced": Acquire, see `leave`.
+        self.intents.iter().any(|c| c.load(Ordering::Acquire) != 0)
+    }
+}
+
+/// The lock is held; by whom (its word, for the holder's pid).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Busy {
+    pub(crate) holder: u64,
+}
+
 impl LockBlock {
     /// A free lock, for heap-backed layouts (segments start zero-filled).
     #[cfg(test)]
@@ -73,53 +227,179 @@ impl LockBlock {
         }
     }
 
-    /// Takes the lock if it is free. `me` is the caller's identity (not 0).
+    /// Takes the lock if it is free, for thread `tag` of the handle whose id
+    /// is `me` (not 0, no bits above `ID_BITS`) and whose local state is
+    /// `local`.
     #[inline]
-    pub(crate) fn try_lock(&self, me: u64) -> Option<Held<'_>> {
-        debug_assert_ne!(me, 0);
-        // SYNC POINT "writer lock handover": Acquire pairs with the Release
-        // store in `Held::drop`, so everything the previous holder wrote (its
-        // copy, its publication) is visible to us.
-        self.owner
-            .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
-            .ok()
-            .map(|_| Held {
-                block: self,
-                stolen: false,
-            })
+    pub(crate) fn try_lock<'a>(&'a self, me: u64, local: &'a Local, tag: Tag) -> Option<Held<'a>> {
+        debug_assert!(me != 0 && me & !ID_BITS == 0);
+        local.enter(tag);
+        // SYNC POINT "writer lock handover": the Acquire half pairs with the
+        // Release store in `Held::drop`, so everything the previous holder
+        // wrote (its copy, its publication) is visible to us.
+        // SYNC POINT "intent announced": the Release half publishes our
+        // count, raised above, to a judge of our handle (module docs); and
+        // our seat's generation to other processes that check our id
+        // ("seat generation", `sync::presence`).
+        match self
+            .owner
+            .compare_exchange(0, me, Ordering::AcqRel, Ordering::Relaxed)
+        {
+            Ok(_) => Some(Held::new(self, local, tag, false)),
+            Err(_) => {
+                local.leave(tag);
+                None
+            }
+        }
     }
 
-    /// The current holder's identity, 0 if none.
+    /// The word: 0, or the holder's id (possibly marked).
     #[inline]
     pub(crate) fn holder(&self) -> u64 {
-        self.owner.load(Ordering::Relaxed)
+        // Acquire: a check of the id that follows must see the generation it
+        // was issued under ("seat generation"), and a judge's read of a mark
+        // is its SYNC POINT "intent announced".
+        self.owner.load(Ordering::Acquire)
     }
 
-    /// Takes the lock over from `dead`, a holder whose process the caller
-    /// has found gone (see the module docs for why its stores are then
-    /// visible). Fails if the word no longer holds `dead`.
-    pub(crate) fn try_steal(&self, dead: u64, me: u64) -> Option<Held<'_>> {
-        debug_assert_ne!(me, 0);
-        self.owner
-            .compare_exchange(dead, me, Ordering::Acquire, Ordering::Relaxed)
-            .ok()
-            .map(|_| Held {
-                block: self,
-                stolen: true,
-            })
+    /// Takes the lock over from `dead`, a word that the caller's witness
+    /// found naming no live handle (see the module docs for why its stores
+    /// are then visible). Fails if the word no longer holds `dead`.
+    pub(crate) fn try_steal<'a>(
+        &'a self,
+        dead: u64,
+        me: u64,
+        local: &'a Local,
+        tag: Tag,
+    ) -> Option<Held<'a>> {
+        debug_assert!(me != 0 && me & !ID_BITS == 0);
+        local.enter(tag);
+        // SYNC POINT "intent announced" (Release half), as in `try_lock`.
+        match self
+            .owner
+            .compare_exchange(dead, me, Ordering::AcqRel, Ordering::Relaxed)
+        {
+            Ok(_) => Some(Held::new(self, local, tag, true)),
+            Err(_) => {
+                local.leave(tag);
+                None
+            }
+        }
+    }
+
+    /// Judges `seen`, a word that names our own handle `me` (marked or not),
+    /// for thread `tag`: takes the lock if no thread of ours holds it (the
+    /// word is forged), else leaves it marked. `None` also while another
+    /// thread of ours is judging. See the module docs.
+    pub(crate) fn try_reclaim<'a>(
+        &'a self,
+        seen: u64,
+        me: u64,
+        local: &'a Local,
+        tag: Tag,
+    ) -> Option<Held<'a>> {
+        debug_assert!(seen & ID_BITS == me);
+        // Acquire pairs with the Release that ended the previous judgement:
+        // its mark is in the word's history we read next.
+        if local
+            .judging
+            .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return None;
+        }
+        let taken = self.judge(seen, me, local, tag);
+        local.judging.store(0, Ordering::Release);
+        taken
+    }
+
+    fn judge<'a>(&'a self, seen: u64, me: u64, local: &'a Local, tag: Tag) -> Option<Held<'a>> {
+        let marked = me | MARK;
+        // SYNC POINT "intent announced": Acquire. A mark found in the word
+        // was read with Acquire by the caller (`holder`).
+        if seen != marked
+            && self
+                .owner
+                .compare_exchange(seen, marked, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+        {
+            return None;
+        }
+        if local.any_intent() {
+            // A thread of ours holds the lock (its release clears the mark),
+            // or is trying to take it (and will fail on the mark).
+            return None;
+        }
+        local.enter(tag);
+        // Release half: SYNC POINT "intent announced", as in `try_lock`.
+        match self
+            .owner
+            .compare_exchange(marked, me, Ordering::AcqRel, Ordering::Relaxed)
+        {
+            // Nothing to repair for a forged word, but the caller may as
+            // well check (an array's range-write version left odd).
+            Ok(_) => Some(Held::new(self, local, tag, true)),
+            Err(_) => {
+                local.leave(tag);
+                None
+            }
+        }
     }
 }
 
-/// Proof of holding a [`LockBlock`]; releases it when dropped.
+/// The local state of a few handles (ids 1, 2, 3, ... each its own), for
+/// heap-backed tests and models that play several processes on one lock.
+/// Every thread uses the shared count, so any thread may act for any id.
+#[cfg(test)]
+pub(crate) struct Handles([Local; 4]);
+
+#[cfg(test)]
+impl Handles {
+    pub(crate) fn new() -> Handles {
+        Handles(core::array::from_fn(|_| Local::default()))
+    }
+
+    /// [`LockBlock::try_lock`] for handle `me`.
+    pub(crate) fn try_lock<'a>(&'a self, block: &'a LockBlock, me: u64) -> Option<Held<'a>> {
+        block.try_lock(me, &self.0[me as usize % 4], Tag::SHARED)
+    }
+
+    /// [`LockBlock::try_steal`] for handle `me`.
+    pub(crate) fn try_steal<'a>(
+        &'a self,
+        block: &'a LockBlock,
+        dead: u64,
+        me: u64,
+    ) -> Option<Held<'a>> {
+        block.try_steal(dead, me, &self.0[me as usize % 4], Tag::SHARED)
+    }
+}
+
+/// Proof of holding a [`LockBlock`]; releases it when dropped. Neither
+/// `Send` nor `Sync`: the thread that took the lock releases it (its count
+/// in [`Local`] is its own to write), and a seqlock has one writer.
 #[must_use = "the lock is released when the guard drops"]
 pub(crate) struct Held<'a> {
     block: &'a LockBlock,
+    local: &'a Local,
+    tag: Tag,
     stolen: bool,
+    _one_thread: PhantomData<*const ()>,
 }
 
-impl Held<'_> {
-    /// Whether the lock was taken over from a dead holder, whose work the
-    /// caller may have to repair.
+impl<'a> Held<'a> {
+    fn new(block: &'a LockBlock, local: &'a Local, tag: Tag, stolen: bool) -> Held<'a> {
+        Held {
+            block,
+            local,
+            tag,
+            stolen,
+            _one_thread: PhantomData,
+        }
+    }
+
+    /// Whether the lock was taken over from a holder that is gone (or a
+    /// forged word), whose work the caller may have to repair.
     pub(crate) fn was_stolen(&self) -> bool {
         self.stolen
     }
@@ -129,8 +409,111 @@ impl Drop for Held<'_> {
     fn drop(&mut self) {
         // SYNC POINT "writer lock handover": Release publishes everything
         // written under the lock to the next holder's Acquire.
+        //
+        // Loom checks the same protocol with a swap, which writes the same
+        // value: loom orders a plain store only after the writes its thread
+        // has seen, so it would let a judge's mark made meanwhile outlive
+        // this store, where the mark's atomicity puts the store after it
+        // (the loom imprecision `Seqlock::current_seq` explains).
+        #[cfg(not(loom))]
         self.block.owner.store(0, Ordering::Release);
+        #[cfg(loom)]
+        self.block.owner.swap(0, Ordering::Release);
+        // After the release store: see SYNC POINT "intent announced".
+        if self.tag == Tag::SHARED || !tags::freed() {
+            self.local.leave(self.tag);
+        }
+        // Else this thread's tag was freed at its exit (a guard dropped by a
+        // later thread-local destructor) and may belong to another thread
+        // now: the count stays raised, which only makes a judge of this
+        // handle wait where it could have taken a forged word.
         self.block.released.notify();
+    }
+}
+
+/// Thread tags: the first [`TAGS`] live threads of the process that take a
+/// writer lock get one each, freed when the thread exits.
+#[cfg(not(loom))]
+mod tags {
+    use std::cell::Cell;
+
+    use super::{Tag, TAGS};
+    use crate::sync::atomic::{AtomicU64, Ordering};
+
+    const _: () = assert!(TAGS <= 64);
+
+    /// Bit `t` set while tag `t` belongs to a live thread.
+    static TAKEN: AtomicU64 = AtomicU64::new(0);
+
+    const UNSET: u8 = u8::MAX;
+
+    /// This thread's tag; frees it when the thread exits.
+    struct Slot(Cell<u8>);
+
+    impl Drop for Slot {
+        fn drop(&mut self) {
+            let t = self.0.get();
+            if (t as usize) < TAGS {
+                // Release pairs with the next owner's Acquire in `take`: our
+                // last writes to our counts come before its first.
+                TAKEN.fetch_and(!(1 << t), Ordering::Release);
+            }
+        }
+    }
+
+    thread_local! {
+        static SLOT: Slot = const { Slot(Cell::new(UNSET)) };
+    }
+
+    /// The calling thread's tag, taken on its first call.
+    #[inline]
+    pub(super) fn current() -> Tag {
+        SLOT.try_with(|s| match s.0.get() {
+            UNSET => {
+                let t = take();
+                s.0.set(t.0);
+                t
+            }
+            t => Tag(t),
+        })
+        // During thread teardown, after the slot's destructor ran.
+        .unwrap_or(Tag::SHARED)
+    }
+
+    /// Whether the calling thread's tag was freed: it is exiting, and its
+    /// slot's destructor ran.
+    #[inline]
+    pub(super) fn freed() -> bool {
+        SLOT.try_with(|_| ()).is_err()
+    }
+
+    #[cold]
+    fn take() -> Tag {
+        let mut taken = TAKEN.load(Ordering::Relaxed);
+        loop {
+            let free = (!taken).trailing_zeros() as usize;
+            if free >= TAGS {
+                return Tag::SHARED;
+            }
+            // Acquire pairs with the Release in `Slot::drop`.
+            match TAKEN.compare_exchange_weak(
+                taken,
+                taken | 1 << free,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Tag(free as u8),
+                Err(now) => taken = now,
+            }
+        }
+    }
+}
+
+#[cfg(loom)]
+mod tags {
+    /// Models hand out tags themselves and drop guards on their threads.
+    pub(super) fn freed() -> bool {
+        false
     }
 }
 
@@ -142,72 +525,120 @@ mod blocking {
     use std::cell::Cell;
     use std::time::{Duration, Instant};
 
-    use super::{Held, LockBlock};
-    use crate::sync::liveness::PeerId;
+    use super::{Busy, Held, Local, LockBlock, Tag};
+    use crate::sync::liveness::{Verdict, Witness};
     use crate::sync::wait::WaitStrategy;
     use crate::sync::wait::{wait, Waited};
 
     /// How long a waiter waits before its first liveness check of the
     /// holder (if the configured interval is longer). A write holds the lock
     /// for well under a microsecond, so a wait this long means a holder that
-    /// is descheduled, stopped or dead; checking costs a few system calls.
+    /// is descheduled, stopped or dead; checking costs a system call.
     const FIRST_CHECK: Duration = Duration::from_millis(1);
 
-    /// Takes the lock, waiting as `strategy` says, and stealing it from a
-    /// holder found dead (checked after [`FIRST_CHECK`], then every
-    /// `liveness`). Returns only with the lock held: a live holder is waited
-    /// for as long as it holds the lock.
+    /// Takes the lock for the handle `witness` speaks for, waiting as
+    /// `strategy` says until `deadline` (`None`: for as long as it takes),
+    /// and taking it over from a word that names no live handle (checked
+    /// after [`FIRST_CHECK`], then every `liveness`, and once more at the
+    /// deadline). A live holder is waited for as long as it holds the lock.
+    /// With a deadline already past, makes one attempt and (if the lock is
+    /// held) one check.
     #[inline]
-    pub(crate) fn lock(
-        block: &LockBlock,
-        me: PeerId,
+    pub(crate) fn lock<'a>(
+        block: &'a LockBlock,
+        witness: &impl Witness,
+        local: &'a Local,
         strategy: WaitStrategy,
         liveness: Duration,
-    ) -> Held<'_> {
-        match block.try_lock(me.0) {
-            Some(held) => held,
-            None => lock_slow(block, me, strategy, liveness),
+        deadline: Option<Instant>,
+    ) -> Result<Held<'a>, Busy> {
+        let tag = Tag::current();
+        match block.try_lock(witness.me(), local, tag) {
+            Some(held) => Ok(held),
+            None => lock_slow(block, witness, local, tag, strategy, liveness, deadline),
+        }
+    }
+
+    /// One judgement of the word: takes the lock if it names no live
+    /// handle, or names ours and none of our threads holds it.
+    fn judge<'a>(
+        block: &'a LockBlock,
+        witness: &impl Witness,
+        local: &'a Local,
+        tag: Tag,
+    ) -> Option<Held<'a>> {
+        let me = witness.me();
+        let word = block.holder();
+        if word == 0 {
+            return None;
+        }
+        match witness.check(word) {
+            Verdict::Alive => None,
+            Verdict::Dead => block.try_steal(word, me, local, tag),
+            Verdict::Mine => block.try_reclaim(word, me, local, tag),
         }
     }
 
     #[cold]
-    fn lock_slow(
-        block: &LockBlock,
-        me: PeerId,
+    fn lock_slow<'a>(
+        block: &'a LockBlock,
+        witness: &impl Witness,
+        local: &'a Local,
+        tag: Tag,
         strategy: WaitStrategy,
         liveness: Duration,
-    ) -> Held<'_> {
-        // A steal made by `check_peer`, handed to `poll`.
+        deadline: Option<Instant>,
+    ) -> Result<Held<'a>, Busy> {
+        let me = witness.me();
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            // A `try_` form: no waiting, one check.
+            return judge(block, witness, local, tag).ok_or(Busy {
+                holder: block.holder(),
+            });
+        }
+        // A takeover made by `check_peer`, handed to `poll`.
         let stolen: Cell<Option<Held<'_>>> = Cell::new(None);
         let mut next_check = Instant::now() + liveness.min(FIRST_CHECK);
-        loop {
-            let poll = || {
+        let poll = || {
+            if let Some(held) = stolen.take() {
+                return Some(held);
+            }
+            // Test before test-and-set: no CAS traffic on a held line.
+            if block.holder() != 0 {
+                return None;
+            }
+            block.try_lock(me, local, tag)
+        };
+        let check_peer = || {
+            let now = Instant::now();
+            if now < next_check {
+                return;
+            }
+            next_check = now + liveness;
+            if let Some(held) = judge(block, witness, local, tag) {
+                stolen.set(Some(held));
+            }
+        };
+        match wait(
+            &block.released,
+            strategy,
+            deadline,
+            liveness,
+            poll,
+            check_peer,
+        ) {
+            Waited::Ready(held) => Ok(held),
+            Waited::TimedOut => {
+                // One last look: a holder found gone at the deadline does not
+                // make a bounded call fail.
                 if let Some(held) = stolen.take() {
-                    return Some(held);
+                    return Ok(held);
                 }
-                // Test before test-and-set: no CAS traffic on a held line.
-                if block.holder() != 0 {
-                    return None;
-                }
-                block.try_lock(me.0)
-            };
-            let check_peer = || {
-                let now = Instant::now();
-                if now < next_check {
-                    return;
-                }
-                next_check = now + liveness;
-                let holder = block.holder();
-                if holder != 0 && holder != me.0 && !PeerId(holder).is_alive() {
-                    if let Some(held) = block.try_steal(holder, me.0) {
-                        stolen.set(Some(held));
-                    }
-                }
-            };
-            if let Waited::Ready(held) =
-                wait(&block.released, strategy, None, liveness, poll, check_peer)
-            {
-                return held;
+                judge(block, witness, local, tag)
+                    .or_else(|| block.try_lock(me, local, tag))
+                    .ok_or(Busy {
+                        holder: block.holder(),
+                    })
             }
         }
     }
@@ -216,46 +647,145 @@ mod blocking {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use crate::sync::liveness::{Verdict, Witness};
+
+    /// A witness for heap-backed tests: ids in `alive` are alive, `me` is
+    /// ours, anything else dead.
+    struct Fake {
+        me: u64,
+        alive: Vec<u64>,
+    }
+
+    impl Witness for Fake {
+        fn me(&self) -> u64 {
+            self.me
+        }
+        fn check(&self, id: u64) -> Verdict {
+            let id = id & ID_BITS;
+            if id == self.me {
+                Verdict::Mine
+            } else if self.alive.contains(&id) {
+                Verdict::Alive
+            } else {
+                Verdict::Dead
+            }
+        }
+        fn holder_pid(&self, _id: u64) -> u32 {
+            0
+        }
+    }
 
     #[test]
     fn acquire_release_and_steal() {
         let b = LockBlock::new();
-        let held = b.try_lock(7).unwrap();
+        let local = Local::default();
+        let t = Tag::nth(0);
+        let held = b.try_lock(7, &local, t).unwrap();
         assert!(!held.was_stolen());
         assert_eq!(b.holder(), 7);
-        assert!(b.try_lock(8).is_none());
-        assert!(b.try_steal(9, 8).is_none(), "not the holder");
+        assert!(b.try_lock(8, &local, t).is_none());
+        assert!(b.try_steal(9, 8, &local, t).is_none(), "not the holder");
         drop(held);
         assert_eq!(b.holder(), 0);
-        let first = b.try_lock(7).unwrap();
+        let first = b.try_lock(7, &local, t).unwrap();
         std::mem::forget(first); // the holder "dies" inside the lock
-        let stolen = b.try_steal(7, 8).unwrap();
+        let other = Local::default();
+        let stolen = b.try_steal(7, 8, &other, t).unwrap();
         assert!(stolen.was_stolen());
         assert_eq!(b.holder(), 8);
-        assert!(b.try_steal(7, 9).is_none(), "one stealer wins");
+        assert!(b.try_steal(7, 9, &other, t).is_none(), "one stealer wins");
         drop(stolen);
         assert_eq!(b.holder(), 0);
     }
 
     #[test]
-    #[cfg_attr(miri, ignore)] // liveness checks call kill(2) and read /proc
-    fn a_dead_holder_is_stolen_from_and_a_live_one_waited_for() {
-        use crate::sync::liveness::PeerId;
+    fn a_forged_word_naming_our_handle_is_taken_unless_one_of_our_threads_holds_it() {
+        let b = LockBlock::new();
+        let local = Local::default();
+        let (t0, t1) = (Tag::nth(0), Tag::nth(1));
+        // Forged: nobody of ours holds it.
+        b.owner.store(7, Ordering::Relaxed);
+        let held = b.try_reclaim(7, 7, &local, t0).unwrap();
+        assert!(held.was_stolen());
+        assert_eq!(b.holder(), 7);
+        // Held by thread 0: thread 1's judgement marks it and leaves it.
+        assert!(b.try_reclaim(7, 7, &local, t1).is_none());
+        assert_eq!(b.holder(), 7 | MARK);
+        assert!(b.try_reclaim(7 | MARK, 7, &local, t1).is_none());
+        // The holder's release clears the mark.
+        drop(held);
+        assert_eq!(b.holder(), 0);
+        // A forged mark is judged like a forged id.
+        b.owner.store(7 | MARK, Ordering::Relaxed);
+        let held = b.try_reclaim(7 | MARK, 7, &local, t1).unwrap();
+        drop(held);
+        // A thread holding the lock that asks again waits for itself.
+        let outer = b.try_lock(7, &local, t0).unwrap();
+        assert!(b.try_lock(7, &local, t0).is_none());
+        assert!(b.try_reclaim(7, 7, &local, t0).is_none());
+        drop(outer);
+        assert!(local.intents.iter().all(|c| c.load(Ordering::Relaxed) == 0));
+    }
+
+    #[test]
+    fn untagged_threads_share_one_count() {
+        let b = LockBlock::new();
+        let local = Local::default();
+        let held = b.try_lock(7, &local, Tag::SHARED).unwrap();
+        assert!(b.try_reclaim(7, 7, &local, Tag::nth(0)).is_none());
+        drop(held);
+        assert_eq!(local.intents[TAGS].load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // the wait reads the clock and may sleep on a futex
+    fn words_naming_nobody_alive_are_taken_and_a_live_holder_is_waited_for() {
         use crate::sync::wait::WaitStrategy;
         use std::time::{Duration, Instant};
 
         let b = LockBlock::new();
-        let me = PeerId::current();
-        // No process has pid i32::MAX: a dead holder.
-        b.owner.store(i32::MAX as u64, Ordering::Relaxed);
-        let t = Instant::now();
-        let held = lock(&b, me, WaitStrategy::Park, Duration::from_millis(5));
-        assert!(held.was_stolen());
-        assert!(t.elapsed() < Duration::from_secs(5));
-        // A live holder (this process, another thread) is waited for.
+        let local = Local::default();
+        let w = Fake {
+            me: 5,
+            alive: vec![6],
+        };
+        let quick = Duration::from_millis(5);
+        // Dead, garbage, our own id: each taken by an unbounded lock.
+        for word in [9, u64::MAX, 5, 5 | MARK] {
+            b.owner.store(word, Ordering::Relaxed);
+            let held = lock(&b, &w, &local, WaitStrategy::Park, quick, None).unwrap();
+            assert!(held.was_stolen(), "{word:#x}");
+        }
+        // ... and by a bounded one with no time at all.
+        b.owner.store(9, Ordering::Relaxed);
+        let held = lock(
+            &b,
+            &w,
+            &local,
+            WaitStrategy::Park,
+            quick,
+            Some(Instant::now()),
+        );
+        drop(held.unwrap());
+        // A live holder: a bounded lock gives up at its deadline.
+        b.owner.store(6, Ordering::Relaxed);
+        let busy = lock(
+            &b,
+            &w,
+            &local,
+            WaitStrategy::default(),
+            quick,
+            Some(Instant::now() + Duration::from_millis(20)),
+        )
+        .err()
+        .unwrap();
+        assert_eq!(busy.holder, 6);
+        b.owner.store(0, Ordering::Relaxed);
+        // A live holder in another thread of this handle is waited for.
+        let held = lock(&b, &w, &local, WaitStrategy::Park, quick, None).unwrap();
         std::thread::scope(|s| {
             let waiter = s.spawn(|| {
-                let h = lock(&b, me, WaitStrategy::default(), Duration::from_millis(5));
+                let h = lock(&b, &w, &local, WaitStrategy::default(), quick, None).unwrap();
                 assert!(!h.was_stolen());
             });
             std::thread::sleep(Duration::from_millis(30));
@@ -264,5 +794,152 @@ mod tests {
             waiter.join().unwrap();
         });
         assert_eq!(b.holder(), 0);
+    }
+}
+
+/// Loom models of the lock's takeovers: run with
+/// `RUSTFLAGS="--cfg loom" cargo test --release --lib loom`.
+#[cfg(all(test, loom))]
+mod loom_models {
+    use super::*;
+    use crate::sync::atomic::AtomicU32;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// Counts holders, asserting there is never more than one.
+    struct Inside(AtomicU32);
+
+    impl Inside {
+        fn enter(&self) {
+            assert_eq!(self.0.fetch_add(1, Ordering::AcqRel), 0, "two holders");
+        }
+        fn leave(&self) {
+            self.0.fetch_sub(1, Ordering::AcqRel);
+        }
+        /// A critical section of the handle `me` on `b`: alone, and the word
+        /// names `me` throughout (marked or not).
+        fn run(&self, b: &LockBlock, me: u64) {
+            self.enter();
+            assert_eq!(
+                b.holder() & ID_BITS,
+                me,
+                "the word changed under its holder"
+            );
+            self.leave();
+        }
+    }
+
+    const ME: u64 = 7;
+
+    /// A word naming our own handle, forged: two threads of the handle race,
+    /// one with a plain acquisition, one judging the word. Never two
+    /// holders; the judge takes the word unless the other thread got there
+    /// first.
+    #[test]
+    fn a_judge_and_an_acquirer_of_one_handle() {
+        loom::model(|| {
+            let s = Arc::new((
+                LockBlock::new(),
+                Local::default(),
+                Inside(AtomicU32::new(0)),
+            ));
+            s.0.owner.store(ME, Ordering::Relaxed); // forged
+            let s2 = s.clone();
+            let judge = thread::spawn(move || {
+                let (b, local, inside) = &*s2;
+                let seen = b.holder();
+                if seen & ID_BITS == ME {
+                    if let Some(held) = b.try_reclaim(seen, ME, local, Tag::nth(0)) {
+                        inside.run(b, ME);
+                        drop(held);
+                    }
+                }
+            });
+            let (b, local, inside) = &*s;
+            if let Some(held) = b.try_lock(ME, local, Tag::nth(1)) {
+                inside.run(b, ME);
+                drop(held);
+            }
+            judge.join().unwrap();
+        });
+    }
+
+    /// A thread of our handle holds the lock legitimately while another
+    /// judges the word naming the handle: the judge never takes it, and the
+    /// holder's release leaves the lock free.
+    #[test]
+    fn a_judge_never_takes_from_a_live_thread_of_its_handle() {
+        loom::model(|| {
+            let s = Arc::new((
+                LockBlock::new(),
+                Local::default(),
+                Inside(AtomicU32::new(0)),
+            ));
+            let s2 = s.clone();
+            let holder = thread::spawn(move || {
+                let (b, local, inside) = &*s2;
+                if let Some(held) = b.try_lock(ME, local, Tag::nth(1)) {
+                    inside.run(b, ME);
+                    drop(held);
+                }
+            });
+            let (b, local, inside) = &*s;
+            let seen = b.holder();
+            if seen != 0 {
+                if let Some(held) = b.try_reclaim(seen, ME, local, Tag::nth(0)) {
+                    inside.run(b, ME);
+                    drop(held);
+                }
+            }
+            holder.join().unwrap();
+            assert_eq!(b.holder(), 0, "every holder released");
+        });
+    }
+
+    /// A holder dies inside the lock (another process: its own `Local`); a
+    /// survivor steals once the witness (a flag the dying thread clears with
+    /// Release) reports it dead, while a third process waits with a plain
+    /// acquisition. Never two holders.
+    #[test]
+    fn a_dead_holder_is_stolen_from_once() {
+        loom::model(|| {
+            let s = Arc::new((
+                LockBlock::new(),
+                AtomicU32::new(1), // the first holder is alive
+                Inside(AtomicU32::new(0)),
+            ));
+            let s1 = s.clone();
+            let dying = thread::spawn(move || {
+                let (b, alive, inside) = &*s1;
+                let local = Local::default();
+                if let Some(held) = b.try_lock(1, &local, Tag::nth(0)) {
+                    inside.run(b, 1);
+                    core::mem::forget(held); // killed inside the lock
+                }
+                // SYNC POINT: the kernel drops the seat lock after the
+                // process's stores (module docs, "What a steal inherits").
+                alive.store(0, Ordering::Release);
+            });
+            let s2 = s.clone();
+            let stealer = thread::spawn(move || {
+                let (b, alive, inside) = &*s2;
+                let local = Local::default();
+                let word = b.holder();
+                if word == 1 && alive.load(Ordering::Acquire) == 0 {
+                    if let Some(held) = b.try_steal(word, 2, &local, Tag::nth(0)) {
+                        assert!(held.was_stolen());
+                        inside.run(b, 2);
+                    }
+                }
+            });
+            let (b, _, inside) = &*s;
+            let local = Local::default();
+            if let Some(held) = b.try_lock(3, &local, Tag::nth(0)) {
+                inside.run(b, 3);
+                drop(held);
+            }
+            dying.join().unwrap();
+            stealer.join().unwrap();
+        });
     }
 }

@@ -27,9 +27,7 @@ pub(crate) mod liveness;
 // The handles that take the lock are not built under loom; its models are.
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) mod lock;
-// Not wired into the handles yet (#15); its tests run.
-#[cfg(all(any(target_os = "linux", target_os = "android"), not(loom)))]
-#[allow(dead_code)]
+#[cfg(not(loom))]
 pub(crate) mod presence;
 pub(crate) mod wait;
 

@@ -1,5 +1,6 @@
-//! Liveness the kernel vouches for: a handle is present in a segment while
-//! it holds an open-file-description lock on one byte of the segment's file.
+//! Presence: which handles are attached to a segment, vouched for by the
+//! kernel. Every handle holds an open-file-description lock on one byte of
+//! the segment's file while it is attached.
 //!
 //! A word in shared memory can say anything; a lock held by the kernel
 //! cannot be forged, is dropped by the kernel when its holder dies (however
@@ -9,39 +10,55 @@
 //!
 //! * **claim** (at attach, once): an `F_OFD_SETLK` write lock on byte
 //!   [`LOCK_BASE`]` + s` for the first free seat `s`, then a new generation
-//!   for the seat in the seat table in shared memory. The handle's
-//!   [`Presence`] id is `generation << 16 | (s + 1)`: that is what it writes
-//!   into role words, peer-table entries and lock owners.
-//! * **check** (only when a peer looks stuck or gone, never on the fast
+//!   for the seat in the seat table, which sits in the segment header. The
+//!   handle's id is `generation << 9 | (s + 1)` ([`id_of`]): that is what it
+//!   writes into role words, peer-table entries and lock owners.
+//! * **check** (only when a peer looks stuck or gone, never on a fast
 //!   path): an id names a live holder iff its seat's generation in the table
 //!   still equals the id's *and* `F_OFD_GETLK` finds the seat's byte locked
-//!   by someone. A dead holder's lock is gone; a seat reused since carries a
-//!   newer generation, so a stale id never borrows a newcomer's life (the
-//!   role of the start time beside a pid).
+//!   by another open file description. A dead holder's lock is gone; a seat
+//!   reused since carries a newer generation, so a stale id never borrows a
+//!   newcomer's life (what the start time beside a pid does for pids).
 //!
 //! The locked bytes lie far beyond the end of the file ([`LOCK_BASE`] is
 //! past the largest segment), so they never overlap data and need no
-//! storage.
+//! storage. Dropping the handle's file (or the process dying) frees the seat.
+//!
+//! Elsewhere (macOS, the BSDs) there are no open-file-description locks:
+//! a handle's id is its [`PeerId`] (the pid: these systems have no `/proc`
+//! to read a start time from), checked with `kill(2)`, the documented weaker
+//! fallback of [`super::liveness`]. The seat table is then unused.
+//!
+//! # Ids
+//!
+//! ```text
+//! bits  0..9    seat + 1 (1..=256; 0 names no seat)
+//! bits  9..48   the seat's generation when the id was issued (never 0)
+//! bits 48..64   0 (see liveness::ID_BITS)
+//! ```
 //!
 //! # Trust
 //!
-//! A peer can write any id into any word, and any generation into the seat
-//! table. What that buys it: a word naming a seat whose lock nobody holds is
-//! dead at the next check; a word naming a live seat (its generation forged
-//! to match) is as alive as that seat's holder, and dies with it. So a
-//! forger can deny service while it, or a live process it names, stays,
-//! never beyond.
+//! A peer can write any id into any word, and anything into the seat table.
+//! What that buys it: a word naming a seat whose lock nobody holds is dead
+//! at the next check; a word naming a held seat (its generation forged to
+//! match, or copied from a live handle's word) is as alive as that seat's
+//! holder, and dies with it. So a forger can deny service while it, or a
+//! live handle it names, stays; never beyond.
 //!
-//! The process id and start time of a seat's holder are kept beside its
-//! generation for people (`shmkit ls`, `inspect`): they are information, the
-//! lock is the truth. In another PID namespace the pid means nothing here,
-//! which is why it is not used to decide.
+//! The process id, start time and PID namespace of a seat's holder are kept
+//! beside its generation for people (`shmkit ls`, `inspect`, error
+//! messages): they are information, the lock is the truth. In another PID
+//! namespace the pid means nothing here, which is why it is not used to
+//! decide.
 
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
 
-use crate::sync::atomic::{AtomicU64, Ordering};
+use super::liveness::{PeerId, Verdict, ID_BITS};
+use crate::sync::atomic::AtomicU64;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+use crate::sync::atomic::Ordering;
 
 /// Seats in a segment: handles that can be attached to it at once.
 pub(crate) const SEATS: usize = 256;
@@ -50,69 +67,165 @@ pub(crate) const SEATS: usize = 256;
 /// (`segment::MAX_SEGMENT_LEN`), so that no lock covers data.
 pub(crate) const LOCK_BASE: u64 = 1 << 41;
 
-/// Generations are 48 bits; 0 is never used, so an id is never 0.
-const GENERATION_MASK: u64 = (1 << 48) - 1;
+const _: () = assert!(LOCK_BASE > crate::segment::MAX_SEGMENT_LEN);
+
+/// Bits of an id that hold the seat number plus one.
+const SEAT_BITS: u32 = 9;
+const _: () = assert!(SEATS < 1 << SEAT_BITS);
+
+/// Generations are 39 bits (an id uses [`ID_BITS`]); 0 is never issued, so
+/// an id is never 0.
+const GENERATION_MASK: u64 = ID_BITS >> SEAT_BITS;
 
 /// One seat in the table.
 #[repr(C)]
 pub(crate) struct Seat {
     /// The generation of the seat's current (or last) holder.
     pub(crate) generation: AtomicU64,
-    /// Who holds it, for people: a `PeerId` (pid and start time as the holder
-    /// saw them in its own PID namespace).
+    /// Who holds it, for people: a [`PeerId`] (pid and start time as the
+    /// holder saw them in its own PID namespace).
     pub(crate) holder: AtomicU64,
+    /// The holder's PID namespace: the inode number of its
+    /// `/proc/self/ns/pid`, 0 if unknown.
+    pub(crate) pid_ns: AtomicU64,
 }
 
-/// The seat table as it sits in shared memory. `#[repr(C)]`, atomics only:
+/// Where each field of a [`Seat`] starts, in bytes from its start; seat
+/// `s` starts `s * Seat::LEN` bytes after seat 0.
+impl Seat {
+    pub(crate) const GENERATION: usize = core::mem::offset_of!(Seat, generation);
+    pub(crate) const HOLDER: usize = core::mem::offset_of!(Seat, holder);
+    pub(crate) const PID_NS: usize = core::mem::offset_of!(Seat, pid_ns);
+    pub(crate) const LEN: usize = core::mem::size_of::<Seat>();
+}
+
+const _: () = {
+    assert!(Seat::GENERATION == 0 && Seat::HOLDER == 8 && Seat::PID_NS == 16);
+    assert!(Seat::LEN == 24);
+};
+
+/// The seat table as it sits in the header. `#[repr(C)]`, atomics only:
 /// all zeroes is a table of free seats.
 #[repr(C)]
 pub(crate) struct Seats(pub(crate) [Seat; SEATS]);
 
 impl Seats {
     pub(crate) const LEN: usize = core::mem::size_of::<Seats>();
+
+    /// A table of free seats, for tests (a segment starts zero-filled).
+    #[cfg(test)]
+    pub(crate) fn new() -> Seats {
+        let zero = || AtomicU64::new(0);
+        Seats(core::array::from_fn(|_| Seat {
+            generation: zero(),
+            holder: zero(),
+            pid_ns: zero(),
+        }))
+    }
 }
 
-const _: () = assert!(Seats::LEN == SEATS * 16);
-
-/// What a check says about an id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Verdict {
-    /// A live handle holds the seat this id names.
-    Alive,
-    /// Nobody does: the holder died, the seat moved on, or the id is garbage.
-    Dead,
-}
-
-/// This handle's seat in one segment. Dropping it (or the file) frees the
-/// seat: the lock goes with the open file description.
-#[derive(Debug)]
-pub(crate) struct Presence {
-    seat: usize,
-    id: u64,
-}
+const _: () = assert!(Seats::LEN == SEATS * Seat::LEN);
 
 /// The seat an id names, if it names one at all.
-fn seat_of(id: u64) -> Option<usize> {
-    let s = (id & 0xffff) as usize;
+pub(crate) fn seat_of(id: u64) -> Option<usize> {
+    let s = (id & ((1 << SEAT_BITS) - 1)) as usize;
     (1..=SEATS).contains(&s).then(|| s - 1)
 }
 
-fn generation_of(id: u64) -> u64 {
-    id >> 16
+/// The generation an id carries.
+pub(crate) fn generation_of(id: u64) -> u64 {
+    (id & ID_BITS) >> SEAT_BITS
+}
+
+/// The id of `seat`'s holder of generation `generation`.
+pub(crate) fn id_of(seat: usize, generation: u64) -> u64 {
+    (generation & GENERATION_MASK) << SEAT_BITS | (seat as u64 + 1)
+}
+
+/// What a seat records of its holder, for people.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Holder {
+    /// Pid and start time, as the holder saw itself.
+    pub(crate) peer: PeerId,
+    /// Its PID namespace (inode number), 0 if unknown.
+    pub(crate) pid_ns: u64,
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+impl Seats {
+    /// What seat `seat` records of its holder.
+    pub(crate) fn holder(&self, seat: usize) -> Holder {
+        let s = &self.0[seat % SEATS];
+        // Relaxed: information only; nothing is decided on it.
+        Holder {
+            peer: PeerId(s.holder.load(Ordering::Relaxed)),
+            pid_ns: s.pid_ns.load(Ordering::Relaxed),
+        }
+    }
+
+    /// What the table records of the holder of `id`, if `id` names a seat
+    /// and that seat's generation is still the id's (whether or not the
+    /// holder is alive).
+    pub(crate) fn holder_of(&self, id: u64) -> Option<Holder> {
+        let seat = seat_of(id)?;
+        // Relaxed: information only.
+        (self.0[seat].generation.load(Ordering::Relaxed) == generation_of(id))
+            .then(|| self.holder(seat))
+    }
+}
+
+/// The PID namespace of this process: the inode number of
+/// `/proc/self/ns/pid`, 0 where there is none to read.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn pid_namespace() -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self/ns/pid").map_or(0, |m| m.ino())
+}
+
+/// Why a seat could not be claimed.
+#[derive(Debug)]
+// The fallback's claim takes no seat, and cannot fail.
+#[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
+pub(crate) enum ClaimError {
+    /// All [`SEATS`] seats are held by live handles.
+    Full,
+    /// The system refused the lock call (a filesystem without
+    /// open-file-description locks, say).
+    Io(io::Error),
+}
+
+/// This handle's seat in one segment: the id it writes into the words it
+/// owns. The seat stays held while the file the claim locked stays open.
+#[derive(Debug)]
+pub(crate) struct Presence {
+    id: u64,
 }
 
 impl Presence {
+    /// The id this handle writes into the words it owns. Never 0; the bits
+    /// above [`ID_BITS`] are clear.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+impl Presence {
     /// Takes the first free seat of `table`, locking its byte of `file`
     /// (which must be open for writing, and stay open as long as the seat is
-    /// held). `hint` spreads claimers over the table (a pid will do).
+    /// held).
     ///
     /// Fails with [`ClaimError::Full`] when every seat is taken, and with the
     /// system's error when it has no open-file-description locks.
-    pub(crate) fn claim(file: &File, table: &Seats, hint: u32) -> Result<Presence, ClaimError> {
-        let start = hint as usize % SEATS;
+    pub(crate) fn claim(file: &File, table: &Seats) -> Result<Presence, ClaimError> {
+        let me = PeerId::current();
+        // Spreads claimers over the table, so that a scan rarely meets a
+        // held seat (each one met costs a system call).
+        let start = me.pid() as usize % SEATS;
         for i in 0..SEATS {
             let seat = (start + i) % SEATS;
-            if !lock(file, seat).map_err(ClaimError::Io)? {
+            if !kernel::lock(file, seat).map_err(ClaimError::Io)? {
                 continue;
             }
             // We hold the seat: nobody else writes its generation (a forger
@@ -124,52 +237,44 @@ impl Presence {
                 generation = 1;
             }
             // SYNC POINT "seat generation": Release pairs with the Acquire in
-            // `check`, so that whoever sees our id in a word and then loads
-            // this generation sees it (or a newer one), never an older one
-            // that a stale id could match.
+            // `check`. We publish our id only after this store, with Release
+            // (a role or lock CAS), so whoever reads our id with Acquire and
+            // then loads the generation sees ours (or a newer one), never an
+            // older one that a stale id could match.
             s.generation.store(generation, Ordering::Release);
-            s.holder
-                .store(super::liveness::PeerId::current().0, Ordering::Relaxed);
+            // Relaxed: information for people.
+            s.holder.store(me.0, Ordering::Relaxed);
+            s.pid_ns.store(pid_namespace(), Ordering::Relaxed);
             return Ok(Presence {
-                seat,
-                id: generation << 16 | (seat as u64 + 1),
+                id: id_of(seat, generation),
             });
         }
         Err(ClaimError::Full)
     }
 
-    /// The id this handle writes into the words it owns. Never 0.
-    pub(crate) fn id(&self) -> u64 {
-        self.id
-    }
-
-    /// The seat index, for diagnostics.
-    pub(crate) fn seat(&self) -> usize {
-        self.seat
-    }
-
-    /// Whether `id` names a live holder. A few hundred nanoseconds (one
-    /// `fcntl`); callers rate-limit (see `liveness::Checkup`). `me` is the
-    /// caller's own presence in this segment, whose lock a check through the
-    /// same open file description cannot see.
+    /// Whether `id` (its bits above [`ID_BITS`] ignored) names a live
+    /// holder in `table`, whose seats are locked in `file`, the file this
+    /// handle's claim locked. One `fcntl`; callers rate-limit (see
+    /// `liveness::Checkup`).
     pub(crate) fn check(&self, file: &File, table: &Seats, id: u64) -> Verdict {
+        let id = id & ID_BITS;
+        if id == self.id {
+            return Verdict::Mine;
+        }
         let Some(seat) = seat_of(id) else {
             return Verdict::Dead;
         };
-        if id == self.id {
-            return Verdict::Alive;
-        }
         // SYNC POINT "seat generation": Acquire pairs with the claimer's
         // Release.
         if table.0[seat].generation.load(Ordering::Acquire) != generation_of(id) {
             return Verdict::Dead;
         }
-        if seat == self.seat {
+        if seat_of(self.id) == Some(seat) {
             // Our own seat under an older generation: its holder was before
-            // us, and is gone.
+            // us, and is gone. (Our own lock hides it from F_OFD_GETLK.)
             return Verdict::Dead;
         }
-        match locked_by_other(file, seat) {
+        match kernel::locked_by_other(file, seat) {
             Ok(true) => Verdict::Alive,
             Ok(false) => Verdict::Dead,
             // The check itself failed (it cannot on a file we hold open,
@@ -180,66 +285,113 @@ impl Presence {
     }
 }
 
-/// Why a seat could not be claimed.
-#[derive(Debug)]
-pub(crate) enum ClaimError {
-    /// All [`SEATS`] seats are held by live handles.
-    Full,
-    /// The system refused the lock call.
-    Io(io::Error),
-}
-
-fn flock_for(seat: usize, kind: libc::c_short) -> libc::flock {
-    // SAFETY: `flock` is a plain C struct of integers; all zeroes is valid
-    // (and what F_OFD_* requires of `l_pid`).
-    let mut fl: libc::flock = unsafe { core::mem::zeroed() };
-    fl.l_type = kind;
-    fl.l_whence = libc::SEEK_SET as libc::c_short;
-    fl.l_start = (LOCK_BASE + seat as u64) as libc::off_t;
-    fl.l_len = 1;
-    fl
-}
-
-/// Tries to take seat `seat`'s lock; `Ok(false)` if another open file
-/// description holds it.
-fn lock(file: &File, seat: usize) -> io::Result<bool> {
-    let mut fl = flock_for(seat, libc::F_WRLCK as libc::c_short);
-    // SAFETY: `fl` is a valid, initialised `flock` that outlives the call,
-    // and the descriptor is open (borrowed from `file`).
-    let r = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &mut fl) };
-    if r == 0 {
-        return Ok(true);
+/// Whether `id` names a live holder, seen through `file`, a descriptor that
+/// holds no seat (`inspect`, which opens segments read-only); `None` if the
+/// system cannot tell.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn probe(file: &File, table: &Seats, id: u64) -> Option<bool> {
+    let Some(seat) = seat_of(id & ID_BITS) else {
+        return Some(false);
+    };
+    // SYNC POINT "seat generation" (see `check`).
+    if table.0[seat].generation.load(Ordering::Acquire) != generation_of(id) {
+        return Some(false);
     }
-    let e = io::Error::last_os_error();
-    match e.raw_os_error() {
-        Some(libc::EAGAIN) | Some(libc::EACCES) => Ok(false),
-        _ => Err(e),
+    kernel::locked_by_other(file, seat).ok()
+}
+
+/// Which seats of `table` are held, seen through `file`, a descriptor that
+/// holds no seat; `None` if the system cannot tell.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn held_seats(file: &File) -> Option<Vec<usize>> {
+    let mut held = Vec::new();
+    for seat in 0..SEATS {
+        if kernel::locked_by_other(file, seat).ok()? {
+            held.push(seat);
+        }
+    }
+    Some(held)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+impl Presence {
+    /// The fallback: this process's [`PeerId`] is the id; no seat is taken.
+    pub(crate) fn claim(_file: &File, _table: &Seats) -> Result<Presence, ClaimError> {
+        Ok(Presence {
+            id: PeerId::current().0 & ID_BITS,
+        })
+    }
+
+    /// The fallback: whether the process that `id` names exists (see
+    /// `PeerId::is_alive`). Every handle of this process shares the id.
+    pub(crate) fn check(&self, _file: &File, _table: &Seats, id: u64) -> Verdict {
+        let id = id & ID_BITS;
+        if id == self.id {
+            Verdict::Mine
+        } else if PeerId(id).is_alive() {
+            Verdict::Alive
+        } else {
+            Verdict::Dead
+        }
     }
 }
 
-/// Whether an open file description other than `file`'s holds seat `seat`'s
-/// lock.
-fn locked_by_other(file: &File, seat: usize) -> io::Result<bool> {
-    let mut fl = flock_for(seat, libc::F_WRLCK as libc::c_short);
-    // SAFETY: as in `lock`; F_OFD_GETLK writes the conflicting lock (or
-    // F_UNLCK) back into `fl`.
-    let r = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_GETLK, &mut fl) };
-    if r != 0 {
-        return Err(io::Error::last_os_error());
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod kernel {
+    use std::fs::File;
+    use std::io;
+    use std::os::fd::AsRawFd;
+
+    use super::LOCK_BASE;
+
+    fn flock_for(seat: usize, kind: libc::c_short) -> io::Result<libc::flock> {
+        let start = libc::off_t::try_from(LOCK_BASE + seat as u64)
+            .map_err(|_| io::Error::from_raw_os_error(libc::EOVERFLOW))?;
+        // SAFETY: `flock` is a plain C struct of integers; all zeroes is valid
+        // (and what F_OFD_* requires of `l_pid`).
+        let mut fl: libc::flock = unsafe { core::mem::zeroed() };
+        fl.l_type = kind;
+        fl.l_whence = libc::SEEK_SET as libc::c_short;
+        fl.l_start = start;
+        fl.l_len = 1;
+        Ok(fl)
     }
-    Ok(fl.l_type != libc::F_UNLCK as libc::c_short)
+
+    /// Tries to take seat `seat`'s lock; `Ok(false)` if another open file
+    /// description holds it.
+    pub(super) fn lock(file: &File, seat: usize) -> io::Result<bool> {
+        let mut fl = flock_for(seat, libc::F_WRLCK as libc::c_short)?;
+        // SAFETY: `fl` is a valid, initialised `flock` that outlives the call,
+        // and the descriptor is open (borrowed from `file`).
+        let r = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &mut fl) };
+        if r == 0 {
+            return Ok(true);
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EAGAIN) | Some(libc::EACCES) => Ok(false),
+            _ => Err(e),
+        }
+    }
+
+    /// Whether an open file description other than `file`'s holds seat
+    /// `seat`'s lock. Works on a descriptor opened read-only: it asks about
+    /// a read lock, which any write lock conflicts with.
+    pub(super) fn locked_by_other(file: &File, seat: usize) -> io::Result<bool> {
+        let mut fl = flock_for(seat, libc::F_RDLCK as libc::c_short)?;
+        // SAFETY: as in `lock`; F_OFD_GETLK writes the conflicting lock (or
+        // F_UNLCK) back into `fl`.
+        let r = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_GETLK, &mut fl) };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(fl.l_type != libc::F_UNLCK as libc::c_short)
+    }
 }
 
-#[cfg(test)]
+#[cfg(all(test, any(target_os = "linux", target_os = "android")))]
 mod tests {
     use super::*;
-
-    fn table() -> Box<Seats> {
-        Box::new(Seats(core::array::from_fn(|_| Seat {
-            generation: AtomicU64::new(0),
-            holder: AtomicU64::new(0),
-        })))
-    }
 
     fn file(path: &std::path::Path) -> File {
         std::fs::OpenOptions::new()
@@ -256,19 +408,46 @@ mod tests {
     }
 
     #[test]
+    fn ids_name_their_seat_and_generation_and_nothing_else() {
+        let id = id_of(255, 7);
+        assert_eq!((seat_of(id), generation_of(id)), (Some(255), 7));
+        assert_eq!(id & !ID_BITS, 0);
+        assert_eq!(id_of(0, GENERATION_MASK + 2), id_of(0, 1), "wraps");
+        // What a forger may write: no seat, or garbage above the id bits.
+        assert_eq!(seat_of(0), None);
+        assert_eq!(seat_of(1 << SEAT_BITS), None);
+        assert_eq!(seat_of(511), None);
+        assert_eq!(generation_of(u64::MAX), GENERATION_MASK);
+    }
+
+    #[test]
     #[cfg_attr(miri, ignore)] // fcntl
     fn a_seat_is_alive_while_its_file_is_open_and_dead_after() {
         let path = scratch("alive");
-        let t = table();
+        let t = Seats::new();
         let (a, b) = (file(&path), file(&path));
-        let pa = Presence::claim(&a, &t, 7).unwrap();
-        let pb = Presence::claim(&b, &t, 7).unwrap();
-        assert_ne!(pa.seat(), pb.seat(), "two descriptions cannot share a seat");
+        let pa = Presence::claim(&a, &t).unwrap();
+        let pb = Presence::claim(&b, &t).unwrap();
+        assert_ne!(
+            seat_of(pa.id()),
+            seat_of(pb.id()),
+            "two descriptions, two seats"
+        );
         assert_ne!(pa.id(), 0);
         assert_eq!(pb.check(&b, &t, pa.id()), Verdict::Alive);
-        assert_eq!(pa.check(&a, &t, pa.id()), Verdict::Alive);
+        assert_eq!(pa.check(&a, &t, pa.id()), Verdict::Mine);
+        // Bits above the id are ignored.
+        assert_eq!(pb.check(&b, &t, pa.id() | 1 << 63), Verdict::Alive);
+        let reader = std::fs::File::open(&path).unwrap();
+        assert_eq!(probe(&reader, &t, pa.id()), Some(true));
+        let held = held_seats(&reader).unwrap();
+        assert!(held.contains(&seat_of(pa.id()).unwrap()) && held.len() == 2);
+        let h = t.holder_of(pa.id()).unwrap();
+        assert_eq!(h.peer, PeerId::current());
+        assert_eq!(h.pid_ns, pid_namespace());
         drop(a);
         assert_eq!(pb.check(&b, &t, pa.id()), Verdict::Dead);
+        assert_eq!(probe(&reader, &t, pa.id()), Some(false));
         std::fs::remove_file(&path).unwrap();
     }
 
@@ -276,18 +455,27 @@ mod tests {
     #[cfg_attr(miri, ignore)] // fcntl
     fn a_reused_seat_does_not_revive_an_old_id() {
         let path = scratch("reuse");
-        let t = table();
-        let watcher = file(&path);
-        let pw = Presence::claim(&watcher, &t, 0).unwrap();
+        let t = Seats::new();
         let first = file(&path);
-        let old = Presence::claim(&first, &t, 1).unwrap();
+        let old = Presence::claim(&first, &t).unwrap();
+        let watcher = file(&path);
+        let pw = Presence::claim(&watcher, &t).unwrap();
         drop(first);
         let second = file(&path);
-        let new = Presence::claim(&second, &t, 1).unwrap();
-        assert_eq!(new.seat(), old.seat(), "the freed seat is taken again");
+        let new = Presence::claim(&second, &t).unwrap();
+        assert_eq!(
+            seat_of(new.id()),
+            seat_of(old.id()),
+            "the freed seat is taken again"
+        );
         assert_ne!(new.id(), old.id());
         assert_eq!(pw.check(&watcher, &t, old.id()), Verdict::Dead);
         assert_eq!(pw.check(&watcher, &t, new.id()), Verdict::Alive);
+        assert_eq!(
+            new.check(&second, &t, old.id()),
+            Verdict::Dead,
+            "own seat, older"
+        );
         std::fs::remove_file(&path).unwrap();
     }
 
@@ -295,19 +483,26 @@ mod tests {
     #[cfg_attr(miri, ignore)] // fcntl
     fn forged_ids_are_dead_unless_they_name_a_live_seat() {
         let path = scratch("forged");
-        let t = table();
+        let t = Seats::new();
         let watcher = file(&path);
-        let pw = Presence::claim(&watcher, &t, 0).unwrap();
-        // Garbage: no seat, a seat nobody holds, pid 1 as a raw word.
-        for id in [0, u64::MAX, 1, 1 << 16 | 200, 0xffff_0000_0001_0000] {
-            assert_eq!(pw.check(&watcher, &t, id), Verdict::Dead, "{id:#x}");
+        let pw = Presence::claim(&watcher, &t).unwrap();
+        let me = PeerId::current();
+        // Garbage: no seat, a seat nobody holds, pid 1 with start time 0,
+        // this process's old-style identity.
+        for id in [0, u64::MAX, 1, 1 << SEAT_BITS | 200, me.0, 1 << 32 | 1] {
+            let v = pw.check(&watcher, &t, id);
+            assert!(
+                v == Verdict::Dead || id & ID_BITS == pw.id(),
+                "{id:#x}: {v:?}"
+            );
         }
         // A forged generation on a seat a live handle holds: alive while it is.
         let holder = file(&path);
-        let ph = Presence::claim(&holder, &t, 9).unwrap();
-        let forged = 12345 << 16 | (ph.seat() as u64 + 1);
+        let ph = Presence::claim(&holder, &t).unwrap();
+        let seat = seat_of(ph.id()).unwrap();
+        let forged = id_of(seat, 12345);
         assert_eq!(pw.check(&watcher, &t, forged), Verdict::Dead);
-        t.0[ph.seat()].generation.store(12345, Ordering::Relaxed);
+        t.0[seat].generation.store(12345, Ordering::Relaxed);
         assert_eq!(pw.check(&watcher, &t, forged), Verdict::Alive);
         drop(holder);
         assert_eq!(pw.check(&watcher, &t, forged), Verdict::Dead);
@@ -318,16 +513,15 @@ mod tests {
     #[cfg_attr(miri, ignore)] // fcntl
     fn a_full_table_is_an_error() {
         let path = scratch("full");
-        let t = table();
+        let t = Seats::new();
         let files: Vec<File> = (0..SEATS).map(|_| file(&path)).collect();
         let held: Vec<Presence> = files
             .iter()
-            .enumerate()
-            .map(|(i, f)| Presence::claim(f, &t, i as u32).unwrap())
+            .map(|f| Presence::claim(f, &t).unwrap())
             .collect();
         let one_more = file(&path);
         assert!(matches!(
-            Presence::claim(&one_more, &t, 0),
+            Presence::claim(&one_more, &t),
             Err(ClaimError::Full)
         ));
         drop(held);

@@ -31,6 +31,15 @@ impl Default for WaitStrategy {
     }
 }
 
+/// The instant `timeout` from now; for a timeout too long to add, one so
+/// far away that it never comes.
+#[cfg(not(loom))]
+pub(crate) fn deadline_in(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + Duration::from_secs(u64::from(u32::MAX)))
+}
+
 /// Outcome of a bounded wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Waited<R> {

@@ -2,7 +2,7 @@
 //! protocol on the mapped segment.
 
 use std::marker::PhantomData;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{copy_stride, SEQLOCK_COPIES};
 use crate::cell::int_ops;
@@ -10,13 +10,13 @@ use crate::cell::seqlock::{Seqlock, OPTIMISTIC_READS};
 use crate::cell::word::{self, Word};
 use crate::cell::Integer;
 use crate::element::Element;
-use crate::error::{Error, Kind};
+use crate::error::{Error, Kind, LockTimeout};
 use crate::options::Options;
 use crate::segment::{Attach, ElemType, Segment, Spec};
 use crate::sync::atomic::AtomicU64;
-use crate::sync::liveness::PeerId;
-use crate::sync::lock::{self, Held, LockBlock};
-use crate::sync::wait::WaitStrategy;
+use crate::sync::liveness::Witness;
+use crate::sync::lock::{self, Busy, Held, Local, LockBlock};
+use crate::sync::wait::{deadline_in, WaitStrategy};
 use crate::sync::Padded;
 
 /// The control block of a value segment.
@@ -100,11 +100,22 @@ fn spec<T: Element>(opts: &Options) -> Result<Spec, Error> {
 /// killed mid-write leaves only the unpublished copy half written, and
 /// readers never look at it. Loads are never blocked by a dead writer. Other
 /// writers find the writer lock held by a dead process and take it over:
-/// they check the holder's liveness after waiting 1 ms, then at the liveness
-/// interval ([`Options::liveness_interval`], default 100 ms), so a killed
-/// writer delays them by about that much. Only the killed writer's own
-/// update is lost. A holder that is alive but stopped (`SIGSTOP`, a
-/// debugger) keeps other *writers* waiting until it resumes.
+/// they check the holder after waiting 1 ms, then at the liveness interval
+/// ([`Options::liveness_interval`], default 100 ms), so a killed writer
+/// delays them by about that much. Only the killed writer's own update is
+/// lost.
+///
+/// # Waiting
+///
+/// Writes of a value over 8 bytes wait for the writer lock, for as long as
+/// another live handle holds it: a writer that is slow or stopped
+/// (`SIGSTOP`, a debugger), or a process that wrote the id of a live handle
+/// into the lock's word (see the crate's Trust section). A load waits only
+/// if writers keep publishing faster than it copies (after 32 tries it reads
+/// under the lock). [`lock_timeout`](Value::lock_timeout) and
+/// [`try_lock`](Value::try_lock) bound the wait: they return a
+/// [`ValueGuard`] through which every operation runs without waiting.
+/// Values of at most 8 bytes never wait.
 ///
 /// # `update` closures
 ///
@@ -117,12 +128,13 @@ fn spec<T: Element>(opts: &Options) -> Result<Spec, Error> {
 /// # Handles
 ///
 /// A `Value` is `Send` and `Sync`: threads share one handle by reference or
-/// `Arc`. A handle records its process's identity when it attaches; a child
-/// created with `fork` must open the value again rather than use the
-/// parent's handle.
+/// `Arc`. Each handle takes a seat of its own in the segment when it
+/// attaches (see [`Error::TooManyHandles`]); a child created with `fork`
+/// must open the value again rather than use the parent's handle.
 pub struct Value<T: Element> {
     seg: Segment,
-    me: PeerId,
+    /// What the threads of this handle know of their own use of the lock.
+    local: Local,
     wait: WaitStrategy,
     liveness: Duration,
     _elem: PhantomData<fn(T) -> T>,
@@ -179,7 +191,7 @@ impl<T: Element> Value<T> {
         })?;
         Ok(Value {
             seg,
-            me: PeerId::current(),
+            local: Local::default(),
             wait: opts.wait,
             liveness: opts.liveness_interval,
             _elem: PhantomData,
@@ -234,20 +246,86 @@ impl<T: Element> Value<T> {
         }
     }
 
-    fn lock(&self) -> Held<'_> {
-        // A steal needs no repair here: a dead writer leaves at most the
-        // unpublished copy half written (see `seqlock`).
+    /// The writer lock, waiting until `deadline` (`None`: as long as it
+    /// takes). A takeover needs no repair here: a dead writer leaves at most
+    /// the unpublished copy half written (see `seqlock`).
+    fn lock_until(&self, deadline: Option<Instant>) -> Result<ValueGuard<'_, T>, LockTimeout> {
         lock::lock(
             &Self::control_in(&self.seg).lock,
-            self.me,
+            &self.seg,
+            &self.local,
             self.wait,
             self.liveness,
+            deadline,
         )
+        .map(|held| ValueGuard { value: self, held })
+        .map_err(|Busy { holder }| LockTimeout::new(self.name(), self.seg.holder_pid(holder)))
+    }
+
+    /// Takes the value's writer lock, waiting as long as another live handle
+    /// holds it (see "Waiting" in the type docs), and returns a guard
+    /// through which this thread reads and writes without waiting until it
+    /// drops the guard. Other writers wait meanwhile; readers do not.
+    ///
+    /// Takes the lock over from a holder that is gone (a process that was
+    /// killed holding it), checking after 1 ms and then at the liveness
+    /// interval. Must not be called by a thread that holds the lock already
+    /// (it would wait for itself).
+    ///
+    /// ```
+    /// # let name = format!("doc-lock-{}", std::process::id());
+    /// let pos = shmkit::Value::<[f64; 3]>::create(&name, [0.0; 3])?;
+    /// {
+    ///     let g = pos.lock();
+    ///     let [x, y, z] = g.load();
+    ///     g.store([x + 1.0, y, z]);
+    ///     g.update(|[x, y, z]| [x, y + 2.0, z]); // still one writer throughout
+    /// }
+    /// assert_eq!(pos.load(), [1.0, 2.0, 0.0]);
+    /// # shmkit::remove(&name)?;
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn lock(&self) -> ValueGuard<'_, T> {
+        loop {
+            // Without a deadline the wait only ends with the lock held.
+            if let Ok(g) = self.lock_until(None) {
+                return g;
+            }
+        }
+    }
+
+    /// [`Value::lock`], waiting at most `timeout`: fails with
+    /// [`LockTimeout`] (naming the holder's pid) if another live handle
+    /// holds the lock all that time. A holder found gone is taken over even
+    /// at the deadline.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # let name = format!("doc-lock-timeout-{}", std::process::id());
+    /// let v = shmkit::Value::<[u64; 2]>::create(&name, [1, 2])?;
+    /// let held = v.lock();
+    /// // Another handle (here in the same process) cannot get it meanwhile.
+    /// let other = shmkit::Value::<[u64; 2]>::open(&name)?;
+    /// assert!(other.lock_timeout(Duration::from_millis(10)).is_err());
+    /// drop(held);
+    /// other.lock_timeout(Duration::from_secs(1)).unwrap().store([3, 4]);
+    /// assert_eq!(v.load(), [3, 4]);
+    /// # shmkit::remove(&name)?;
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn lock_timeout(&self, timeout: Duration) -> Result<ValueGuard<'_, T>, LockTimeout> {
+        self.lock_until(Some(deadline_in(timeout)))
+    }
+
+    /// [`Value::lock`] if the lock can be had without waiting: free, or held
+    /// by nobody alive (one liveness check, a system call, when it is held).
+    pub fn try_lock(&self) -> Result<ValueGuard<'_, T>, LockTimeout> {
+        self.lock_until(Some(Instant::now()))
     }
 
     /// The current value. Never torn; never blocked by a writer unless
-    /// writers keep publishing faster than this copy completes (see the type
-    /// docs).
+    /// writers keep publishing faster than this copy completes (see
+    /// "Waiting" in the type docs).
     #[inline]
     pub fn load(&self) -> T {
         if Self::IN_WORD {
@@ -264,22 +342,23 @@ impl<T: Element> Value<T> {
             }
             core::hint::spin_loop();
         }
-        let held = self.lock();
-        sl.read_locked(&held)
+        self.lock().load()
     }
 
-    /// Replaces the value.
+    /// Replaces the value. For a value over 8 bytes, waits for the writer
+    /// lock (see "Waiting" in the type docs; [`Value::lock_timeout`] bounds
+    /// the wait).
     #[inline]
     pub fn store(&self, v: T) {
         if Self::IN_WORD {
             return self.word().set(v);
         }
-        let held = self.lock();
-        Self::seqlock_in(&self.seg).write(&held, &v);
+        self.lock().store(v)
     }
 
     /// Replaces the value with `f(current)`, atomically; returns the previous
-    /// value. `f` may run more than once (see the type docs).
+    /// value. `f` may run more than once (see the type docs). Waits as
+    /// [`Value::store`] does.
     ///
     /// ```
     /// # let name = format!("doc-update-{}", std::process::id());
@@ -289,15 +368,17 @@ impl<T: Element> Value<T> {
     /// # shmkit::remove(&name)?;
     /// # Ok::<(), shmkit::Error>(())
     /// ```
-    pub fn update(&self, mut f: impl FnMut(T) -> T) -> T {
-        match self.fetch_update(|v| Some(f(v))) {
-            Ok(prev) | Err(prev) => prev,
+    pub fn update(&self, f: impl FnMut(T) -> T) -> T {
+        if Self::IN_WORD {
+            return ValueGuard::<T>::update_word(self.word(), f);
         }
+        self.lock().update(f)
     }
 
     /// Replaces the value with what `f` returns, unless it returns `None`;
     /// atomically. Returns the value `f` saw last: `Ok` if it was replaced,
     /// `Err` if `f` declined. `f` may run more than once (see the type docs).
+    /// Waits as [`Value::store`] does.
     ///
     /// ```
     /// # let name = format!("doc-fetch-update-{}", std::process::id());
@@ -312,38 +393,131 @@ impl<T: Element> Value<T> {
         if Self::IN_WORD {
             return self.word().fetch_update_value(f);
         }
-        let held = self.lock();
-        Self::seqlock_in(&self.seg).modify(&held, f)
+        self.lock().fetch_update(f)
     }
 
-    /// Replaces the value, returning the previous one.
+    /// Replaces the value, returning the previous one. Waits as
+    /// [`Value::store`] does.
     pub fn swap(&self, v: T) -> T {
         if Self::IN_WORD {
             return self.word().swap_value(v);
         }
-        let held = self.lock();
-        match Self::seqlock_in(&self.seg).modify(&held, |_| Some(v)) {
-            Ok(prev) | Err(prev) => prev,
-        }
+        self.lock().swap(v)
     }
 
     /// Stores `new` if the value is bitwise equal to `current`. Returns the
     /// previous value: `Ok` if it was replaced, `Err` (with the value found)
-    /// if not.
+    /// if not. Waits as [`Value::store`] does.
     pub fn compare_exchange(&self, current: T, new: T) -> Result<T, T> {
         if Self::IN_WORD {
             return self.word().compare_exchange_value(current, new);
         }
-        let held = self.lock();
-        Self::seqlock_in(&self.seg).modify(&held, |v: T| {
-            (bytemuck::bytes_of(&v) == bytemuck::bytes_of(&current)).then_some(new)
-        })
+        self.lock().compare_exchange(current, new)
     }
 
     /// The segment name.
     pub fn name(&self) -> &str {
         self.seg.name()
     }
+}
+
+/// A [`Value`]'s writer lock, held: returned by [`Value::lock`],
+/// [`Value::lock_timeout`] and [`Value::try_lock`]. While it lives, this
+/// thread is the value's only writer (of a value over 8 bytes; see below),
+/// and each operation through it runs at once, without waiting, and for a
+/// value over 8 bytes without retries. Several operations through one
+/// guard are atomic together. Dropping it releases the lock.
+///
+/// A value of at most 8 bytes is written with single atomic instructions,
+/// which take no lock: for it a guard excludes only other guards, and its
+/// operations are those same instructions.
+///
+/// Not `Send`: the thread that took the lock releases it.
+#[must_use = "the lock is released when the guard drops"]
+pub struct ValueGuard<'a, T: Element> {
+    value: &'a Value<T>,
+    held: Held<'a>,
+}
+
+impl<T: Element> std::fmt::Debug for ValueGuard<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ValueGuard")
+            .field("name", &self.value.name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Element> ValueGuard<'_, T> {
+    fn seqlock(&self) -> Seqlock<'_> {
+        Value::<T>::seqlock_in(&self.value.seg)
+    }
+
+    fn update_word(w: Word<'_>, mut f: impl FnMut(T) -> T) -> T {
+        match w.fetch_update_value(|v| Some(f(v))) {
+            Ok(prev) | Err(prev) => prev,
+        }
+    }
+
+    /// The current value.
+    pub fn load(&self) -> T {
+        if Value::<T>::IN_WORD {
+            return self.value.word().get();
+        }
+        self.seqlock().read_locked(&self.held)
+    }
+
+    /// Replaces the value.
+    pub fn store(&self, v: T) {
+        if Value::<T>::IN_WORD {
+            return self.value.word().set(v);
+        }
+        self.seqlock().write(&self.held, &v);
+    }
+
+    /// Replaces the value with `f(current)`; returns the previous value.
+    /// For a value over 8 bytes `f` runs once; for a smaller one as in
+    /// [`Value::update`].
+    pub fn update(&self, f: impl FnMut(T) -> T) -> T {
+        if Value::<T>::IN_WORD {
+            return Self::update_word(self.value.word(), f);
+        }
+        match self.fetch_update(f_some(f)) {
+            Ok(prev) | Err(prev) => prev,
+        }
+    }
+
+    /// As [`Value::fetch_update`].
+    pub fn fetch_update(&self, f: impl FnMut(T) -> Option<T>) -> Result<T, T> {
+        if Value::<T>::IN_WORD {
+            return self.value.word().fetch_update_value(f);
+        }
+        self.seqlock().modify(&self.held, f)
+    }
+
+    /// Replaces the value, returning the previous one.
+    pub fn swap(&self, v: T) -> T {
+        if Value::<T>::IN_WORD {
+            return self.value.word().swap_value(v);
+        }
+        match self.seqlock().modify(&self.held, |_| Some(v)) {
+            Ok(prev) | Err(prev) => prev,
+        }
+    }
+
+    /// As [`Value::compare_exchange`].
+    pub fn compare_exchange(&self, current: T, new: T) -> Result<T, T> {
+        if Value::<T>::IN_WORD {
+            return self.value.word().compare_exchange_value(current, new);
+        }
+        self.seqlock().modify(&self.held, |v: T| {
+            (bytemuck::bytes_of(&v) == bytemuck::bytes_of(&current)).then_some(new)
+        })
+    }
+}
+
+/// `f` as a `fetch_update` closure that always replaces.
+fn f_some<T>(mut f: impl FnMut(T) -> T) -> impl FnMut(T) -> Option<T> {
+    move |v| Some(f(v))
 }
 
 /// Single-instruction read-modify-writes for primitive integers. Each returns

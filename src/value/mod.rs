@@ -9,7 +9,7 @@ mod handle;
 #[cfg(not(loom))]
 pub(crate) use handle::Control;
 #[cfg(not(loom))]
-pub use handle::Value;
+pub use handle::{Value, ValueGuard};
 
 /// Where each field of a value segment's control block ([`Control`],
 /// declared beside the handle) starts, in bytes from the start of the

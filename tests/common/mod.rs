@@ -215,6 +215,23 @@ pub fn read_u64_at(name: &str, at: usize) -> u64 {
     u64::from_ne_bytes(b)
 }
 
+/// The pid recorded by the handle whose id is the word at `at` in segment
+/// `name` (a role word, a lock owner): read from the seat the id names, if
+/// that seat is still the id's. 0 for a free word or an unknown holder.
+#[allow(dead_code)]
+pub fn holder_pid_at(name: &str, at: usize) -> u32 {
+    use shmkit::layout::header;
+    let id = read_u64_at(name, at);
+    let Some(seat) = header::seat_of(id) else {
+        return 0;
+    };
+    let gen = read_u64_at(name, header::seat(seat) + header::seat::GENERATION);
+    if gen != header::generation_of(id) {
+        return 0;
+    }
+    read_u64_at(name, header::seat(seat) + header::seat::HOLDER) as u32
+}
+
 /// Reads the native-endian `u32` at `at` in segment `name`.
 #[allow(dead_code)]
 pub fn read_u32_at(name: &str, at: usize) -> u32 {
@@ -311,7 +328,7 @@ pub mod value_offset {
     /// The seqlock's publication counter; the counter modulo 8 names the
     /// copy that holds the current value.
     pub const SEQ: usize = header::LEN + value::SEQ;
-    /// The writer lock word: the holder's pid in the low 32 bits, or 0.
+    /// The writer lock word: the holder's id (see `holder_pid_at`), or 0.
     pub const LOCK_OWNER: usize = header::LEN + value::LOCK_OWNER;
     /// `waiters` of the event that writers sleep on for the lock.
     pub const LOCK_WAITERS: usize = header::LEN + value::LOCK_RELEASED + event::WAITERS;
