@@ -92,6 +92,9 @@ pub enum Io {
 /// How to start a child: this executable again, playing `role`.
 pub struct Launch {
     role: String,
+    /// A program that starts this executable, and its arguments (say
+    /// `unshare --pid --fork`); none: started directly.
+    via: Vec<OsString>,
     exe_args: Vec<OsString>,
     args: Vec<String>,
     cpu: Option<usize>,
@@ -106,6 +109,7 @@ impl Launch {
     pub fn peer(role: &str) -> Launch {
         Launch {
             role: role.to_owned(),
+            via: Vec::new(),
             exe_args: Vec::new(),
             args: Vec::new(),
             cpu: None,
@@ -137,6 +141,21 @@ impl Launch {
         S: Into<OsString>,
     {
         self.exe_args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Starts the child through `program` with `args` before the
+    /// executable's path, as in `unshare --pid --fork EXE ARGS..`: the
+    /// child is then `program`'s (its environment passes through). The pid
+    /// and the kill of [`Child`] are `program`'s.
+    pub fn via<I, S>(mut self, program: impl Into<OsString>, args: I) -> Launch
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.via = std::iter::once(program.into())
+            .chain(args.into_iter().map(Into::into))
+            .collect();
         self
     }
 
@@ -182,7 +201,14 @@ impl Launch {
                 "cannot find this executable to start process {role}: {e}"
             ))
         })?;
-        let mut cmd = Command::new(exe);
+        let mut cmd = match self.via.split_first() {
+            None => Command::new(exe),
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(exe);
+                c
+            }
+        };
         cmd.args(&self.exe_args)
             .env(ROLE_ENV, &role)
             .env(PARENT_ENV, std::process::id().to_string())

@@ -148,6 +148,13 @@ impl ChildProc {
         ChildProc(launch.spawn().unwrap())
     }
 
+    /// A child started as `launch` says (through another program, say).
+    #[track_caller]
+    #[allow(dead_code)] // `cross_process` uses the helpers without this one
+    pub fn launch(launch: testkit::Launch) -> ChildProc {
+        ChildProc(launch.spawn().unwrap())
+    }
+
     pub fn pid(&self) -> u32 {
         self.0.pid()
     }
