@@ -127,7 +127,7 @@ pub mod header {
     pub const CAME: usize = ROLES + core::mem::offset_of!(crate::channel::roles::Roles, came);
 
     /// The seat table: [`SEAT_COUNT`] seats of [`SEAT_LEN`] bytes, seat `s`
-    /// at [`seat`]`(s)`. A handle holds its seat while attached: on Linux,
+    /// at [`seat`](fn@seat)`(s)`. A handle holds its seat while attached: on Linux,
     /// an open-file-description write lock on byte [`LOCK_BASE`]` + s` of
     /// the segment file, which the kernel drops when its process dies.
     pub const SEATS: usize = Header::SEATS;

@@ -82,9 +82,27 @@
 //!
 //! ## Trust
 //!
-//! Another process that maps a segment can write anything into it. That may
-//! cause wrong values or errors here, never undefined behaviour, an
-//! out-of-bounds access, a panic or an unbounded loop.
+//! Another process that maps a segment can write anything into it.
+//!
+//! * **What it can do**: cause wrong values and errors, and deny service
+//!   for as long as it, or a live handle whose id it writes, stays attached:
+//!   an id written into a role word or a writer lock's word holds that role
+//!   or lock as a live holder would.
+//! * **What it cannot do**: cause undefined behaviour, an out-of-bounds
+//!   access, a panic, or a wait that outlives every live participant.
+//!   Whether a handle lives is what the kernel holds for its process (on
+//!   Linux, a lock on a byte of the segment file, dropped when the process
+//!   dies, in any PID namespace), so a word naming no live handle (garbage,
+//!   a pid, a handle that is gone, the waiter's own id) is taken over at the
+//!   next liveness check. Every call that can wait for another process has
+//!   a bounded form (`*_timeout`, `try_*`, [`Value::lock_timeout`],
+//!   [`Array::lock_timeout`]); the unbounded ones say what can make them
+//!   wait.
+//!
+//! Off Linux a handle is known by its pid (`kill(2)`), so there a forged
+//! pid of a live process holds what it names while that process lives; the
+//! same holds, for now, for [`mpmc`] peer-table entries (pid and start
+//! time).
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 

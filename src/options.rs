@@ -62,8 +62,12 @@ impl Options {
     }
 
     /// How often a waiting handle checks that its peer process is still alive
-    /// (default 100 ms). A peer that was killed is seen as disconnected within
-    /// about this long. Clamped to at least 1 ms.
+    /// (default 100 ms): on Linux, whether the kernel still holds the lock
+    /// the peer's handle took on the segment file, one system call. A peer
+    /// that was killed is seen as disconnected within about this long, and a
+    /// writer lock held by a killed writer (or a word naming nobody alive) is
+    /// taken over within about this long (the first check comes after 1 ms).
+    /// Clamped to at least 1 ms.
     pub fn liveness_interval(mut self, interval: Duration) -> Options {
         self.liveness_interval = interval.max(Duration::from_millis(1));
         self

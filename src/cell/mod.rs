@@ -12,8 +12,8 @@
 //! * **larger** ([`seqlock`]): a seqlock over several copies of the element.
 //!   Readers copy the published copy through atomic words and check a
 //!   version; writers serialize on the robust writer lock
-//!   ([`crate::sync::lock`]), which holds the holder's process identity and
-//!   is taken over when that process dies. A writer killed mid-write leaves
+//!   ([`crate::sync::lock`]), whose word names the holding handle, and
+//!   which is taken over when that handle's process dies. A writer killed mid-write leaves
 //!   only the unpublished copy half written, which readers never look at.
 //!
 //! Both are `#[repr(C)]` layouts of atomics: the protocols run on the heap in
