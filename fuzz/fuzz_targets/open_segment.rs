@@ -203,8 +203,10 @@ fn apply_patches(inp: &mut Input<'_>, file: &mut [u8], l: &Layout) -> usize {
                 let v = value(inp, file, l)?;
                 set_word(file, l.data_at + group * l.group_words * 8, v);
             }
-            // A role word: 0 = free; anything else names a holder (pid in the
-            // low 32 bits, start time in the high 32 bits).
+            // A role word: 0 = free; anything else names a holder's handle
+            // (`shmkit::layout::header::id`: a seat and its generation),
+            // which a claimer or a peer takes over unless the seat's lock is
+            // held.
             5 => {
                 let role = [Role::Sender, Role::Receiver][inp.byte()? as usize % 2];
                 let v = value(inp, file, l)?;
