@@ -75,8 +75,8 @@
 use bytemuck::Pod;
 
 use super::lock::Held;
-use crate::payload::{load_payload as copy_out, store_payload as copy_in};
 use crate::sync::atomic::{fence, AtomicU64, Ordering};
+use crate::sync::copy::{load_payload as copy_out, store_payload as copy_in};
 
 /// Optimistic reads a reader makes before it reads under the writer lock.
 /// A read fails only if a publication completed while it copied, so 32
