@@ -35,6 +35,15 @@ use super::atomic::{AtomicU64, Ordering};
 #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
 const BLOCK_FROM: usize = 128;
 
+/// Loads into a value that is then returned by value take the block path
+/// only from this many bytes. Below it, the word loop's loads are values
+/// the compiler can see, and it stores them straight to where the caller's
+/// `T` ends up; the block path writes memory the compiler cannot see
+/// through, so the value is moved once more on its way out, which costs
+/// more than the block path saves until `rep movsb` takes over.
+#[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
+const VALUE_BLOCK_FROM: usize = REP_FROM;
+
 /// Block copies of this many bytes or more use `rep movsb`, which on CPUs
 /// with ERMSB moves whole cache lines per step and runs ahead of the data
 /// the way `memcpy` does; below it, its start-up cost exceeds the copy.
@@ -60,9 +69,13 @@ pub(crate) fn load_payload<T: Pod>(words: &[AtomicU64]) -> T {
     let mut v = MaybeUninit::<T>::uninit();
     let n = size_of::<T>();
     check(words, n);
+    #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
+    let block_from = VALUE_BLOCK_FROM;
+    #[cfg(not(all(target_arch = "x86_64", not(loom), not(miri))))]
+    let block_from = usize::MAX;
     // SAFETY: `v` is valid for `n` byte writes and ours alone; `words` holds
     // `n` bytes (checked above).
-    unsafe { load_raw(words, v.as_mut_ptr().cast::<u8>(), n) };
+    unsafe { load_raw(words, v.as_mut_ptr().cast::<u8>(), n, block_from) };
     // SAFETY: `load_raw` wrote all `n = size_of::<T>()` bytes of `v`, and a
     // `Pod` type has no padding and accepts any bit pattern.
     unsafe { v.assume_init() }
@@ -76,9 +89,9 @@ pub(crate) fn load_payload<T: Pod>(words: &[AtomicU64]) -> T {
 #[inline(always)]
 pub(crate) fn store_bytes(words: &[AtomicU64], bytes: &[u8]) {
     check(words, bytes.len());
-    let whole = bytes.len() & !7;
     #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
-    if whole >= BLOCK_FROM {
+    if bytes.len() & !7 >= BLOCK_FROM {
+        let whole = bytes.len() & !7;
         // SAFETY: `bytes` is valid for `whole` byte reads; `words` holds at
         // least `whole` bytes (checked above) and, being atomics, may be
         // written through a pointer derived from a shared reference.
@@ -99,13 +112,19 @@ pub(crate) fn store_bytes(words: &[AtomicU64], bytes: &[u8]) {
 ///
 /// # Panics
 /// If `words` is too short.
+// Loom builds compile the pipe's ring, its only caller, but use none of it.
+#[cfg_attr(loom, allow(dead_code))]
 #[inline(always)]
 pub(crate) fn load_bytes(words: &[AtomicU64], bytes: &mut [u8]) {
     let n = bytes.len();
     check(words, n);
+    #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
+    let block_from = BLOCK_FROM;
+    #[cfg(not(all(target_arch = "x86_64", not(loom), not(miri))))]
+    let block_from = usize::MAX;
     // SAFETY: `bytes` is valid for `n` byte writes and borrowed exclusively;
     // `words` holds `n` bytes (checked above).
-    unsafe { load_raw(words, bytes.as_mut_ptr(), n) }
+    unsafe { load_raw(words, bytes.as_mut_ptr(), n, block_from) }
 }
 
 /// Panics unless `words` holds `len` bytes. The block path reads and writes
@@ -118,15 +137,16 @@ fn check(words: &[AtomicU64], len: usize) {
     );
 }
 
-/// Copies `n` bytes from `words` to `dst`.
+/// Copies `n` bytes from `words` to `dst`, through the block path if
+/// `n >= block_from` (and there is one).
 ///
 /// # Safety
 /// `dst` is valid for `n` byte writes and nothing else accesses those bytes
 /// meanwhile; `words` holds at least `n` bytes.
 #[inline(always)]
-unsafe fn load_raw(words: &[AtomicU64], dst: *mut u8, n: usize) {
+unsafe fn load_raw(words: &[AtomicU64], dst: *mut u8, n: usize, block_from: usize) {
     #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
-    if n & !7 >= BLOCK_FROM {
+    if n & !7 >= block_from {
         let whole = n & !7;
         // SAFETY: `words` holds at least `whole` bytes, `dst` takes them
         // (the caller's contract).
@@ -135,6 +155,8 @@ unsafe fn load_raw(words: &[AtomicU64], dst: *mut u8, n: usize) {
         unsafe { load_tail(&words[whole / 8..], dst.add(whole), n - whole) };
         return;
     }
+    #[cfg(not(all(target_arch = "x86_64", not(loom), not(miri))))]
+    let _ = block_from;
     // SAFETY: the caller's contract.
     unsafe { load_words(words, dst, n) }
 }

@@ -190,6 +190,12 @@ fn payloads_round_trip() {
     let mut back = [0u8; 200];
     load_bytes(&shared.0, &mut back);
     assert_eq!(back[..], *bytemuck::bytes_of(&big));
+
+    // Large enough for the block path of `load_payload`, odd-sized.
+    let words: Vec<AtomicU64> = (0..188).map(|_| AtomicU64::new(0)).collect();
+    let large: [u8; 1500] = core::array::from_fn(|i| i as u8 ^ 0x5A);
+    store_payload(&words, &large);
+    assert_eq!(load_payload::<[u8; 1500]>(&words), large);
 }
 
 #[test]
