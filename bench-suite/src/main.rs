@@ -498,8 +498,11 @@ fn run(c: Config, out: Option<PathBuf>, only: &[String]) -> Result<()> {
                 let outcome = match r {
                     Ok(rate) => {
                         acc.rates.push(rate);
+                        let fill = rate
+                            .fill
+                            .map_or(String::new(), |f| format!(", queue {:.0}% full", f * 100.0));
                         format!(
-                            "{}, {}/s",
+                            "{}, {}/s{fill}",
                             fmt_rate(rate.per_sec()),
                             report::fmt_bytes(rate.per_sec() * size as f64)
                         )
@@ -646,6 +649,17 @@ fn print_stream_summary(r: &Results) {
         let floor = r
             .rate(Sys::Floor, setup, size)
             .map_or(String::new(), |f| format!(", {:.2}× floor", median / f));
+        let fills: Vec<String> = acc
+            .rates
+            .iter()
+            .filter_map(|r| r.fill)
+            .map(|f| format!("{:.0}", f * 100.0))
+            .collect();
+        let fill = if fills.is_empty() {
+            String::new()
+        } else {
+            format!("; queue % full by repetition: {}", fills.join(" "))
+        };
         // Small messages by count, large ones by bytes.
         let unit = |v: f64| {
             if size < 512 {
@@ -655,7 +669,7 @@ fn print_stream_summary(r: &Results) {
             }
         };
         println!(
-            "    {:<48} {} ({}–{}, n={}){floor}",
+            "    {:<48} {} ({}–{}, n={}){floor}{fill}",
             sys.label(true),
             unit(median),
             unit(lo),
