@@ -29,11 +29,13 @@ use bytemuck::Pod;
 
 use super::atomic::{AtomicU64, Ordering};
 
+/// Whether this build has the block path.
+const BLOCK: bool = cfg!(all(target_arch = "x86_64", not(loom), not(miri)));
+
 /// Copies of this many bytes or more (whole words) take the block path,
 /// below it the word loop: a few moves either way, and the word loop leaves
 /// the compiler free to keep a small value in registers.
-#[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
-const BLOCK_FROM: usize = 128;
+const BLOCK_FROM: usize = if BLOCK { 128 } else { usize::MAX };
 
 /// Loads into a value that is then returned by value take the block path
 /// only from this many bytes. Below it, the word loop's loads are values
@@ -41,13 +43,11 @@ const BLOCK_FROM: usize = 128;
 /// `T` ends up; the block path writes memory the compiler cannot see
 /// through, so the value is moved once more on its way out, which costs
 /// more than the block path saves until `rep movsb` takes over.
-#[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
-const VALUE_BLOCK_FROM: usize = REP_FROM;
+const VALUE_BLOCK_FROM: usize = if BLOCK { REP_FROM } else { usize::MAX };
 
 /// Block copies of this many bytes or more use `rep movsb`, which on CPUs
 /// with ERMSB moves whole cache lines per step and runs ahead of the data
 /// the way `memcpy` does; below it, its start-up cost exceeds the copy.
-#[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
 const REP_FROM: usize = 1024;
 
 /// Copies `v` into `words` (`words.len() >= ceil(size_of::<T>() / 8)`).
@@ -69,13 +69,9 @@ pub(crate) fn load_payload<T: Pod>(words: &[AtomicU64]) -> T {
     let mut v = MaybeUninit::<T>::uninit();
     let n = size_of::<T>();
     check(words, n);
-    #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
-    let block_from = VALUE_BLOCK_FROM;
-    #[cfg(not(all(target_arch = "x86_64", not(loom), not(miri))))]
-    let block_from = usize::MAX;
     // SAFETY: `v` is valid for `n` byte writes and ours alone; `words` holds
     // `n` bytes (checked above).
-    unsafe { load_raw(words, v.as_mut_ptr().cast::<u8>(), n, block_from) };
+    unsafe { load_raw(words, v.as_mut_ptr().cast::<u8>(), n, VALUE_BLOCK_FROM) };
     // SAFETY: `load_raw` wrote all `n = size_of::<T>()` bytes of `v`, and a
     // `Pod` type has no padding and accepts any bit pattern.
     unsafe { v.assume_init() }
@@ -118,13 +114,9 @@ pub(crate) fn store_bytes(words: &[AtomicU64], bytes: &[u8]) {
 pub(crate) fn load_bytes(words: &[AtomicU64], bytes: &mut [u8]) {
     let n = bytes.len();
     check(words, n);
-    #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
-    let block_from = BLOCK_FROM;
-    #[cfg(not(all(target_arch = "x86_64", not(loom), not(miri))))]
-    let block_from = usize::MAX;
     // SAFETY: `bytes` is valid for `n` byte writes and borrowed exclusively;
     // `words` holds `n` bytes (checked above).
-    unsafe { load_raw(words, bytes.as_mut_ptr(), n, block_from) }
+    unsafe { load_raw(words, bytes.as_mut_ptr(), n, BLOCK_FROM) }
 }
 
 /// Panics unless `words` holds `len` bytes. The block path reads and writes
