@@ -192,8 +192,9 @@ impl Port {
     }
 
     /// [`Port::block`] for a sender waiting for room in a full queue: while
-    /// spinning, it polls at most once per [`ROOM_POLL_GAP`], so as not to
-    /// keep taking away the line the receiver writes as it frees room.
+    /// spinning, it polls less and less often, down to once per
+    /// [`ROOM_POLL_GAP`], so as not to keep taking away the line the
+    /// receiver writes as it frees room.
     #[inline]
     pub(crate) fn block_for_room<E: End, R>(
         &self,

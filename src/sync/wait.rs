@@ -17,8 +17,8 @@ use super::event::Event;
 pub enum WaitStrategy {
     /// Poll in a tight loop and never sleep: lowest latency, one CPU at 100%
     /// while waiting. Deadlines and peer liveness are still honoured. (A
-    /// sender waiting for room polls once a microsecond, so as not to slow
-    /// down the receiver it waits for.)
+    /// sender waiting for room polls at most once a microsecond, so as not
+    /// to slow down the receiver it waits for.)
     BusySpin,
     /// Spin for this long, then sleep on a futex in the segment until woken
     /// (the default, with 50 µs: about one kernel wake-up's worth of spinning).
@@ -81,22 +81,22 @@ pub(crate) fn wait<R>(
     )
 }
 
-/// How long a sender that found no room lets pass between two polls while
-/// it spins (see [`wait_marked`]'s `gap`).
+/// The longest a sender that found no room lets pass between two polls
+/// while it spins (see [`wait_marked`]'s `gap`).
 ///
 /// Each poll for room reads the line the receiver writes after every item
 /// it takes; polling back to back keeps taking that line away from the
 /// receiver, which then pays a cache miss per item, so a stream that once
-/// fills its queue stays full and slow. The queue is full, so the receiver
-/// has a whole queue of work in hand: looking once a microsecond costs the
-/// sender nothing it could have used, unless a whole queue drains in less
-/// than that.
+/// fills its queue stays full and slow. A full queue is a queue of work in
+/// the receiver's hands, so the sender can afford to look less often: the
+/// gaps start at a sixteenth of this and double, so that a small queue,
+/// which drains fast, is not left empty for long either.
 pub(crate) const ROOM_POLL_GAP: Duration = Duration::from_micros(1);
 
 /// [`wait`], parking with [`Event::wait_marked`] when `mark` is given (for
 /// events that many processes wait on; see there), and, while spinning,
-/// letting at least `gap` pass between two polls that fail (zero: back to
-/// back; see [`ROOM_POLL_GAP`]).
+/// letting time pass between two polls that fail, from `gap / 16` doubling
+/// up to `gap` (zero: back to back; see [`ROOM_POLL_GAP`]).
 #[cfg(not(loom))]
 #[allow(clippy::too_many_arguments)] // each is one knob of the same wait
 pub(crate) fn wait_marked<R>(
@@ -118,9 +118,11 @@ pub(crate) fn wait_marked<R>(
         WaitStrategy::Park => Some(Duration::ZERO),
     };
     let start = Instant::now();
-    // Spin phase: poll in a tight loop, read the clock now and then.
+    // Spin phase: poll back to back (or paced by `gap`), read the clock
+    // now and then.
     if spin_for != Some(Duration::ZERO) {
         let mut spins = 0u32;
+        let mut pace = gap / 16;
         loop {
             if let Some(r) = poll() {
                 return Waited::Ready(r);
@@ -129,8 +131,9 @@ pub(crate) fn wait_marked<R>(
                 core::hint::spin_loop();
                 spins = spins.wrapping_add(1);
             } else {
-                pause(gap);
-                // The clock was read anyway: check on every poll.
+                pause(pace);
+                pace = (pace * 2).min(gap);
+                // Pausing reads the clock anyway: check on every poll.
                 spins = 0;
             }
             if spins % SPINS_PER_CLOCK_READ == 0 {
