@@ -91,8 +91,8 @@
 //! record that is written and then taken back leaves the reader past it,
 //! reporting `Corrupted` from then on.
 
-use crate::payload::{load_bytes, store_bytes};
 use crate::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::copy::{load_bytes, store_bytes};
 use crate::sync::event::Event;
 use crate::sync::Padded;
 

@@ -65,8 +65,8 @@
 
 use bytemuck::Pod;
 
-use crate::payload::{load_payload, store_payload};
 use crate::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::copy::{load_payload, store_payload};
 use crate::sync::event::Event;
 use crate::sync::Padded;
 
