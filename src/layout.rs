@@ -218,7 +218,7 @@ pub mod event {
 /// An spsc queue (see `src/spsc/ring.rs`): control-block offsets, and the
 /// groups of its data region.
 pub mod spsc {
-    use crate::spsc::ring::{Control, Geometry};
+    use crate::spsc::ring::{Control, Packing};
 
     /// Bytes of the control block.
     pub const CONTROL_LEN: usize = Control::LEN;
@@ -246,7 +246,7 @@ pub mod spsc {
 
     /// The groups of a queue of `elem_size`-byte items.
     pub const fn groups(elem_size: usize) -> Groups {
-        let g = Geometry::of_size(elem_size);
+        let g = Packing::of_size(elem_size);
         Groups {
             per_group: g.per_group(),
             group_words: g.group_words(),
@@ -336,19 +336,19 @@ pub mod mpmc {
 /// A pipe (see `src/pipe/ring.rs`): one control block per ring (two in a
 /// duplex pipe), then each ring's bytes, in ring order.
 pub mod pipe {
-    use crate::pipe::ring::{self, Control, Cursor};
+    use crate::pipe::ring::{self, Control, Progress};
 
     /// Bytes of one ring's control block; ring `r`'s starts at
     /// [`control`]`(r)`.
     pub const CONTROL_LEN: usize = Control::LEN;
     /// `u64`: bytes ever published (advisory).
-    pub const TAIL_POS: usize = Control::TAIL + Cursor::POS;
+    pub const TAIL_POS: usize = Control::TAIL + Progress::POS;
     /// `u64`: messages ever published (advisory).
-    pub const TAIL_MESSAGES: usize = Control::TAIL + Cursor::MESSAGES;
+    pub const TAIL_MESSAGES: usize = Control::TAIL + Progress::MESSAGES;
     /// `u64`: bytes ever consumed.
-    pub const HEAD_POS: usize = Control::HEAD + Cursor::POS;
+    pub const HEAD_POS: usize = Control::HEAD + Progress::POS;
     /// `u64`: messages ever consumed.
-    pub const HEAD_MESSAGES: usize = Control::HEAD + Cursor::MESSAGES;
+    pub const HEAD_MESSAGES: usize = Control::HEAD + Progress::MESSAGES;
     /// The event the receiver sleeps on ([`super::event`]).
     pub const NOT_EMPTY: usize = Control::NOT_EMPTY;
     /// The event the sender sleeps on.

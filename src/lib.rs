@@ -126,7 +126,6 @@ pub mod layout;
 pub mod mpmc;
 #[cfg(not(loom))]
 mod options;
-mod payload;
 pub mod pipe;
 #[cfg(not(loom))]
 mod segment;

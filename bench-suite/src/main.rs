@@ -111,6 +111,13 @@ impl TputAcc {
         r.sort_by(f64::total_cmp);
         r.get(r.len() / 2).copied()
     }
+
+    /// The slowest and the fastest repetition's messages per second.
+    pub fn range(&self) -> Option<(f64, f64)> {
+        let r = self.rates.iter().map(Rate::per_sec);
+        let lo = r.clone().min_by(f64::total_cmp)?;
+        Some((lo, r.max_by(f64::total_cmp)?))
+    }
 }
 
 /// Value reads of one row, over its repetitions (nanoseconds per read).
@@ -395,7 +402,13 @@ fn run(c: Config, out: Option<PathBuf>, only: &[String]) -> Result<()> {
     if !only.is_empty() {
         steps.retain(|s| {
             let text = step_text(s, &setups).to_lowercase();
-            only.iter().all(|o| text.contains(&o.to_lowercase()))
+            only.iter().all(|o| {
+                let o = o.to_lowercase();
+                match o.strip_prefix('^') {
+                    Some(start) => text.starts_with(start),
+                    None => text.contains(&o),
+                }
+            })
         });
     }
     if python.is_none() {
@@ -485,8 +498,11 @@ fn run(c: Config, out: Option<PathBuf>, only: &[String]) -> Result<()> {
                 let outcome = match r {
                     Ok(rate) => {
                         acc.rates.push(rate);
+                        let fill = rate
+                            .fill
+                            .map_or(String::new(), |f| format!(", queue {:.0}% full", f * 100.0));
                         format!(
-                            "{}, {}/s",
+                            "{}, {}/s{fill}",
                             fmt_rate(rate.per_sec()),
                             report::fmt_bytes(rate.per_sec() * size as f64)
                         )
@@ -601,6 +617,7 @@ fn run(c: Config, out: Option<PathBuf>, only: &[String]) -> Result<()> {
         machine,
         elapsed,
     };
+    print_stream_summary(&results);
     match out {
         Some(root) => {
             let written = report::write(&results, &root)?;
@@ -610,6 +627,56 @@ fn run(c: Config, out: Option<PathBuf>, only: &[String]) -> Result<()> {
     }
     println!("done in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// Every stream row measured, by setup and size: the median repetition, the
+/// slowest and fastest, and the median as a multiple of the floor's.
+fn print_stream_summary(r: &Results) {
+    if r.tput.is_empty() {
+        return;
+    }
+    println!("\nstreams: median (slowest–fastest of n repetitions), median vs the floor's");
+    let mut last = None;
+    for (&(sys, setup, size), acc) in &r.tput {
+        let Some(median) = acc.median() else {
+            continue;
+        };
+        if last != Some((setup, size)) {
+            println!("  {} · {}", r.setups[setup].key, fmt_size(size));
+            last = Some((setup, size));
+        }
+        let (lo, hi) = acc.range().unwrap_or((median, median));
+        let floor = r
+            .rate(Sys::Floor, setup, size)
+            .map_or(String::new(), |f| format!(", {:.2}× floor", median / f));
+        let fills: Vec<String> = acc
+            .rates
+            .iter()
+            .filter_map(|r| r.fill)
+            .map(|f| format!("{:.0}", f * 100.0))
+            .collect();
+        let fill = if fills.is_empty() {
+            String::new()
+        } else {
+            format!("; queue % full by repetition: {}", fills.join(" "))
+        };
+        // Small messages by count, large ones by bytes.
+        let unit = |v: f64| {
+            if size < 512 {
+                fmt_rate(v)
+            } else {
+                format!("{}/s", report::fmt_bytes(v * size as f64))
+            }
+        };
+        println!(
+            "    {:<48} {} ({}–{}, n={}){floor}{fill}",
+            sys.label(true),
+            unit(median),
+            unit(lo),
+            unit(hi),
+            acc.rates.len(),
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -662,7 +729,8 @@ usage: shmkit-bench-suite [--quick] [--only TEXT]... [--out DIR]
                (default: the repository root, except with --quick or --only)
   --quick      a smoke run: tiny budgets, four sizes, one repetition
   --only TEXT  only the steps whose progress line contains TEXT (any case);
-               repeat to narrow further, e.g. --only unpinned --only mpmc";
+               repeat to narrow further, e.g. --only unpinned --only mpmc;
+               ^TEXT: only those that start with it, e.g. --only '^pinned stream'";
 
 fn main() -> ExitCode {
     // A peer plays its role on a big stack too (it has pinned itself, and

@@ -160,6 +160,12 @@ pub struct Rate {
     pub msgs: u64,
     /// From the first send until the receiver confirmed the last message.
     pub secs: f64,
+    /// How full the queue was, as a share of its capacity, averaged over
+    /// the sender's batch boundaries; `None` where it is not sampled. A
+    /// stream runs with the queue nearly empty (the receiver keeps up and
+    /// polls) or nearly full (the sender waits for room), and the two can
+    /// differ several times in rate: this tells which one a run was.
+    pub fill: Option<f64>,
 }
 
 impl Rate {
@@ -183,17 +189,37 @@ pub fn time_stream<S>(
     budget: Duration,
     size: usize,
     state: &mut S,
+    send: impl FnMut(&mut S, u64) -> Result<()>,
+    confirm: impl FnOnce(&mut S) -> Result<u64>,
+) -> Result<Rate> {
+    time_stream_filling(budget, size, state, send, |_| None, confirm)
+}
+
+/// [`time_stream`], sampling `fill(state)` (how full the queue is, `0..=1`)
+/// between batches, where the clock is read too, and reporting the mean
+/// as [`Rate::fill`].
+#[inline(always)]
+pub fn time_stream_filling<S>(
+    budget: Duration,
+    size: usize,
+    state: &mut S,
     mut send: impl FnMut(&mut S, u64) -> Result<()>,
+    mut fill: impl FnMut(&mut S) -> Option<f64>,
     confirm: impl FnOnce(&mut S) -> Result<u64>,
 ) -> Result<Rate> {
     let batch = ((64 << 10) / size.max(1)).max(1) as u64;
     let start = Instant::now();
     let mut seq = 0u64;
+    let (mut fill_sum, mut samples) = (0.0, 0u32);
     loop {
         let end = seq + batch;
         while seq < end {
             send(state, seq)?;
             seq += 1;
+        }
+        if let Some(f) = fill(state) {
+            fill_sum += f;
+            samples += 1;
         }
         if start.elapsed() >= budget {
             break;
@@ -205,7 +231,11 @@ pub fn time_stream<S>(
     if got != seq {
         return Err(format!("sent {seq} messages, the receiver confirmed {got}").into());
     }
-    Ok(Rate { msgs: seq, secs })
+    Ok(Rate {
+        msgs: seq,
+        secs,
+        fill: (samples > 0).then(|| fill_sum / f64::from(samples)),
+    })
 }
 
 /// The receiving side of a stream: takes messages through `recv` (which

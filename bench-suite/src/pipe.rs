@@ -158,26 +158,30 @@ pub fn throughput(
     names.remove_now();
     ctl.unlink();
     let mut msg = vec![0u64; size / 8];
-    let confirm = |peer: &mut Child| {
+    let confirm = |(peer, _): &mut (&mut Child, &mut Sender)| {
         peer.spin_done(&ctl)?;
         Ok(ctl.get(COUNT))
     };
+    let fill = |(_, tx): &mut (&mut Child, &mut Sender)| {
+        Some(tx.queued_bytes() as f64 / tx.capacity() as f64)
+    };
     let rate = match mode {
-        Mode::Copy => measure::time_stream(
+        Mode::Copy => measure::time_stream_filling(
             budget,
             size,
-            &mut peer,
-            |_, seq| {
+            &mut (&mut peer, &mut tx),
+            |(_, tx), seq| {
                 stamp(&mut msg, seq);
                 Ok(tx.send_bytes(bytemuck::cast_slice(&msg))?)
             },
+            fill,
             confirm,
         ),
-        Mode::Grants => measure::time_stream(
+        Mode::Grants => measure::time_stream_filling(
             budget,
             size,
-            &mut peer,
-            |_, seq| {
+            &mut (&mut peer, &mut tx),
+            |(_, tx), seq| {
                 stamp(&mut msg, seq);
                 let mut grant = tx.reserve(size)?;
                 // SAFETY: both processes of this benchmark follow the pipe
@@ -186,6 +190,7 @@ pub fn throughput(
                 grant.commit_all();
                 Ok(())
             },
+            fill,
             confirm,
         ),
     };

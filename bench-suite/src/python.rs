@@ -152,6 +152,7 @@ pub fn throughput(
             [s, msgs, ns] if s as usize == size => rates.push(measure::Rate {
                 msgs,
                 secs: ns as f64 / 1e9,
+                fill: None,
             }),
             _ => return Err(format!("unexpected python3 output {line:?}").into()),
         }

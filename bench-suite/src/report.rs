@@ -595,11 +595,15 @@ fn throughput_section(o: &mut String, r: &Results, plots: &[(usize, &'static str
             .collect();
         let mut notes = Vec::new();
         for (what, f) in [
-            ("Messages per second", 0),
+            ("Messages per second (the median repetition)", 0),
             ("Bytes per second", 1),
             (
                 "Rate vs the floor / vs shmkit spsc BusySpin (below 1: slower)",
                 2,
+            ),
+            (
+                "Spread: the slowest and the fastest repetition, messages per second",
+                3,
             ),
         ] {
             let _ = writeln!(o, "{what}:\n");
@@ -612,6 +616,10 @@ fn throughput_section(o: &mut String, r: &Results, plots: &[(usize, &'static str
                         (_, None) => "—".to_owned(),
                         (0, Some(v)) => rate(v),
                         (1, Some(v)) => fmt_bytes(v * z as f64),
+                        (3, Some(_)) => match r.spread(sys, i, z) {
+                            s if s.is_empty() => "—".to_owned(),
+                            s => s,
+                        },
                         (_, Some(v)) => {
                             let fl = r
                                 .rate(Sys::Floor, i, z)
@@ -626,6 +634,21 @@ fn throughput_section(o: &mut String, r: &Results, plots: &[(usize, &'static str
                 }
                 o.push('\n');
                 if f == 0 {
+                    let fills: Vec<String> = r
+                        .tput
+                        .get(&(sys, i, 8))
+                        .map(|a| a.rates.iter().filter_map(|r| r.fill))
+                        .into_iter()
+                        .flatten()
+                        .map(pct)
+                        .collect();
+                    if !fills.is_empty() {
+                        notes.push(format!(
+                            "{} at 8 B: queue full by repetition (mean over the run): {}",
+                            sys.label(true),
+                            fills.join(", ")
+                        ));
+                    }
                     for &z in sizes {
                         if let Some((e, n)) =
                             r.tput.get(&(sys, i, z)).and_then(|a| a.error.as_ref())

@@ -146,15 +146,16 @@ pub fn throughput<const W: usize>(
     names.remove_now();
     ctl.unlink();
     let mut msg = [0u64; W];
-    let rate = measure::time_stream(
+    let rate = measure::time_stream_filling(
         budget,
         size,
-        &mut peer,
-        |_, seq| {
+        &mut (&mut peer, &mut tx),
+        |(_, tx), seq| {
             stamp(&mut msg, seq);
             Ok(tx.send(msg).map_err(|_| "peer detached")?)
         },
-        |peer| {
+        |(_, tx)| Some(tx.len() as f64 / tx.capacity() as f64),
+        |(peer, _)| {
             peer.spin_done(&ctl)?;
             Ok(ctl.get(COUNT))
         },

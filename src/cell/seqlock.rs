@@ -74,8 +74,8 @@
 
 use bytemuck::Pod;
 
-use crate::payload::{load_payload as copy_out, store_payload as copy_in};
 use crate::sync::atomic::{fence, AtomicU64, Ordering};
+use crate::sync::copy::{load_payload as copy_out, store_payload as copy_in};
 use crate::sync::lock::Held;
 
 /// Optimistic reads a reader makes before it reads under the writer lock.

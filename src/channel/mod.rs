@@ -34,7 +34,7 @@ use crate::sync::atomic::AtomicU64;
 use crate::sync::event::Event;
 use crate::sync::liveness::Checkup;
 
-use crate::sync::wait::{wait_marked, WaitStrategy, Waited};
+use crate::sync::wait::{wait_marked, WaitStrategy, Waited, ROOM_POLL_GAP};
 pub(crate) use end::{End, Ring, RxEnd, TxEnd};
 
 pub use error::{
@@ -148,10 +148,35 @@ impl Port {
         patience: Patience,
         op: impl FnMut() -> Option<R>,
     ) -> Result<R, Stall> {
+        self.run_with(end, patience, Duration::ZERO, op)
+    }
+
+    /// [`Port::run`] for a sender waiting for room: see
+    /// [`Port::block_for_room`].
+    #[cfg_attr(loom, allow(dead_code))]
+    #[inline]
+    pub(crate) fn run_for_room<E: End, R>(
+        &self,
+        end: &E,
+        patience: Patience,
+        op: impl FnMut() -> Option<R>,
+    ) -> Result<R, Stall> {
+        self.run_with(end, patience, ROOM_POLL_GAP, op)
+    }
+
+    #[cfg_attr(loom, allow(dead_code))]
+    #[inline]
+    fn run_with<E: End, R>(
+        &self,
+        end: &E,
+        patience: Patience,
+        gap: Duration,
+        op: impl FnMut() -> Option<R>,
+    ) -> Result<R, Stall> {
         match patience {
             Patience::Now => self.attempt(end, op),
-            Patience::Until(d) => self.block(end, Some(d), op),
-            Patience::Forever => self.block(end, None, op),
+            Patience::Until(d) => self.block_with(end, Some(d), gap, op),
+            Patience::Forever => self.block_with(end, None, gap, op),
         }
     }
 
@@ -162,6 +187,31 @@ impl Port {
         &self,
         end: &E,
         deadline: Option<Instant>,
+        op: impl FnMut() -> Option<R>,
+    ) -> Result<R, Stall> {
+        self.block_with(end, deadline, Duration::ZERO, op)
+    }
+
+    /// [`Port::block`] for a sender waiting for room in a full queue: while
+    /// spinning, it polls less and less often, down to once per
+    /// [`ROOM_POLL_GAP`], so as not to keep taking away the line the
+    /// receiver writes as it frees room.
+    #[inline]
+    pub(crate) fn block_for_room<E: End, R>(
+        &self,
+        end: &E,
+        deadline: Option<Instant>,
+        op: impl FnMut() -> Option<R>,
+    ) -> Result<R, Stall> {
+        self.block_with(end, deadline, ROOM_POLL_GAP, op)
+    }
+
+    #[inline]
+    fn block_with<E: End, R>(
+        &self,
+        end: &E,
+        deadline: Option<Instant>,
+        gap: Duration,
         mut op: impl FnMut() -> Option<R>,
     ) -> Result<R, Stall> {
         // Fast path: skips setting up the wait (about half the instructions
@@ -174,7 +224,7 @@ impl Port {
             Some(r) => Some(Ok(r)),
             None => Self::settle(end, &mut op),
         };
-        match self.park(end, event, mark, deadline, poll) {
+        match self.park_with(end, event, mark, deadline, gap, poll) {
             Waited::Ready(r) => r,
             Waited::TimedOut => Err(Stall::NotNow),
         }
@@ -190,12 +240,25 @@ impl Port {
         deadline: Option<Instant>,
         poll: impl FnMut() -> Option<R>,
     ) -> Waited<R> {
+        self.park_with(end, event, mark, deadline, Duration::ZERO, poll)
+    }
+
+    fn park_with<E: End, R>(
+        &self,
+        end: &E,
+        event: &Event,
+        mark: Option<(&AtomicU64, u64)>,
+        deadline: Option<Instant>,
+        gap: Duration,
+        poll: impl FnMut() -> Option<R>,
+    ) -> Waited<R> {
         wait_marked(
             event,
             mark,
             self.wait,
             deadline,
             self.checkup.interval(),
+            gap,
             poll,
             || {
                 if self.checkup.due() {

@@ -162,7 +162,7 @@ impl<T: Pod, F: Flavor> Sender<T, F> {
         deadline: Option<Instant>,
     ) -> Result<(), SendTimeoutError<T>> {
         let (end, producer) = (&self.end, &mut self.producer);
-        match self.port.block(end, deadline, || {
+        match self.port.block_for_room(end, deadline, || {
             end.try_push(producer, &value).then_some(())
         }) {
             Ok(()) => Ok(()),
@@ -196,7 +196,7 @@ impl<T: Pod, F: Flavor> Sender<T, F> {
         let op = || Some(end.push_slice(producer, items)).filter(|&n| n > 0 || items.is_empty());
         match self
             .port
-            .block(end, Instant::now().checked_add(timeout), op)
+            .block_for_room(end, Instant::now().checked_add(timeout), op)
         {
             Ok(n) => Ok(n),
             Err(Stall::NotNow) => Err(SendTimeoutError::Timeout(())),
@@ -213,7 +213,7 @@ impl<T: Pod, F: Flavor> Sender<T, F> {
             sent += end.push_slice(producer, &items[sent..]);
             (sent == items.len()).then_some(())
         };
-        match self.port.block(end, None, op) {
+        match self.port.block_for_room(end, None, op) {
             Ok(()) => Ok(()),
             Err(_) => Err(SendSliceError { sent }),
         }

@@ -101,8 +101,8 @@ use super::peers::{
     Claim, Owner, PeerEntry, PeerTable, Ticket, MAX_PEERS, WAITING_ALL_DONE, WAITING_NOT_EMPTY,
     WAITING_NOT_FULL,
 };
-use crate::payload::{load_payload, store_payload};
 use crate::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::copy::{load_payload, store_payload};
 use crate::sync::event::Event;
 use crate::sync::Padded;
 

@@ -91,38 +91,38 @@
 //! record that is written and then taken back leaves the reader past it,
 //! reporting `Corrupted` from then on.
 
-use crate::payload::{load_bytes, store_bytes};
 use crate::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::copy::{load_bytes, store_bytes};
 use crate::sync::event::Event;
 use crate::sync::Padded;
 
-/// A position and a message count, on one line.
+/// How far one side has come: bytes and messages, on one line.
 #[repr(C)]
-pub(crate) struct Cursor {
+pub(crate) struct Progress {
     /// Bytes ever published (tail) or consumed (head).
     pub(crate) pos: AtomicU64,
     /// Messages ever published (tail) or consumed (head).
     pub(crate) messages: AtomicU64,
 }
 
-/// Where each field of a [`Cursor`] starts, in bytes from its start.
+/// Where each field of a [`Progress`] starts, in bytes from its start.
 #[cfg(not(loom))]
-impl Cursor {
-    pub(crate) const POS: usize = core::mem::offset_of!(Cursor, pos);
-    pub(crate) const MESSAGES: usize = core::mem::offset_of!(Cursor, messages);
+impl Progress {
+    pub(crate) const POS: usize = core::mem::offset_of!(Progress, pos);
+    pub(crate) const MESSAGES: usize = core::mem::offset_of!(Progress, messages);
 }
 
 #[cfg(not(loom))]
-const _: () = assert!(Cursor::POS == 0 && Cursor::MESSAGES == 8);
+const _: () = assert!(Progress::POS == 0 && Progress::MESSAGES == 8);
 
 /// The shared state of one ring.
 #[repr(C)]
 // `pub` only because `Exclusive::Control` names it; the module is private.
 pub struct Control {
     /// Written only by the writer; advisory (see the module docs).
-    pub(crate) tail: Padded<Cursor>,
+    pub(crate) tail: Padded<Progress>,
     /// Written only by the reader: `head.pos` frees space for the writer.
-    pub(crate) head: Padded<Cursor>,
+    pub(crate) head: Padded<Progress>,
     /// The reader sleeps here when the ring is empty; the writer notifies.
     pub(crate) not_empty: Padded<Event>,
     /// The writer sleeps here when the ring is full; the reader notifies.
@@ -338,15 +338,15 @@ impl<'a> Ring<'a> {
 /// Where a side is: position and offset, kept together so that no division
 /// happens per message.
 #[derive(Debug, Clone, Copy)]
-struct At {
+struct Place {
     pos: u64,
     /// `pos % capacity`.
     off: u64,
 }
 
-impl At {
-    fn new(pos: u64, capacity: u64) -> At {
-        At {
+impl Place {
+    fn new(pos: u64, capacity: u64) -> Place {
+        Place {
             pos,
             off: pos % capacity,
         }
@@ -377,7 +377,7 @@ pub(crate) struct Reservation {
 /// The writer's private state. One per ring at a time (the sender role).
 #[derive(Debug)]
 pub(crate) struct Writer {
-    at: At,
+    at: Place,
     /// Last `head.pos` read; lags the real one, so free space is a lower bound.
     cached_head: u64,
     messages: u64,
@@ -405,7 +405,7 @@ impl Writer {
         } else {
             head
         };
-        let mut at = At::new(start, cap);
+        let mut at = Place::new(start, cap);
         let mut found = 0;
         // Bounded: every step moves at least 8 bytes, and we stop before
         // `head + capacity`.
@@ -508,7 +508,7 @@ impl Writer {
         let cap = ring.capacity;
         let size = record_size(len);
         let rec_pos = self.at.pos.wrapping_add(r.pad);
-        let mut next = At {
+        let mut next = Place {
             pos: rec_pos,
             off: r.off,
         };
@@ -566,7 +566,7 @@ pub(crate) struct Msg {
 /// The reader's private state.
 #[derive(Debug)]
 pub(crate) struct Reader {
-    at: At,
+    at: Place,
     messages: u64,
 }
 
@@ -581,7 +581,7 @@ impl Reader {
             });
         }
         Ok(Reader {
-            at: At::new(head, ring.capacity),
+            at: Place::new(head, ring.capacity),
             messages: ring.ctl.head.messages.load(Ordering::Relaxed),
         })
     }
@@ -603,9 +603,9 @@ impl Reader {
 
     /// What `peek` finds, and where the reader is after skipping padding.
     #[inline(always)]
-    fn find(&self, ring: &Ring<'_>) -> (Result<Option<Msg>, Corrupt>, At) {
+    fn find(&self, ring: &Ring<'_>) -> (Result<Option<Msg>, Corrupt>, Place) {
         let mut at = self.at;
-        // At most two rounds: padding is never at offset 0, and after
+        // Place most two rounds: padding is never at offset 0, and after
         // skipping it we are at offset 0.
         for _ in 0..2 {
             // SYNC POINT "record published": Acquire pairs with the writer's
@@ -721,7 +721,7 @@ pub(crate) mod heap {
 
     impl HeapRing {
         pub(crate) fn new(capacity: u64) -> HeapRing {
-            let cursor = || Cursor {
+            let cursor = || Progress {
                 pos: AtomicU64::new(0),
                 messages: AtomicU64::new(0),
             };

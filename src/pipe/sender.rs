@@ -89,7 +89,7 @@ impl Sender {
         let ring = end.ring();
         match self
             .port
-            .run(end, patience, || writer.reserve(&ring, len as u64))
+            .run_for_room(end, patience, || writer.reserve(&ring, len as u64))
         {
             Ok(r) => Ok(r),
             Err(Stall::Gone) => Err(SendError::Disconnected),

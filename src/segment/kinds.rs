@@ -140,10 +140,10 @@ fn queue_capacity(capacity: u64, max: usize, what: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Groups of `[stamp | items...]` (see `spsc::ring::Geometry`).
+/// Groups of `[stamp | items...]` (see `spsc::ring::Packing`).
 fn spsc_data(capacity: u64, elem_size: u32) -> Result<u64, String> {
     queue_capacity(capacity, crate::spsc::MAX_CAPACITY, "spsc")?;
-    crate::spsc::ring::Geometry::of_size(elem_size as usize)
+    crate::spsc::ring::Packing::of_size(elem_size as usize)
         .data_words(capacity)
         .and_then(|w| w.checked_mul(8))
         .ok_or_else(|| too_big(capacity, elem_size))

@@ -3,7 +3,7 @@
 
 use bytemuck::Pod;
 
-use super::ring::{Consumer, Control, Geometry, Producer, Ring};
+use super::ring::{Consumer, Control, Packing, Producer, Ring};
 use crate::channel::mem::Mem;
 use crate::channel::roles::{Exclusive, ExclusiveEnd, Side, Taken, TwoEvents};
 use crate::channel::{self, RxEnd, TxEnd};
@@ -22,7 +22,7 @@ pub use crate::channel::MAX_CAPACITY;
 pub struct SpscEnd {
     role: ExclusiveEnd<Control>,
     capacity: u64,
-    geo: Geometry,
+    geo: Packing,
 }
 
 impl SpscEnd {
@@ -32,7 +32,7 @@ impl SpscEnd {
         mem: Mem<Control>,
         side: Side,
         capacity: u64,
-        geo: Geometry,
+        geo: Packing,
     ) -> Result<SpscEnd, Taken> {
         Ok(SpscEnd {
             role: ExclusiveEnd::claim(mem, 0, side)?,
@@ -66,7 +66,7 @@ impl SpscEnd {
             mem,
             side,
             capacity,
-            Geometry::of_size(core::mem::size_of::<T>()),
+            Packing::of_size(core::mem::size_of::<T>()),
         )
         .map_err(|t| Error::RoleTaken {
             name,

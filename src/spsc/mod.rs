@@ -99,7 +99,7 @@ pub fn channel<T: bytemuck::Pod>(capacity: usize) -> (Sender<T>, Receiver<T>) {
         "spsc::channel: capacity {capacity} is not in 1..=MAX_CAPACITY"
     );
     let capacity = capacity as u64;
-    let geo = ring::Geometry::of_size(core::mem::size_of::<T>());
+    let geo = ring::Packing::of_size(core::mem::size_of::<T>());
     let words = geo
         .data_words(capacity)
         .and_then(|w| usize::try_from(w).ok())

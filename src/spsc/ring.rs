@@ -17,7 +17,7 @@
 //! (`per_group = 7 / w`; a `u64` ring holds 7 items per line). Groups of small
 //! elements are padded to exactly 8 words, so every group is one cache line
 //! and an item always shares its line with its stamp. Elements of 8 words
-//! or more get a group of their own (`1 + w` words). See [`Geometry`].
+//! or more get a group of their own (`1 + w` words). See [`Packing`].
 //!
 //! # Protocol
 //!
@@ -65,8 +65,8 @@
 
 use bytemuck::Pod;
 
-use crate::payload::{load_payload, store_payload};
 use crate::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::copy::{load_payload, store_payload};
 use crate::sync::event::Event;
 use crate::sync::Padded;
 
@@ -126,7 +126,7 @@ const LINE_WORDS: usize = 8;
 
 /// How items of one size are packed into groups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Geometry {
+pub(crate) struct Packing {
     /// Payload words per item: `ceil(size / 8)`.
     words: usize,
     /// Items per group (at least 1).
@@ -135,25 +135,25 @@ pub(crate) struct Geometry {
     group_words: usize,
 }
 
-impl Geometry {
+impl Packing {
     /// The packing for items of `size` bytes.
-    pub(crate) const fn of_size(size: usize) -> Geometry {
+    pub(crate) const fn of_size(size: usize) -> Packing {
         let words = size.div_ceil(8);
         if words == 0 {
             // Zero-sized items: stamps only, one per item.
-            Geometry {
+            Packing {
                 words,
                 per_group: 1,
                 group_words: 1,
             }
         } else if words < LINE_WORDS {
-            Geometry {
+            Packing {
                 words,
                 per_group: (LINE_WORDS - 1) / words,
                 group_words: LINE_WORDS,
             }
         } else {
-            Geometry {
+            Packing {
                 words,
                 per_group: 1,
                 group_words: 1 + words,
@@ -163,8 +163,8 @@ impl Geometry {
 
     /// The packing for `T`; a constant after monomorphisation.
     #[inline(always)]
-    const fn of<T>() -> Geometry {
-        Geometry::of_size(core::mem::size_of::<T>())
+    const fn of<T>() -> Packing {
+        Packing::of_size(core::mem::size_of::<T>())
     }
 
     /// Words of data region for `capacity` items, if it fits in a `u64`.
@@ -194,7 +194,7 @@ pub(crate) struct Ring<'a> {
     /// `data_words(capacity)` words, at least.
     slots: &'a [AtomicU64],
     capacity: u64,
-    geo: Geometry,
+    geo: Packing,
 }
 
 impl<'a> Ring<'a> {
@@ -208,7 +208,7 @@ impl<'a> Ring<'a> {
         ctl: &'a Control,
         slots: &'a [AtomicU64],
         capacity: u64,
-        geo: Geometry,
+        geo: Packing,
     ) -> Self {
         debug_assert!(
             capacity > 0
@@ -243,7 +243,7 @@ impl<'a> Ring<'a> {
     /// The payload words of item `offset` of the group at word `group`, for
     /// items of geometry `geo` (a constant in the generic paths).
     #[inline(always)]
-    fn payload(&self, group: usize, offset: usize, geo: Geometry) -> &'a [AtomicU64] {
+    fn payload(&self, group: usize, offset: usize, geo: Packing) -> &'a [AtomicU64] {
         debug_assert_eq!(geo, self.geo);
         let start = group + 1 + offset * geo.words;
         &self.slots[start..start + geo.words]
@@ -253,7 +253,7 @@ impl<'a> Ring<'a> {
 /// Where a position lives: kept incrementally by each side, so that no
 /// division happens per item and no index is ever read from shared memory.
 #[derive(Debug, Clone, Copy)]
-struct Cursor {
+struct Place {
     /// The position.
     pos: u64,
     /// `pos % capacity`.
@@ -264,11 +264,11 @@ struct Cursor {
     offset: usize,
 }
 
-impl Cursor {
-    fn at(pos: u64, ring: &Ring<'_>) -> Cursor {
+impl Place {
+    fn at(pos: u64, ring: &Ring<'_>) -> Place {
         let index = pos % ring.capacity;
         let per = ring.geo.per_group as u64;
-        Cursor {
+        Place {
             pos,
             index,
             group: (index / per) as usize * ring.geo.group_words,
@@ -277,12 +277,12 @@ impl Cursor {
     }
 
     #[inline(always)]
-    fn advance(&mut self, capacity: u64, geo: Geometry) {
+    fn advance(&mut self, capacity: u64, geo: Packing) {
         self.pos = self.pos.wrapping_add(1);
         self.index += 1;
         self.offset += 1;
         if self.index == capacity {
-            *self = Cursor {
+            *self = Place {
                 pos: self.pos,
                 index: 0,
                 group: 0,
@@ -308,7 +308,7 @@ impl Cursor {
 #[derive(Debug)]
 pub struct Producer {
     /// Next position to publish, and where it lives.
-    at: Cursor,
+    at: Place,
     /// Last value of `head` read. Lags the real one, so the free space it
     /// implies is a lower bound.
     cached_head: u64,
@@ -328,7 +328,7 @@ impl Producer {
         // stores visible; the role CAS already ordered them, this is belt and
         // braces for callers without a role word (tests).
         let head = ring.ctl.head.load(Ordering::Acquire);
-        let mut at = Cursor::at(ring.ctl.tail.load(Ordering::Acquire).max(head), ring);
+        let mut at = Place::at(ring.ctl.tail.load(Ordering::Acquire).max(head), ring);
         // Bounded: at most `capacity` steps.
         while at.pos.wrapping_sub(head) < ring.capacity && at.published(ring) {
             at.advance(ring.capacity, ring.geo);
@@ -363,7 +363,7 @@ impl Producer {
 
     #[inline(always)]
     fn write<T: Pod>(&mut self, ring: &Ring<'_>, v: &T) {
-        let geo = Geometry::of::<T>();
+        let geo = Packing::of::<T>();
         store_payload(ring.payload(self.at.group, self.at.offset, geo), v);
         // SYNC POINT "item published": Release makes the payload visible to
         // the consumer's Acquire load of this stamp.
@@ -405,7 +405,7 @@ impl Producer {
 #[derive(Debug)]
 pub struct Consumer {
     /// Next position to read, and where it lives.
-    at: Cursor,
+    at: Place,
 }
 
 impl Consumer {
@@ -416,7 +416,7 @@ impl Consumer {
     /// flight).
     pub(crate) fn attach(ring: &Ring<'_>) -> Consumer {
         Consumer {
-            at: Cursor::at(ring.ctl.head.load(Ordering::Acquire), ring),
+            at: Place::at(ring.ctl.head.load(Ordering::Acquire), ring),
         }
     }
 
@@ -434,7 +434,7 @@ impl Consumer {
         if !self.at.published(ring) {
             return None;
         }
-        let geo = Geometry::of::<T>();
+        let geo = Packing::of::<T>();
         let v = load_payload(ring.payload(self.at.group, self.at.offset, geo));
         self.at.advance(ring.capacity, geo);
         Some(v)
@@ -481,12 +481,12 @@ pub(crate) mod heap {
         pub(crate) ctl: Control,
         pub(crate) slots: Vec<AtomicU64>,
         pub(crate) capacity: u64,
-        pub(crate) geo: Geometry,
+        pub(crate) geo: Packing,
     }
 
     impl HeapRing {
         pub(crate) fn new<T>(capacity: u64) -> HeapRing {
-            let geo = Geometry::of::<T>();
+            let geo = Packing::of::<T>();
             HeapRing {
                 ctl: Control::new(),
                 slots: (0..geo.data_words(capacity).unwrap())
@@ -532,7 +532,7 @@ mod tests {
 
     #[test]
     fn geometry_packs_small_items_into_one_line_per_group() {
-        let g = Geometry::of_size;
+        let g = Packing::of_size;
         assert_eq!((g(8).per_group, g(8).group_words), (7, 8));
         assert_eq!((g(4).per_group, g(4).group_words), (7, 8));
         assert_eq!((g(24).per_group, g(24).group_words), (2, 8));

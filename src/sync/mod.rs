@@ -19,6 +19,7 @@ pub(crate) mod atomic {
     };
 }
 
+pub(crate) mod copy;
 pub(crate) mod event;
 pub(crate) mod fence;
 #[cfg(not(loom))]

@@ -16,7 +16,9 @@ use super::event::Event;
 #[non_exhaustive]
 pub enum WaitStrategy {
     /// Poll in a tight loop and never sleep: lowest latency, one CPU at 100%
-    /// while waiting. Deadlines and peer liveness are still honoured.
+    /// while waiting. Deadlines and peer liveness are still honoured. (A
+    /// sender waiting for room polls at most once a microsecond, so as not
+    /// to slow down the receiver it waits for.)
     BusySpin,
     /// Spin for this long, then sleep on a futex in the segment until woken
     /// (the default, with 50 µs: about one kernel wake-up's worth of spinning).
@@ -76,18 +78,43 @@ pub(crate) fn wait<R>(
     poll: impl FnMut() -> Option<R>,
     check_peer: impl FnMut(),
 ) -> Waited<R> {
-    wait_marked(event, None, strategy, deadline, liveness, poll, check_peer)
+    wait_marked(
+        event,
+        None,
+        strategy,
+        deadline,
+        liveness,
+        Duration::ZERO,
+        poll,
+        check_peer,
+    )
 }
 
+/// The longest a sender that found no room lets pass between two polls
+/// while it spins (see [`wait_marked`]'s `gap`).
+///
+/// Each poll for room reads the line the receiver writes after every item
+/// it takes; polling back to back keeps taking that line away from the
+/// receiver, which then pays a cache miss per item, so a stream that once
+/// fills its queue stays full and slow. A full queue is a queue of work in
+/// the receiver's hands, so the sender can afford to look less often: the
+/// gaps start at a sixteenth of this and double, so that a small queue,
+/// which drains fast, is not left empty for long either.
+pub(crate) const ROOM_POLL_GAP: Duration = Duration::from_micros(1);
+
 /// [`wait`], parking with [`Event::wait_marked`] when `mark` is given (for
-/// events that many processes wait on; see there).
+/// events that many processes wait on; see there), and, while spinning,
+/// letting time pass between two polls that fail, from `gap / 16` doubling
+/// up to `gap` (zero: back to back; see [`ROOM_POLL_GAP`]).
 #[cfg(not(loom))]
+#[allow(clippy::too_many_arguments)] // each is one knob of the same wait
 pub(crate) fn wait_marked<R>(
     event: &Event,
     mark: Option<(&AtomicU64, u64)>,
     strategy: WaitStrategy,
     deadline: Option<Instant>,
     liveness: Duration,
+    gap: Duration,
     mut poll: impl FnMut() -> Option<R>,
     mut check_peer: impl FnMut(),
 ) -> Waited<R> {
@@ -100,15 +127,24 @@ pub(crate) fn wait_marked<R>(
         WaitStrategy::Park => Some(Duration::ZERO),
     };
     let start = Instant::now();
-    // Spin phase: poll in a tight loop, read the clock now and then.
+    // Spin phase: poll back to back (or paced by `gap`), read the clock
+    // now and then.
     if spin_for != Some(Duration::ZERO) {
         let mut spins = 0u32;
+        let mut pace = gap / 16;
         loop {
             if let Some(r) = poll() {
                 return Waited::Ready(r);
             }
-            core::hint::spin_loop();
-            spins = spins.wrapping_add(1);
+            if gap.is_zero() {
+                core::hint::spin_loop();
+                spins = spins.wrapping_add(1);
+            } else {
+                pause(pace);
+                pace = (pace * 2).min(gap);
+                // Pausing reads the clock anyway: check on every poll.
+                spins = 0;
+            }
             if spins % SPINS_PER_CLOCK_READ == 0 {
                 let now = Instant::now();
                 if deadline.is_some_and(|d| now >= d) {
@@ -156,17 +192,28 @@ pub(crate) fn wait_marked<R>(
     }
 }
 
+/// Spins for `gap`, without touching shared memory.
+#[cfg(not(loom))]
+fn pause(gap: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < gap {
+        core::hint::spin_loop();
+    }
+}
+
 /// [`wait_marked`] under loom, which models neither time nor other
 /// processes: an untimed wait parks on the (modelled) event until `poll`
 /// succeeds, so a lost wake-up shows as a deadlock; a timed one yields once
 /// and then times out, which is one of the outcomes a real deadline allows.
 #[cfg(loom)]
+#[allow(clippy::too_many_arguments)] // as the real one
 pub(crate) fn wait_marked<R>(
     event: &Event,
     mark: Option<(&AtomicU64, u64)>,
     _strategy: WaitStrategy,
     deadline: Option<Instant>,
     _liveness: Duration,
+    _gap: Duration,
     mut poll: impl FnMut() -> Option<R>,
     _check_peer: impl FnMut(),
 ) -> Waited<R> {
