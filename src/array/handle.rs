@@ -288,7 +288,8 @@ impl<T: Element> Array<T> {
 
     /// The writer lock, waiting until `deadline` (`None`: as long as it
     /// takes); a range write left open by a holder that is gone is closed.
-    fn lock_until(&self, deadline: Option<Instant>) -> Result<ArrayGuard<'_, T>, LockTimeout> {
+    #[inline]
+    fn lock_until(&self, deadline: Option<Instant>) -> Result<ArrayGuard<'_, T>, Busy> {
         let table = self.table();
         let held = lock::lock(
             &table.ctl.lock,
@@ -297,12 +298,16 @@ impl<T: Element> Array<T> {
             self.wait,
             self.liveness,
             deadline,
-        )
-        .map_err(|Busy { holder }| LockTimeout::new(self.name(), self.seg.holder_pid(holder)))?;
+        )?;
         if held.was_stolen() {
             table.recover(&held);
         }
         Ok(ArrayGuard { array: self, held })
+    }
+
+    #[cold]
+    fn timed_out(&self, busy: Busy) -> LockTimeout {
+        LockTimeout::new(self.name(), self.seg.holder_pid(busy.holder))
     }
 
     /// Takes the array's writer lock, waiting as long as another live
@@ -329,6 +334,7 @@ impl<T: Element> Array<T> {
     /// # shmkit::remove(&name)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[inline]
     pub fn lock(&self) -> ArrayGuard<'_, T> {
         loop {
             // Without a deadline the wait only ends with the lock held.
@@ -344,12 +350,14 @@ impl<T: Element> Array<T> {
     /// at the deadline.
     pub fn lock_timeout(&self, timeout: Duration) -> Result<ArrayGuard<'_, T>, LockTimeout> {
         self.lock_until(Some(deadline_in(timeout)))
+            .map_err(|b| self.timed_out(b))
     }
 
     /// [`Array::lock`] if the lock can be had without waiting: free, or held
     /// by nobody alive (one liveness check, a system call, when it is held).
     pub fn try_lock(&self) -> Result<ArrayGuard<'_, T>, LockTimeout> {
         self.lock_until(Some(Instant::now()))
+            .map_err(|b| self.timed_out(b))
     }
 
     /// A cell's value: optimistic reads, then one read under the lock.

@@ -249,7 +249,8 @@ impl<T: Element> Value<T> {
     /// The writer lock, waiting until `deadline` (`None`: as long as it
     /// takes). A takeover needs no repair here: a dead writer leaves at most
     /// the unpublished copy half written (see `seqlock`).
-    fn lock_until(&self, deadline: Option<Instant>) -> Result<ValueGuard<'_, T>, LockTimeout> {
+    #[inline]
+    fn lock_until(&self, deadline: Option<Instant>) -> Result<ValueGuard<'_, T>, Busy> {
         lock::lock(
             &Self::control_in(&self.seg).lock,
             &self.seg,
@@ -259,7 +260,11 @@ impl<T: Element> Value<T> {
             deadline,
         )
         .map(|held| ValueGuard { value: self, held })
-        .map_err(|Busy { holder }| LockTimeout::new(self.name(), self.seg.holder_pid(holder)))
+    }
+
+    #[cold]
+    fn timed_out(&self, busy: Busy) -> LockTimeout {
+        LockTimeout::new(self.name(), self.seg.holder_pid(busy.holder))
     }
 
     /// Takes the value's writer lock, waiting as long as another live handle
@@ -285,6 +290,7 @@ impl<T: Element> Value<T> {
     /// # shmkit::remove(&name)?;
     /// # Ok::<(), shmkit::Error>(())
     /// ```
+    #[inline]
     pub fn lock(&self) -> ValueGuard<'_, T> {
         loop {
             // Without a deadline the wait only ends with the lock held.
@@ -315,12 +321,14 @@ impl<T: Element> Value<T> {
     /// ```
     pub fn lock_timeout(&self, timeout: Duration) -> Result<ValueGuard<'_, T>, LockTimeout> {
         self.lock_until(Some(deadline_in(timeout)))
+            .map_err(|b| self.timed_out(b))
     }
 
     /// [`Value::lock`] if the lock can be had without waiting: free, or held
     /// by nobody alive (one liveness check, a system call, when it is held).
     pub fn try_lock(&self) -> Result<ValueGuard<'_, T>, LockTimeout> {
         self.lock_until(Some(Instant::now()))
+            .map_err(|b| self.timed_out(b))
     }
 
     /// The current value. Never torn; never blocked by a writer unless
