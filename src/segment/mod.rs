@@ -13,6 +13,13 @@
 //! file size and the caller's kind and element type. Any mismatch is an
 //! [`Error`], never a panic.
 //!
+//! **Presence.** Every handle keeps the segment's file open and, once the
+//! segment is validated (or created), takes a seat in it: an
+//! open-file-description lock on one byte of the file, recorded in the
+//! header's seat table ([`crate::sync::presence`]). The seat is the
+//! handle's id in every word it owns, and what tells its peers it is alive;
+//! the kernel frees it when the file is closed, however the process ends.
+//!
 //! **Lifecycle.** A segment persists until [`remove`](crate::remove) unlinks
 //! it, like POSIX shared memory: nothing is removed behind the user's back
 //! when a process exits.
