@@ -843,3 +843,68 @@ fn attach_errors() {
         Err(Error::InvalidArgument(_))
     ));
 }
+
+// ---------------------------------------------------------------------------
+// Linearizability
+
+/// Threads of the linearizability tests, and the capacity of their queues.
+const LIN_THREADS: usize = 4;
+/// Rounds per thread (crossbeam's own `linearizable` runs 25 000).
+const LIN_ROUNDS: usize = if cfg!(miri) { 50 } else { 25_000 };
+
+/// crossbeam-channel's `linearizable` test (`tests/array.rs`): each thread
+/// sends an item, then `try_recv`s one. Its own send returned first, so the
+/// queue holds an item whenever a thread calls `try_recv`: `Empty` would be
+/// wrong (an item claimed by a sender that has not published it yet is one
+/// the receiver must wait for, not skip).
+fn send_then_try_recv(tx: &Sender<u64>, rx: &Receiver<u64>) {
+    std::thread::scope(|s| {
+        for _ in 0..LIN_THREADS {
+            let (mut tx, mut rx) = (tx.clone(), rx.clone());
+            s.spawn(move || {
+                for _ in 0..LIN_ROUNDS {
+                    tx.send(0).unwrap();
+                    rx.try_recv().unwrap();
+                }
+            });
+        }
+    });
+}
+
+/// The mirror image, for `try_send`: the queue starts full, and each thread
+/// receives an item, then `try_send`s one. Its own receive returned first,
+/// so there is room whenever a thread calls `try_send`: `Full` would be
+/// wrong (a slot claimed by a receiver that has not freed it yet is one the
+/// sender must wait for).
+fn recv_then_try_send(tx: &mut Sender<u64>, rx: &Receiver<u64>) {
+    for _ in 0..LIN_THREADS {
+        tx.try_send(0).unwrap();
+    }
+    std::thread::scope(|s| {
+        for _ in 0..LIN_THREADS {
+            let (mut tx, mut rx) = (tx.clone(), rx.clone());
+            s.spawn(move || {
+                for _ in 0..LIN_ROUNDS {
+                    rx.recv().unwrap();
+                    tx.try_send(0).unwrap();
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn linearizable_in_process() {
+    let (mut tx, rx) = shmkit::mpmc::channel::<u64>(LIN_THREADS);
+    send_then_try_recv(&tx, &rx);
+    recv_then_try_send(&mut tx, &rx);
+}
+
+#[test]
+fn linearizable_named() {
+    let seg = Seg::new("mp-lin");
+    let mut tx = Sender::<u64>::create(&seg.name, LIN_THREADS).unwrap();
+    let rx = Receiver::<u64>::open(&seg.name).unwrap();
+    send_then_try_recv(&tx, &rx);
+    recv_then_try_send(&mut tx, &rx);
+}

@@ -1,7 +1,7 @@
 //! The mpmc protocol's ends, as the channel core sees them: a queue, an
 //! entry in its peer table, and the side the entry is on.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytemuck::Pod;
 
@@ -12,6 +12,7 @@ use super::peers::{
 #[cfg(not(loom))]
 use super::queue::stride_words;
 use super::queue::{Attempt, Control, Geometry, Lookahead, Queue};
+use super::wait::wait_out;
 use crate::channel::mem::Mem;
 use crate::channel::roles::Side;
 use crate::channel::{self, End, Port, RxEnd, TxEnd};
@@ -70,6 +71,8 @@ pub struct MpmcEnd {
     geo: Geometry,
     /// A receiver's prefetcher (unused by a sender).
     look: Lookahead,
+    /// How often a wait for a claim in flight checks that its claimer lives.
+    liveness: Duration,
 }
 
 /// The peer table is full (after reaping the dead).
@@ -84,8 +87,14 @@ fn role_bit(side: Side) -> u64 {
 }
 
 impl MpmcEnd {
-    /// Occupies an entry of the queue in `mem` (of shape `geo`) as `side`.
-    pub(crate) fn join(mem: Mem<Control>, side: Side, geo: Geometry) -> Result<MpmcEnd, TableFull> {
+    /// Occupies an entry of the queue in `mem` (of shape `geo`) as `side`;
+    /// `liveness` is the handle's liveness interval.
+    pub(crate) fn join(
+        mem: Mem<Control>,
+        side: Side,
+        geo: Geometry,
+        liveness: Duration,
+    ) -> Result<MpmcEnd, TableFull> {
         let me = PeerId::current();
         let end = {
             let q = Queue::new(mem.control(), mem.data(), geo);
@@ -105,6 +114,7 @@ impl MpmcEnd {
                 side,
                 geo,
                 look: Lookahead::default(),
+                liveness,
                 mem: mem.clone(),
             }
         };
@@ -121,7 +131,7 @@ impl MpmcEnd {
     /// Another handle on the same side of the same queue: a new entry, the
     /// same mapping.
     pub(crate) fn duplicate(&self) -> Result<MpmcEnd, TableFull> {
-        MpmcEnd::join(self.mem.clone(), self.side, self.geo)
+        MpmcEnd::join(self.mem.clone(), self.side, self.geo, self.liveness)
     }
 
     #[inline(always)]
@@ -153,9 +163,11 @@ impl MpmcEnd {
         // atomics only.
         let mem = unsafe { Mem::mapped(std::sync::Arc::new(seg), 0, 1) };
         let name = mem.name().to_owned();
-        MpmcEnd::join(mem, side, geo).map_err(|TableFull| Error::TooManyHandles {
-            name,
-            limit: MAX_PEERS,
+        MpmcEnd::join(mem, side, geo, opts.liveness_interval).map_err(|TableFull| {
+            Error::TooManyHandles {
+                name,
+                limit: MAX_PEERS,
+            }
         })
     }
 
@@ -191,8 +203,35 @@ impl MpmcEnd {
     }
 }
 
+impl MpmcEnd {
+    /// The outcome of a linearizable attempt that went `first`: a claim in
+    /// flight is waited out ([`wait_out`]), retrying with `retry`.
+    #[inline(always)]
+    fn settle<R>(
+        &self,
+        q: &Queue<'_>,
+        first: Attempt<R>,
+        retry: impl FnMut() -> Attempt<R>,
+    ) -> Option<R> {
+        match first {
+            Attempt::Done(r) => Some(r),
+            Attempt::NotNow => None,
+            Attempt::InFlight(c) => wait_out(q, self.me, self.liveness, c, retry),
+        }
+    }
+}
+
+/// How many items a slice attempt moved.
+#[inline(always)]
+fn done_or_zero(a: Attempt<usize>) -> usize {
+    match a {
+        Attempt::Done(n) => n,
+        Attempt::NotNow | Attempt::InFlight(_) => 0,
+    }
+}
+
 /// Reaps the dead peers of `q` (see `Queue::reap`).
-fn reap(q: &Queue<'_>, me: PeerId) -> usize {
+pub(super) fn reap(q: &Queue<'_>, me: PeerId) -> usize {
     q.reap(me.0, |id| !PeerId(id).is_alive())
 }
 
@@ -277,7 +316,21 @@ impl TxEnd for MpmcEnd {
 
     #[inline]
     fn push_slice<T: Pod>(&self, _: &mut (), items: &[T]) -> usize {
-        self.queue().push_slice(self.owner, items)
+        done_or_zero(self.queue().push_slice(self.owner, items))
+    }
+
+    #[inline(always)]
+    fn try_push_linearizable<T: Pod>(&self, _: &mut (), v: &T) -> bool {
+        let q = self.queue();
+        let push = || q.try_push(self.owner, v);
+        self.settle(&q, push(), push).is_some()
+    }
+
+    #[inline]
+    fn push_slice_linearizable<T: Pod>(&self, _: &mut (), items: &[T]) -> usize {
+        let q = self.queue();
+        let push = || q.push_slice(self.owner, items);
+        self.settle(&q, push(), push).unwrap_or(0)
     }
 }
 
@@ -293,13 +346,28 @@ impl RxEnd for MpmcEnd {
     fn try_pop<T: Pod>(&self, _: &mut ()) -> Option<T> {
         match self.queue().try_pop(self.owner) {
             Attempt::Done(v) => Some(v),
-            Attempt::NotNow => None,
+            Attempt::NotNow | Attempt::InFlight(_) => None,
         }
     }
 
     #[inline]
     fn pop_slice<T: Pod>(&self, _: &mut (), out: &mut [T]) -> usize {
-        self.queue().pop_slice(self.owner, out)
+        done_or_zero(self.queue().pop_slice(self.owner, out))
+    }
+
+    #[inline(always)]
+    fn try_pop_linearizable<T: Pod>(&self, _: &mut ()) -> Option<T> {
+        let q = self.queue();
+        let pop = || q.try_pop(self.owner);
+        self.settle(&q, pop(), pop)
+    }
+
+    #[inline]
+    fn pop_slice_linearizable<T: Pod>(&self, _: &mut (), out: &mut [T]) -> usize {
+        let q = self.queue();
+        let first = q.pop_slice(self.owner, out);
+        self.settle(&q, first, || q.pop_slice(self.owner, out))
+            .unwrap_or(0)
     }
 
     fn has_item(&self, _: &()) -> bool {

@@ -166,6 +166,7 @@
 mod end;
 pub(crate) mod peers;
 pub(crate) mod queue;
+mod wait;
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -261,8 +262,9 @@ pub fn channel<T: Pod>(capacity: usize) -> (Sender<T>, Receiver<T>) {
         .expect("mpmc::channel: capacity too large for this address space");
     let mem = Heap::shared(queue::Control::new(), words);
     queue::Queue::new(mem.control(), mem.data(), geo).init();
-    let tx = MpmcEnd::join(mem.clone(), Side::Send, geo).expect("a new queue has room");
-    let rx = MpmcEnd::join(mem, Side::Recv, geo).expect("a new queue has room");
+    let liveness = crate::sync::liveness::DEFAULT_INTERVAL;
+    let tx = MpmcEnd::join(mem.clone(), Side::Send, geo, liveness).expect("a new queue has room");
+    let rx = MpmcEnd::join(mem, Side::Recv, geo, liveness).expect("a new queue has room");
     (
         Sender::from_parts(tx, (), Port::in_process()),
         Receiver::from_parts(rx, (), Port::in_process()),

@@ -78,7 +78,7 @@ const POS_BITS: u64 = 0x7fff_ffff;
 impl Ticket {
     /// The ticket of a claim of position `p` by a claimer whose count is `n`.
     #[inline(always)]
-    pub(crate) fn new(p: u64, n: u64) -> Ticket {
+    pub(crate) const fn new(p: u64, n: u64) -> Ticket {
         Ticket(TICKET | (p & POS_BITS) << 32 | (n & 0xffff_ffff))
     }
 
@@ -251,10 +251,12 @@ impl<'a> Claim<'a> {
     /// Announces a claim of position `p`; call before the CAS that claims it.
     #[inline(always)]
     pub(crate) fn announce(&self, p: u64) {
-        // SYNC POINT "claim announced": Release, so that the store that
-        // replaces this ticket is seen only after the slot work that preceded
-        // it; and it precedes our claim CAS (Release), which a reaper's Acquire
-        // load of `tail`/`head` synchronizes with (see `queue`).
+        // SYNC POINTs "claim announced" and "claim finished": Release, so
+        // that whoever sees this ticket replace the last one (a reaper, a
+        // handle waiting for that claim: Acquire) also sees the slot work
+        // that preceded it; and it precedes our claim CAS (Release), which a
+        // reaper's Acquire load of `tail`/`head` synchronizes with (see
+        // `queue`).
         self.ticket
             .store(Ticket::new(p, self.n).0, Ordering::Release);
     }
@@ -271,6 +273,8 @@ impl<'a> Claim<'a> {
     /// Gives up: nothing was claimed.
     #[inline(always)]
     pub(crate) fn withdraw(self) {
+        // SYNC POINT "claim finished": Release, like the announcement that
+        // replaces a ticket (see `Queue::holder`).
         self.ticket.store(0, Ordering::Release);
     }
 }
@@ -387,8 +391,11 @@ impl PeerTable {
     /// were never marked done. Idempotent.
     pub(crate) fn settle(&self, idx: usize) -> u64 {
         let e = &self.entries[idx % MAX_PEERS];
-        e.claim_send.store(0, Ordering::Relaxed);
-        e.claim_recv.store(0, Ordering::Relaxed);
+        // SYNC POINT "claim finished": Release, read by a handle waiting for
+        // a claim in flight (`Queue::holder`): the occupant finished its
+        // claims, or the reaper repaired them, before this.
+        e.claim_send.store(0, Ordering::Release);
+        e.claim_recv.store(0, Ordering::Release);
         // Acquire: SYNC POINT "counted" — the dead occupant's (or our own)
         // counts, and the claims before them.
         let received = e.received.load(Ordering::Acquire);

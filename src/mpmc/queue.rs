@@ -44,6 +44,37 @@
 //! the item. A reaper that finds the claimer dead knows which position it may
 //! have held, and from the count whether its item was counted.
 //!
+//! # Claims in flight
+//!
+//! Between its CAS and its store a claim is *in flight*: a receive that finds
+//! `EMPTY(p)` at `p == head` with `tail` past `p` has met a send that claimed
+//! `p` and is still writing it; a send that finds `FULL(p - capacity)` at
+//! `p == tail` with `head` past `p - capacity` has met a receive that is
+//! still reading the slot. The queue is then not empty (not full): later
+//! sends may even have returned already, their items queued behind the one
+//! being written. So the attempt reports [`Attempt::InFlight`], not
+//! [`Attempt::NotNow`], and a `try_` call waits for the claim and tries again,
+//! as `crossbeam_queue::ArrayQueue` does: "empty" and "full" are then true at
+//! some moment during the call (linearizable). Blocking calls park instead,
+//! and the claimer's notification wakes them.
+//!
+//! Across processes the claimer can die in flight, so the wait
+//! (`super::wait`) looks now and then at who holds the claim
+//! ([`Queue::holder`]: the entries whose ticket names the position): a live
+//! one is waited for, dead ones are reaped, which repairs the slot. An honest
+//! winner's ticket stays until its slot is finished, so a claim in flight
+//! that no entry announces is garbage, and ends the wait. No wait outlasts
+//! every live process that could end it.
+//!
+//! Telling "in flight" from "empty" needs a `tail` at least as new as the
+//! claims on `head` the receive has seen (and the other way round for a
+//! send). SYNC POINT "claims seen": every load of `head` (`tail`) that yields
+//! a position to try is Acquire; each write to them is an AcqRel RMW, so the
+//! load synchronizes with every claim up to the value read, each of which came
+//! after that slot's item was published, after its send's claim. Without it,
+//! a receive could read `head == p` written by another thread and a `tail`
+//! older than that thread's own send, and report empty.
+//!
 //! # Repair
 //!
 //! Run under the reap lock by the one handle that holds it ([`Queue::reap`]),
@@ -80,13 +111,20 @@
 //!   replacement (Acquire) finds the slot finished.
 //! * SYNC POINT "repaired": a repair's AcqRel CAS on the slot word hands the
 //!   slot to the next lap like a consumer's EMPTY store.
+//! * SYNC POINT "claims seen": see "Claims in flight".
+//! * SYNC POINT "claim finished": every store that replaces a ticket (the
+//!   next announcement, a withdrawal, a settling) is Release and comes after
+//!   the claim's slot was finished (or repaired); [`Queue::holder`] loads
+//!   tickets with Acquire, so if it finds none for the position, its next
+//!   load of the slot word sees the slot finished.
 //!
 //! # Trust
 //!
 //! Slot indices come from local arithmetic (`position % capacity`), never from
 //! shared memory; positions use wrapping arithmetic; every loop is bounded by
-//! [`MAX_RETRIES`], the capacity or the table size; peer-table indices come
-//! from our own [`Owner`]s and are masked to the table size.
+//! [`MAX_RETRIES`], the capacity or the table size, and the wait for a claim
+//! in flight by its claimer's life (see above); peer-table indices come from
+//! our own [`Owner`]s and are masked to the table size.
 
 // Under loom only the protocol is compiled, not the handles that use the
 // rest (attach, statistics).
@@ -141,8 +179,31 @@ fn dist(w: u64, p: u64) -> i64 {
     ((d << POS_SHIFT) as i64) >> POS_SHIFT
 }
 
+/// Slot-word loads, a spin hint before each, that a push finding its slot
+/// taken (a pop finding its slot unpublished) makes before it reads `head`
+/// (`tail`) to tell full (empty) from a claim in flight. That read takes the
+/// other side's hottest line from under it, and in a stream the slot
+/// usually changes first; a longer watch delays callers that poll an idle
+/// queue. Chosen with `bench-suite/benches/mpmc.rs` (BENCHMARKS.md, "Design
+/// measurements").
+const WATCH_LOADS: u32 = if cfg!(loom) { 1 } else { 4 };
+
+/// Watches slot word `word`, last seen holding `w`, for a moment; returns
+/// whether it changed (see [`WATCH_LOADS`]).
+#[inline(always)]
+fn watch(word: &AtomicU64, w: u64) -> bool {
+    for _ in 0..WATCH_LOADS {
+        core::hint::spin_loop();
+        if word.load(Ordering::Relaxed) != w {
+            return true;
+        }
+    }
+    false
+}
+
 /// Whether `hint` (`tail` or `head`) has moved past position `p`. Acquire:
 /// SYNC POINT "claim announced".
+#[inline(always)]
 fn passed(hint: &AtomicU64, p: u64) -> bool {
     (hint.load(Ordering::Acquire).wrapping_sub(p) as i64) > 0
 }
@@ -361,13 +422,40 @@ pub(crate) enum Attempt<R> {
     Done(R),
     /// Full (push) or empty (pop) at the moment of looking.
     NotNow,
+    /// Neither: the slot needed next belongs to a claim that another handle
+    /// won and has not finished. Try again once it has (see "Claims in
+    /// flight"; [`Queue::holder`] says whom to wait for).
+    InFlight(InFlight),
 }
 
 /// Which side of a claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Side {
+pub(crate) enum Side {
     Send,
     Recv,
+}
+
+/// A claim in flight: the send of position `pos`, whose item is not
+/// published yet, or the receive of `pos`, whose slot is not freed yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct InFlight {
+    pub(crate) side: Side,
+    pub(crate) pos: u64,
+}
+
+/// Who holds a claim in flight, as [`Queue::holder`] finds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Holder {
+    /// Nobody any more: the claim was finished (or repaired).
+    Finished,
+    /// A live handle announces the position: wait for it.
+    Live,
+    /// Only dead handles announce it: a reap repairs the slot.
+    Dead,
+    /// Nobody announces it, yet the slot is unfinished: no honest handle
+    /// leaves that state (a winner's ticket stays until its slot is
+    /// finished), so shared memory holds garbage.
+    Nobody,
 }
 
 /// What became of one announced claim of a dead entry.
@@ -473,19 +561,25 @@ impl<'a> Queue<'a> {
     }
 
     /// Publishes items from the front of `items` while there is room;
-    /// returns how many. Notifies once.
-    pub(crate) fn push_slice<T: Pod>(&self, me: Owner, items: &[T]) -> usize {
+    /// `Done(n)` with how many, if any (notifying once), else why none.
+    pub(crate) fn push_slice<T: Pod>(&self, me: Owner, items: &[T]) -> Attempt<usize> {
         let mut n = 0;
+        let mut stop = Attempt::NotNow;
         for v in items {
-            if self.push_one(me, v) != Attempt::Done(()) {
-                break;
+            match self.push_one(me, v) {
+                Attempt::Done(()) => n += 1,
+                Attempt::NotNow => break,
+                Attempt::InFlight(c) => {
+                    stop = Attempt::InFlight(c);
+                    break;
+                }
             }
-            n += 1;
         }
-        if n > 0 {
-            self.ctl.not_empty.notify();
+        if n == 0 {
+            return stop;
         }
-        n
+        self.ctl.not_empty.notify();
+        Attempt::Done(n)
     }
 
     #[inline(always)]
@@ -494,8 +588,11 @@ impl<'a> Queue<'a> {
         let tail = &self.ctl.tail;
         let claim = Claim::begin(&entry.claim_send, &entry.sent);
         let mut announced = false;
+        let mut outcome = Attempt::NotNow;
         let backoff = Backoff::new();
-        let mut p = tail.load(Ordering::Relaxed);
+        // SYNC POINT "claims seen": Acquire, here and wherever `p` is
+        // reloaded (see "Claims in flight").
+        let mut p = tail.load(Ordering::Acquire);
         for _ in 0..MAX_RETRIES {
             let (word, payload) = self.slot_of::<T>(p);
             // SYNC POINT "slot free": Acquire pairs with the consumer's
@@ -505,11 +602,13 @@ impl<'a> Queue<'a> {
             if w == enc(p, EMPTY) {
                 claim.announce(p);
                 announced = true;
+                // SYNC POINTs "claim announced" and "claims seen": the
+                // Release half, for later Acquire loads of `tail`.
                 match tail.compare_exchange(
                     p,
                     p.wrapping_add(1),
                     Ordering::AcqRel,
-                    Ordering::Relaxed,
+                    Ordering::Acquire,
                 ) {
                     Ok(_) => {
                         claim.commit();
@@ -529,11 +628,22 @@ impl<'a> Queue<'a> {
                 }
             }
             if dist(w, p) < 0 {
-                // The slot still holds the previous lap: full.
+                if watch(word, w) {
+                    continue;
+                }
+                // The slot still holds the previous lap: full, unless a
+                // receiver has claimed that item and is still reading it.
+                let prev = p.wrapping_sub(self.geo.capacity);
+                if w == enc(prev, FULL) && passed(&self.ctl.head, prev) {
+                    outcome = Attempt::InFlight(InFlight {
+                        side: Side::Recv,
+                        pos: prev,
+                    });
+                }
                 break;
             }
             // Our `p` is stale: somebody claimed it since we read `tail`.
-            let now = tail.load(Ordering::Relaxed);
+            let now = tail.load(Ordering::Acquire);
             if now == p {
                 break; // not an honest state
             }
@@ -542,7 +652,7 @@ impl<'a> Queue<'a> {
         if announced {
             claim.withdraw();
         }
-        Attempt::NotNow
+        outcome
     }
 
     /// Takes the next item as peer `me`, and wakes a sleeping sender.
@@ -555,21 +665,27 @@ impl<'a> Queue<'a> {
         r
     }
 
-    /// Takes items into the front of `out` while there are any; returns how
-    /// many. Notifies once.
-    pub(crate) fn pop_slice<T: Pod>(&self, me: Owner, out: &mut [T]) -> usize {
+    /// Takes items into the front of `out` while there are any; `Done(n)`
+    /// with how many, if any (notifying once), else why none.
+    pub(crate) fn pop_slice<T: Pod>(&self, me: Owner, out: &mut [T]) -> Attempt<usize> {
         let mut n = 0;
+        let mut stop = Attempt::NotNow;
         for slot in out.iter_mut() {
-            let Attempt::Done(v) = self.pop_one(me) else {
-                break;
-            };
-            *slot = v;
+            match self.pop_one(me) {
+                Attempt::Done(v) => *slot = v,
+                Attempt::NotNow => break,
+                Attempt::InFlight(c) => {
+                    stop = Attempt::InFlight(c);
+                    break;
+                }
+            }
             n += 1;
         }
-        if n > 0 {
-            self.ctl.not_full.notify();
+        if n == 0 {
+            return stop;
         }
-        n
+        self.ctl.not_full.notify();
+        Attempt::Done(n)
     }
 
     #[inline(always)]
@@ -578,8 +694,11 @@ impl<'a> Queue<'a> {
         let head = &self.ctl.head;
         let claim = Claim::begin(&entry.claim_recv, &entry.received);
         let mut announced = false;
+        let mut outcome = Attempt::NotNow;
         let backoff = Backoff::new();
-        let mut p = head.load(Ordering::Relaxed);
+        // SYNC POINT "claims seen": Acquire, here and wherever `p` is
+        // reloaded (see "Claims in flight").
+        let mut p = head.load(Ordering::Acquire);
         for _ in 0..MAX_RETRIES {
             let (word, payload) = self.slot_of::<T>(p);
             // SYNC POINT "item published": Acquire pairs with the producer's
@@ -588,11 +707,13 @@ impl<'a> Queue<'a> {
             if w == enc(p, FULL) {
                 claim.announce(p);
                 announced = true;
+                // SYNC POINTs "claim announced" and "claims seen": the
+                // Release half, for later Acquire loads of `head`.
                 match head.compare_exchange(
                     p,
                     p.wrapping_add(1),
                     Ordering::AcqRel,
-                    Ordering::Relaxed,
+                    Ordering::Acquire,
                 ) {
                     Ok(_) => {
                         if let Some(look) = self.look {
@@ -623,17 +744,73 @@ impl<'a> Queue<'a> {
                 // does not move `head`): help `head` past it.
                 let next = p.wrapping_add(1);
                 let _ = head.compare_exchange(p, next, Ordering::AcqRel, Ordering::Relaxed);
-                p = head.load(Ordering::Relaxed);
+                p = head.load(Ordering::Acquire);
                 continue;
             }
-            // EMPTY(p): nothing published at p yet (perhaps being written);
-            // or the previous lap's item is still being read (d < 0).
+            if watch(word, w) {
+                continue;
+            }
+            // Nothing published at `p`: empty, unless a sender has claimed
+            // `p` and is still writing it. (A previous lap's state here means
+            // its item is still being read, so nobody can have claimed `p`.)
+            if w == enc(p, EMPTY) && passed(&self.ctl.tail, p) {
+                outcome = Attempt::InFlight(InFlight {
+                    side: Side::Send,
+                    pos: p,
+                });
+            }
             break;
         }
         if announced {
             claim.withdraw();
         }
-        Attempt::NotNow
+        outcome
+    }
+
+    /// Whether claim `c` is still in flight: its slot not yet published
+    /// (send) or freed (receive). One load of the slot word, which the
+    /// claimer writes next: no other line changes hands.
+    #[inline]
+    pub(crate) fn unfinished(&self, c: InFlight) -> bool {
+        let unfinished = match c.side {
+            Side::Send => enc(c.pos, EMPTY),
+            Side::Recv => enc(c.pos, FULL),
+        };
+        self.word(c.pos).load(Ordering::Acquire) == unfinished
+    }
+
+    /// Who holds claim `c` (see "Claims in flight"): whether it is still in
+    /// flight, whether an entry announces its position, and if so whether
+    /// `is_dead` says every such entry's process is gone (asked once per
+    /// announcing entry, until one is alive). Reads the whole peer table.
+    pub(crate) fn holder(&self, c: InFlight, mut is_dead: impl FnMut(u64) -> bool) -> Holder {
+        let (mut live, mut dead) = (false, false);
+        for e in &self.ctl.peers.entries {
+            let id = e.id.load(Ordering::Acquire);
+            if id == 0 || live {
+                continue;
+            }
+            // SYNC POINT "claim finished": Acquire pairs with the Release of
+            // whatever replaced the winner's ticket (its next announcement,
+            // a withdrawal, a settling), all of which come after its slot
+            // was finished: the slot load below then sees it finished.
+            if Ticket(ticket(e, c.side).load(Ordering::Acquire)).is_for(c.pos) {
+                if is_dead(id) {
+                    dead = true;
+                } else {
+                    live = true;
+                }
+            }
+        }
+        if !self.unfinished(c) {
+            Holder::Finished
+        } else if live {
+            Holder::Live
+        } else if dead {
+            Holder::Dead
+        } else {
+            Holder::Nobody
+        }
     }
 
     /// Whether a receive would find an item now (a hint, like `len`: another

@@ -144,13 +144,14 @@ mod tests {
         let h = HeapQueue::new::<[u8; 3]>(1);
         let q = h.queue();
         let (p, c) = (peer(&q, 1), peer(&q, 2));
-        assert_eq!(q.push_slice(p, &[[1u8, 2, 3], [4, 5, 6]]), 1);
+        assert_eq!(q.push_slice(p, &[[1u8, 2, 3], [4, 5, 6]]), Attempt::Done(1));
         let mut out = [[0u8; 3]; 2];
-        assert_eq!(q.pop_slice(c, &mut out), 1);
+        assert_eq!(q.pop_slice(c, &mut out), Attempt::Done(1));
         assert_eq!(out[0], [1, 2, 3]);
-        assert_eq!(q.pop_slice::<[u8; 3]>(c, &mut out), 0);
-        assert_eq!(q.push_slice(p, &[[7u8, 8, 9]]), 1);
+        assert_eq!(q.pop_slice::<[u8; 3]>(c, &mut out), Attempt::NotNow);
+        assert_eq!(q.push_slice(p, &[[7u8, 8, 9]]), Attempt::Done(1));
         assert!(q.has_item());
+        assert_eq!(q.push_slice::<[u8; 3]>(p, &[]), Attempt::NotNow);
     }
 
     #[test]
@@ -177,6 +178,52 @@ mod tests {
         assert_eq!(dist(w(POS_MASK), 1), -2);
     }
 
+    /// Full and empty are told from a claim in flight: a receive that finds
+    /// the next item claimed and not yet published, or a send that finds
+    /// the next slot claimed and not yet freed, reports the claim; who holds
+    /// it is a live entry, dead ones, nobody (garbage), or finished.
+    #[test]
+    fn claims_in_flight_are_not_empty_or_full() {
+        let h = HeapQueue::new::<u64>(2);
+        let q = h.queue();
+        let (p, c, slow) = (peer(&q, 1), peer(&q, 2), peer(&q, 3));
+        assert_eq!(q.try_pop::<u64>(c), Attempt::NotNow, "empty");
+        // A send claimed position 0 and is writing it; one more follows.
+        assert_eq!(send_until(&q, slow, Stop::Copied, 5), 0);
+        assert_eq!(q.try_push(p, &6u64), Attempt::Done(()));
+        let writing = InFlight {
+            side: Side::Send,
+            pos: 0,
+        };
+        assert_eq!(q.try_pop::<u64>(c), Attempt::InFlight(writing));
+        assert_eq!(q.holder(writing, |_| false), Holder::Live);
+        assert_eq!(q.holder(writing, |id| id == 3), Holder::Dead);
+        q.word(0).store(enc(0, FULL), Ordering::Release); // published
+        assert_eq!(q.holder(writing, |_| false), Holder::Finished);
+        assert_eq!(q.try_push(p, &7u64), Attempt::NotNow, "full");
+        // A receive claimed position 0 and is reading it: not full either.
+        assert_eq!(recv_until(&q, slow, Stop::Copied), 0);
+        let reading = InFlight {
+            side: Side::Recv,
+            pos: 0,
+        };
+        assert_eq!(q.try_push(p, &7u64), Attempt::InFlight(reading));
+        assert_eq!(q.holder(reading, |_| false), Holder::Live);
+        // Its ticket gone (garbage: an honest one stays until the slot is
+        // free), nobody holds the claim.
+        q.ctl
+            .peers
+            .entry(slow)
+            .claim_recv
+            .store(0, Ordering::Relaxed);
+        assert_eq!(q.holder(reading, |_| false), Holder::Nobody);
+        q.word(0).store(enc(2, EMPTY), Ordering::Release); // freed
+        assert_eq!(q.holder(reading, |_| false), Holder::Finished);
+        assert_eq!(q.try_pop::<u64>(c), Attempt::Done(6));
+        assert_eq!(q.try_push(p, &7u64), Attempt::Done(()));
+        assert_eq!(q.try_push(p, &8u64), Attempt::Done(()));
+    }
+
     /// A producer that died after winning a position wedges receivers at it
     /// until a reap; after the reap the queue flows, the position is skipped,
     /// and the lost item is uncounted.
@@ -189,11 +236,17 @@ mod tests {
         assert_eq!(send_until(&q, dead, Stop::Copied, 2), 1);
         assert_eq!(q.try_push(live, &3u64), Attempt::Done(()));
         assert_eq!(q.try_pop::<u64>(c), Attempt::Done(1));
+        let stuck = InFlight {
+            side: Side::Send,
+            pos: 1,
+        };
         assert_eq!(
             q.try_pop::<u64>(c),
-            Attempt::NotNow,
+            Attempt::InFlight(stuck),
             "wedged at the dead slot"
         );
+        assert_eq!(q.holder(stuck, |_| false), Holder::Live);
+        assert_eq!(q.holder(stuck, |id| id == 3), Holder::Dead);
         assert_eq!(totals(&q).0, 3, "the dead producer counted its item");
         assert_eq!(q.reap(1, |id| id == 3), 1);
         assert_eq!(q.reap(1, |id| id == 3), 0, "freed once");
@@ -221,8 +274,18 @@ mod tests {
         assert_eq!(q.try_push(p, &2u64), Attempt::Done(()));
         recv_until(&q, dead, Stop::Won);
         assert_eq!(q.try_pop::<u64>(c), Attempt::Done(2));
-        assert_eq!(q.try_push(p, &3u64), Attempt::NotNow, "slot 0 still held");
+        let stuck = InFlight {
+            side: Side::Recv,
+            pos: 0,
+        };
+        assert_eq!(
+            q.try_push(p, &3u64),
+            Attempt::InFlight(stuck),
+            "slot 0 still held"
+        );
+        assert_eq!(q.holder(stuck, |id| id == 3), Holder::Dead);
         assert_eq!(q.reap(1, |id| id == 3), 1);
+        assert_eq!(q.holder(stuck, |id| id == 3), Holder::Finished);
         assert_eq!(q.try_push(p, &3u64), Attempt::Done(()));
         assert_eq!(q.try_pop::<u64>(c), Attempt::Done(3));
         assert_eq!(stat(&h.ctl.stats.recovered), 1);
@@ -533,7 +596,7 @@ mod loom_models {
                                 assert_eq!(check, !v, "torn item");
                                 Some(v)
                             }
-                            Attempt::NotNow => None,
+                            Attempt::NotNow | Attempt::InFlight(_) => None,
                         }
                     })
                 })
