@@ -265,6 +265,13 @@ pub mod mpmc {
     pub const fn slot_words(elem_size: usize) -> usize {
         stride_words(elem_size)
     }
+
+    /// The ticket a handle whose `sent` (`received`) count is `count`
+    /// announces in [`entry::CLAIM_SEND`] ([`entry::CLAIM_RECV`]) before it
+    /// claims position `pos`.
+    pub const fn ticket(pos: u64, count: u64) -> u64 {
+        crate::mpmc::peers::Ticket::new(pos, count).0
+    }
 }
 
 /// A pipe (see `src/pipe/ring.rs`): one control block per ring (two in a
