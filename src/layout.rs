@@ -192,7 +192,7 @@ pub mod spsc {
 /// control-block offsets, the peer table, and the slots of its data region.
 pub mod mpmc {
     use crate::mpmc::peers::{PeerEntry, PeerTable, RoleMaps, MAX_PEERS as PEERS_MAX};
-    use crate::mpmc::queue::{stride_words, Control, Stats};
+    use crate::mpmc::queue::{stride_words, Cleanup, Control};
 
     /// Bytes of the control block.
     pub const CONTROL_LEN: usize = Control::LEN;
@@ -207,11 +207,11 @@ pub mod mpmc {
     /// The event `join` sleeps on.
     pub const ALL_DONE: usize = Control::ALL_DONE;
     /// `u64`: slots repaired after their claimer died.
-    pub const RECOVERED: usize = Control::STATS + Stats::RECOVERED;
+    pub const RECOVERED: usize = Control::CLEANUP + Cleanup::RECOVERED;
     /// `u64`: items received and never marked done by a receiver that left.
-    pub const ABANDONED: usize = Control::STATS + Stats::ABANDONED;
+    pub const ABANDONED: usize = Control::CLEANUP + Cleanup::ABANDONED;
     /// `u64`: the identity of the handle reaping dead peers, 0 if none.
-    pub const REAPER: usize = Control::STATS + Stats::REAPER;
+    pub const REAPER: usize = Control::CLEANUP + Cleanup::REAPER;
     /// [`MAP_WORDS`] `u64`s: bit `i % 64` of word `i / 64` is set while
     /// peer entry `i` is attached as a sender.
     pub const SENDERS: usize = Control::PEERS + PeerTable::ROLES + RoleMaps::SENDERS;

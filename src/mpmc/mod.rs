@@ -253,18 +253,18 @@ pub fn channel<T: Pod>(capacity: usize) -> (Sender<T>, Receiver<T>) {
         (1..=MAX_CAPACITY).contains(&capacity),
         "mpmc::channel: capacity {capacity} is not in 1..=MAX_CAPACITY"
     );
-    let geo = queue::Geometry::new(
+    let shape = queue::Shape::new(
         capacity as u64,
         queue::stride_words(core::mem::size_of::<T>()),
     );
-    let words = geo
+    let words = shape
         .data_words()
         .expect("mpmc::channel: capacity too large for this address space");
     let mem = Heap::shared(queue::Control::new(), words);
-    queue::Queue::new(mem.control(), mem.data(), geo).init();
+    queue::Queue::new(mem.control(), mem.data(), shape).init();
     let liveness = crate::sync::liveness::DEFAULT_INTERVAL;
-    let tx = MpmcEnd::join(mem.clone(), Side::Send, geo, liveness).expect("a new queue has room");
-    let rx = MpmcEnd::join(mem, Side::Recv, geo, liveness).expect("a new queue has room");
+    let tx = MpmcEnd::join(mem.clone(), Side::Send, shape, liveness).expect("a new queue has room");
+    let rx = MpmcEnd::join(mem, Side::Recv, shape, liveness).expect("a new queue has room");
     (
         Sender::from_parts(tx, (), Port::in_process()),
         Receiver::from_parts(rx, (), Port::in_process()),

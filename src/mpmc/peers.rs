@@ -10,7 +10,7 @@
 //!
 //! Every attached handle *occupies* one entry: it claims a free one by a CAS
 //! of `id` from 0 to its process identity (`claim`), and frees it when it
-//! detaches. The entry index is the handle's [`Owner`].
+//! detaches. The entry index is the handle's [`EntryIndex`].
 //!
 //! # Claims
 //!
@@ -45,7 +45,7 @@
 //!
 //! # Trust
 //!
-//! Indices come from our own [`Owner`]s and are masked to the table size;
+//! Indices come from our own [`EntryIndex`]s and are masked to the table size;
 //! counters are summed with wrapping arithmetic; a garbage `id` makes an entry
 //! look occupied by a (probably dead) process, which reaping then frees.
 
@@ -118,16 +118,17 @@ pub(crate) const WAITING_NOT_FULL: u64 = 2;
 /// See [`WAITING_NOT_EMPTY`].
 pub(crate) const WAITING_ALL_DONE: u64 = 3;
 
-/// The entry a handle occupies.
+/// The index of a table entry, as [`PeerTable::claim`] handed it to the
+/// handle that occupies it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Owner {
+pub(crate) struct EntryIndex {
     idx: u8,
 }
 
-impl Owner {
-    /// The table index (always `< MAX_PEERS`).
+impl EntryIndex {
+    /// The index (always `< MAX_PEERS`).
     #[inline(always)]
-    pub(crate) fn index(self) -> usize {
+    pub(crate) fn get(self) -> usize {
         self.idx as usize % MAX_PEERS
     }
 }
@@ -303,15 +304,15 @@ impl PeerTable {
         }
     }
 
-    /// The entry of `owner`.
+    /// The entry at `idx`.
     #[inline(always)]
-    pub(crate) fn entry(&self, owner: Owner) -> &PeerEntry {
-        &self.entries[owner.index()]
+    pub(crate) fn entry(&self, idx: EntryIndex) -> &PeerEntry {
+        &self.entries[idx.get()]
     }
 
     /// Occupies a free entry for `id` (a nonzero `PeerId`); `None` when all
     /// [`MAX_PEERS`] are taken.
-    pub(crate) fn claim(&self, id: u64) -> Option<Owner> {
+    pub(crate) fn claim(&self, id: u64) -> Option<EntryIndex> {
         debug_assert_ne!(id, 0);
         for (idx, e) in self.entries.iter().enumerate() {
             if e.id.load(Ordering::Relaxed) != 0 {
@@ -330,16 +331,16 @@ impl PeerTable {
             e.waiting.store(0, Ordering::Relaxed);
             // Whoever freed the entry settled it; this is for garbage.
             self.settle(idx);
-            return Some(Owner { idx: idx as u8 });
+            return Some(EntryIndex { idx: idx as u8 });
         }
         None
     }
 
-    /// Records `owner` as attached in `role` (a `ROLE_*` bit): from now on
-    /// peers count it when they decide whether the queue is connected.
-    pub(crate) fn set_role(&self, owner: Owner, role: u64) {
-        let idx = owner.index();
-        self.entry(owner).role.store(role, Ordering::Relaxed);
+    /// Records entry `at` as attached in `role` (a `ROLE_*` bit): from now
+    /// on peers count it when they decide whether the queue is connected.
+    pub(crate) fn set_role(&self, at: EntryIndex, role: u64) {
+        let idx = at.get();
+        self.entry(at).role.store(role, Ordering::Relaxed);
         let (word, bit) = (idx / 64, 1u64 << (idx % 64));
         // SYNC POINT "attached": Release pairs with `any_attached`'s Acquire.
         if role & ROLE_SENDER != 0 {
@@ -408,13 +409,13 @@ impl PeerTable {
         received - done
     }
 
-    /// Frees the entry of `owner`, which is us, detaching cleanly: settles its
+    /// Frees entry `at`, which is ours, detaching cleanly: settles its
     /// counters, leaves the role bitmaps, frees the entry. Returns what
     /// [`PeerTable::settle`] returned (items abandoned). Does nothing if the
     /// entry is no longer ours.
-    pub(crate) fn release(&self, owner: Owner, id: u64) -> u64 {
-        let idx = owner.index();
-        let e = self.entry(owner);
+    pub(crate) fn release(&self, at: EntryIndex, id: u64) -> u64 {
+        let idx = at.get();
+        let e = self.entry(at);
         if e.id.load(Ordering::Relaxed) != id {
             return 0;
         }

@@ -93,7 +93,7 @@
 //!
 //! If a live entry does announce `p` (it won `p` and is still at work, or it
 //! lost `p` and is about to move on), the dead entry is kept and looked at
-//! again by the next reap. Each repair is counted in `Stats::recovered`: one
+//! again by the next reap. Each repair is counted in `Cleanup::recovered`: one
 //! item lost, at most one per dead handle and direction.
 //!
 //! # Orderings
@@ -124,7 +124,7 @@
 //! shared memory; positions use wrapping arithmetic; every loop is bounded by
 //! [`MAX_RETRIES`], the capacity or the table size, and the wait for a claim
 //! in flight by its claimer's life (see above); peer-table indices come from
-//! our own [`Owner`]s and are masked to the table size.
+//! our own [`EntryIndex`]s and are masked to the table size.
 
 // Under loom only the protocol is compiled, not the handles that use the
 // rest (attach, statistics).
@@ -136,8 +136,8 @@ use bytemuck::Pod;
 use crossbeam_utils::Backoff;
 
 use super::peers::{
-    Claim, Owner, PeerEntry, PeerTable, Ticket, MAX_PEERS, WAITING_ALL_DONE, WAITING_NOT_EMPTY,
-    WAITING_NOT_FULL,
+    Claim, EntryIndex, PeerEntry, PeerTable, Ticket, MAX_PEERS, WAITING_ALL_DONE,
+    WAITING_NOT_EMPTY, WAITING_NOT_FULL,
 };
 use crate::payload::{load_payload, store_payload};
 use crate::sync::atomic::{AtomicU64, Ordering};
@@ -208,9 +208,10 @@ fn passed(hint: &AtomicU64, p: u64) -> bool {
     (hint.load(Ordering::Acquire).wrapping_sub(p) as i64) > 0
 }
 
-/// Queue-wide counters and the reap lock, each written rarely.
+/// Cleaning up after departed handles: the reap lock, and what repairs and
+/// settlements counted. Each written rarely.
 #[repr(C)]
-pub(crate) struct Stats {
+pub(crate) struct Cleanup {
     /// Slots repaired after their claimer died (one item lost each).
     pub(crate) recovered: AtomicU64,
     /// Items received whose receiver left (or died) without marking them
@@ -221,16 +222,16 @@ pub(crate) struct Stats {
     pub(crate) reaper: AtomicU64,
 }
 
-/// Where each field of [`Stats`] starts, in bytes from its start.
+/// Where each field of [`Cleanup`] starts, in bytes from its start.
 #[cfg(not(loom))]
-impl Stats {
-    pub(crate) const RECOVERED: usize = core::mem::offset_of!(Stats, recovered);
-    pub(crate) const ABANDONED: usize = core::mem::offset_of!(Stats, abandoned);
-    pub(crate) const REAPER: usize = core::mem::offset_of!(Stats, reaper);
+impl Cleanup {
+    pub(crate) const RECOVERED: usize = core::mem::offset_of!(Cleanup, recovered);
+    pub(crate) const ABANDONED: usize = core::mem::offset_of!(Cleanup, abandoned);
+    pub(crate) const REAPER: usize = core::mem::offset_of!(Cleanup, reaper);
 }
 
 #[cfg(not(loom))]
-const _: () = assert!(Stats::RECOVERED == 0 && Stats::ABANDONED == 8 && Stats::REAPER == 16);
+const _: () = assert!(Cleanup::RECOVERED == 0 && Cleanup::ABANDONED == 8 && Cleanup::REAPER == 16);
 
 /// The control block.
 #[repr(C)]
@@ -245,7 +246,7 @@ pub(crate) struct Control {
     pub(crate) not_full: Padded<Event>,
     /// `join` sleeps here until every item sent is done.
     pub(crate) all_done: Padded<Event>,
-    pub(crate) stats: Padded<Stats>,
+    pub(crate) cleanup: Padded<Cleanup>,
     pub(crate) peers: PeerTable,
 }
 
@@ -260,7 +261,7 @@ impl Control {
             not_empty: Padded(Event::new()),
             not_full: Padded(Event::new()),
             all_done: Padded(Event::new()),
-            stats: Padded(Stats {
+            cleanup: Padded(Cleanup {
                 recovered: zero(),
                 abandoned: zero(),
                 reaper: zero(),
@@ -279,7 +280,7 @@ impl Control {
     pub(crate) const NOT_EMPTY: usize = core::mem::offset_of!(Control, not_empty);
     pub(crate) const NOT_FULL: usize = core::mem::offset_of!(Control, not_full);
     pub(crate) const ALL_DONE: usize = core::mem::offset_of!(Control, all_done);
-    pub(crate) const STATS: usize = core::mem::offset_of!(Control, stats);
+    pub(crate) const CLEANUP: usize = core::mem::offset_of!(Control, cleanup);
     pub(crate) const PEERS: usize = core::mem::offset_of!(Control, peers);
     pub(crate) const LEN: usize = core::mem::size_of::<Control>();
 }
@@ -291,7 +292,7 @@ const _: () = {
     use crate::sync::LINE;
     assert!(Control::TAIL == 0 && Control::HEAD == LINE);
     assert!(Control::NOT_EMPTY == 2 * LINE && Control::NOT_FULL == 3 * LINE);
-    assert!(Control::ALL_DONE == 4 * LINE && Control::STATS == 5 * LINE);
+    assert!(Control::ALL_DONE == 4 * LINE && Control::CLEANUP == 5 * LINE);
     assert!(Control::PEERS == 6 * LINE);
     assert!(Control::LEN == Control::PEERS + PeerTable::LEN);
 };
@@ -321,7 +322,7 @@ pub(crate) const fn stride_words(size: usize) -> usize {
 /// attaches (the queue is rebuilt from it on every operation, so that must
 /// cost nothing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Geometry {
+pub(crate) struct Shape {
     capacity: u64,
     /// `capacity - 1` when the capacity is a power of two (a mask replaces
     /// the division), else [`NO_MASK`].
@@ -333,12 +334,12 @@ pub(crate) struct Geometry {
     prefetch: u64,
 }
 
-/// [`Geometry::mask`] of a capacity that is not a power of two.
+/// [`Shape::mask`] of a capacity that is not a power of two.
 const NO_MASK: u64 = u64::MAX;
 
-impl Geometry {
-    /// The geometry of `capacity` (nonzero) slots of `stride` words.
-    pub(crate) fn new(capacity: u64, stride: usize) -> Geometry {
+impl Shape {
+    /// The shape of `capacity` (nonzero) slots of `stride` words.
+    pub(crate) fn new(capacity: u64, stride: usize) -> Shape {
         debug_assert!(capacity > 0);
         let mask = if capacity.is_power_of_two() {
             capacity - 1
@@ -346,7 +347,7 @@ impl Geometry {
             NO_MASK
         };
         let ahead = (PREFETCH_BYTES / (stride.max(1) * 8)).max(1) as u64;
-        Geometry {
+        Shape {
             capacity,
             mask,
             stride,
@@ -392,7 +393,7 @@ impl Lookahead {
     /// Called by a receiver that has just claimed position `p` of `q`.
     #[inline(always)]
     fn claimed(&self, q: &Queue<'_>, p: u64) {
-        let d = q.geo.prefetch;
+        let d = q.shape.prefetch;
         if d == 0 {
             return;
         }
@@ -411,7 +412,7 @@ impl Lookahead {
 pub(crate) struct Queue<'a> {
     pub(crate) ctl: &'a Control,
     slots: &'a [AtomicU64],
-    geo: Geometry,
+    shape: Shape,
     /// The receiving handle's prefetcher, if any.
     look: Option<&'a Lookahead>,
 }
@@ -471,17 +472,17 @@ enum Settled {
 
 impl<'a> Queue<'a> {
     /// The queue in `ctl` and `slots`, which hold at least
-    /// `geo.data_words()` words; callers establish this when they attach (if
+    /// `shape.data_words()` words; callers establish this when they attach (if
     /// they did not, slot accesses, which are bounds-checked, would panic:
     /// never UB). Built on every operation, so it must inline and check
     /// nothing in release builds.
     #[inline(always)]
-    pub(crate) fn new(ctl: &'a Control, slots: &'a [AtomicU64], geo: Geometry) -> Self {
-        debug_assert!(geo.data_words().is_some_and(|n| n <= slots.len()));
+    pub(crate) fn new(ctl: &'a Control, slots: &'a [AtomicU64], shape: Shape) -> Self {
+        debug_assert!(shape.data_words().is_some_and(|n| n <= slots.len()));
         Queue {
             ctl,
             slots,
-            geo,
+            shape,
             look: None,
         }
     }
@@ -499,31 +500,31 @@ impl<'a> Queue<'a> {
     /// data region is not one: it would say "free for position 0" in every
     /// slot.)
     pub(crate) fn init(&self) {
-        for i in 0..self.geo.capacity {
+        for i in 0..self.shape.capacity {
             self.word(i).store(enc(i, EMPTY), Ordering::Relaxed);
         }
     }
 
     #[inline(always)]
     fn index(&self, pos: u64) -> usize {
-        if self.geo.mask != NO_MASK {
-            (pos & self.geo.mask) as usize
+        if self.shape.mask != NO_MASK {
+            (pos & self.shape.mask) as usize
         } else {
-            (pos % self.geo.capacity) as usize
+            (pos % self.shape.capacity) as usize
         }
     }
 
     #[inline(always)]
     fn word(&self, pos: u64) -> &'a AtomicU64 {
-        &self.slots[self.index(pos) * self.geo.stride]
+        &self.slots[self.index(pos) * self.shape.stride]
     }
 
     /// The payload words of position `pos` (tests; the hot paths use
     /// [`Queue::slot_of`]).
     #[cfg(test)]
     fn payload(&self, pos: u64) -> &'a [AtomicU64] {
-        let start = self.index(pos) * self.geo.stride;
-        &self.slots[start + 1..start + self.geo.stride]
+        let start = self.index(pos) * self.shape.stride;
+        &self.slots[start + 1..start + self.shape.stride]
     }
 
     /// The slot word and payload of position `pos` for items of type `T`:
@@ -532,7 +533,7 @@ impl<'a> Queue<'a> {
     #[inline(always)]
     fn slot_of<T>(&self, pos: u64) -> (&'a AtomicU64, &'a [AtomicU64]) {
         let stride = stride_words(core::mem::size_of::<T>());
-        debug_assert_eq!(stride, self.geo.stride);
+        debug_assert_eq!(stride, self.shape.stride);
         let start = self.index(pos) * stride;
         let words = &self.slots[start..start + stride];
         (&words[0], &words[1..])
@@ -542,17 +543,17 @@ impl<'a> Queue<'a> {
     pub(crate) fn len(&self) -> u64 {
         let head = self.ctl.head.load(Ordering::Relaxed);
         let tail = self.ctl.tail.load(Ordering::Relaxed);
-        tail.saturating_sub(head).min(self.geo.capacity)
+        tail.saturating_sub(head).min(self.shape.capacity)
     }
 
     /// The capacity.
     pub(crate) fn capacity(&self) -> u64 {
-        self.geo.capacity
+        self.shape.capacity
     }
 
     /// Publishes `v` as peer `me`, and wakes a sleeping receiver.
     #[inline(always)]
-    pub(crate) fn try_push<T: Pod>(&self, me: Owner, v: &T) -> Attempt<()> {
+    pub(crate) fn try_push<T: Pod>(&self, me: EntryIndex, v: &T) -> Attempt<()> {
         let r = self.push_one(me, v);
         if r == Attempt::Done(()) {
             self.ctl.not_empty.notify();
@@ -562,7 +563,7 @@ impl<'a> Queue<'a> {
 
     /// Publishes items from the front of `items` while there is room;
     /// `Done(n)` with how many, if any (notifying once), else why none.
-    pub(crate) fn push_slice<T: Pod>(&self, me: Owner, items: &[T]) -> Attempt<usize> {
+    pub(crate) fn push_slice<T: Pod>(&self, me: EntryIndex, items: &[T]) -> Attempt<usize> {
         let mut n = 0;
         let mut stop = Attempt::NotNow;
         for v in items {
@@ -583,7 +584,7 @@ impl<'a> Queue<'a> {
     }
 
     #[inline(always)]
-    fn push_one<T: Pod>(&self, me: Owner, v: &T) -> Attempt<()> {
+    fn push_one<T: Pod>(&self, me: EntryIndex, v: &T) -> Attempt<()> {
         let entry = self.ctl.peers.entry(me);
         let tail = &self.ctl.tail;
         let claim = Claim::begin(&entry.claim_send, &entry.sent);
@@ -633,7 +634,7 @@ impl<'a> Queue<'a> {
                 }
                 // The slot still holds the previous lap: full, unless a
                 // receiver has claimed that item and is still reading it.
-                let prev = p.wrapping_sub(self.geo.capacity);
+                let prev = p.wrapping_sub(self.shape.capacity);
                 if w == enc(prev, FULL) && passed(&self.ctl.head, prev) {
                     outcome = Attempt::InFlight(InFlight {
                         side: Side::Recv,
@@ -657,7 +658,7 @@ impl<'a> Queue<'a> {
 
     /// Takes the next item as peer `me`, and wakes a sleeping sender.
     #[inline(always)]
-    pub(crate) fn try_pop<T: Pod>(&self, me: Owner) -> Attempt<T> {
+    pub(crate) fn try_pop<T: Pod>(&self, me: EntryIndex) -> Attempt<T> {
         let r = self.pop_one(me);
         if matches!(r, Attempt::Done(_)) {
             self.ctl.not_full.notify();
@@ -667,7 +668,7 @@ impl<'a> Queue<'a> {
 
     /// Takes items into the front of `out` while there are any; `Done(n)`
     /// with how many, if any (notifying once), else why none.
-    pub(crate) fn pop_slice<T: Pod>(&self, me: Owner, out: &mut [T]) -> Attempt<usize> {
+    pub(crate) fn pop_slice<T: Pod>(&self, me: EntryIndex, out: &mut [T]) -> Attempt<usize> {
         let mut n = 0;
         let mut stop = Attempt::NotNow;
         for slot in out.iter_mut() {
@@ -689,7 +690,7 @@ impl<'a> Queue<'a> {
     }
 
     #[inline(always)]
-    fn pop_one<T: Pod>(&self, me: Owner) -> Attempt<T> {
+    fn pop_one<T: Pod>(&self, me: EntryIndex) -> Attempt<T> {
         let entry = self.ctl.peers.entry(me);
         let head = &self.ctl.head;
         let claim = Claim::begin(&entry.claim_recv, &entry.received);
@@ -724,7 +725,7 @@ impl<'a> Queue<'a> {
                         // SYNC POINT "slot free": Release orders our payload
                         // reads before the next producer's claim.
                         word.store(
-                            enc(p.wrapping_add(self.geo.capacity), EMPTY),
+                            enc(p.wrapping_add(self.shape.capacity), EMPTY),
                             Ordering::Release,
                         );
                         return Attempt::Done(v);
@@ -817,7 +818,7 @@ impl<'a> Queue<'a> {
     /// receiver may take it first).
     pub(crate) fn has_item(&self) -> bool {
         let mut p = self.ctl.head.load(Ordering::Relaxed);
-        for _ in 0..self.geo.capacity.min(u64::from(MAX_RETRIES)) {
+        for _ in 0..self.shape.capacity.min(u64::from(MAX_RETRIES)) {
             let w = self.word(p).load(Ordering::Acquire);
             let d = dist(w, p);
             if d == 0 && state(w) == FULL {
@@ -908,13 +909,13 @@ impl<'a> Queue<'a> {
                 }
             }
         }
-        let skipped = enc(p.wrapping_add(self.geo.capacity), EMPTY);
+        let skipped = enc(p.wrapping_add(self.shape.capacity), EMPTY);
         // SYNC POINT "repaired".
         if word
             .compare_exchange(w, skipped, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
         {
-            self.ctl.stats.recovered.fetch_add(1, Ordering::Relaxed);
+            self.ctl.cleanup.recovered.fetch_add(1, Ordering::Relaxed);
         }
         Settled::Repaired
     }
@@ -923,14 +924,14 @@ impl<'a> Queue<'a> {
     /// handle is doing so right now; `me` is the caller's `PeerId`. Returns
     /// how many peers were reaped.
     ///
-    /// Under the reap lock (`Stats::reaper`, taken by CAS from 0 or from a
+    /// Under the reap lock (`Cleanup::reaper`, taken by CAS from 0 or from a
     /// dead holder): for each occupied entry whose process is dead, leaves its
     /// roles, settles its announced claims ([`Queue::settle_claim`]) and, once
     /// both are settled, undoes its waiter registration, settles its counters
     /// and frees the entry. A reaper killed half-way leaves the lock to the
     /// next one, which redoes what is left; every step tolerates that.
     pub(crate) fn reap(&self, me: u64, mut is_dead: impl FnMut(u64) -> bool) -> usize {
-        let lock = &self.ctl.stats.reaper;
+        let lock = &self.ctl.cleanup.reaper;
         let holder = lock.load(Ordering::Acquire);
         if holder != 0 && (holder == me || !is_dead(holder)) {
             return 0; // somebody is at it
@@ -972,7 +973,7 @@ impl<'a> Queue<'a> {
             }
             let abandoned = peers.settle(i);
             self.ctl
-                .stats
+                .cleanup
                 .abandoned
                 .fetch_add(abandoned, Ordering::Relaxed);
             e.role.store(0, Ordering::Relaxed);
@@ -991,10 +992,10 @@ impl<'a> Queue<'a> {
 
     /// Detaches `me` (whose `PeerId` is `id`) cleanly: settles its counters,
     /// leaves its roles, frees its entry, wakes everyone.
-    pub(crate) fn detach(&self, me: Owner, id: u64) {
+    pub(crate) fn detach(&self, me: EntryIndex, id: u64) {
         let abandoned = self.ctl.peers.release(me, id);
         self.ctl
-            .stats
+            .cleanup
             .abandoned
             .fetch_add(abandoned, Ordering::Relaxed);
         self.notify_all();
@@ -1002,7 +1003,7 @@ impl<'a> Queue<'a> {
 
     /// Marks one item received by `me` as done; `false` if `me` has no
     /// received item left to mark.
-    pub(crate) fn task_done(&self, me: Owner) -> bool {
+    pub(crate) fn task_done(&self, me: EntryIndex) -> bool {
         let entry = self.ctl.peers.entry(me);
         // Our own counters: only we write them.
         let received = entry.received.load(Ordering::Relaxed);
@@ -1074,7 +1075,7 @@ pub(crate) mod heap {
             Queue::new(
                 &self.ctl,
                 &self.slots,
-                Geometry::new(self.capacity, self.stride),
+                Shape::new(self.capacity, self.stride),
             )
         }
     }
