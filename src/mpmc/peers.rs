@@ -1,6 +1,8 @@
 //! The peer table: who is attached to an MPMC queue, in which role, what
-//! position each one is claiming right now, and what each has sent,
-//! received and marked done.
+//! position each one is claiming right now (its tickets), and what each has
+//! sent, received and marked done. How the table is used is part of the
+//! protocol, described in the `queue` module docs ("Claims", "The peer
+//! table", "Reaping and repair"); here, its layout.
 //!
 //! ```text
 //! PeerTable:  roles line: senders bitmap [2 × u64] | receivers bitmap [2 × u64]
@@ -8,46 +10,10 @@
 //! PeerEntry:  id | role | waiting | sent | received | done | claim_send | claim_recv | (pad)
 //! ```
 //!
-//! Every attached handle *occupies* one entry: it claims a free one by a CAS
-//! of `id` from 0 to its process identity (`claim`), and frees it when it
-//! detaches. The entry index is the handle's [`EntryIndex`].
-//!
-//! # Claims
-//!
-//! Before a handle tries to claim queue position `p` (by its CAS on `tail`
-//! or `head`), it *announces* the claim in its entry with one store: a
-//! [`Ticket`] in `claim_send` or `claim_recv`, holding the low bits of `p`
-//! and of the handle's `sent` (or `received`) count at that moment; 0 = none.
-//! Right after a successful CAS it counts the item (one store); a handle that
-//! gives up without claiming withdraws the ticket. A ticket left behind by a
-//! claim that was carried out is harmless: the slot says it was.
-//!
-//! This is how a survivor finds the position a dead process may have held
-//! (the slot itself carries no owner, so that publishing an item stays a
-//! plain store, see `queue`), and whether that process had counted the item:
-//! its count is the ticket's, or one more.
-//!
-//! # Counters that never move
-//!
-//! `sent`, `received` and `done` are written only by the occupant (a plain
-//! load and store: there is one writer), or by the reaper cleaning up after a
-//! dead occupant. They are **never reset**: a new occupant continues from the
-//! values its predecessor left. So every counter only grows (with one
-//! exception: the repair of a half-written item *uncounts* it from `sent`),
-//! and the queue's totals are plain sums over the table, with nothing
-//! "retired" to fold in. That is what makes `join` exact without a snapshot
-//! (see [`super`]).
-//!
-//! A departing occupant (or the reaper of a dead one) raises `done` to
-//! `received`: items a receiver took and never marked done count as done, and
-//! as `abandoned` in the statistics. So at every free entry `done ==
-//! received`, and a new occupant's own `task_done` budget starts at zero.
-//!
-//! # Trust
-//!
-//! Indices come from our own [`EntryIndex`]s and are masked to the table size;
-//! counters are summed with wrapping arithmetic; a garbage `id` makes an entry
-//! look occupied by a (probably dead) process, which reaping then frees.
+//! Every attached handle *occupies* one entry: it claims a free one
+//! ([`PeerTable::claim`]) and frees it when it detaches. The entry's index
+//! is the handle's [`EntryIndex`], masked to the table size wherever it is
+//! used.
 
 // Under loom only the protocol is compiled, not the handles that use the
 // rest (attach, roles, statistics).

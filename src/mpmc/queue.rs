@@ -1,4 +1,8 @@
-//! The multi-producer multi-consumer queue protocol, with crash repair.
+//! The multi-producer multi-consumer queue protocol, and the one place it is
+//! described. The rest of `mpmc` points here: `peers` lays out the peer
+//! table, `repair` reaps dead handles and repairs their slots, `wait` paces
+//! a wait for a claim in flight, `end` is what the channel core sees, and
+//! the docs of [`super`] say what users are promised.
 //!
 //! Like [`crate::spsc`]'s ring, this works on a `#[repr(C)]` [`Control`]
 //! block and a slice of atomic words, wherever they live.
@@ -38,11 +42,17 @@
 //! **Crash safety.** A claimer that dies between its CAS and its store leaves
 //! the slot unfinished: consumers would find `EMPTY(p)` at `head` forever (or
 //! producers `FULL(p - capacity)` at `tail`), the wedge every Vyukov-style
-//! queue has. So before its CAS, a claimer *announces* `p` in its own peer
-//! table entry with one store (a ticket, [`super::peers`], which also records
-//! its `sent`/`received` count), and right after a successful CAS it counts
-//! the item. A reaper that finds the claimer dead knows which position it may
-//! have held, and from the count whether its item was counted.
+//! queue has. So before its CAS, a claimer *announces* `p` in its own entry
+//! of the peer table with one store: a *ticket* ([`Ticket`], in `claim_send`
+//! or `claim_recv`) holding the low bits of `p` and of the claimer's `sent`
+//! (or `received`) count at that moment; 0 is none. Right after a successful
+//! CAS it counts the item (one store); a claimer that gives up without
+//! claiming withdraws its ticket. A ticket left behind by a claim that was
+//! carried out is harmless: the slot says it was. The slot itself names no
+//! owner, so that publishing an item stays a plain store; a survivor that
+//! finds the claimer dead learns from its ticket which position it may have
+//! held, and from its count (the ticket's, or one more) whether it had
+//! counted the item.
 //!
 //! # Claims in flight
 //!
@@ -73,28 +83,118 @@
 //! load synchronizes with every claim up to the value read, each of which came
 //! after that slot's item was published, after its send's claim. Without it,
 //! a receive could read `head == p` written by another thread and a `tail`
-//! older than that thread's own send, and report empty.
+//! older than that thread's own send, and report empty. Reading the other
+//! side's index takes its hottest line from under it, so an attempt first
+//! watches its slot for a moment ([`WATCH_LOADS`]).
 //!
-//! # Repair
+//! # The peer table
 //!
-//! Run under the reap lock by the one handle that holds it ([`Queue::reap`]),
-//! for each position `p` a dead entry announced:
+//! The control block holds a table of `MAX_PEERS` entries (laid out in
+//! [`super::peers`]). An attaching handle occupies a free entry by a CAS of
+//! its `id` from 0 to its process identity (pid and start time, which
+//! survives pid reuse), and sets its bit in the senders' or receivers'
+//! bitmap. A full table is refused with `Error::TooManyHandles` after the
+//! dead have been reaped. "Is any sender attached?" is two loads of the
+//! bitmap line.
 //!
-//! * send: if the slot still says `EMPTY(p)` although `tail` is past `p`,
-//!   somebody won `p` and has not published it. If no live entry announces
-//!   `p`, the winner is dead: the slot is moved to `EMPTY(p + capacity)`
-//!   (consumers then skip `p`, the next lap's producer reuses the slot) and,
-//!   if the winner had counted the item as sent, it is uncounted;
-//! * receive: if the slot still says `FULL(p)` although `head` is past `p`,
-//!   and no live entry announces `p`, the dead winner never freed it: the
-//!   slot is moved to `EMPTY(p + capacity)`, and the item is counted as
-//!   received (if it was not yet) by the dead entry, whose settling then
-//!   counts it done and abandoned.
+//! Besides its tickets, each entry holds the handle's counters `sent`,
+//! `received` and `done`, written only by the occupant (a plain load and
+//! store: there is one writer), or by the reaper cleaning up after a dead
+//! one. They are **never reset**: a new occupant continues from the values
+//! its predecessor left. So every counter only grows (with one exception: the
+//! repair of a half-written item *uncounts* it from `sent`), and the queue's
+//! totals are plain sums over the table, with nothing "retired" to fold in.
+//! That is what makes `join` exact without a snapshot. A departing occupant
+//! (or the reaper of a dead one) raises `done` to `received`: items a
+//! receiver took and never marked done count as done, and as `abandoned`. So
+//! at every free entry `done == received`, and a new occupant's own
+//! `task_done` budget starts at zero.
 //!
-//! If a live entry does announce `p` (it won `p` and is still at work, or it
-//! lost `p` and is about to move on), the dead entry is kept and looked at
-//! again by the next reap. Each repair is counted in `Cleanup::recovered`: one
-//! item lost, at most one per dead handle and direction.
+//! # Reaping and repair
+//!
+//! Handles look for dead peers when it can matter and at a bounded rate: on
+//! attach; at most once per liveness interval while waiting (and on polling
+//! paths that found the queue empty or full, reading the clock only every
+//! 32nd time); and when a claim in flight they wait for is held by the dead
+//! only. One handle at a time reaps ([`Queue::reap`], in `repair`): it takes
+//! the *reap lock* (a CAS of `Cleanup::reaper` from 0, or from the id of a
+//! reaper that died, to its own id). Then, for each occupied entry whose
+//! process is gone, it
+//!
+//! 1. clears the entry's bits in the role bitmaps (it no longer counts as
+//!    attached);
+//! 2. settles each position `p` the entry announced:
+//!    * send: if the slot still says `EMPTY(p)` although `tail` is past `p`,
+//!      somebody won `p` and has not published it. If no live entry
+//!      announces `p`, the winner is dead: the slot is moved to
+//!      `EMPTY(p + capacity)` (consumers then skip `p`, the next lap's
+//!      producer reuses the slot) and, if the winner had counted the item as
+//!      sent, it is uncounted;
+//!    * receive: if the slot still says `FULL(p)` although `head` is past
+//!      `p`, and no live entry announces `p`, the dead winner never freed it:
+//!      the slot is moved to `EMPTY(p + capacity)`, and the item is counted
+//!      as received (if it was not yet) by the dead entry, whose settling
+//!      then counts it done and abandoned.
+//!
+//!    If a live entry does announce `p` (it won `p` and is still at work, or
+//!    it lost `p` and is about to move on), the dead entry is left for the
+//!    next reap. Each repair is counted in `Cleanup::recovered`: one item
+//!    lost, at most one per dead handle and direction;
+//! 3. undoes the dead handle's waiter registration: the entry's `waiting`
+//!    word says which event it was asleep on (set just before registering,
+//!    cleared just after unregistering), taken with a swap;
+//! 4. *settles* the entry: raises `done` to `received`, withdraws its
+//!    tickets;
+//! 5. frees the entry (`id` = 0, Release), and finally releases the lock and
+//!    wakes every sleeper.
+//!
+//! A reaper killed half-way leaves the lock to the next one, which redoes
+//! what is left: every step is idempotent, and counts are settled before the
+//! slot they belong to moves. A handle that detaches normally does 1, 4 and
+//! 5 itself.
+//!
+//! # Counting, exactly
+//!
+//! For a slot left unfinished by a dead claimer, the reaper knows from the
+//! ticket whether the claimer's item was counted: its count is the ticket's,
+//! or one more.
+//!
+//! * unwritten (send): if counted as sent, the repair uncounts it — the item
+//!   never existed as far as `join` is concerned;
+//! * unreleased (receive): if not yet counted as received, the repair counts
+//!   it; settling the dead receiver's entry then counts it done (abandoned),
+//!   like every item it took and never marked done.
+//!
+//! So a kill at any instruction leaves `sent`, `received` and `done` exact:
+//! there is no window in which a kill makes `join` return early or never.
+//! (What a kill *can* do is make `stats().sent` go down by one, when the
+//! item it was writing is uncounted.) The limit that remains is outside the
+//! failure model: a process judged dead while it is alive (in another PID
+//! namespace, say) would be reaped under its feet.
+//!
+//! # `join`
+//!
+//! `join` waits on the `all_done` event until a check ([`Queue::all_done`])
+//! finds that everything sent has been marked done. The check sums `done`
+//! over the table (Acquire loads) and *then* sums `sent`, and succeeds when
+//! `sent <= done`. No snapshot is needed:
+//!
+//! * an item is counted `done` only after it was received, which is after its
+//!   sender counted it `sent` (the count precedes the slot's Release store of
+//!   FULL, which the receiver loads with Acquire); so every item counted in the
+//!   first sum has its `sent` count visible to the second sum (the `done`
+//!   store is Release, its load Acquire), and `done` totals are at most the
+//!   `sent` totals;
+//! * so when the second sum is not larger than the first, every item counted
+//!   sent is among those counted done: every item sent before the check began
+//!   — in particular, every `send` that returned before `join` was called —
+//!   has been marked done (or lost with a killed sender or receiver).
+//!
+//! An item that is being sent while `join` checks may or may not be waited
+//! for, as with any concurrent call. `task_done` notifies `all_done` when its
+//! receiver has nothing left outstanding (only then can it have made the last
+//! item done); repairs, settling and detaching notify too. The loom model
+//! `loom_all_done_never_early` checks the counting argument.
 //!
 //! # Orderings
 //!
@@ -109,14 +209,26 @@
 //!   sees the announcement. And the announcement that replaces it (Release)
 //!   comes after the claimer finished the slot, so a reaper that sees the
 //!   replacement (Acquire) finds the slot finished.
-//! * SYNC POINT "repaired": a repair's AcqRel CAS on the slot word hands the
-//!   slot to the next lap like a consumer's EMPTY store.
 //! * SYNC POINT "claims seen": see "Claims in flight".
 //! * SYNC POINT "claim finished": every store that replaces a ticket (the
 //!   next announcement, a withdrawal, a settling) is Release and comes after
 //!   the claim's slot was finished (or repaired); [`Queue::holder`] loads
 //!   tickets with Acquire, so if it finds none for the position, its next
 //!   load of the slot word sees the slot finished.
+//! * SYNC POINT "counted": a claimer's Release store of its count pairs with
+//!   the reaper's Acquire load when it settles the entry.
+//! * SYNC POINT "repaired": a repair's AcqRel CAS on the slot word hands the
+//!   slot to the next lap like a consumer's EMPTY store.
+//! * SYNC POINT "reaper handover": the reap lock is taken with AcqRel and
+//!   released with Release, so each reaper sees what the last one did.
+//! * SYNC POINT "entry handover": freeing an entry (Release on `id`) pairs
+//!   with the next occupant's AcqRel claim of it, which continues from the
+//!   counters left there.
+//! * SYNC POINTs "attached" and "detached": the role bitmaps are changed
+//!   with AcqRel RMWs and read with Acquire, so a receiver that sees the last
+//!   sender gone also sees every item it published.
+//! * SYNC POINT "done": `task_done`'s and settling's Release stores of
+//!   `done` pair with `join`'s Acquire loads.
 //!
 //! # Trust
 //!
@@ -124,7 +236,9 @@
 //! shared memory; positions use wrapping arithmetic; every loop is bounded by
 //! [`MAX_RETRIES`], the capacity or the table size, and the wait for a claim
 //! in flight by its claimer's life (see above); peer-table indices come from
-//! our own [`EntryIndex`]s and are masked to the table size.
+//! our own [`EntryIndex`]es and are masked to the table size; counters are
+//! summed with wrapping arithmetic; a garbage `id` makes an entry look
+//! occupied by a (probably dead) process, which reaping then frees.
 
 // Under loom only the protocol is compiled, not the handles that use the
 // rest (attach, statistics).
@@ -135,17 +249,14 @@ use core::cell::Cell;
 use bytemuck::Pod;
 use crossbeam_utils::Backoff;
 
-use super::peers::{
-    Claim, EntryIndex, PeerEntry, PeerTable, Ticket, MAX_PEERS, WAITING_ALL_DONE,
-    WAITING_NOT_EMPTY, WAITING_NOT_FULL,
-};
+use super::peers::{Claim, EntryIndex, PeerEntry, PeerTable, Ticket};
 use crate::payload::{load_payload, store_payload};
 use crate::sync::atomic::{AtomicU64, Ordering};
 use crate::sync::event::Event;
 use crate::sync::Padded;
 
-const EMPTY: u64 = 0;
-const FULL: u64 = 1;
+pub(super) const EMPTY: u64 = 0;
+pub(super) const FULL: u64 = 1;
 const STATE_MASK: u64 = 0b11;
 const POS_SHIFT: u32 = 2;
 const POS_MASK: u64 = (1 << 62) - 1;
@@ -162,7 +273,7 @@ pub(crate) const MAX_RETRIES: u32 = 4096;
 const PAD_SLOTS: bool = false;
 
 #[inline(always)]
-fn enc(pos: u64, state: u64) -> u64 {
+pub(super) fn enc(pos: u64, state: u64) -> u64 {
     (pos << POS_SHIFT) | state
 }
 
@@ -204,7 +315,7 @@ fn watch(word: &AtomicU64, w: u64) -> bool {
 /// Whether `hint` (`tail` or `head`) has moved past position `p`. Acquire:
 /// SYNC POINT "claim announced".
 #[inline(always)]
-fn passed(hint: &AtomicU64, p: u64) -> bool {
+pub(super) fn passed(hint: &AtomicU64, p: u64) -> bool {
     (hint.load(Ordering::Acquire).wrapping_sub(p) as i64) > 0
 }
 
@@ -459,17 +570,6 @@ pub(crate) enum Holder {
     Nobody,
 }
 
-/// What became of one announced claim of a dead entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Settled {
-    /// Nothing to repair (never won, or carried out).
-    Nothing,
-    /// The slot was repaired (now, or by an earlier reaper).
-    Repaired,
-    /// A live entry announces the same position: look again later.
-    Deferred,
-}
-
 impl<'a> Queue<'a> {
     /// The queue in `ctl` and `slots`, which hold at least
     /// `shape.data_words()` words; callers establish this when they attach (if
@@ -515,7 +615,7 @@ impl<'a> Queue<'a> {
     }
 
     #[inline(always)]
-    fn word(&self, pos: u64) -> &'a AtomicU64 {
+    pub(super) fn word(&self, pos: u64) -> &'a AtomicU64 {
         &self.slots[self.index(pos) * self.shape.stride]
     }
 
@@ -838,158 +938,6 @@ impl<'a> Queue<'a> {
         dist(self.word(p).load(Ordering::Acquire), p) < 0
     }
 
-    /// Whether a live entry (not marked in `dead`) has a ticket for position
-    /// `p` on `side`. Acquire: SYNC POINT "claim announced".
-    fn announced_by_live(&self, side: Side, p: u64, dead: &[bool; MAX_PEERS]) -> bool {
-        self.ctl.peers.entries.iter().enumerate().any(|(i, e)| {
-            !dead[i]
-                && e.id.load(Ordering::Acquire) != 0
-                && Ticket(ticket(e, side).load(Ordering::Acquire)).is_for(p)
-        })
-    }
-
-    /// Settles the claim that dead entry `idx` announced on `side` (see the
-    /// module docs, "Repair"). `dead` marks every entry being reaped.
-    /// Idempotent: a reaper that dies half-way leaves a state the next one
-    /// reads right (counts are settled before the slot moves, and a settled
-    /// count reads as settled).
-    fn settle_claim(&self, side: Side, idx: usize, dead: &[bool; MAX_PEERS]) -> Settled {
-        let entries = &self.ctl.peers.entries;
-        let t = Ticket(ticket(&entries[idx % MAX_PEERS], side).load(Ordering::Acquire));
-        if !t.is_some() {
-            return Settled::Nothing;
-        }
-        let (stuck_state, hint) = match side {
-            Side::Send => (EMPTY, &self.ctl.tail),
-            Side::Recv => (FULL, &self.ctl.head),
-        };
-        // Acquire: SYNC POINT "claim announced".
-        let p = t.position(hint.load(Ordering::Acquire));
-        let word = self.word(p);
-        let w = word.load(Ordering::Acquire);
-        if w != enc(p, stuck_state) || !passed(hint, p) {
-            // Never won by anybody, or carried out.
-            return Settled::Nothing;
-        }
-        if self.announced_by_live(side, p, dead) {
-            return Settled::Deferred;
-        }
-        // The winner of `p` is among the dead entries with a ticket for it;
-        // one whose count is its ticket's plus one counted its claim.
-        let claimers = || {
-            entries
-                .iter()
-                .enumerate()
-                .filter(|&(i, _)| dead[i])
-                .map(|(_, e)| (e, Ticket(ticket(e, side).load(Ordering::Acquire))))
-                .filter(|&(_, t)| t.is_for(p))
-        };
-        match side {
-            Side::Send => {
-                for (e, t) in claimers() {
-                    let sent = e.sent.load(Ordering::Acquire);
-                    if t.counted(sent) {
-                        // Counted and never to arrive: uncount it (a second
-                        // look then finds it not counted).
-                        e.sent.store(sent.wrapping_sub(1), Ordering::Release);
-                        break;
-                    }
-                }
-            }
-            Side::Recv => {
-                let counted =
-                    claimers().any(|(e, t)| t.counted(e.received.load(Ordering::Acquire)));
-                if !counted {
-                    if let Some((e, _)) = claimers().next() {
-                        // Count it as received (a second look then finds it
-                        // counted); settling the entry then counts it done.
-                        let r = e.received.load(Ordering::Acquire);
-                        e.received.store(r.wrapping_add(1), Ordering::Release);
-                    }
-                }
-            }
-        }
-        let skipped = enc(p.wrapping_add(self.shape.capacity), EMPTY);
-        // SYNC POINT "repaired".
-        if word
-            .compare_exchange(w, skipped, Ordering::AcqRel, Ordering::Relaxed)
-            .is_ok()
-        {
-            self.ctl.cleanup.recovered.fetch_add(1, Ordering::Relaxed);
-        }
-        Settled::Repaired
-    }
-
-    /// Cleans up after peers that `is_dead` says are gone, if no other live
-    /// handle is doing so right now; `me` is the caller's `PeerId`. Returns
-    /// how many peers were reaped.
-    ///
-    /// Under the reap lock (`Cleanup::reaper`, taken by CAS from 0 or from a
-    /// dead holder): for each occupied entry whose process is dead, leaves its
-    /// roles, settles its announced claims ([`Queue::settle_claim`]) and, once
-    /// both are settled, undoes its waiter registration, settles its counters
-    /// and frees the entry. A reaper killed half-way leaves the lock to the
-    /// next one, which redoes what is left; every step tolerates that.
-    pub(crate) fn reap(&self, me: u64, mut is_dead: impl FnMut(u64) -> bool) -> usize {
-        let lock = &self.ctl.cleanup.reaper;
-        let holder = lock.load(Ordering::Acquire);
-        if holder != 0 && (holder == me || !is_dead(holder)) {
-            return 0; // somebody is at it
-        }
-        // SYNC POINT "reaper handover": AcqRel; Acquire pairs with the last
-        // reaper's Release below (or sees a dead reaper's last stores).
-        if lock
-            .compare_exchange(holder, me, Ordering::AcqRel, Ordering::Relaxed)
-            .is_err()
-        {
-            return 0;
-        }
-        let peers = &self.ctl.peers;
-        let mut dead = [false; MAX_PEERS];
-        let mut ids = [0u64; MAX_PEERS];
-        for (i, e) in peers.entries.iter().enumerate() {
-            let id = e.id.load(Ordering::Acquire);
-            if id != 0 && id != me && is_dead(id) {
-                dead[i] = true;
-                ids[i] = id;
-            }
-        }
-        let mut reaped = 0;
-        let mut changed = false;
-        for i in (0..MAX_PEERS).filter(|&i| dead[i]) {
-            let e = &peers.entries[i];
-            peers.clear_roles(i);
-            let send = self.settle_claim(Side::Send, i, &dead);
-            let recv = self.settle_claim(Side::Recv, i, &dead);
-            changed |= send == Settled::Repaired || recv == Settled::Repaired;
-            if send == Settled::Deferred || recv == Settled::Deferred {
-                continue; // the next reap looks again
-            }
-            match e.waiting.swap(0, Ordering::AcqRel) {
-                WAITING_NOT_EMPTY => self.ctl.not_empty.forget_waiter(),
-                WAITING_NOT_FULL => self.ctl.not_full.forget_waiter(),
-                WAITING_ALL_DONE => self.ctl.all_done.forget_waiter(),
-                _ => {}
-            }
-            let abandoned = peers.settle(i);
-            self.ctl
-                .cleanup
-                .abandoned
-                .fetch_add(abandoned, Ordering::Relaxed);
-            e.role.store(0, Ordering::Relaxed);
-            // SYNC POINT "entry handover".
-            let _ =
-                e.id.compare_exchange(ids[i], 0, Ordering::Release, Ordering::Relaxed);
-            reaped += 1;
-        }
-        // SYNC POINT "reaper handover".
-        lock.store(0, Ordering::Release);
-        if reaped > 0 || changed {
-            self.notify_all();
-        }
-        reaped
-    }
-
     /// Detaches `me` (whose `PeerId` is `id`) cleanly: settles its counters,
     /// leaves its roles, frees its entry, wakes everyone.
     pub(crate) fn detach(&self, me: EntryIndex, id: u64) {
@@ -1038,7 +986,7 @@ impl<'a> Queue<'a> {
 }
 
 /// The ticket word of `side` in entry `e`.
-fn ticket(e: &PeerEntry, side: Side) -> &AtomicU64 {
+pub(super) fn ticket(e: &PeerEntry, side: Side) -> &AtomicU64 {
     match side {
         Side::Send => &e.claim_send,
         Side::Recv => &e.claim_recv,
