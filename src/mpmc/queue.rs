@@ -267,11 +267,6 @@ const POS_MASK: u64 = (1 << 62) - 1;
 /// loop forever.
 pub(crate) const MAX_RETRIES: u32 = 4096;
 
-/// Whether slots are padded to whole 64-byte lines (see [`stride_words`]).
-/// Measured with `bench-suite/benches/mpmc.rs`: unpadded is faster (several slots share
-/// a line, and a consumer streaming behind a producer gets them together).
-const PAD_SLOTS: bool = false;
-
 #[inline(always)]
 pub(super) fn enc(pos: u64, state: u64) -> u64 {
     (pos << POS_SHIFT) | state
@@ -409,24 +404,23 @@ const _: () = {
 };
 
 /// How far ahead of the slot it just claimed a receiver prefetches, in bytes
-/// of slots (see [`Lookahead`]). Measured with `bench-suite/benches/mpmc.rs`
-/// (1 × 1, u64): 128 to 1024 bytes gave the same rates; 64 bytes less.
+/// of slots (see [`Lookahead`]): far enough that the transfers overlap, in a
+/// range where the distance made no difference (`bench-suite/benches/mpmc.rs
+/// -- 1x1`; BENCHMARKS.md, "Design measurements").
 const PREFETCH_BYTES: usize = 256;
 
-/// Claims between two reads of `tail` by a [`Lookahead`]. Each read moves
-/// the senders' hottest line to the receiver and back: every 16 claims cost
-/// half the 1 × 1 rate, every 256 and 1024 measured alike.
+/// Claims between two reads of `tail` by a [`Lookahead`]: each read moves
+/// the senders' hottest line to the receiver and back, so it must be rare
+/// (`bench-suite/benches/mpmc.rs -- 1x1`; BENCHMARKS.md, "Design
+/// measurements").
 const LOOKAHEAD_REFRESH: u64 = 256;
 
-/// Words per slot: the slot word, then the payload; rounded up to a whole
-/// 64-byte line when [`PAD_SLOTS`] is set.
+/// Words per slot: the slot word, then the payload. Not padded to whole
+/// lines: several slots share one, and a receiver streaming behind a sender
+/// gets them together (`bench-suite/benches/mpmc.rs`; BENCHMARKS.md,
+/// "Design measurements").
 pub(crate) const fn stride_words(size: usize) -> usize {
-    let words = 1 + size.div_ceil(8);
-    if PAD_SLOTS {
-        words.next_multiple_of(8)
-    } else {
-        words
-    }
+    1 + size.div_ceil(8)
 }
 
 /// The shape of a queue's data region: computed once when a handle
@@ -479,16 +473,15 @@ impl Shape {
 /// a transfer from another core, and its next claim (a locked CAS) waits for
 /// the load that brings the line. A software prefetch of the slot
 /// [`PREFETCH_BYTES`] further on is not held back by the CAS, so the
-/// transfers overlap: in the 1 × 1 bench, with the queue full, 17-32 M
-/// items/s became 80-100 M/s.
+/// transfers overlap.
 ///
 /// But a prefetch of a slot the senders have *not* written yet takes the
-/// line from under them: a receiver right behind the senders then stole every
-/// line before they filled it, and the stream locked into 33 M/s whenever the
-/// queue ran near empty (in about half the runs, 1 × 1). So a receiver
-/// prefetches only below the `tail` it last read, re-read every
-/// [`LOOKAHEAD_REFRESH`] claims: far behind the senders it always prefetches,
-/// right behind them never (1 × 1, near empty: 80-85 M/s).
+/// line from under them, so a receiver right behind the senders would steal
+/// every line before they filled it. So a receiver prefetches only below the
+/// `tail` it last read, re-read every [`LOOKAHEAD_REFRESH`] claims: far
+/// behind the senders it always prefetches, right behind them never. (Both
+/// effects show in `bench-suite/benches/mpmc.rs -- 1x1 --occupancy`; the
+/// numbers are in BENCHMARKS.md, "Design measurements".)
 ///
 /// A hint only: `tail` read Relaxed, and a stale or garbage value changes
 /// what is prefetched, never what is read.
