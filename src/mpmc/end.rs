@@ -207,7 +207,7 @@ impl MpmcEnd {
     /// The outcome of a linearizable attempt that went `first`: a claim in
     /// flight is waited out ([`wait_out`]), retrying with `retry`.
     #[inline(always)]
-    fn settle<R>(
+    fn linearized<R>(
         &self,
         q: &Queue<'_>,
         first: Attempt<R>,
@@ -323,14 +323,14 @@ impl TxEnd for MpmcEnd {
     fn try_push_linearizable<T: Pod>(&self, _: &mut (), v: &T) -> bool {
         let q = self.queue();
         let push = || q.try_push(self.entry, v);
-        self.settle(&q, push(), push).is_some()
+        self.linearized(&q, push(), push).is_some()
     }
 
     #[inline]
     fn push_slice_linearizable<T: Pod>(&self, _: &mut (), items: &[T]) -> usize {
         let q = self.queue();
         let push = || q.push_slice(self.entry, items);
-        self.settle(&q, push(), push).unwrap_or(0)
+        self.linearized(&q, push(), push).unwrap_or(0)
     }
 }
 
@@ -359,14 +359,14 @@ impl RxEnd for MpmcEnd {
     fn try_pop_linearizable<T: Pod>(&self, _: &mut ()) -> Option<T> {
         let q = self.queue();
         let pop = || q.try_pop(self.entry);
-        self.settle(&q, pop(), pop)
+        self.linearized(&q, pop(), pop)
     }
 
     #[inline]
     fn pop_slice_linearizable<T: Pod>(&self, _: &mut (), out: &mut [T]) -> usize {
         let q = self.queue();
         let first = q.pop_slice(self.entry, out);
-        self.settle(&q, first, || q.pop_slice(self.entry, out))
+        self.linearized(&q, first, || q.pop_slice(self.entry, out))
             .unwrap_or(0)
     }
 

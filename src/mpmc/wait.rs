@@ -32,9 +32,9 @@ const NAP: Duration = Duration::from_millis(1);
 /// then once per `liveness`, it looks at who holds the claim
 /// ([`Queue::holder`]): a live handle is waited for; dead ones are reaped,
 /// which repairs the slot; a claim that nobody holds is garbage, and ends
-/// the wait (`None`). So the wait outlasts no live claimer by more than a
-/// liveness interval. `me` is the caller's process, alive by definition: its
-/// own claims cost no system call.
+/// the wait (`None`). So the wait lasts while its claimer lives, and about
+/// a liveness interval more once it has died. `me` is the caller's process,
+/// alive by definition: its own claims cost no system call.
 #[cold]
 #[inline(never)]
 pub(super) fn wait_out<R>(
