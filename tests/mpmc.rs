@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use common::{bounded, hear, read_u64_at, say, write_u64_at, ChildProc, Seg, TIMEOUT};
 use shmkit::bytemuck::Zeroable;
+use shmkit::channel::Departure;
 use shmkit::mpmc::{
     JoinTimeoutError, Receiver, RecvError, RecvTimeoutError, SendError, SendTimeoutError, Sender,
     TaskDoneError, TryRecvError, TrySendError, MAX_HANDLES,
@@ -720,6 +721,7 @@ fn disconnect_by_close_and_by_kill() {
     // Every sender came and went: end of stream.
     assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
     assert_eq!(rx.recv(), Err(RecvError));
+    assert_eq!(rx.peer_departure(), Some(Departure::Closed));
     assert!(
         rx.wait_for_peer(Duration::ZERO),
         "a sender has been attached"
@@ -737,10 +739,12 @@ fn disconnect_by_close_and_by_kill() {
         Err(RecvTimeoutError::Disconnected)
     );
     assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(rx.peer_departure(), Some(Departure::Died));
 
     // A sender that comes back revives the queue.
     let mut tx = Sender::<u64>::open(name).unwrap();
     assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+    assert_eq!(rx.peer_departure(), None, "a sender is attached again");
     // Receivers came and went: a sender that finds the queue full is told.
     drop((rx, rx2));
     tx.send_slice(&[5, 6]).unwrap();

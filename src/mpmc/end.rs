@@ -14,7 +14,7 @@ use super::queue::stride_words;
 use super::queue::{Attempt, Control, Lookahead, Queue, Shape};
 use super::wait::wait_out;
 use crate::channel::mem::Mem;
-use crate::channel::roles::Side;
+use crate::channel::roles::{Roles, Side};
 use crate::channel::{self, End, Port, RxEnd, TxEnd};
 use crate::sync::atomic::{AtomicU64, Ordering};
 use crate::sync::event::Event;
@@ -104,7 +104,7 @@ impl MpmcEnd {
             let entry = match q.ctl.peers.claim(me.0) {
                 Some(entry) => entry,
                 None => {
-                    reap(&q, me);
+                    reap(&q, me, mem.roles());
                     q.ctl.peers.claim(me.0).ok_or(TableFull)?
                 }
             };
@@ -123,7 +123,7 @@ impl MpmcEnd {
         let q = end.queue();
         // Clean up after peers that died since anyone last looked, so a
         // queue one of them wedged flows again as soon as we arrive.
-        reap(&q, me);
+        reap(&q, me, end.mem.roles());
         // Wake peers blocked in `wait_for_peer`.
         q.notify_all();
         Ok(end)
@@ -217,7 +217,9 @@ impl MpmcEnd {
         match first {
             Attempt::Done(r) => Some(r),
             Attempt::NotNow => None,
-            Attempt::InFlight(c) => wait_out(q, self.me, self.liveness, c, retry),
+            Attempt::InFlight(c) => wait_out(q, self.me, self.liveness, c, retry, || {
+                reap(q, self.me, self.mem.roles())
+            }),
         }
     }
 }
@@ -231,9 +233,16 @@ fn done_or_zero(a: Attempt<usize>) -> usize {
     }
 }
 
-/// Reaps the dead peers of `q` (see `Queue::reap`).
-pub(super) fn reap(q: &Queue<'_>, me: PeerId) -> usize {
-    q.reap(me.0, |id| !PeerId(id).is_alive())
+/// Reaps the dead peers of `q` (see `Queue::reap`), and records in the
+/// header's role table that a side's handles died, so that the other side
+/// can tell a death from a clean end ([`channel::Departure`]).
+fn reap(q: &Queue<'_>, me: PeerId, roles: &Roles) {
+    let (_, died) = q.reap(me.0, |id| !PeerId(id).is_alive());
+    for (bit, side) in [(ROLE_SENDER, Side::Send), (ROLE_RECEIVER, Side::Recv)] {
+        if died & bit != 0 {
+            roles.mark_left(side.word(0), channel::Departure::Died);
+        }
+    }
 }
 
 impl Drop for MpmcEnd {
@@ -263,7 +272,7 @@ impl End for MpmcEnd {
     }
 
     fn reap(&self) {
-        reap(&self.queue(), self.me);
+        reap(&self.queue(), self.me, self.mem.roles());
     }
 
     fn peer_departure(&self) -> Option<channel::Departure> {

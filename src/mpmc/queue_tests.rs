@@ -248,8 +248,8 @@ mod tests {
         assert_eq!(q.holder(stuck, |_| false), Holder::Live);
         assert_eq!(q.holder(stuck, |id| id == 3), Holder::Dead);
         assert_eq!(totals(&q).0, 3, "the dead producer counted its item");
-        assert_eq!(q.reap(1, |id| id == 3), 1);
-        assert_eq!(q.reap(1, |id| id == 3), 0, "freed once");
+        assert_eq!(q.reap(1, |id| id == 3).0, 1);
+        assert_eq!(q.reap(1, |id| id == 3).0, 0, "freed once");
         assert_eq!(totals(&q).0, 2, "the lost item is uncounted, once");
         assert!(q.has_item(), "looks past the skipped position");
         assert_eq!(q.try_pop::<u64>(c), Attempt::Done(3));
@@ -284,7 +284,7 @@ mod tests {
             "slot 0 still held"
         );
         assert_eq!(q.holder(stuck, |id| id == 3), Holder::Dead);
-        assert_eq!(q.reap(1, |id| id == 3), 1);
+        assert_eq!(q.reap(1, |id| id == 3).0, 1);
         assert_eq!(q.holder(stuck, |id| id == 3), Holder::Finished);
         assert_eq!(q.try_push(p, &3u64), Attempt::Done(()));
         assert_eq!(q.try_pop::<u64>(c), Attempt::Done(3));
@@ -304,7 +304,7 @@ mod tests {
         let e = q.ctl.peers.entry(dead);
         Claim::begin(&e.claim_send, &e.sent).announce(0);
         send_until(&q, live, Stop::Copied, 5);
-        assert_eq!(q.reap(1, |id| id == 3), 0, "deferred");
+        assert_eq!(q.reap(1, |id| id == 3).0, 0, "deferred");
         assert_eq!(q.ctl.peers.entry(dead).id.load(Ordering::Relaxed), 3);
         assert_eq!(
             q.ctl
@@ -314,7 +314,7 @@ mod tests {
         );
         // The live producer finishes.
         q.word(0).store(enc(0, FULL), Ordering::Release);
-        assert_eq!(q.reap(1, |id| id == 3), 1);
+        assert_eq!(q.reap(1, |id| id == 3).0, 1);
         assert_eq!(q.try_pop::<u64>(c), Attempt::Done(5));
         assert_eq!(stat(&h.ctl.cleanup.recovered), 0);
         assert_eq!(totals(&q), (1, 1, 0));
@@ -345,8 +345,8 @@ mod tests {
                     }
                     recv_until(&q, dead, stop);
                 }
-                assert_eq!(q.reap(1, |id| id == 3), 1, "{what}");
-                assert_eq!(q.reap(1, |id| id == 3), 0, "{what}: freed once");
+                assert_eq!(q.reap(1, |id| id == 3).0, 1, "{what}");
+                assert_eq!(q.reap(1, |id| id == 3).0, 0, "{what}: freed once");
                 let mut got = 0;
                 while let Attempt::Done(_) = q.try_pop::<u64>(c) {
                     assert!(q.task_done(c));
@@ -377,11 +377,11 @@ mod tests {
         assert_eq!(q.try_push(p, &2u64), Attempt::Done(()));
         recv_until(&q, dead, Stop::Won);
         h.ctl.cleanup.reaper.store(9, Ordering::Relaxed);
-        assert_eq!(q.reap(1, |id| id == 3), 0, "reaper 9 is alive");
+        assert_eq!(q.reap(1, |id| id == 3).0, 0, "reaper 9 is alive");
         // Reaper 9 had counted the lost item before it died.
         let e = q.ctl.peers.entry(dead);
         e.received.store(1, Ordering::Relaxed);
-        assert_eq!(q.reap(1, |id| id == 3 || id == 9), 1);
+        assert_eq!(q.reap(1, |id| id == 3 || id == 9).0, 1);
         assert_eq!(h.ctl.cleanup.reaper.load(Ordering::Relaxed), 0);
         assert_eq!(q.try_pop::<u64>(c), Attempt::Done(2));
         assert!(q.task_done(c));
@@ -689,7 +689,7 @@ mod loom_models {
                 let sent = live.join().unwrap();
                 // A survivor finds the dead producer and repairs its slot.
                 let q = h.queue();
-                assert_eq!(q.reap(9, |id| id == 1), 1);
+                assert_eq!(q.reap(9, |id| id == 1).0, 1);
                 let me = q.ctl.peers.claim(3).unwrap();
                 let mut got = Vec::new();
                 while let Attempt::Done(v) = q.try_pop::<u64>(me) {
@@ -766,7 +766,7 @@ mod loom_models {
                 });
                 stopped.join().unwrap();
                 let mut got = live.join().unwrap();
-                assert_eq!(q.reap(9, |id| id == 1), 1);
+                assert_eq!(q.reap(9, |id| id == 1).0, 1);
                 let me = q.ctl.peers.claim(4).unwrap();
                 while let Attempt::Done(v) = q.try_pop::<u64>(me) {
                     assert!(q.task_done(me));
@@ -809,14 +809,14 @@ mod loom_models {
                 assert_eq!(q.try_push(me, &7u64), Attempt::Done(()));
             });
             let h3 = h.clone();
-            let reaper = thread::spawn(move || h3.queue().reap(9, |id| id == 1));
+            let reaper = thread::spawn(move || h3.queue().reap(9, |id| id == 1).0);
             live.join().unwrap();
             let reaped = reaper.join().unwrap();
             let me = q.ctl.peers.claim(3).unwrap();
             assert_eq!(q.try_pop::<u64>(me), Attempt::Done(7));
             assert_eq!(q.try_pop::<u64>(me), Attempt::NotNow);
             assert_eq!(q.ctl.cleanup.recovered.load(Ordering::Relaxed), 0);
-            assert_eq!(reaped + q.reap(9, |id| id == 1), 1, "freed once");
+            assert_eq!(reaped + q.reap(9, |id| id == 1).0, 1, "freed once");
             assert_eq!(q.ctl.peers.totals(), (1, 1, 0));
         });
     }

@@ -103,8 +103,7 @@ impl Queue<'_> {
     }
 
     /// Cleans up after peers that `is_dead` says are gone, if no other live
-    /// handle is doing so right now; `me` is the caller's `PeerId`. Returns
-    /// how many peers were reaped.
+    /// handle is doing so right now; `me` is the caller's `PeerId`.
     ///
     /// Under the reap lock (`Cleanup::reaper`, taken by CAS from 0 or from a
     /// dead holder): for each occupied entry whose process is dead, leaves its
@@ -112,11 +111,14 @@ impl Queue<'_> {
     /// both are settled, undoes its waiter registration, settles its counters
     /// and frees the entry. A reaper killed half-way leaves the lock to the
     /// next one, which redoes what is left; every step tolerates that.
-    pub(crate) fn reap(&self, me: u64, mut is_dead: impl FnMut(u64) -> bool) -> usize {
+    ///
+    /// Returns how many entries were reaped and the `ROLE_*` bits they held,
+    /// so that the caller can record that a side died.
+    pub(crate) fn reap(&self, me: u64, mut is_dead: impl FnMut(u64) -> bool) -> (usize, u64) {
         let lock = &self.ctl.cleanup.reaper;
         let holder = lock.load(Ordering::Acquire);
         if holder != 0 && (holder == me || !is_dead(holder)) {
-            return 0; // somebody is at it
+            return (0, 0); // somebody is at it
         }
         // SYNC POINT "reaper handover": AcqRel; Acquire pairs with the last
         // reaper's Release below (or sees a dead reaper's last stores).
@@ -124,7 +126,7 @@ impl Queue<'_> {
             .compare_exchange(holder, me, Ordering::AcqRel, Ordering::Relaxed)
             .is_err()
         {
-            return 0;
+            return (0, 0);
         }
         let peers = &self.ctl.peers;
         let mut dead = [false; MAX_PEERS];
@@ -137,9 +139,11 @@ impl Queue<'_> {
             }
         }
         let mut reaped = 0;
+        let mut roles = 0;
         let mut changed = false;
         for i in (0..MAX_PEERS).filter(|&i| dead[i]) {
             let e = &peers.entries[i];
+            let held = e.role.load(Ordering::Relaxed);
             peers.clear_roles(i);
             let send = self.settle_claim(Side::Send, i, &dead);
             let recv = self.settle_claim(Side::Recv, i, &dead);
@@ -163,12 +167,13 @@ impl Queue<'_> {
             let _ =
                 e.id.compare_exchange(ids[i], 0, Ordering::Release, Ordering::Relaxed);
             reaped += 1;
+            roles |= held;
         }
         // SYNC POINT "reaper handover".
         lock.store(0, Ordering::Release);
         if reaped > 0 || changed {
             self.notify_all();
         }
-        reaped
+        (reaped, roles)
     }
 }

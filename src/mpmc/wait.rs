@@ -43,6 +43,7 @@ pub(super) fn wait_out<R>(
     liveness: Duration,
     mut claim: InFlight,
     mut retry: impl FnMut() -> Attempt<R>,
+    mut reap: impl FnMut(),
 ) -> Option<R> {
     let mut pause = Pause::new(liveness);
     loop {
@@ -59,9 +60,7 @@ pub(super) fn wait_out<R>(
         if look {
             match q.holder(claim, |id| id != me.0 && !PeerId(id).is_alive()) {
                 Holder::Finished | Holder::Live => {}
-                Holder::Dead => {
-                    super::end::reap(q, me);
-                }
+                Holder::Dead => reap(),
                 Holder::Nobody => return None,
             }
         }
