@@ -258,7 +258,7 @@ pub mod spsc {
 /// control-block offsets, the peer table, and the slots of its data region.
 pub mod mpmc {
     use crate::mpmc::peers::{PeerEntry, PeerTable, RoleMaps, MAX_PEERS as PEERS_MAX};
-    use crate::mpmc::queue::{stride_words, Control, Stats};
+    use crate::mpmc::queue::{stride_words, Cleanup, Control};
 
     /// Bytes of the control block.
     pub const CONTROL_LEN: usize = Control::LEN;
@@ -273,11 +273,11 @@ pub mod mpmc {
     /// The event `join` sleeps on.
     pub const ALL_DONE: usize = Control::ALL_DONE;
     /// `u64`: slots repaired after their claimer died.
-    pub const RECOVERED: usize = Control::STATS + Stats::RECOVERED;
+    pub const RECOVERED: usize = Control::CLEANUP + Cleanup::RECOVERED;
     /// `u64`: items received and never marked done by a receiver that left.
-    pub const ABANDONED: usize = Control::STATS + Stats::ABANDONED;
+    pub const ABANDONED: usize = Control::CLEANUP + Cleanup::ABANDONED;
     /// `u64`: the identity of the handle reaping dead peers, 0 if none.
-    pub const REAPER: usize = Control::STATS + Stats::REAPER;
+    pub const REAPER: usize = Control::CLEANUP + Cleanup::REAPER;
     /// [`MAP_WORDS`] `u64`s: bit `i % 64` of word `i / 64` is set while
     /// peer entry `i` is attached as a sender.
     pub const SENDERS: usize = Control::PEERS + PeerTable::ROLES + RoleMaps::SENDERS;
@@ -330,6 +330,13 @@ pub mod mpmc {
     /// `i * slot_words * 8`.
     pub const fn slot_words(elem_size: usize) -> usize {
         stride_words(elem_size)
+    }
+
+    /// The ticket a handle whose `sent` (`received`) count is `count`
+    /// announces in [`entry::CLAIM_SEND`] ([`entry::CLAIM_RECV`]) before it
+    /// claims position `pos`.
+    pub const fn ticket(pos: u64, count: u64) -> u64 {
+        crate::mpmc::peers::Ticket::new(pos, count).0
     }
 }
 

@@ -21,7 +21,9 @@ mod common;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{bounded, hear, say, ChildProc, Seg, TIMEOUT};
+use common::{bounded, hear, read_u64_at, say, write_u64_at, ChildProc, Seg, TIMEOUT};
+use shmkit::bytemuck::Zeroable;
+use shmkit::channel::Departure;
 use shmkit::mpmc::{
     JoinTimeoutError, Receiver, RecvError, RecvTimeoutError, SendError, SendTimeoutError, Sender,
     TaskDoneError, TryRecvError, TrySendError, MAX_HANDLES,
@@ -263,6 +265,7 @@ fn child_entry() {
         "take_and_hold" => child_take_and_hold(name, arg.parse().unwrap()),
         "park" => child_park(name),
         "hold_sender" => child_hold_sender(name),
+        "hold_receiver" => child_hold_receiver(name),
         other => panic!("unknown child mode {other:?}"),
     }
     // Handles were dropped inside the role functions: exit runs no destructors.
@@ -270,9 +273,9 @@ fn child_entry() {
 }
 
 /// Receives until the queue is drained and no sender is left, ticking every
-/// item off on the board; `arg` is `single` (one `recv` at a time) or `batch`
-/// (`recv_slice`). Marks each item done. Reports `RESULT count checksum
-/// duplicates torn`.
+/// item off on the board; `arg` is `single` (one `recv` at a time), `batch`
+/// (`recv_slice`) or `poll` (`try_recv`, yielding when empty). Marks each
+/// item done. Reports `RESULT count checksum duplicates torn`.
 fn child_worker(name: &str, arg: &str) {
     let board = Board::open(name);
     let mut rx = Receiver::<Item>::open(name).unwrap();
@@ -289,8 +292,19 @@ fn child_worker(name: &str, arg: &str) {
         tally.count += 1;
         tally.checksum = tally.checksum.wrapping_add(mix(it.id));
     };
-    if arg == "batch" {
-        let mut buf = [shmkit::bytemuck::Zeroable::zeroed(); 37];
+    if arg == "poll" {
+        loop {
+            match rx.try_recv() {
+                Ok(it) => {
+                    take(&it, &mut tally);
+                    rx.task_done().unwrap();
+                }
+                Err(TryRecvError::Empty) => std::thread::yield_now(),
+                Err(TryRecvError::Disconnected) => break,
+            }
+        }
+    } else if arg == "batch" {
+        let mut buf = [Item::zeroed(); 37];
         while let Ok(n) = rx.recv_slice(&mut buf) {
             for it in &buf[..n] {
                 take(it, &mut tally);
@@ -400,6 +414,15 @@ fn child_hold_sender(name: &str) {
     drop(tx);
 }
 
+/// Attaches as a receiver of a `u64` queue, receives nothing, and waits (to
+/// be killed).
+fn child_hold_receiver(name: &str) {
+    let rx = Receiver::<u64>::open(name).unwrap();
+    say("READY", std::process::id());
+    hear();
+    drop(rx);
+}
+
 // ---------------------------------------------------------------------------
 // Helpers
 
@@ -407,14 +430,11 @@ fn fast_liveness() -> Options {
     Options::new().liveness_interval(Duration::from_millis(20))
 }
 
-/// Starts `n` worker processes, alternating `single` and `batch`, and waits
-/// until each is attached.
+/// Starts `n` worker processes, taking turns at `single`, `poll` and
+/// `batch`, and waits until each is attached.
 fn start_workers(name: &str, n: usize) -> Vec<ChildProc> {
     let mut workers: Vec<ChildProc> = (0..n)
-        .map(|i| {
-            let mode = if i % 2 == 0 { "single" } else { "batch" };
-            ChildProc::spawn("worker", name, mode)
-        })
+        .map(|i| ChildProc::spawn("worker", name, ["single", "poll", "batch"][i % 3]))
         .collect();
     for w in &mut workers {
         w.expect("READY");
@@ -701,6 +721,7 @@ fn disconnect_by_close_and_by_kill() {
     // Every sender came and went: end of stream.
     assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
     assert_eq!(rx.recv(), Err(RecvError));
+    assert_eq!(rx.peer_departure(), Some(Departure::Closed));
     assert!(
         rx.wait_for_peer(Duration::ZERO),
         "a sender has been attached"
@@ -718,10 +739,12 @@ fn disconnect_by_close_and_by_kill() {
         Err(RecvTimeoutError::Disconnected)
     );
     assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(rx.peer_departure(), Some(Departure::Died));
 
     // A sender that comes back revives the queue.
     let mut tx = Sender::<u64>::open(name).unwrap();
     assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+    assert_eq!(rx.peer_departure(), None, "a sender is attached again");
     // Receivers came and went: a sender that finds the queue full is told.
     drop((rx, rx2));
     tx.send_slice(&[5, 6]).unwrap();
@@ -841,4 +864,146 @@ fn attach_errors() {
         Sender::<u64>::create("mp-never-made-0", 0),
         Err(Error::InvalidArgument(_))
     ));
+}
+
+// ---------------------------------------------------------------------------
+// Linearizability
+
+/// Threads of the linearizability tests, and the capacity of their queues.
+const LIN_THREADS: usize = 4;
+/// Rounds per thread (crossbeam's own `linearizable` runs 25 000).
+const LIN_ROUNDS: usize = if cfg!(miri) { 50 } else { 25_000 };
+
+/// crossbeam-channel's `linearizable` test (`tests/array.rs`): each thread
+/// sends an item, then `try_recv`s one. Its own send returned first, so the
+/// queue holds an item whenever a thread calls `try_recv`: `Empty` would be
+/// wrong (an item claimed by a sender that has not published it yet is one
+/// the receiver must wait for, not skip).
+fn send_then_try_recv(tx: &Sender<u64>, rx: &Receiver<u64>) {
+    std::thread::scope(|s| {
+        for _ in 0..LIN_THREADS {
+            let (mut tx, mut rx) = (tx.clone(), rx.clone());
+            s.spawn(move || {
+                for _ in 0..LIN_ROUNDS {
+                    tx.send(0).unwrap();
+                    rx.try_recv().unwrap();
+                }
+            });
+        }
+    });
+}
+
+/// The mirror image, for `try_send`: the queue starts full, and each thread
+/// receives an item, then `try_send`s one. Its own receive returned first,
+/// so there is room whenever a thread calls `try_send`: `Full` would be
+/// wrong (a slot claimed by a receiver that has not freed it yet is one the
+/// sender must wait for).
+fn recv_then_try_send(tx: &mut Sender<u64>, rx: &Receiver<u64>) {
+    for _ in 0..LIN_THREADS {
+        tx.try_send(0).unwrap();
+    }
+    std::thread::scope(|s| {
+        for _ in 0..LIN_THREADS {
+            let (mut tx, mut rx) = (tx.clone(), rx.clone());
+            s.spawn(move || {
+                for _ in 0..LIN_ROUNDS {
+                    rx.recv().unwrap();
+                    tx.try_send(0).unwrap();
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn linearizable_in_process() {
+    let (mut tx, rx) = shmkit::mpmc::channel::<u64>(LIN_THREADS);
+    send_then_try_recv(&tx, &rx);
+    recv_then_try_send(&mut tx, &rx);
+}
+
+#[test]
+fn linearizable_named() {
+    let seg = Seg::new("mp-lin");
+    let mut tx = Sender::<u64>::create(&seg.name, LIN_THREADS).unwrap();
+    let rx = Receiver::<u64>::open(&seg.name).unwrap();
+    send_then_try_recv(&tx, &rx);
+    recv_then_try_send(&mut tx, &rx);
+}
+
+/// The segment offset of the peer entry that process `pid` occupies.
+fn entry_of(name: &str, pid: u32) -> usize {
+    use shmkit::layout::{header, mpmc};
+    (0..mpmc::MAX_PEERS)
+        .map(|i| header::LEN + mpmc::peer(i))
+        .find(|&at| read_u64_at(name, at + mpmc::entry::ID) as u32 == pid)
+        .expect("the child's peer entry")
+}
+
+/// `try_recv` meets a send claimed and not yet published (the state a sender
+/// stopped, or killed, between its claim and its publish leaves, written
+/// here into a child's entry), with an item queued behind it: it waits while
+/// the claimer lives, and once the claimer is killed, a liveness check
+/// repairs its slot and `try_recv` returns the item behind it.
+#[test]
+fn try_recv_waits_for_a_claim_in_flight_until_its_sender_dies() {
+    use shmkit::layout::{header, mpmc};
+    let seg = Seg::new("mp-flight-rx");
+    let name = seg.name.as_str();
+    let mut rx = Receiver::<u64>::create_with(name, 4, &fast_liveness()).unwrap();
+    let mut tx = Sender::<u64>::open(name).unwrap();
+    let mut child = ChildProc::spawn("hold_sender", name, "");
+    child.expect("READY");
+    // The child's send announced position 0 and won it: tail 0 -> 1.
+    let entry = entry_of(name, child.pid());
+    write_u64_at(name, entry + mpmc::entry::CLAIM_SEND, mpmc::ticket(0, 0));
+    write_u64_at(name, header::LEN + mpmc::TAIL, 1);
+    tx.send(7).unwrap(); // position 1, behind the claim
+    let waiter = bounded("try_recv", move || rx.try_recv());
+    // Most likely while `try_recv` waits (the scenario, not a
+    // synchronisation: it cannot return before the kill either way).
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        !waiter.is_finished(),
+        "try_recv returned while the claimer lived"
+    );
+    child.kill();
+    assert_eq!(waiter.join(), Ok(7), "the item behind the dead claim");
+    let s = tx.stats();
+    assert_eq!((s.sent, s.received, s.recovered), (1, 1, 1));
+}
+
+/// The mirror image: `try_send` on a full queue meets a receive claimed and
+/// its slot not yet freed (written into a child's entry): it waits while the
+/// claimer lives, and once the claimer is killed, the repair frees the slot
+/// and `try_send` succeeds. The item the dead receiver took counts as
+/// received and done (abandoned).
+#[test]
+fn try_send_waits_for_a_claim_in_flight_until_its_receiver_dies() {
+    use shmkit::layout::{header, mpmc};
+    let seg = Seg::new("mp-flight-tx");
+    let name = seg.name.as_str();
+    let mut tx = Sender::<u64>::create_with(name, 2, &fast_liveness()).unwrap();
+    let mut child = ChildProc::spawn("hold_receiver", name, "");
+    child.expect("READY");
+    tx.send(1).unwrap();
+    tx.send(2).unwrap();
+    // The child's receive announced position 0 and won it: head 0 -> 1.
+    let entry = entry_of(name, child.pid());
+    write_u64_at(name, entry + mpmc::entry::CLAIM_RECV, mpmc::ticket(0, 0));
+    write_u64_at(name, header::LEN + mpmc::HEAD, 1);
+    let waiter = bounded("try_send", move || tx.try_send(3).map(|()| tx));
+    // Most likely while `try_send` waits (as above).
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        !waiter.is_finished(),
+        "try_send returned while the claimer lived"
+    );
+    child.kill();
+    let tx = waiter.join().expect("room once the dead claim is repaired");
+    let mut rx = Receiver::<u64>::open(name).unwrap();
+    assert_eq!((rx.try_recv(), rx.try_recv()), (Ok(2), Ok(3)));
+    let s = tx.stats();
+    assert_eq!((s.sent, s.received, s.done), (3, 3, 1));
+    assert_eq!((s.recovered, s.abandoned), (1, 1));
 }

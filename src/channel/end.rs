@@ -59,10 +59,27 @@ pub trait TxEnd: End + Ring + Sized {
     #[cfg(not(loom))]
     fn attach<T: Element>(how: Attach<'_>, opts: &Options)
         -> Result<(Self, Self::Producer), Error>;
-    /// Sends `v` if there is room now.
+    /// Sends `v` if there is room now. One attempt: a slot that a receiver
+    /// has claimed and not freed yet counts as no room (blocking sends poll
+    /// this, and park meanwhile).
     fn try_push<T: Pod>(&self, p: &mut Self::Producer, v: &T) -> bool;
-    /// Sends as many items from the front of `items` as fit now.
+    /// Sends as many items from the front of `items` as fit now (one
+    /// attempt, as [`TxEnd::try_push`]).
     fn push_slice<T: Pod>(&self, p: &mut Self::Producer, items: &[T]) -> usize;
+    /// [`TxEnd::try_push`] as `try_send` needs it, linearizable: "full" only
+    /// if the queue is. A slot a receiver has claimed and not freed yet is
+    /// room, so this waits for that receiver (while it lives). The default
+    /// is `try_push`, for protocols without such claims.
+    #[inline]
+    fn try_push_linearizable<T: Pod>(&self, p: &mut Self::Producer, v: &T) -> bool {
+        self.try_push(p, v)
+    }
+    /// [`TxEnd::push_slice`], linearizable as
+    /// [`TxEnd::try_push_linearizable`].
+    #[inline]
+    fn push_slice_linearizable<T: Pod>(&self, p: &mut Self::Producer, items: &[T]) -> usize {
+        self.push_slice(p, items)
+    }
 }
 
 /// The receiving end of a queue of `Pod` items.
@@ -73,10 +90,26 @@ pub trait RxEnd: End + Ring + Sized {
     #[cfg(not(loom))]
     fn attach<T: Element>(how: Attach<'_>, opts: &Options)
         -> Result<(Self, Self::Consumer), Error>;
-    /// Takes the next item if one is ready now.
+    /// Takes the next item if one is ready now. One attempt: an item that a
+    /// sender has claimed and not published yet is not ready (blocking
+    /// receives poll this, and park meanwhile).
     fn try_pop<T: Pod>(&self, c: &mut Self::Consumer) -> Option<T>;
-    /// Takes up to `out.len()` ready items into the front of `out`.
+    /// Takes up to `out.len()` ready items into the front of `out` (one
+    /// attempt, as [`RxEnd::try_pop`]).
     fn pop_slice<T: Pod>(&self, c: &mut Self::Consumer, out: &mut [T]) -> usize;
+    /// [`RxEnd::try_pop`] as `try_recv` needs it, linearizable: "empty" only
+    /// if the queue is. An item a sender has claimed and not published yet
+    /// is in the queue, so this waits for that sender (while it lives). The
+    /// default is `try_pop`, for protocols without such claims.
+    #[inline]
+    fn try_pop_linearizable<T: Pod>(&self, c: &mut Self::Consumer) -> Option<T> {
+        self.try_pop(c)
+    }
+    /// [`RxEnd::pop_slice`], linearizable as [`RxEnd::try_pop_linearizable`].
+    #[inline]
+    fn pop_slice_linearizable<T: Pod>(&self, c: &mut Self::Consumer, out: &mut [T]) -> usize {
+        self.pop_slice(c, out)
+    }
     /// Whether an item is ready to take.
     fn has_item(&self, c: &Self::Consumer) -> bool;
 }

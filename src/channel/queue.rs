@@ -130,13 +130,17 @@ impl<T: Pod, F: Flavor> Sender<T, F> {
     /// Sends `value` if there is room now. A full queue is
     /// [`TrySendError::Full`], unless its receivers came and went:
     /// [`TrySendError::Disconnected`]. The value is handed back either way.
+    ///
+    /// `Full` means full at some moment during the call: a slot another
+    /// receiver is still emptying is room, and this waits the moment that
+    /// takes (while that receiver's process lives; one killed half-way is
+    /// found by a liveness check, and its slot repaired).
     #[inline]
     pub fn try_send(&mut self, value: T) -> Result<(), TrySendError<T>> {
         let (end, producer) = (&self.end, &mut self.producer);
-        match self
-            .port
-            .attempt(end, || end.try_push(producer, &value).then_some(()))
-        {
+        match self.port.attempt(end, || {
+            end.try_push_linearizable(producer, &value).then_some(())
+        }) {
             Ok(()) => Ok(()),
             Err(Stall::NotNow) => Err(TrySendError::Full(value)),
             Err(Stall::Gone) => Err(TrySendError::Disconnected(value)),
@@ -176,7 +180,10 @@ impl<T: Pod, F: Flavor> Sender<T, F> {
     /// error, as in [`Sender::try_send`]. One index update per batch.
     pub fn try_send_slice(&mut self, items: &[T]) -> Result<usize, TrySendError<()>> {
         let (end, producer) = (&self.end, &mut self.producer);
-        let op = || Some(end.push_slice(producer, items)).filter(|&n| n > 0 || items.is_empty());
+        let op = || {
+            Some(end.push_slice_linearizable(producer, items))
+                .filter(|&n| n > 0 || items.is_empty())
+        };
         match self.port.attempt(end, op) {
             Ok(n) => Ok(n),
             Err(Stall::NotNow) => Err(TrySendError::Full(())),
@@ -330,11 +337,16 @@ impl<T: Pod, F: Flavor> Receiver<T, F> {
     /// Takes the next item if one is queued now. An empty queue is
     /// [`TryRecvError::Empty`], unless its senders came and went:
     /// [`TryRecvError::Disconnected`] (end of stream).
+    ///
+    /// `Empty` means empty at some moment during the call: an item another
+    /// sender is still writing is queued, and this waits the moment that
+    /// takes (while that sender's process lives; one killed half-way is
+    /// found by a liveness check, and its slot skipped).
     #[inline]
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
         let (end, consumer) = (&self.end, &mut self.consumer);
         self.port
-            .attempt(end, || end.try_pop(consumer))
+            .attempt(end, || end.try_pop_linearizable(consumer))
             .map_err(try_recv_error)
     }
 
@@ -363,7 +375,7 @@ impl<T: Pod, F: Flavor> Receiver<T, F> {
     pub fn try_recv_slice(&mut self, out: &mut [T]) -> Result<usize, TryRecvError> {
         let (end, consumer) = (&self.end, &mut self.consumer);
         let empty = out.is_empty();
-        let op = || Some(end.pop_slice(consumer, out)).filter(|&n| n > 0 || empty);
+        let op = || Some(end.pop_slice_linearizable(consumer, out)).filter(|&n| n > 0 || empty);
         self.port.attempt(end, op).map_err(try_recv_error)
     }
 

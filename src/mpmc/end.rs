@@ -1,19 +1,20 @@
 //! The mpmc protocol's ends, as the channel core sees them: a queue, an
 //! entry in its peer table, and the side the entry is on.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytemuck::Pod;
 
 use super::peers::{
-    Owner, MAX_PEERS, ROLE_RECEIVER, ROLE_SENDER, WAITING_ALL_DONE, WAITING_NOT_EMPTY,
+    EntryIndex, MAX_PEERS, ROLE_RECEIVER, ROLE_SENDER, WAITING_ALL_DONE, WAITING_NOT_EMPTY,
     WAITING_NOT_FULL,
 };
 #[cfg(not(loom))]
 use super::queue::stride_words;
-use super::queue::{Attempt, Control, Geometry, Lookahead, Queue};
+use super::queue::{Attempt, Control, Lookahead, Queue, Shape};
+use super::wait::wait_out;
 use crate::channel::mem::Mem;
-use crate::channel::roles::Side;
+use crate::channel::roles::{Roles, Side};
 use crate::channel::{self, End, Port, RxEnd, TxEnd};
 use crate::sync::atomic::{AtomicU64, Ordering};
 use crate::sync::event::Event;
@@ -65,12 +66,14 @@ pub struct Stats {
 pub struct MpmcEnd {
     mem: Mem<Control>,
     me: PeerId,
-    owner: Owner,
+    entry: EntryIndex,
     side: Side,
     /// The queue's shape, computed once.
-    geo: Geometry,
+    shape: Shape,
     /// A receiver's prefetcher (unused by a sender).
     look: Lookahead,
+    /// How often a wait for a claim in flight checks that its claimer lives.
+    liveness: Duration,
 }
 
 /// The peer table is full (after reaping the dead).
@@ -85,27 +88,34 @@ fn role_bit(side: Side) -> u64 {
 }
 
 impl MpmcEnd {
-    /// Occupies an entry of the queue in `mem` (of shape `geo`) as `side`.
-    pub(crate) fn join(mem: Mem<Control>, side: Side, geo: Geometry) -> Result<MpmcEnd, TableFull> {
+    /// Occupies an entry of the queue in `mem` (of shape `shape`) as `side`;
+    /// `liveness` is the handle's liveness interval.
+    pub(crate) fn join(
+        mem: Mem<Control>,
+        side: Side,
+        shape: Shape,
+        liveness: Duration,
+    ) -> Result<MpmcEnd, TableFull> {
         let me = PeerId::current();
         let end = {
-            let q = Queue::new(mem.control(), mem.data(), geo);
+            let q = Queue::new(mem.control(), mem.data(), shape);
             // Dead peers hold entries until somebody reaps them; a full table
             // is the moment to.
-            let owner = match q.ctl.peers.claim(me.0) {
-                Some(owner) => owner,
+            let entry = match q.ctl.peers.claim(me.0) {
+                Some(entry) => entry,
                 None => {
-                    reap(&q, me);
+                    reap(&q, me, mem.roles());
                     q.ctl.peers.claim(me.0).ok_or(TableFull)?
                 }
             };
-            q.ctl.peers.set_role(owner, role_bit(side));
+            q.ctl.peers.set_role(entry, role_bit(side));
             MpmcEnd {
                 me,
-                owner,
+                entry,
                 side,
-                geo,
+                shape,
                 look: Lookahead::default(),
+                liveness,
                 mem: mem.clone(),
             }
         };
@@ -113,7 +123,7 @@ impl MpmcEnd {
         let q = end.queue();
         // Clean up after peers that died since anyone last looked, so a
         // queue one of them wedged flows again as soon as we arrive.
-        reap(&q, me);
+        reap(&q, me, end.mem.roles());
         // Wake peers blocked in `wait_for_peer`.
         q.notify_all();
         Ok(end)
@@ -122,12 +132,12 @@ impl MpmcEnd {
     /// Another handle on the same side of the same queue: a new entry, the
     /// same mapping.
     pub(crate) fn duplicate(&self) -> Result<MpmcEnd, TableFull> {
-        MpmcEnd::join(self.mem.clone(), self.side, self.geo)
+        MpmcEnd::join(self.mem.clone(), self.side, self.shape, self.liveness)
     }
 
     #[inline(always)]
     pub(crate) fn queue(&self) -> Queue<'_> {
-        Queue::new(self.mem.control(), self.mem.data(), self.geo).with_lookahead(&self.look)
+        Queue::new(self.mem.control(), self.mem.data(), self.shape).with_lookahead(&self.look)
     }
 
     /// Attaches to the named queue as `side`.
@@ -145,25 +155,27 @@ impl MpmcEnd {
             // control region is one `Control` (the kind table's
             // `control_len`).
             let ctl = unsafe { seg.control::<Control>() };
-            Queue::new(ctl, seg.data_words(), Geometry::new(seg.capacity(), stride)).init();
+            Queue::new(ctl, seg.data_words(), Shape::new(seg.capacity(), stride)).init();
         })?;
         // The segment was validated for this capacity and element size.
-        let geo = Geometry::new(seg.capacity(), stride);
+        let shape = Shape::new(seg.capacity(), stride);
         // SAFETY: the segment was validated (or created) as an mpmc segment,
         // whose control region is one `Control` (the kind table's
         // `control_len`); Control is made of atomics only.
         let mem = unsafe { Mem::mapped(std::sync::Arc::new(seg), 0, 1) };
         let name = mem.name().to_owned();
-        MpmcEnd::join(mem, side, geo).map_err(|TableFull| Error::TooManyHandles {
-            name,
-            limit: MAX_PEERS,
+        MpmcEnd::join(mem, side, shape, opts.liveness_interval).map_err(|TableFull| {
+            Error::TooManyHandles {
+                name,
+                limit: MAX_PEERS,
+            }
         })
     }
 
     /// Waits until every item sent has been marked done, or `deadline`.
     pub(crate) fn join_deadline(&self, port: &Port, deadline: Option<Instant>) -> bool {
         let q = self.queue();
-        let mark = (&q.ctl.peers.entry(self.owner).waiting, WAITING_ALL_DONE);
+        let mark = (&q.ctl.peers.entry(self.entry).waiting, WAITING_ALL_DONE);
         let all_done = || q.all_done().then_some(());
         matches!(
             port.park(self, &q.ctl.all_done, Some(mark), deadline, all_done),
@@ -174,7 +186,7 @@ impl MpmcEnd {
     /// Marks one item this handle received as done; `false` if it has none
     /// left to mark.
     pub(crate) fn task_done(&self) -> bool {
-        self.queue().task_done(self.owner)
+        self.queue().task_done(self.entry)
     }
 
     pub(crate) fn stats(&self) -> Stats {
@@ -184,17 +196,53 @@ impl MpmcEnd {
             sent,
             received,
             done,
-            abandoned: q.ctl.stats.abandoned.load(Ordering::Relaxed),
-            recovered: q.ctl.stats.recovered.load(Ordering::Relaxed),
+            abandoned: q.ctl.cleanup.abandoned.load(Ordering::Relaxed),
+            recovered: q.ctl.cleanup.recovered.load(Ordering::Relaxed),
             senders: q.ctl.peers.count_attached(ROLE_SENDER),
             receivers: q.ctl.peers.count_attached(ROLE_RECEIVER),
         }
     }
 }
 
-/// Reaps the dead peers of `q` (see `Queue::reap`).
-fn reap(q: &Queue<'_>, me: PeerId) -> usize {
-    q.reap(me.0, |id| !PeerId(id).is_alive())
+impl MpmcEnd {
+    /// The outcome of a linearizable attempt that went `first`: a claim in
+    /// flight is waited out ([`wait_out`]), retrying with `retry`.
+    #[inline(always)]
+    fn linearized<R>(
+        &self,
+        q: &Queue<'_>,
+        first: Attempt<R>,
+        retry: impl FnMut() -> Attempt<R>,
+    ) -> Option<R> {
+        match first {
+            Attempt::Done(r) => Some(r),
+            Attempt::NotNow => None,
+            Attempt::InFlight(c) => wait_out(q, self.me, self.liveness, c, retry, || {
+                reap(q, self.me, self.mem.roles())
+            }),
+        }
+    }
+}
+
+/// How many items a slice attempt moved.
+#[inline(always)]
+fn done_or_zero(a: Attempt<usize>) -> usize {
+    match a {
+        Attempt::Done(n) => n,
+        Attempt::NotNow | Attempt::InFlight(_) => 0,
+    }
+}
+
+/// Reaps the dead peers of `q` (see `Queue::reap`), and records in the
+/// header's role table that a side's handles died, so that the other side
+/// can tell a death from a clean end ([`channel::Departure`]).
+fn reap(q: &Queue<'_>, me: PeerId, roles: &Roles) {
+    let (_, died) = q.reap(me.0, |id| !PeerId(id).is_alive());
+    for (bit, side) in [(ROLE_SENDER, Side::Send), (ROLE_RECEIVER, Side::Recv)] {
+        if died & bit != 0 {
+            roles.mark_left(side.word(0), channel::Departure::Died);
+        }
+    }
 }
 
 impl Drop for MpmcEnd {
@@ -206,7 +254,7 @@ impl Drop for MpmcEnd {
         self.mem
             .roles()
             .mark_left(self.side.word(0), channel::Departure::Closed);
-        self.queue().detach(self.owner, self.me.0);
+        self.queue().detach(self.entry, self.me.0);
     }
 }
 
@@ -224,7 +272,7 @@ impl End for MpmcEnd {
     }
 
     fn reap(&self) {
-        reap(&self.queue(), self.me);
+        reap(&self.queue(), self.me, self.mem.roles());
     }
 
     fn peer_departure(&self) -> Option<channel::Departure> {
@@ -233,7 +281,7 @@ impl End for MpmcEnd {
 
     fn parking(&self) -> (&Event, Option<(&AtomicU64, u64)>) {
         let ctl = self.mem.control();
-        let waiting = &ctl.peers.entry(self.owner).waiting;
+        let waiting = &ctl.peers.entry(self.entry).waiting;
         match self.side {
             Side::Send => (&ctl.not_full, Some((waiting, WAITING_NOT_FULL))),
             Side::Recv => (&ctl.not_empty, Some((waiting, WAITING_NOT_EMPTY))),
@@ -269,12 +317,26 @@ impl TxEnd for MpmcEnd {
 
     #[inline(always)]
     fn try_push<T: Pod>(&self, _: &mut (), v: &T) -> bool {
-        self.queue().try_push(self.owner, v) == Attempt::Done(())
+        self.queue().try_push(self.entry, v) == Attempt::Done(())
     }
 
     #[inline]
     fn push_slice<T: Pod>(&self, _: &mut (), items: &[T]) -> usize {
-        self.queue().push_slice(self.owner, items)
+        done_or_zero(self.queue().push_slice(self.entry, items))
+    }
+
+    #[inline(always)]
+    fn try_push_linearizable<T: Pod>(&self, _: &mut (), v: &T) -> bool {
+        let q = self.queue();
+        let push = || q.try_push(self.entry, v);
+        self.linearized(&q, push(), push).is_some()
+    }
+
+    #[inline]
+    fn push_slice_linearizable<T: Pod>(&self, _: &mut (), items: &[T]) -> usize {
+        let q = self.queue();
+        let push = || q.push_slice(self.entry, items);
+        self.linearized(&q, push(), push).unwrap_or(0)
     }
 }
 
@@ -288,15 +350,30 @@ impl RxEnd for MpmcEnd {
 
     #[inline(always)]
     fn try_pop<T: Pod>(&self, _: &mut ()) -> Option<T> {
-        match self.queue().try_pop(self.owner) {
+        match self.queue().try_pop(self.entry) {
             Attempt::Done(v) => Some(v),
-            Attempt::NotNow => None,
+            Attempt::NotNow | Attempt::InFlight(_) => None,
         }
     }
 
     #[inline]
     fn pop_slice<T: Pod>(&self, _: &mut (), out: &mut [T]) -> usize {
-        self.queue().pop_slice(self.owner, out)
+        done_or_zero(self.queue().pop_slice(self.entry, out))
+    }
+
+    #[inline(always)]
+    fn try_pop_linearizable<T: Pod>(&self, _: &mut ()) -> Option<T> {
+        let q = self.queue();
+        let pop = || q.try_pop(self.entry);
+        self.linearized(&q, pop(), pop)
+    }
+
+    #[inline]
+    fn pop_slice_linearizable<T: Pod>(&self, _: &mut (), out: &mut [T]) -> usize {
+        let q = self.queue();
+        let first = q.pop_slice(self.entry, out);
+        self.linearized(&q, first, || q.pop_slice(self.entry, out))
+            .unwrap_or(0)
     }
 
     fn has_item(&self, _: &()) -> bool {

@@ -1,6 +1,8 @@
 //! The peer table: who is attached to an MPMC queue, in which role, what
-//! position each one is claiming right now, and what each has sent,
-//! received and marked done.
+//! position each one is claiming right now (its tickets), and what each has
+//! sent, received and marked done. How the table is used is part of the
+//! protocol, described in the `queue` module docs ("Claims", "The peer
+//! table", "Reaping and repair"); here, its layout.
 //!
 //! ```text
 //! PeerTable:  roles line: senders bitmap [2 × u64] | receivers bitmap [2 × u64]
@@ -8,46 +10,10 @@
 //! PeerEntry:  id | role | waiting | sent | received | done | claim_send | claim_recv | (pad)
 //! ```
 //!
-//! Every attached handle *occupies* one entry: it claims a free one by a CAS
-//! of `id` from 0 to its process identity (`claim`), and frees it when it
-//! detaches. The entry index is the handle's [`Owner`].
-//!
-//! # Claims
-//!
-//! Before a handle tries to claim queue position `p` (by its CAS on `tail`
-//! or `head`), it *announces* the claim in its entry with one store: a
-//! [`Ticket`] in `claim_send` or `claim_recv`, holding the low bits of `p`
-//! and of the handle's `sent` (or `received`) count at that moment; 0 = none.
-//! Right after a successful CAS it counts the item (one store); a handle that
-//! gives up without claiming withdraws the ticket. A ticket left behind by a
-//! claim that was carried out is harmless: the slot says it was.
-//!
-//! This is how a survivor finds the position a dead process may have held
-//! (the slot itself carries no owner, so that publishing an item stays a
-//! plain store, see `queue`), and whether that process had counted the item:
-//! its count is the ticket's, or one more.
-//!
-//! # Counters that never move
-//!
-//! `sent`, `received` and `done` are written only by the occupant (a plain
-//! load and store: there is one writer), or by the reaper cleaning up after a
-//! dead occupant. They are **never reset**: a new occupant continues from the
-//! values its predecessor left. So every counter only grows (with one
-//! exception: the repair of a half-written item *uncounts* it from `sent`),
-//! and the queue's totals are plain sums over the table, with nothing
-//! "retired" to fold in. That is what makes `join` exact without a snapshot
-//! (see [`super`]).
-//!
-//! A departing occupant (or the reaper of a dead one) raises `done` to
-//! `received`: items a receiver took and never marked done count as done, and
-//! as `abandoned` in the statistics. So at every free entry `done ==
-//! received`, and a new occupant's own `task_done` budget starts at zero.
-//!
-//! # Trust
-//!
-//! Indices come from our own [`Owner`]s and are masked to the table size;
-//! counters are summed with wrapping arithmetic; a garbage `id` makes an entry
-//! look occupied by a (probably dead) process, which reaping then frees.
+//! Every attached handle *occupies* one entry: it claims a free one
+//! ([`PeerTable::claim`]) and frees it when it detaches. The entry's index
+//! is the handle's [`EntryIndex`], masked to the table size wherever it is
+//! used.
 
 // Under loom only the protocol is compiled, not the handles that use the
 // rest (attach, roles, statistics).
@@ -78,7 +44,7 @@ const POS_BITS: u64 = 0x7fff_ffff;
 impl Ticket {
     /// The ticket of a claim of position `p` by a claimer whose count is `n`.
     #[inline(always)]
-    pub(crate) fn new(p: u64, n: u64) -> Ticket {
+    pub(crate) const fn new(p: u64, n: u64) -> Ticket {
         Ticket(TICKET | (p & POS_BITS) << 32 | (n & 0xffff_ffff))
     }
 
@@ -118,16 +84,17 @@ pub(crate) const WAITING_NOT_FULL: u64 = 2;
 /// See [`WAITING_NOT_EMPTY`].
 pub(crate) const WAITING_ALL_DONE: u64 = 3;
 
-/// The entry a handle occupies.
+/// The index of a table entry, as [`PeerTable::claim`] handed it to the
+/// handle that occupies it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Owner {
+pub(crate) struct EntryIndex {
     idx: u8,
 }
 
-impl Owner {
-    /// The table index (always `< MAX_PEERS`).
+impl EntryIndex {
+    /// The index (always `< MAX_PEERS`).
     #[inline(always)]
-    pub(crate) fn index(self) -> usize {
+    pub(crate) fn get(self) -> usize {
         self.idx as usize % MAX_PEERS
     }
 }
@@ -251,10 +218,12 @@ impl<'a> Claim<'a> {
     /// Announces a claim of position `p`; call before the CAS that claims it.
     #[inline(always)]
     pub(crate) fn announce(&self, p: u64) {
-        // SYNC POINT "claim announced": Release, so that the store that
-        // replaces this ticket is seen only after the slot work that preceded
-        // it; and it precedes our claim CAS (Release), which a reaper's Acquire
-        // load of `tail`/`head` synchronizes with (see `queue`).
+        // SYNC POINTs "claim announced" and "claim finished": Release, so
+        // that whoever sees this ticket replace the last one (a reaper, a
+        // handle waiting for that claim: Acquire) also sees the slot work
+        // that preceded it; and it precedes our claim CAS (Release), which a
+        // reaper's Acquire load of `tail`/`head` synchronizes with (see
+        // `queue`).
         self.ticket
             .store(Ticket::new(p, self.n).0, Ordering::Release);
     }
@@ -271,6 +240,8 @@ impl<'a> Claim<'a> {
     /// Gives up: nothing was claimed.
     #[inline(always)]
     pub(crate) fn withdraw(self) {
+        // SYNC POINT "claim finished": Release, like the announcement that
+        // replaces a ticket (see `Queue::holder`).
         self.ticket.store(0, Ordering::Release);
     }
 }
@@ -299,15 +270,15 @@ impl PeerTable {
         }
     }
 
-    /// The entry of `owner`.
+    /// The entry at `idx`.
     #[inline(always)]
-    pub(crate) fn entry(&self, owner: Owner) -> &PeerEntry {
-        &self.entries[owner.index()]
+    pub(crate) fn entry(&self, idx: EntryIndex) -> &PeerEntry {
+        &self.entries[idx.get()]
     }
 
     /// Occupies a free entry for `id` (a nonzero `PeerId`); `None` when all
     /// [`MAX_PEERS`] are taken.
-    pub(crate) fn claim(&self, id: u64) -> Option<Owner> {
+    pub(crate) fn claim(&self, id: u64) -> Option<EntryIndex> {
         debug_assert_ne!(id, 0);
         for (idx, e) in self.entries.iter().enumerate() {
             if e.id.load(Ordering::Relaxed) != 0 {
@@ -326,16 +297,16 @@ impl PeerTable {
             e.waiting.store(0, Ordering::Relaxed);
             // Whoever freed the entry settled it; this is for garbage.
             self.settle(idx);
-            return Some(Owner { idx: idx as u8 });
+            return Some(EntryIndex { idx: idx as u8 });
         }
         None
     }
 
-    /// Records `owner` as attached in `role` (a `ROLE_*` bit): from now on
-    /// peers count it when they decide whether the queue is connected.
-    pub(crate) fn set_role(&self, owner: Owner, role: u64) {
-        let idx = owner.index();
-        self.entry(owner).role.store(role, Ordering::Relaxed);
+    /// Records entry `at` as attached in `role` (a `ROLE_*` bit): from now
+    /// on peers count it when they decide whether the queue is connected.
+    pub(crate) fn set_role(&self, at: EntryIndex, role: u64) {
+        let idx = at.get();
+        self.entry(at).role.store(role, Ordering::Relaxed);
         let (word, bit) = (idx / 64, 1u64 << (idx % 64));
         // SYNC POINT "attached": Release pairs with `any_attached`'s Acquire.
         if role & ROLE_SENDER != 0 {
@@ -387,8 +358,11 @@ impl PeerTable {
     /// were never marked done. Idempotent.
     pub(crate) fn settle(&self, idx: usize) -> u64 {
         let e = &self.entries[idx % MAX_PEERS];
-        e.claim_send.store(0, Ordering::Relaxed);
-        e.claim_recv.store(0, Ordering::Relaxed);
+        // SYNC POINT "claim finished": Release, read by a handle waiting for
+        // a claim in flight (`Queue::holder`): the occupant finished its
+        // claims, or the reaper repaired them, before this.
+        e.claim_send.store(0, Ordering::Release);
+        e.claim_recv.store(0, Ordering::Release);
         // Acquire: SYNC POINT "counted" — the dead occupant's (or our own)
         // counts, and the claims before them.
         let received = e.received.load(Ordering::Acquire);
@@ -401,13 +375,13 @@ impl PeerTable {
         received - done
     }
 
-    /// Frees the entry of `owner`, which is us, detaching cleanly: settles its
+    /// Frees entry `at`, which is ours, detaching cleanly: settles its
     /// counters, leaves the role bitmaps, frees the entry. Returns what
     /// [`PeerTable::settle`] returned (items abandoned). Does nothing if the
     /// entry is no longer ours.
-    pub(crate) fn release(&self, owner: Owner, id: u64) -> u64 {
-        let idx = owner.index();
-        let e = self.entry(owner);
+    pub(crate) fn release(&self, at: EntryIndex, id: u64) -> u64 {
+        let idx = at.get();
+        let e = self.entry(at);
         if e.id.load(Ordering::Relaxed) != id {
             return 0;
         }

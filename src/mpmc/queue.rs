@@ -1,4 +1,8 @@
-//! The multi-producer multi-consumer queue protocol, with crash repair.
+//! The multi-producer multi-consumer queue protocol, and the one place it is
+//! described. The rest of `mpmc` points here: `peers` lays out the peer
+//! table, `repair` reaps dead handles and repairs their slots, `wait` paces
+//! a wait for a claim in flight, `end` is what the channel core sees, and
+//! the docs of [`super`] say what users are promised.
 //!
 //! Like [`crate::spsc`]'s ring, this works on a `#[repr(C)]` [`Control`]
 //! block and a slice of atomic words, wherever they live.
@@ -38,32 +42,159 @@
 //! **Crash safety.** A claimer that dies between its CAS and its store leaves
 //! the slot unfinished: consumers would find `EMPTY(p)` at `head` forever (or
 //! producers `FULL(p - capacity)` at `tail`), the wedge every Vyukov-style
-//! queue has. So before its CAS, a claimer *announces* `p` in its own peer
-//! table entry with one store (a ticket, [`super::peers`], which also records
-//! its `sent`/`received` count), and right after a successful CAS it counts
-//! the item. A reaper that finds the claimer dead knows which position it may
-//! have held, and from the count whether its item was counted.
+//! queue has. So before its CAS, a claimer *announces* `p` in its own entry
+//! of the peer table with one store: a *ticket* ([`Ticket`], in `claim_send`
+//! or `claim_recv`) holding the low bits of `p` and of the claimer's `sent`
+//! (or `received`) count at that moment; 0 is none. Right after a successful
+//! CAS it counts the item (one store); a claimer that gives up without
+//! claiming withdraws its ticket. A ticket left behind by a claim that was
+//! carried out is harmless: the slot says it was. The slot itself names no
+//! owner, so that publishing an item stays a plain store; a survivor that
+//! finds the claimer dead learns from its ticket which position it may have
+//! held, and from its count (the ticket's, or one more) whether it had
+//! counted the item.
 //!
-//! # Repair
+//! # Claims in flight
 //!
-//! Run under the reap lock by the one handle that holds it ([`Queue::reap`]),
-//! for each position `p` a dead entry announced:
+//! Between its CAS and its store a claim is *in flight*: a receive that finds
+//! `EMPTY(p)` at `p == head` with `tail` past `p` has met a send that claimed
+//! `p` and is still writing it; a send that finds `FULL(p - capacity)` at
+//! `p == tail` with `head` past `p - capacity` has met a receive that is
+//! still reading the slot. The queue is then not empty (not full): later
+//! sends may even have returned already, their items queued behind the one
+//! being written. So the attempt reports [`Attempt::InFlight`], not
+//! [`Attempt::NotNow`], and a `try_` call waits for the claim and tries again,
+//! as `crossbeam_queue::ArrayQueue` does: "empty" and "full" are then true at
+//! some moment during the call (linearizable). Blocking calls park instead,
+//! and the claimer's notification wakes them.
 //!
-//! * send: if the slot still says `EMPTY(p)` although `tail` is past `p`,
-//!   somebody won `p` and has not published it. If no live entry announces
-//!   `p`, the winner is dead: the slot is moved to `EMPTY(p + capacity)`
-//!   (consumers then skip `p`, the next lap's producer reuses the slot) and,
-//!   if the winner had counted the item as sent, it is uncounted;
-//! * receive: if the slot still says `FULL(p)` although `head` is past `p`,
-//!   and no live entry announces `p`, the dead winner never freed it: the
-//!   slot is moved to `EMPTY(p + capacity)`, and the item is counted as
-//!   received (if it was not yet) by the dead entry, whose settling then
-//!   counts it done and abandoned.
+//! Across processes the claimer can die in flight, so the wait
+//! (`super::wait`) looks now and then at who holds the claim
+//! ([`Queue::holder`]: the entries whose ticket names the position): a live
+//! one is waited for, dead ones are reaped, which repairs the slot. An honest
+//! winner's ticket stays until its slot is finished, so a claim in flight
+//! that no entry announces is garbage, and ends the wait. No wait outlasts
+//! every live process that could end it.
 //!
-//! If a live entry does announce `p` (it won `p` and is still at work, or it
-//! lost `p` and is about to move on), the dead entry is kept and looked at
-//! again by the next reap. Each repair is counted in `Stats::recovered`: one
-//! item lost, at most one per dead handle and direction.
+//! Telling "in flight" from "empty" needs a `tail` at least as new as the
+//! claims on `head` the receive has seen (and the other way round for a
+//! send). SYNC POINT "claims seen": every load of `head` (`tail`) that yields
+//! a position to try is Acquire; each write to them is an AcqRel RMW, so the
+//! load synchronizes with every claim up to the value read, each of which came
+//! after that slot's item was published, after its send's claim. Without it,
+//! a receive could read `head == p` written by another thread and a `tail`
+//! older than that thread's own send, and report empty. Reading the other
+//! side's index takes its hottest line from under it, so an attempt first
+//! watches its slot for a moment ([`WATCH_LOADS`]).
+//!
+//! # The peer table
+//!
+//! The control block holds a table of `MAX_PEERS` entries (laid out in
+//! [`super::peers`]). An attaching handle occupies a free entry by a CAS of
+//! its `id` from 0 to its process identity (pid and start time, which
+//! survives pid reuse), and sets its bit in the senders' or receivers'
+//! bitmap. A full table is refused with `Error::TooManyHandles` after the
+//! dead have been reaped. "Is any sender attached?" is two loads of the
+//! bitmap line.
+//!
+//! Besides its tickets, each entry holds the handle's counters `sent`,
+//! `received` and `done`, written only by the occupant (a plain load and
+//! store: there is one writer), or by the reaper cleaning up after a dead
+//! one. They are **never reset**: a new occupant continues from the values
+//! its predecessor left. So every counter only grows (with one exception: the
+//! repair of a half-written item *uncounts* it from `sent`), and the queue's
+//! totals are plain sums over the table, with nothing "retired" to fold in.
+//! That is what makes `join` exact without a snapshot. A departing occupant
+//! (or the reaper of a dead one) raises `done` to `received`: items a
+//! receiver took and never marked done count as done, and as `abandoned`. So
+//! at every free entry `done == received`, and a new occupant's own
+//! `task_done` budget starts at zero.
+//!
+//! # Reaping and repair
+//!
+//! Handles look for dead peers when it can matter and at a bounded rate: on
+//! attach; at most once per liveness interval while waiting (and on polling
+//! paths that found the queue empty or full, reading the clock only every
+//! 32nd time); and when a claim in flight they wait for is held by the dead
+//! only. One handle at a time reaps ([`Queue::reap`], in `repair`): it takes
+//! the *reap lock* (a CAS of `Cleanup::reaper` from 0, or from the id of a
+//! reaper that died, to its own id). Then, for each occupied entry whose
+//! process is gone, it
+//!
+//! 1. clears the entry's bits in the role bitmaps (it no longer counts as
+//!    attached);
+//! 2. settles each position `p` the entry announced:
+//!    * send: if the slot still says `EMPTY(p)` although `tail` is past `p`,
+//!      somebody won `p` and has not published it. If no live entry
+//!      announces `p`, the winner is dead: the slot is moved to
+//!      `EMPTY(p + capacity)` (consumers then skip `p`, the next lap's
+//!      producer reuses the slot) and, if the winner had counted the item as
+//!      sent, it is uncounted;
+//!    * receive: if the slot still says `FULL(p)` although `head` is past
+//!      `p`, and no live entry announces `p`, the dead winner never freed it:
+//!      the slot is moved to `EMPTY(p + capacity)`, and the item is counted
+//!      as received (if it was not yet) by the dead entry, whose settling
+//!      then counts it done and abandoned.
+//!
+//!    If a live entry does announce `p` (it won `p` and is still at work, or
+//!    it lost `p` and is about to move on), the dead entry is left for the
+//!    next reap. Each repair is counted in `Cleanup::recovered`: one item
+//!    lost, at most one per dead handle and direction;
+//! 3. undoes the dead handle's waiter registration: the entry's `waiting`
+//!    word says which event it was asleep on (set just before registering,
+//!    cleared just after unregistering), taken with a swap;
+//! 4. *settles* the entry: raises `done` to `received`, withdraws its
+//!    tickets;
+//! 5. frees the entry (`id` = 0, Release), and finally releases the lock and
+//!    wakes every sleeper.
+//!
+//! A reaper killed half-way leaves the lock to the next one, which redoes
+//! what is left: every step is idempotent, and counts are settled before the
+//! slot they belong to moves. A handle that detaches normally does 1, 4 and
+//! 5 itself.
+//!
+//! # Counting, exactly
+//!
+//! For a slot left unfinished by a dead claimer, the reaper knows from the
+//! ticket whether the claimer's item was counted: its count is the ticket's,
+//! or one more.
+//!
+//! * unwritten (send): if counted as sent, the repair uncounts it — the item
+//!   never existed as far as `join` is concerned;
+//! * unreleased (receive): if not yet counted as received, the repair counts
+//!   it; settling the dead receiver's entry then counts it done (abandoned),
+//!   like every item it took and never marked done.
+//!
+//! So a kill at any instruction leaves `sent`, `received` and `done` exact:
+//! there is no window in which a kill makes `join` return early or never.
+//! (What a kill *can* do is make `stats().sent` go down by one, when the
+//! item it was writing is uncounted.) The limit that remains is outside the
+//! failure model: a process judged dead while it is alive (in another PID
+//! namespace, say) would be reaped under its feet.
+//!
+//! # `join`
+//!
+//! `join` waits on the `all_done` event until a check ([`Queue::all_done`])
+//! finds that everything sent has been marked done. The check sums `done`
+//! over the table (Acquire loads) and *then* sums `sent`, and succeeds when
+//! `sent <= done`. No snapshot is needed:
+//!
+//! * an item is counted `done` only after it was received, which is after its
+//!   sender counted it `sent` (the count precedes the slot's Release store of
+//!   FULL, which the receiver loads with Acquire); so every item counted in the
+//!   first sum has its `sent` count visible to the second sum (the `done`
+//!   store is Release, its load Acquire), and `done` totals are at most the
+//!   `sent` totals;
+//! * so when the second sum is not larger than the first, every item counted
+//!   sent is among those counted done: every item sent before the check began
+//!   — in particular, every `send` that returned before `join` was called —
+//!   has been marked done (or lost with a killed sender or receiver).
+//!
+//! An item that is being sent while `join` checks may or may not be waited
+//! for, as with any concurrent call. `task_done` notifies `all_done` when its
+//! receiver has nothing left outstanding (only then can it have made the last
+//! item done); repairs, settling and detaching notify too. The loom model
+//! `loom_all_done_never_early` checks the counting argument.
 //!
 //! # Orderings
 //!
@@ -78,15 +209,36 @@
 //!   sees the announcement. And the announcement that replaces it (Release)
 //!   comes after the claimer finished the slot, so a reaper that sees the
 //!   replacement (Acquire) finds the slot finished.
+//! * SYNC POINT "claims seen": see "Claims in flight".
+//! * SYNC POINT "claim finished": every store that replaces a ticket (the
+//!   next announcement, a withdrawal, a settling) is Release and comes after
+//!   the claim's slot was finished (or repaired); [`Queue::holder`] loads
+//!   tickets with Acquire, so if it finds none for the position, its next
+//!   load of the slot word sees the slot finished.
+//! * SYNC POINT "counted": a claimer's Release store of its count pairs with
+//!   the reaper's Acquire load when it settles the entry.
 //! * SYNC POINT "repaired": a repair's AcqRel CAS on the slot word hands the
 //!   slot to the next lap like a consumer's EMPTY store.
+//! * SYNC POINT "reaper handover": the reap lock is taken with AcqRel and
+//!   released with Release, so each reaper sees what the last one did.
+//! * SYNC POINT "entry handover": freeing an entry (Release on `id`) pairs
+//!   with the next occupant's AcqRel claim of it, which continues from the
+//!   counters left there.
+//! * SYNC POINTs "attached" and "detached": the role bitmaps are changed
+//!   with AcqRel RMWs and read with Acquire, so a receiver that sees the last
+//!   sender gone also sees every item it published.
+//! * SYNC POINT "done": `task_done`'s and settling's Release stores of
+//!   `done` pair with `join`'s Acquire loads.
 //!
 //! # Trust
 //!
 //! Slot indices come from local arithmetic (`position % capacity`), never from
 //! shared memory; positions use wrapping arithmetic; every loop is bounded by
-//! [`MAX_RETRIES`], the capacity or the table size; peer-table indices come
-//! from our own [`Owner`]s and are masked to the table size.
+//! [`MAX_RETRIES`], the capacity or the table size, and the wait for a claim
+//! in flight by its claimer's life (see above); peer-table indices come from
+//! our own [`EntryIndex`]es and are masked to the table size; counters are
+//! summed with wrapping arithmetic; a garbage `id` makes an entry look
+//! occupied by a (probably dead) process, which reaping then frees.
 
 // Under loom only the protocol is compiled, not the handles that use the
 // rest (attach, statistics).
@@ -97,17 +249,14 @@ use core::cell::Cell;
 use bytemuck::Pod;
 use crossbeam_utils::Backoff;
 
-use super::peers::{
-    Claim, Owner, PeerEntry, PeerTable, Ticket, MAX_PEERS, WAITING_ALL_DONE, WAITING_NOT_EMPTY,
-    WAITING_NOT_FULL,
-};
+use super::peers::{Claim, EntryIndex, PeerEntry, PeerTable, Ticket};
 use crate::sync::atomic::{AtomicU64, Ordering};
 use crate::sync::copy::{load_payload, store_payload};
 use crate::sync::event::Event;
 use crate::sync::Padded;
 
-const EMPTY: u64 = 0;
-const FULL: u64 = 1;
+pub(super) const EMPTY: u64 = 0;
+pub(super) const FULL: u64 = 1;
 const STATE_MASK: u64 = 0b11;
 const POS_SHIFT: u32 = 2;
 const POS_MASK: u64 = (1 << 62) - 1;
@@ -118,13 +267,8 @@ const POS_MASK: u64 = (1 << 62) - 1;
 /// loop forever.
 pub(crate) const MAX_RETRIES: u32 = 4096;
 
-/// Whether slots are padded to whole 64-byte lines (see [`stride_words`]).
-/// Measured with `bench-suite/benches/mpmc.rs`: unpadded is faster (several slots share
-/// a line, and a consumer streaming behind a producer gets them together).
-const PAD_SLOTS: bool = false;
-
 #[inline(always)]
-fn enc(pos: u64, state: u64) -> u64 {
+pub(super) fn enc(pos: u64, state: u64) -> u64 {
     (pos << POS_SHIFT) | state
 }
 
@@ -141,15 +285,39 @@ fn dist(w: u64, p: u64) -> i64 {
     ((d << POS_SHIFT) as i64) >> POS_SHIFT
 }
 
+/// Slot-word loads, a spin hint before each, that a push finding its slot
+/// taken (a pop finding its slot unpublished) makes before it reads `head`
+/// (`tail`) to tell full (empty) from a claim in flight. That read takes the
+/// other side's hottest line from under it, and in a stream the slot
+/// usually changes first; a longer watch delays callers that poll an idle
+/// queue. Chosen with `bench-suite/benches/mpmc.rs` (BENCHMARKS.md, "Design
+/// measurements").
+const WATCH_LOADS: u32 = if cfg!(loom) { 1 } else { 4 };
+
+/// Watches slot word `word`, last seen holding `w`, for a moment; returns
+/// whether it changed (see [`WATCH_LOADS`]).
+#[inline(always)]
+fn watch(word: &AtomicU64, w: u64) -> bool {
+    for _ in 0..WATCH_LOADS {
+        core::hint::spin_loop();
+        if word.load(Ordering::Relaxed) != w {
+            return true;
+        }
+    }
+    false
+}
+
 /// Whether `hint` (`tail` or `head`) has moved past position `p`. Acquire:
 /// SYNC POINT "claim announced".
-fn passed(hint: &AtomicU64, p: u64) -> bool {
+#[inline(always)]
+pub(super) fn passed(hint: &AtomicU64, p: u64) -> bool {
     (hint.load(Ordering::Acquire).wrapping_sub(p) as i64) > 0
 }
 
-/// Queue-wide counters and the reap lock, each written rarely.
+/// Cleaning up after departed handles: the reap lock, and what repairs and
+/// settlements counted. Each written rarely.
 #[repr(C)]
-pub(crate) struct Stats {
+pub(crate) struct Cleanup {
     /// Slots repaired after their claimer died (one item lost each).
     pub(crate) recovered: AtomicU64,
     /// Items received whose receiver left (or died) without marking them
@@ -160,16 +328,16 @@ pub(crate) struct Stats {
     pub(crate) reaper: AtomicU64,
 }
 
-/// Where each field of [`Stats`] starts, in bytes from its start.
+/// Where each field of [`Cleanup`] starts, in bytes from its start.
 #[cfg(not(loom))]
-impl Stats {
-    pub(crate) const RECOVERED: usize = core::mem::offset_of!(Stats, recovered);
-    pub(crate) const ABANDONED: usize = core::mem::offset_of!(Stats, abandoned);
-    pub(crate) const REAPER: usize = core::mem::offset_of!(Stats, reaper);
+impl Cleanup {
+    pub(crate) const RECOVERED: usize = core::mem::offset_of!(Cleanup, recovered);
+    pub(crate) const ABANDONED: usize = core::mem::offset_of!(Cleanup, abandoned);
+    pub(crate) const REAPER: usize = core::mem::offset_of!(Cleanup, reaper);
 }
 
 #[cfg(not(loom))]
-const _: () = assert!(Stats::RECOVERED == 0 && Stats::ABANDONED == 8 && Stats::REAPER == 16);
+const _: () = assert!(Cleanup::RECOVERED == 0 && Cleanup::ABANDONED == 8 && Cleanup::REAPER == 16);
 
 /// The control block.
 #[repr(C)]
@@ -184,7 +352,7 @@ pub(crate) struct Control {
     pub(crate) not_full: Padded<Event>,
     /// `join` sleeps here until every item sent is done.
     pub(crate) all_done: Padded<Event>,
-    pub(crate) stats: Padded<Stats>,
+    pub(crate) cleanup: Padded<Cleanup>,
     pub(crate) peers: PeerTable,
 }
 
@@ -199,7 +367,7 @@ impl Control {
             not_empty: Padded(Event::new()),
             not_full: Padded(Event::new()),
             all_done: Padded(Event::new()),
-            stats: Padded(Stats {
+            cleanup: Padded(Cleanup {
                 recovered: zero(),
                 abandoned: zero(),
                 reaper: zero(),
@@ -218,7 +386,7 @@ impl Control {
     pub(crate) const NOT_EMPTY: usize = core::mem::offset_of!(Control, not_empty);
     pub(crate) const NOT_FULL: usize = core::mem::offset_of!(Control, not_full);
     pub(crate) const ALL_DONE: usize = core::mem::offset_of!(Control, all_done);
-    pub(crate) const STATS: usize = core::mem::offset_of!(Control, stats);
+    pub(crate) const CLEANUP: usize = core::mem::offset_of!(Control, cleanup);
     pub(crate) const PEERS: usize = core::mem::offset_of!(Control, peers);
     pub(crate) const LEN: usize = core::mem::size_of::<Control>();
 }
@@ -230,37 +398,36 @@ const _: () = {
     use crate::sync::LINE;
     assert!(Control::TAIL == 0 && Control::HEAD == LINE);
     assert!(Control::NOT_EMPTY == 2 * LINE && Control::NOT_FULL == 3 * LINE);
-    assert!(Control::ALL_DONE == 4 * LINE && Control::STATS == 5 * LINE);
+    assert!(Control::ALL_DONE == 4 * LINE && Control::CLEANUP == 5 * LINE);
     assert!(Control::PEERS == 6 * LINE);
     assert!(Control::LEN == Control::PEERS + PeerTable::LEN);
 };
 
 /// How far ahead of the slot it just claimed a receiver prefetches, in bytes
-/// of slots (see [`Lookahead`]). Measured with `bench-suite/benches/mpmc.rs`
-/// (1 × 1, u64): 128 to 1024 bytes gave the same rates; 64 bytes less.
+/// of slots (see [`Lookahead`]): far enough that the transfers overlap, in a
+/// range where the distance made no difference (`bench-suite/benches/mpmc.rs
+/// -- 1x1`; BENCHMARKS.md, "Design measurements").
 const PREFETCH_BYTES: usize = 256;
 
-/// Claims between two reads of `tail` by a [`Lookahead`]. Each read moves
-/// the senders' hottest line to the receiver and back: every 16 claims cost
-/// half the 1 × 1 rate, every 256 and 1024 measured alike.
+/// Claims between two reads of `tail` by a [`Lookahead`]: each read moves
+/// the senders' hottest line to the receiver and back, so it must be rare
+/// (`bench-suite/benches/mpmc.rs -- 1x1`; BENCHMARKS.md, "Design
+/// measurements").
 const LOOKAHEAD_REFRESH: u64 = 256;
 
-/// Words per slot: the slot word, then the payload; rounded up to a whole
-/// 64-byte line when [`PAD_SLOTS`] is set.
+/// Words per slot: the slot word, then the payload. Not padded to whole
+/// lines: several slots share one, and a receiver streaming behind a sender
+/// gets them together (`bench-suite/benches/mpmc.rs`; BENCHMARKS.md,
+/// "Design measurements").
 pub(crate) const fn stride_words(size: usize) -> usize {
-    let words = 1 + size.div_ceil(8);
-    if PAD_SLOTS {
-        words.next_multiple_of(8)
-    } else {
-        words
-    }
+    1 + size.div_ceil(8)
 }
 
 /// The shape of a queue's data region: computed once when a handle
 /// attaches (the queue is rebuilt from it on every operation, so that must
 /// cost nothing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Geometry {
+pub(crate) struct Shape {
     capacity: u64,
     /// `capacity - 1` when the capacity is a power of two (a mask replaces
     /// the division), else [`NO_MASK`].
@@ -272,12 +439,12 @@ pub(crate) struct Geometry {
     prefetch: u64,
 }
 
-/// [`Geometry::mask`] of a capacity that is not a power of two.
+/// [`Shape::mask`] of a capacity that is not a power of two.
 const NO_MASK: u64 = u64::MAX;
 
-impl Geometry {
-    /// The geometry of `capacity` (nonzero) slots of `stride` words.
-    pub(crate) fn new(capacity: u64, stride: usize) -> Geometry {
+impl Shape {
+    /// The shape of `capacity` (nonzero) slots of `stride` words.
+    pub(crate) fn new(capacity: u64, stride: usize) -> Shape {
         debug_assert!(capacity > 0);
         let mask = if capacity.is_power_of_two() {
             capacity - 1
@@ -285,7 +452,7 @@ impl Geometry {
             NO_MASK
         };
         let ahead = (PREFETCH_BYTES / (stride.max(1) * 8)).max(1) as u64;
-        Geometry {
+        Shape {
             capacity,
             mask,
             stride,
@@ -306,16 +473,15 @@ impl Geometry {
 /// a transfer from another core, and its next claim (a locked CAS) waits for
 /// the load that brings the line. A software prefetch of the slot
 /// [`PREFETCH_BYTES`] further on is not held back by the CAS, so the
-/// transfers overlap: in the 1 × 1 bench, with the queue full, 17-32 M
-/// items/s became 80-100 M/s.
+/// transfers overlap.
 ///
 /// But a prefetch of a slot the senders have *not* written yet takes the
-/// line from under them: a receiver right behind the senders then stole every
-/// line before they filled it, and the stream locked into 33 M/s whenever the
-/// queue ran near empty (in about half the runs, 1 × 1). So a receiver
-/// prefetches only below the `tail` it last read, re-read every
-/// [`LOOKAHEAD_REFRESH`] claims: far behind the senders it always prefetches,
-/// right behind them never (1 × 1, near empty: 80-85 M/s).
+/// line from under them, so a receiver right behind the senders would steal
+/// every line before they filled it. So a receiver prefetches only below the
+/// `tail` it last read, re-read every [`LOOKAHEAD_REFRESH`] claims: far
+/// behind the senders it always prefetches, right behind them never. (Both
+/// effects show in `bench-suite/benches/mpmc.rs -- 1x1 --occupancy`; the
+/// numbers are in BENCHMARKS.md, "Design measurements".)
 ///
 /// A hint only: `tail` read Relaxed, and a stale or garbage value changes
 /// what is prefetched, never what is read.
@@ -331,7 +497,7 @@ impl Lookahead {
     /// Called by a receiver that has just claimed position `p` of `q`.
     #[inline(always)]
     fn claimed(&self, q: &Queue<'_>, p: u64) {
-        let d = q.geo.prefetch;
+        let d = q.shape.prefetch;
         if d == 0 {
             return;
         }
@@ -350,7 +516,7 @@ impl Lookahead {
 pub(crate) struct Queue<'a> {
     pub(crate) ctl: &'a Control,
     slots: &'a [AtomicU64],
-    geo: Geometry,
+    shape: Shape,
     /// The receiving handle's prefetcher, if any.
     look: Option<&'a Lookahead>,
 }
@@ -361,39 +527,55 @@ pub(crate) enum Attempt<R> {
     Done(R),
     /// Full (push) or empty (pop) at the moment of looking.
     NotNow,
+    /// Neither: the slot needed next belongs to a claim that another handle
+    /// won and has not finished. Try again once it has (see "Claims in
+    /// flight"; [`Queue::holder`] says whom to wait for).
+    InFlight(InFlight),
 }
 
 /// Which side of a claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Side {
+pub(crate) enum Side {
     Send,
     Recv,
 }
 
-/// What became of one announced claim of a dead entry.
+/// A claim in flight: the send of position `pos`, whose item is not
+/// published yet, or the receive of `pos`, whose slot is not freed yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Settled {
-    /// Nothing to repair (never won, or carried out).
-    Nothing,
-    /// The slot was repaired (now, or by an earlier reaper).
-    Repaired,
-    /// A live entry announces the same position: look again later.
-    Deferred,
+pub(crate) struct InFlight {
+    pub(crate) side: Side,
+    pub(crate) pos: u64,
+}
+
+/// Who holds a claim in flight, as [`Queue::holder`] finds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Holder {
+    /// Nobody any more: the claim was finished (or repaired).
+    Finished,
+    /// A live handle announces the position: wait for it.
+    Live,
+    /// Only dead handles announce it: a reap repairs the slot.
+    Dead,
+    /// Nobody announces it, yet the slot is unfinished: no honest handle
+    /// leaves that state (a winner's ticket stays until its slot is
+    /// finished), so shared memory holds garbage.
+    Nobody,
 }
 
 impl<'a> Queue<'a> {
     /// The queue in `ctl` and `slots`, which hold at least
-    /// `geo.data_words()` words; callers establish this when they attach (if
+    /// `shape.data_words()` words; callers establish this when they attach (if
     /// they did not, slot accesses, which are bounds-checked, would panic:
     /// never UB). Built on every operation, so it must inline and check
     /// nothing in release builds.
     #[inline(always)]
-    pub(crate) fn new(ctl: &'a Control, slots: &'a [AtomicU64], geo: Geometry) -> Self {
-        debug_assert!(geo.data_words().is_some_and(|n| n <= slots.len()));
+    pub(crate) fn new(ctl: &'a Control, slots: &'a [AtomicU64], shape: Shape) -> Self {
+        debug_assert!(shape.data_words().is_some_and(|n| n <= slots.len()));
         Queue {
             ctl,
             slots,
-            geo,
+            shape,
             look: None,
         }
     }
@@ -411,31 +593,31 @@ impl<'a> Queue<'a> {
     /// data region is not one: it would say "free for position 0" in every
     /// slot.)
     pub(crate) fn init(&self) {
-        for i in 0..self.geo.capacity {
+        for i in 0..self.shape.capacity {
             self.word(i).store(enc(i, EMPTY), Ordering::Relaxed);
         }
     }
 
     #[inline(always)]
     fn index(&self, pos: u64) -> usize {
-        if self.geo.mask != NO_MASK {
-            (pos & self.geo.mask) as usize
+        if self.shape.mask != NO_MASK {
+            (pos & self.shape.mask) as usize
         } else {
-            (pos % self.geo.capacity) as usize
+            (pos % self.shape.capacity) as usize
         }
     }
 
     #[inline(always)]
-    fn word(&self, pos: u64) -> &'a AtomicU64 {
-        &self.slots[self.index(pos) * self.geo.stride]
+    pub(super) fn word(&self, pos: u64) -> &'a AtomicU64 {
+        &self.slots[self.index(pos) * self.shape.stride]
     }
 
     /// The payload words of position `pos` (tests; the hot paths use
     /// [`Queue::slot_of`]).
     #[cfg(test)]
     fn payload(&self, pos: u64) -> &'a [AtomicU64] {
-        let start = self.index(pos) * self.geo.stride;
-        &self.slots[start + 1..start + self.geo.stride]
+        let start = self.index(pos) * self.shape.stride;
+        &self.slots[start + 1..start + self.shape.stride]
     }
 
     /// The slot word and payload of position `pos` for items of type `T`:
@@ -444,7 +626,7 @@ impl<'a> Queue<'a> {
     #[inline(always)]
     fn slot_of<T>(&self, pos: u64) -> (&'a AtomicU64, &'a [AtomicU64]) {
         let stride = stride_words(core::mem::size_of::<T>());
-        debug_assert_eq!(stride, self.geo.stride);
+        debug_assert_eq!(stride, self.shape.stride);
         let start = self.index(pos) * stride;
         let words = &self.slots[start..start + stride];
         (&words[0], &words[1..])
@@ -454,17 +636,17 @@ impl<'a> Queue<'a> {
     pub(crate) fn len(&self) -> u64 {
         let head = self.ctl.head.load(Ordering::Relaxed);
         let tail = self.ctl.tail.load(Ordering::Relaxed);
-        tail.saturating_sub(head).min(self.geo.capacity)
+        tail.saturating_sub(head).min(self.shape.capacity)
     }
 
     /// The capacity.
     pub(crate) fn capacity(&self) -> u64 {
-        self.geo.capacity
+        self.shape.capacity
     }
 
     /// Publishes `v` as peer `me`, and wakes a sleeping receiver.
     #[inline(always)]
-    pub(crate) fn try_push<T: Pod>(&self, me: Owner, v: &T) -> Attempt<()> {
+    pub(crate) fn try_push<T: Pod>(&self, me: EntryIndex, v: &T) -> Attempt<()> {
         let r = self.push_one(me, v);
         if r == Attempt::Done(()) {
             self.ctl.not_empty.notify();
@@ -473,29 +655,38 @@ impl<'a> Queue<'a> {
     }
 
     /// Publishes items from the front of `items` while there is room;
-    /// returns how many. Notifies once.
-    pub(crate) fn push_slice<T: Pod>(&self, me: Owner, items: &[T]) -> usize {
+    /// `Done(n)` with how many, if any (notifying once), else why none.
+    pub(crate) fn push_slice<T: Pod>(&self, me: EntryIndex, items: &[T]) -> Attempt<usize> {
         let mut n = 0;
+        let mut stop = Attempt::NotNow;
         for v in items {
-            if self.push_one(me, v) != Attempt::Done(()) {
-                break;
+            match self.push_one(me, v) {
+                Attempt::Done(()) => n += 1,
+                Attempt::NotNow => break,
+                Attempt::InFlight(c) => {
+                    stop = Attempt::InFlight(c);
+                    break;
+                }
             }
-            n += 1;
         }
-        if n > 0 {
-            self.ctl.not_empty.notify();
+        if n == 0 {
+            return stop;
         }
-        n
+        self.ctl.not_empty.notify();
+        Attempt::Done(n)
     }
 
     #[inline(always)]
-    fn push_one<T: Pod>(&self, me: Owner, v: &T) -> Attempt<()> {
+    fn push_one<T: Pod>(&self, me: EntryIndex, v: &T) -> Attempt<()> {
         let entry = self.ctl.peers.entry(me);
         let tail = &self.ctl.tail;
         let claim = Claim::begin(&entry.claim_send, &entry.sent);
         let mut announced = false;
+        let mut outcome = Attempt::NotNow;
         let backoff = Backoff::new();
-        let mut p = tail.load(Ordering::Relaxed);
+        // SYNC POINT "claims seen": Acquire, here and wherever `p` is
+        // reloaded (see "Claims in flight").
+        let mut p = tail.load(Ordering::Acquire);
         for _ in 0..MAX_RETRIES {
             let (word, payload) = self.slot_of::<T>(p);
             // SYNC POINT "slot free": Acquire pairs with the consumer's
@@ -505,11 +696,13 @@ impl<'a> Queue<'a> {
             if w == enc(p, EMPTY) {
                 claim.announce(p);
                 announced = true;
+                // SYNC POINTs "claim announced" and "claims seen": the
+                // Release half, for later Acquire loads of `tail`.
                 match tail.compare_exchange(
                     p,
                     p.wrapping_add(1),
                     Ordering::AcqRel,
-                    Ordering::Relaxed,
+                    Ordering::Acquire,
                 ) {
                     Ok(_) => {
                         claim.commit();
@@ -529,11 +722,22 @@ impl<'a> Queue<'a> {
                 }
             }
             if dist(w, p) < 0 {
-                // The slot still holds the previous lap: full.
+                if watch(word, w) {
+                    continue;
+                }
+                // The slot still holds the previous lap: full, unless a
+                // receiver has claimed that item and is still reading it.
+                let prev = p.wrapping_sub(self.shape.capacity);
+                if w == enc(prev, FULL) && passed(&self.ctl.head, prev) {
+                    outcome = Attempt::InFlight(InFlight {
+                        side: Side::Recv,
+                        pos: prev,
+                    });
+                }
                 break;
             }
             // Our `p` is stale: somebody claimed it since we read `tail`.
-            let now = tail.load(Ordering::Relaxed);
+            let now = tail.load(Ordering::Acquire);
             if now == p {
                 break; // not an honest state
             }
@@ -542,12 +746,12 @@ impl<'a> Queue<'a> {
         if announced {
             claim.withdraw();
         }
-        Attempt::NotNow
+        outcome
     }
 
     /// Takes the next item as peer `me`, and wakes a sleeping sender.
     #[inline(always)]
-    pub(crate) fn try_pop<T: Pod>(&self, me: Owner) -> Attempt<T> {
+    pub(crate) fn try_pop<T: Pod>(&self, me: EntryIndex) -> Attempt<T> {
         let r = self.pop_one(me);
         if matches!(r, Attempt::Done(_)) {
             self.ctl.not_full.notify();
@@ -555,31 +759,40 @@ impl<'a> Queue<'a> {
         r
     }
 
-    /// Takes items into the front of `out` while there are any; returns how
-    /// many. Notifies once.
-    pub(crate) fn pop_slice<T: Pod>(&self, me: Owner, out: &mut [T]) -> usize {
+    /// Takes items into the front of `out` while there are any; `Done(n)`
+    /// with how many, if any (notifying once), else why none.
+    pub(crate) fn pop_slice<T: Pod>(&self, me: EntryIndex, out: &mut [T]) -> Attempt<usize> {
         let mut n = 0;
+        let mut stop = Attempt::NotNow;
         for slot in out.iter_mut() {
-            let Attempt::Done(v) = self.pop_one(me) else {
-                break;
-            };
-            *slot = v;
+            match self.pop_one(me) {
+                Attempt::Done(v) => *slot = v,
+                Attempt::NotNow => break,
+                Attempt::InFlight(c) => {
+                    stop = Attempt::InFlight(c);
+                    break;
+                }
+            }
             n += 1;
         }
-        if n > 0 {
-            self.ctl.not_full.notify();
+        if n == 0 {
+            return stop;
         }
-        n
+        self.ctl.not_full.notify();
+        Attempt::Done(n)
     }
 
     #[inline(always)]
-    fn pop_one<T: Pod>(&self, me: Owner) -> Attempt<T> {
+    fn pop_one<T: Pod>(&self, me: EntryIndex) -> Attempt<T> {
         let entry = self.ctl.peers.entry(me);
         let head = &self.ctl.head;
         let claim = Claim::begin(&entry.claim_recv, &entry.received);
         let mut announced = false;
+        let mut outcome = Attempt::NotNow;
         let backoff = Backoff::new();
-        let mut p = head.load(Ordering::Relaxed);
+        // SYNC POINT "claims seen": Acquire, here and wherever `p` is
+        // reloaded (see "Claims in flight").
+        let mut p = head.load(Ordering::Acquire);
         for _ in 0..MAX_RETRIES {
             let (word, payload) = self.slot_of::<T>(p);
             // SYNC POINT "item published": Acquire pairs with the producer's
@@ -588,11 +801,13 @@ impl<'a> Queue<'a> {
             if w == enc(p, FULL) {
                 claim.announce(p);
                 announced = true;
+                // SYNC POINTs "claim announced" and "claims seen": the
+                // Release half, for later Acquire loads of `head`.
                 match head.compare_exchange(
                     p,
                     p.wrapping_add(1),
                     Ordering::AcqRel,
-                    Ordering::Relaxed,
+                    Ordering::Acquire,
                 ) {
                     Ok(_) => {
                         if let Some(look) = self.look {
@@ -603,7 +818,7 @@ impl<'a> Queue<'a> {
                         // SYNC POINT "slot free": Release orders our payload
                         // reads before the next producer's claim.
                         word.store(
-                            enc(p.wrapping_add(self.geo.capacity), EMPTY),
+                            enc(p.wrapping_add(self.shape.capacity), EMPTY),
                             Ordering::Release,
                         );
                         return Attempt::Done(v);
@@ -623,24 +838,80 @@ impl<'a> Queue<'a> {
                 // does not move `head`): help `head` past it.
                 let next = p.wrapping_add(1);
                 let _ = head.compare_exchange(p, next, Ordering::AcqRel, Ordering::Relaxed);
-                p = head.load(Ordering::Relaxed);
+                p = head.load(Ordering::Acquire);
                 continue;
             }
-            // EMPTY(p): nothing published at p yet (perhaps being written);
-            // or the previous lap's item is still being read (d < 0).
+            if watch(word, w) {
+                continue;
+            }
+            // Nothing published at `p`: empty, unless a sender has claimed
+            // `p` and is still writing it. (A previous lap's state here means
+            // its item is still being read, so nobody can have claimed `p`.)
+            if w == enc(p, EMPTY) && passed(&self.ctl.tail, p) {
+                outcome = Attempt::InFlight(InFlight {
+                    side: Side::Send,
+                    pos: p,
+                });
+            }
             break;
         }
         if announced {
             claim.withdraw();
         }
-        Attempt::NotNow
+        outcome
+    }
+
+    /// Whether claim `c` is still in flight: its slot not yet published
+    /// (send) or freed (receive). One load of the slot word, which the
+    /// claimer writes next: no other line changes hands.
+    #[inline]
+    pub(crate) fn unfinished(&self, c: InFlight) -> bool {
+        let unfinished = match c.side {
+            Side::Send => enc(c.pos, EMPTY),
+            Side::Recv => enc(c.pos, FULL),
+        };
+        self.word(c.pos).load(Ordering::Acquire) == unfinished
+    }
+
+    /// Who holds claim `c` (see "Claims in flight"): whether it is still in
+    /// flight, whether an entry announces its position, and if so whether
+    /// `is_dead` says every such entry's process is gone (asked once per
+    /// announcing entry, until one is alive). Reads the whole peer table.
+    pub(crate) fn holder(&self, c: InFlight, mut is_dead: impl FnMut(u64) -> bool) -> Holder {
+        let (mut live, mut dead) = (false, false);
+        for e in &self.ctl.peers.entries {
+            let id = e.id.load(Ordering::Acquire);
+            if id == 0 || live {
+                continue;
+            }
+            // SYNC POINT "claim finished": Acquire pairs with the Release of
+            // whatever replaced the winner's ticket (its next announcement,
+            // a withdrawal, a settling), all of which come after its slot
+            // was finished: the slot load below then sees it finished.
+            if Ticket(ticket(e, c.side).load(Ordering::Acquire)).is_for(c.pos) {
+                if is_dead(id) {
+                    dead = true;
+                } else {
+                    live = true;
+                }
+            }
+        }
+        if !self.unfinished(c) {
+            Holder::Finished
+        } else if live {
+            Holder::Live
+        } else if dead {
+            Holder::Dead
+        } else {
+            Holder::Nobody
+        }
     }
 
     /// Whether a receive would find an item now (a hint, like `len`: another
     /// receiver may take it first).
     pub(crate) fn has_item(&self) -> bool {
         let mut p = self.ctl.head.load(Ordering::Relaxed);
-        for _ in 0..self.geo.capacity.min(u64::from(MAX_RETRIES)) {
+        for _ in 0..self.shape.capacity.min(u64::from(MAX_RETRIES)) {
             let w = self.word(p).load(Ordering::Acquire);
             let d = dist(w, p);
             if d == 0 && state(w) == FULL {
@@ -660,164 +931,12 @@ impl<'a> Queue<'a> {
         dist(self.word(p).load(Ordering::Acquire), p) < 0
     }
 
-    /// Whether a live entry (not marked in `dead`) has a ticket for position
-    /// `p` on `side`. Acquire: SYNC POINT "claim announced".
-    fn announced_by_live(&self, side: Side, p: u64, dead: &[bool; MAX_PEERS]) -> bool {
-        self.ctl.peers.entries.iter().enumerate().any(|(i, e)| {
-            !dead[i]
-                && e.id.load(Ordering::Acquire) != 0
-                && Ticket(ticket(e, side).load(Ordering::Acquire)).is_for(p)
-        })
-    }
-
-    /// Settles the claim that dead entry `idx` announced on `side` (see the
-    /// module docs, "Repair"). `dead` marks every entry being reaped.
-    /// Idempotent: a reaper that dies half-way leaves a state the next one
-    /// reads right (counts are settled before the slot moves, and a settled
-    /// count reads as settled).
-    fn settle_claim(&self, side: Side, idx: usize, dead: &[bool; MAX_PEERS]) -> Settled {
-        let entries = &self.ctl.peers.entries;
-        let t = Ticket(ticket(&entries[idx % MAX_PEERS], side).load(Ordering::Acquire));
-        if !t.is_some() {
-            return Settled::Nothing;
-        }
-        let (stuck_state, hint) = match side {
-            Side::Send => (EMPTY, &self.ctl.tail),
-            Side::Recv => (FULL, &self.ctl.head),
-        };
-        // Acquire: SYNC POINT "claim announced".
-        let p = t.position(hint.load(Ordering::Acquire));
-        let word = self.word(p);
-        let w = word.load(Ordering::Acquire);
-        if w != enc(p, stuck_state) || !passed(hint, p) {
-            // Never won by anybody, or carried out.
-            return Settled::Nothing;
-        }
-        if self.announced_by_live(side, p, dead) {
-            return Settled::Deferred;
-        }
-        // The winner of `p` is among the dead entries with a ticket for it;
-        // one whose count is its ticket's plus one counted its claim.
-        let claimers = || {
-            entries
-                .iter()
-                .enumerate()
-                .filter(|&(i, _)| dead[i])
-                .map(|(_, e)| (e, Ticket(ticket(e, side).load(Ordering::Acquire))))
-                .filter(|&(_, t)| t.is_for(p))
-        };
-        match side {
-            Side::Send => {
-                for (e, t) in claimers() {
-                    let sent = e.sent.load(Ordering::Acquire);
-                    if t.counted(sent) {
-                        // Counted and never to arrive: uncount it (a second
-                        // look then finds it not counted).
-                        e.sent.store(sent.wrapping_sub(1), Ordering::Release);
-                        break;
-                    }
-                }
-            }
-            Side::Recv => {
-                let counted =
-                    claimers().any(|(e, t)| t.counted(e.received.load(Ordering::Acquire)));
-                if !counted {
-                    if let Some((e, _)) = claimers().next() {
-                        // Count it as received (a second look then finds it
-                        // counted); settling the entry then counts it done.
-                        let r = e.received.load(Ordering::Acquire);
-                        e.received.store(r.wrapping_add(1), Ordering::Release);
-                    }
-                }
-            }
-        }
-        let skipped = enc(p.wrapping_add(self.geo.capacity), EMPTY);
-        // SYNC POINT "repaired".
-        if word
-            .compare_exchange(w, skipped, Ordering::AcqRel, Ordering::Relaxed)
-            .is_ok()
-        {
-            self.ctl.stats.recovered.fetch_add(1, Ordering::Relaxed);
-        }
-        Settled::Repaired
-    }
-
-    /// Cleans up after peers that `is_dead` says are gone, if no other live
-    /// handle is doing so right now; `me` is the caller's `PeerId`. Returns
-    /// how many peers were reaped.
-    ///
-    /// Under the reap lock (`Stats::reaper`, taken by CAS from 0 or from a
-    /// dead holder): for each occupied entry whose process is dead, leaves its
-    /// roles, settles its announced claims ([`Queue::settle_claim`]) and, once
-    /// both are settled, undoes its waiter registration, settles its counters
-    /// and frees the entry. A reaper killed half-way leaves the lock to the
-    /// next one, which redoes what is left; every step tolerates that.
-    pub(crate) fn reap(&self, me: u64, mut is_dead: impl FnMut(u64) -> bool) -> usize {
-        let lock = &self.ctl.stats.reaper;
-        let holder = lock.load(Ordering::Acquire);
-        if holder != 0 && (holder == me || !is_dead(holder)) {
-            return 0; // somebody is at it
-        }
-        // SYNC POINT "reaper handover": AcqRel; Acquire pairs with the last
-        // reaper's Release below (or sees a dead reaper's last stores).
-        if lock
-            .compare_exchange(holder, me, Ordering::AcqRel, Ordering::Relaxed)
-            .is_err()
-        {
-            return 0;
-        }
-        let peers = &self.ctl.peers;
-        let mut dead = [false; MAX_PEERS];
-        let mut ids = [0u64; MAX_PEERS];
-        for (i, e) in peers.entries.iter().enumerate() {
-            let id = e.id.load(Ordering::Acquire);
-            if id != 0 && id != me && is_dead(id) {
-                dead[i] = true;
-                ids[i] = id;
-            }
-        }
-        let mut reaped = 0;
-        let mut changed = false;
-        for i in (0..MAX_PEERS).filter(|&i| dead[i]) {
-            let e = &peers.entries[i];
-            peers.clear_roles(i);
-            let send = self.settle_claim(Side::Send, i, &dead);
-            let recv = self.settle_claim(Side::Recv, i, &dead);
-            changed |= send == Settled::Repaired || recv == Settled::Repaired;
-            if send == Settled::Deferred || recv == Settled::Deferred {
-                continue; // the next reap looks again
-            }
-            match e.waiting.swap(0, Ordering::AcqRel) {
-                WAITING_NOT_EMPTY => self.ctl.not_empty.forget_waiter(),
-                WAITING_NOT_FULL => self.ctl.not_full.forget_waiter(),
-                WAITING_ALL_DONE => self.ctl.all_done.forget_waiter(),
-                _ => {}
-            }
-            let abandoned = peers.settle(i);
-            self.ctl
-                .stats
-                .abandoned
-                .fetch_add(abandoned, Ordering::Relaxed);
-            e.role.store(0, Ordering::Relaxed);
-            // SYNC POINT "entry handover".
-            let _ =
-                e.id.compare_exchange(ids[i], 0, Ordering::Release, Ordering::Relaxed);
-            reaped += 1;
-        }
-        // SYNC POINT "reaper handover".
-        lock.store(0, Ordering::Release);
-        if reaped > 0 || changed {
-            self.notify_all();
-        }
-        reaped
-    }
-
     /// Detaches `me` (whose `PeerId` is `id`) cleanly: settles its counters,
     /// leaves its roles, frees its entry, wakes everyone.
-    pub(crate) fn detach(&self, me: Owner, id: u64) {
+    pub(crate) fn detach(&self, me: EntryIndex, id: u64) {
         let abandoned = self.ctl.peers.release(me, id);
         self.ctl
-            .stats
+            .cleanup
             .abandoned
             .fetch_add(abandoned, Ordering::Relaxed);
         self.notify_all();
@@ -825,7 +944,7 @@ impl<'a> Queue<'a> {
 
     /// Marks one item received by `me` as done; `false` if `me` has no
     /// received item left to mark.
-    pub(crate) fn task_done(&self, me: Owner) -> bool {
+    pub(crate) fn task_done(&self, me: EntryIndex) -> bool {
         let entry = self.ctl.peers.entry(me);
         // Our own counters: only we write them.
         let received = entry.received.load(Ordering::Relaxed);
@@ -860,7 +979,7 @@ impl<'a> Queue<'a> {
 }
 
 /// The ticket word of `side` in entry `e`.
-fn ticket(e: &PeerEntry, side: Side) -> &AtomicU64 {
+pub(super) fn ticket(e: &PeerEntry, side: Side) -> &AtomicU64 {
     match side {
         Side::Send => &e.claim_send,
         Side::Recv => &e.claim_recv,
@@ -897,7 +1016,7 @@ pub(crate) mod heap {
             Queue::new(
                 &self.ctl,
                 &self.slots,
-                Geometry::new(self.capacity, self.stride),
+                Shape::new(self.capacity, self.stride),
             )
         }
     }

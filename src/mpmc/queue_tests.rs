@@ -21,7 +21,7 @@ enum Stop {
 
 /// A send by hand, as `push_one` does it, stopping at `stop`. Returns the
 /// position it went for.
-fn send_until(q: &Queue<'_>, me: Owner, stop: Stop, v: u64) -> u64 {
+fn send_until(q: &Queue<'_>, me: EntryIndex, stop: Stop, v: u64) -> u64 {
     let entry = q.ctl.peers.entry(me);
     let claim = Claim::begin(&entry.claim_send, &entry.sent);
     let p = q.ctl.tail.load(Ordering::Relaxed);
@@ -46,7 +46,7 @@ fn send_until(q: &Queue<'_>, me: Owner, stop: Stop, v: u64) -> u64 {
 }
 
 /// A receive by hand, as `pop_one` does it, stopping at `stop`.
-fn recv_until(q: &Queue<'_>, me: Owner, stop: Stop) -> u64 {
+fn recv_until(q: &Queue<'_>, me: EntryIndex, stop: Stop) -> u64 {
     let entry = q.ctl.peers.entry(me);
     let claim = Claim::begin(&entry.claim_recv, &entry.received);
     let p = q.ctl.head.load(Ordering::Relaxed);
@@ -74,7 +74,7 @@ mod tests {
     use super::super::heap::HeapQueue;
     use super::*;
 
-    fn peer(q: &Queue<'_>, id: u64) -> Owner {
+    fn peer(q: &Queue<'_>, id: u64) -> EntryIndex {
         q.ctl.peers.claim(id).unwrap()
     }
 
@@ -92,7 +92,7 @@ mod tests {
         let h = HeapQueue::new::<u64>(64);
         let look = Lookahead::default();
         let q = h.queue().with_lookahead(&look);
-        assert_eq!(q.geo.prefetch, 16);
+        assert_eq!(q.shape.prefetch, 16);
         let (p, c) = (peer(&q, 1), peer(&q, 2));
         let mut next = 0u64;
         for round in 0..LOOKAHEAD_REFRESH / 8 {
@@ -110,8 +110,8 @@ mod tests {
             assert_eq!(look.tail.get(), read_at / 40 * 40 + 40);
         }
         // Too small a queue for a prefetch 16 ahead: none.
-        assert_eq!(Geometry::new(63, stride_words(8)).prefetch, 0);
-        assert_eq!(Geometry::new(8, stride_words(4096)).prefetch, 1);
+        assert_eq!(Shape::new(63, stride_words(8)).prefetch, 0);
+        assert_eq!(Shape::new(8, stride_words(4096)).prefetch, 1);
     }
 
     #[test]
@@ -144,13 +144,14 @@ mod tests {
         let h = HeapQueue::new::<[u8; 3]>(1);
         let q = h.queue();
         let (p, c) = (peer(&q, 1), peer(&q, 2));
-        assert_eq!(q.push_slice(p, &[[1u8, 2, 3], [4, 5, 6]]), 1);
+        assert_eq!(q.push_slice(p, &[[1u8, 2, 3], [4, 5, 6]]), Attempt::Done(1));
         let mut out = [[0u8; 3]; 2];
-        assert_eq!(q.pop_slice(c, &mut out), 1);
+        assert_eq!(q.pop_slice(c, &mut out), Attempt::Done(1));
         assert_eq!(out[0], [1, 2, 3]);
-        assert_eq!(q.pop_slice::<[u8; 3]>(c, &mut out), 0);
-        assert_eq!(q.push_slice(p, &[[7u8, 8, 9]]), 1);
+        assert_eq!(q.pop_slice::<[u8; 3]>(c, &mut out), Attempt::NotNow);
+        assert_eq!(q.push_slice(p, &[[7u8, 8, 9]]), Attempt::Done(1));
         assert!(q.has_item());
+        assert_eq!(q.push_slice::<[u8; 3]>(p, &[]), Attempt::NotNow);
     }
 
     #[test]
@@ -177,6 +178,52 @@ mod tests {
         assert_eq!(dist(w(POS_MASK), 1), -2);
     }
 
+    /// Full and empty are told from a claim in flight: a receive that finds
+    /// the next item claimed and not yet published, or a send that finds
+    /// the next slot claimed and not yet freed, reports the claim; who holds
+    /// it is a live entry, dead ones, nobody (garbage), or finished.
+    #[test]
+    fn claims_in_flight_are_not_empty_or_full() {
+        let h = HeapQueue::new::<u64>(2);
+        let q = h.queue();
+        let (p, c, slow) = (peer(&q, 1), peer(&q, 2), peer(&q, 3));
+        assert_eq!(q.try_pop::<u64>(c), Attempt::NotNow, "empty");
+        // A send claimed position 0 and is writing it; one more follows.
+        assert_eq!(send_until(&q, slow, Stop::Copied, 5), 0);
+        assert_eq!(q.try_push(p, &6u64), Attempt::Done(()));
+        let writing = InFlight {
+            side: Side::Send,
+            pos: 0,
+        };
+        assert_eq!(q.try_pop::<u64>(c), Attempt::InFlight(writing));
+        assert_eq!(q.holder(writing, |_| false), Holder::Live);
+        assert_eq!(q.holder(writing, |id| id == 3), Holder::Dead);
+        q.word(0).store(enc(0, FULL), Ordering::Release); // published
+        assert_eq!(q.holder(writing, |_| false), Holder::Finished);
+        assert_eq!(q.try_push(p, &7u64), Attempt::NotNow, "full");
+        // A receive claimed position 0 and is reading it: not full either.
+        assert_eq!(recv_until(&q, slow, Stop::Copied), 0);
+        let reading = InFlight {
+            side: Side::Recv,
+            pos: 0,
+        };
+        assert_eq!(q.try_push(p, &7u64), Attempt::InFlight(reading));
+        assert_eq!(q.holder(reading, |_| false), Holder::Live);
+        // Its ticket gone (garbage: an honest one stays until the slot is
+        // free), nobody holds the claim.
+        q.ctl
+            .peers
+            .entry(slow)
+            .claim_recv
+            .store(0, Ordering::Relaxed);
+        assert_eq!(q.holder(reading, |_| false), Holder::Nobody);
+        q.word(0).store(enc(2, EMPTY), Ordering::Release); // freed
+        assert_eq!(q.holder(reading, |_| false), Holder::Finished);
+        assert_eq!(q.try_pop::<u64>(c), Attempt::Done(6));
+        assert_eq!(q.try_push(p, &7u64), Attempt::Done(()));
+        assert_eq!(q.try_push(p, &8u64), Attempt::Done(()));
+    }
+
     /// A producer that died after winning a position wedges receivers at it
     /// until a reap; after the reap the queue flows, the position is skipped,
     /// and the lost item is uncounted.
@@ -189,18 +236,24 @@ mod tests {
         assert_eq!(send_until(&q, dead, Stop::Copied, 2), 1);
         assert_eq!(q.try_push(live, &3u64), Attempt::Done(()));
         assert_eq!(q.try_pop::<u64>(c), Attempt::Done(1));
+        let stuck = InFlight {
+            side: Side::Send,
+            pos: 1,
+        };
         assert_eq!(
             q.try_pop::<u64>(c),
-            Attempt::NotNow,
+            Attempt::InFlight(stuck),
             "wedged at the dead slot"
         );
+        assert_eq!(q.holder(stuck, |_| false), Holder::Live);
+        assert_eq!(q.holder(stuck, |id| id == 3), Holder::Dead);
         assert_eq!(totals(&q).0, 3, "the dead producer counted its item");
-        assert_eq!(q.reap(1, |id| id == 3), 1);
-        assert_eq!(q.reap(1, |id| id == 3), 0, "freed once");
+        assert_eq!(q.reap(1, |id| id == 3).0, 1);
+        assert_eq!(q.reap(1, |id| id == 3).0, 0, "freed once");
         assert_eq!(totals(&q).0, 2, "the lost item is uncounted, once");
         assert!(q.has_item(), "looks past the skipped position");
         assert_eq!(q.try_pop::<u64>(c), Attempt::Done(3));
-        assert_eq!(stat(&h.ctl.stats.recovered), 1);
+        assert_eq!(stat(&h.ctl.cleanup.recovered), 1);
         // The repaired slot is reused on the next lap.
         for i in 10..14u64 {
             assert_eq!(q.try_push(live, &i), Attempt::Done(()));
@@ -221,12 +274,22 @@ mod tests {
         assert_eq!(q.try_push(p, &2u64), Attempt::Done(()));
         recv_until(&q, dead, Stop::Won);
         assert_eq!(q.try_pop::<u64>(c), Attempt::Done(2));
-        assert_eq!(q.try_push(p, &3u64), Attempt::NotNow, "slot 0 still held");
-        assert_eq!(q.reap(1, |id| id == 3), 1);
+        let stuck = InFlight {
+            side: Side::Recv,
+            pos: 0,
+        };
+        assert_eq!(
+            q.try_push(p, &3u64),
+            Attempt::InFlight(stuck),
+            "slot 0 still held"
+        );
+        assert_eq!(q.holder(stuck, |id| id == 3), Holder::Dead);
+        assert_eq!(q.reap(1, |id| id == 3).0, 1);
+        assert_eq!(q.holder(stuck, |id| id == 3), Holder::Finished);
         assert_eq!(q.try_push(p, &3u64), Attempt::Done(()));
         assert_eq!(q.try_pop::<u64>(c), Attempt::Done(3));
-        assert_eq!(stat(&h.ctl.stats.recovered), 1);
-        assert_eq!(stat(&h.ctl.stats.abandoned), 1);
+        assert_eq!(stat(&h.ctl.cleanup.recovered), 1);
+        assert_eq!(stat(&h.ctl.cleanup.abandoned), 1);
     }
 
     /// A dead entry that announced the position a live one then won: the
@@ -241,7 +304,7 @@ mod tests {
         let e = q.ctl.peers.entry(dead);
         Claim::begin(&e.claim_send, &e.sent).announce(0);
         send_until(&q, live, Stop::Copied, 5);
-        assert_eq!(q.reap(1, |id| id == 3), 0, "deferred");
+        assert_eq!(q.reap(1, |id| id == 3).0, 0, "deferred");
         assert_eq!(q.ctl.peers.entry(dead).id.load(Ordering::Relaxed), 3);
         assert_eq!(
             q.ctl
@@ -251,9 +314,9 @@ mod tests {
         );
         // The live producer finishes.
         q.word(0).store(enc(0, FULL), Ordering::Release);
-        assert_eq!(q.reap(1, |id| id == 3), 1);
+        assert_eq!(q.reap(1, |id| id == 3).0, 1);
         assert_eq!(q.try_pop::<u64>(c), Attempt::Done(5));
-        assert_eq!(stat(&h.ctl.stats.recovered), 0);
+        assert_eq!(stat(&h.ctl.cleanup.recovered), 0);
         assert_eq!(totals(&q), (1, 1, 0));
     }
 
@@ -282,8 +345,8 @@ mod tests {
                     }
                     recv_until(&q, dead, stop);
                 }
-                assert_eq!(q.reap(1, |id| id == 3), 1, "{what}");
-                assert_eq!(q.reap(1, |id| id == 3), 0, "{what}: freed once");
+                assert_eq!(q.reap(1, |id| id == 3).0, 1, "{what}");
+                assert_eq!(q.reap(1, |id| id == 3).0, 0, "{what}: freed once");
                 let mut got = 0;
                 while let Attempt::Done(_) = q.try_pop::<u64>(c) {
                     assert!(q.task_done(c));
@@ -296,9 +359,9 @@ mod tests {
                 assert_eq!(sent, 3 - u64::from(writer) * lost, "{what}");
                 assert_eq!(got + u64::from(!writer) * lost, sent, "{what}");
                 assert!(q.all_done(), "{what}");
-                assert_eq!(stat(&h.ctl.stats.recovered), lost, "{what}");
+                assert_eq!(stat(&h.ctl.cleanup.recovered), lost, "{what}");
                 let abandoned = u64::from(!writer) * lost;
-                assert_eq!(stat(&h.ctl.stats.abandoned), abandoned, "{what}");
+                assert_eq!(stat(&h.ctl.cleanup.abandoned), abandoned, "{what}");
             }
         }
     }
@@ -313,13 +376,13 @@ mod tests {
         assert_eq!(q.try_push(p, &1u64), Attempt::Done(()));
         assert_eq!(q.try_push(p, &2u64), Attempt::Done(()));
         recv_until(&q, dead, Stop::Won);
-        h.ctl.stats.reaper.store(9, Ordering::Relaxed);
-        assert_eq!(q.reap(1, |id| id == 3), 0, "reaper 9 is alive");
+        h.ctl.cleanup.reaper.store(9, Ordering::Relaxed);
+        assert_eq!(q.reap(1, |id| id == 3).0, 0, "reaper 9 is alive");
         // Reaper 9 had counted the lost item before it died.
         let e = q.ctl.peers.entry(dead);
         e.received.store(1, Ordering::Relaxed);
-        assert_eq!(q.reap(1, |id| id == 3 || id == 9), 1);
-        assert_eq!(h.ctl.stats.reaper.load(Ordering::Relaxed), 0);
+        assert_eq!(q.reap(1, |id| id == 3 || id == 9).0, 1);
+        assert_eq!(h.ctl.cleanup.reaper.load(Ordering::Relaxed), 0);
         assert_eq!(q.try_pop::<u64>(c), Attempt::Done(2));
         assert!(q.task_done(c));
         assert!(q.all_done());
@@ -342,10 +405,10 @@ mod tests {
         assert!(q.task_done(c));
         assert!(!q.all_done());
         q.detach(c, 2);
-        assert_eq!(stat(&h.ctl.stats.abandoned), 1);
+        assert_eq!(stat(&h.ctl.cleanup.abandoned), 1);
         assert!(!q.all_done(), "one item still queued");
         let c2 = peer(&q, 5);
-        assert_eq!(c2.index(), c.index(), "reuses the entry");
+        assert_eq!(c2.get(), c.get(), "reuses the entry");
         assert!(
             !q.task_done(c2),
             "a new occupant starts with nothing to mark"
@@ -377,7 +440,7 @@ mod tests {
                     e.id.store(junk, Ordering::Relaxed);
                 }
             }
-            h.ctl.stats.reaper.store(junk, Ordering::Relaxed);
+            h.ctl.cleanup.reaper.store(junk, Ordering::Relaxed);
             for i in 0..8u64 {
                 let _ = q.try_push(p, &i);
                 let _ = q.try_pop::<u64>(c);
@@ -533,7 +596,7 @@ mod loom_models {
                                 assert_eq!(check, !v, "torn item");
                                 Some(v)
                             }
-                            Attempt::NotNow => None,
+                            Attempt::NotNow | Attempt::InFlight(_) => None,
                         }
                     })
                 })
@@ -626,7 +689,7 @@ mod loom_models {
                 let sent = live.join().unwrap();
                 // A survivor finds the dead producer and repairs its slot.
                 let q = h.queue();
-                assert_eq!(q.reap(9, |id| id == 1), 1);
+                assert_eq!(q.reap(9, |id| id == 1).0, 1);
                 let me = q.ctl.peers.claim(3).unwrap();
                 let mut got = Vec::new();
                 while let Attempt::Done(v) = q.try_pop::<u64>(me) {
@@ -703,7 +766,7 @@ mod loom_models {
                 });
                 stopped.join().unwrap();
                 let mut got = live.join().unwrap();
-                assert_eq!(q.reap(9, |id| id == 1), 1);
+                assert_eq!(q.reap(9, |id| id == 1).0, 1);
                 let me = q.ctl.peers.claim(4).unwrap();
                 while let Attempt::Done(v) = q.try_pop::<u64>(me) {
                     assert!(q.task_done(me));
@@ -711,7 +774,7 @@ mod loom_models {
                 }
                 got.sort_unstable();
                 got.dedup();
-                let lost = q.ctl.stats.recovered.load(Ordering::Relaxed);
+                let lost = q.ctl.cleanup.recovered.load(Ordering::Relaxed);
                 assert_eq!(got.len() as u64 + lost, 2, "lost or duplicated: {got:?}");
                 assert!(lost <= 1);
                 assert!(q.all_done(), "the lost item counts as done");
@@ -746,14 +809,14 @@ mod loom_models {
                 assert_eq!(q.try_push(me, &7u64), Attempt::Done(()));
             });
             let h3 = h.clone();
-            let reaper = thread::spawn(move || h3.queue().reap(9, |id| id == 1));
+            let reaper = thread::spawn(move || h3.queue().reap(9, |id| id == 1).0);
             live.join().unwrap();
             let reaped = reaper.join().unwrap();
             let me = q.ctl.peers.claim(3).unwrap();
             assert_eq!(q.try_pop::<u64>(me), Attempt::Done(7));
             assert_eq!(q.try_pop::<u64>(me), Attempt::NotNow);
-            assert_eq!(q.ctl.stats.recovered.load(Ordering::Relaxed), 0);
-            assert_eq!(reaped + q.reap(9, |id| id == 1), 1, "freed once");
+            assert_eq!(q.ctl.cleanup.recovered.load(Ordering::Relaxed), 0);
+            assert_eq!(reaped + q.reap(9, |id| id == 1).0, 1, "freed once");
             assert_eq!(q.ctl.peers.totals(), (1, 1, 0));
         });
     }

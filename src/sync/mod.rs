@@ -55,6 +55,17 @@ impl<T> core::ops::Deref for Padded<T> {
     }
 }
 
+/// Gives the CPU away for a moment: `sched_yield`, or under loom a switch to
+/// another modelled thread (a loop that waits for another thread must call
+/// this under loom, which otherwise explores it spinning for ever).
+#[inline]
+pub(crate) fn yield_now() {
+    #[cfg(loom)]
+    loom::thread::yield_now();
+    #[cfg(not(loom))]
+    std::thread::yield_now();
+}
+
 /// A hint to bring the cache line holding `word` into this core's cache, to
 /// be read soon. No effect on memory or on correctness. On x86_64 (outside
 /// loom and Miri) a `prefetcht0`; elsewhere nothing, for want of a stable
