@@ -276,7 +276,8 @@ pub mod mpmc {
     pub const RECOVERED: usize = Control::CLEANUP + Cleanup::RECOVERED;
     /// `u64`: items received and never marked done by a receiver that left.
     pub const ABANDONED: usize = Control::CLEANUP + Cleanup::ABANDONED;
-    /// `u64`: the identity of the handle reaping dead peers, 0 if none.
+    /// `u64`: the id of the handle reaping dead peers
+    /// ([`super::header::id`]), 0 if none.
     pub const REAPER: usize = Control::CLEANUP + Cleanup::REAPER;
     /// [`MAP_WORDS`] `u64`s: bit `i % 64` of word `i / 64` is set while
     /// peer entry `i` is attached as a sender.
@@ -301,7 +302,7 @@ pub mod mpmc {
     pub mod entry {
         use crate::mpmc::peers::{self, PeerEntry};
 
-        /// `u64`: the occupant's identity (pid in the low 32 bits), 0 when
+        /// `u64`: the occupant's id ([`super::super::header::id`]), 0 when
         /// free.
         pub const ID: usize = PeerEntry::ID;
         /// `u64`: [`ROLE_SENDER`] and [`ROLE_RECEIVER`] bits.

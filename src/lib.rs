@@ -100,9 +100,8 @@
 //!   wait.
 //!
 //! Off Linux a handle is known by its pid (`kill(2)`), so there a forged
-//! pid of a live process holds what it names while that process lives; the
-//! same holds, for now, for [`mpmc`] peer-table entries (pid and start
-//! time).
+//! pid of a live process holds what it names while that process lives, and
+//! a peer in another PID namespace looks dead.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 

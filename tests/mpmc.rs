@@ -21,7 +21,7 @@ mod common;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{bounded, hear, read_u64_at, say, write_u64_at, ChildProc, Seg, TIMEOUT};
+use common::{bounded, hear, say, write_u64_at, ChildProc, Seg, TIMEOUT};
 use shmkit::bytemuck::Zeroable;
 use shmkit::channel::Departure;
 use shmkit::mpmc::{
@@ -931,12 +931,13 @@ fn linearizable_named() {
     recv_then_try_send(&mut tx, &rx);
 }
 
-/// The segment offset of the peer entry that process `pid` occupies.
+/// The segment offset of the peer entry that process `pid` occupies (its id
+/// names a seat that records the pid).
 fn entry_of(name: &str, pid: u32) -> usize {
     use shmkit::layout::{header, mpmc};
     (0..mpmc::MAX_PEERS)
         .map(|i| header::LEN + mpmc::peer(i))
-        .find(|&at| read_u64_at(name, at + mpmc::entry::ID) as u32 == pid)
+        .find(|&at| common::holder_pid_at(name, at + mpmc::entry::ID) == pid)
         .expect("the child's peer entry")
 }
 

@@ -193,6 +193,7 @@ fn child_entry() {
         "squat" => child_squat(&name, arg.parse().unwrap()),
         "send_then_hang" => child_send_then_hang(&name),
         "receive_in_namespace" => child_receive_in_namespace(&name),
+        "mpmc_receive_in_namespace" => child_mpmc_receive_in_namespace(&name),
         other => panic!("unknown child mode {other:?}"),
     }
     std::process::exit(0);
@@ -256,6 +257,19 @@ fn child_send_then_hang(name: &str) {
 /// closes.
 fn child_receive_in_namespace(name: &str) {
     let mut rx = Receiver::<u64>::open_with(name, &opts()).unwrap();
+    say("READY", std::process::id());
+    loop {
+        match rx.recv_timeout(Duration::from_millis(10)) {
+            Ok(v) => say("GOT", v),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+/// [`child_receive_in_namespace`] for an mpmc queue.
+fn child_mpmc_receive_in_namespace(name: &str) {
+    let mut rx = mpmc::Receiver::<u64>::open_with(name, &opts()).unwrap();
     say("READY", std::process::id());
     loop {
         match rx.recv_timeout(Duration::from_millis(10)) {
@@ -612,4 +626,83 @@ fn a_receiver_in_another_pid_namespace_is_alive_exactly_while_it_lives() {
     );
     assert_eq!(tx.peer_departure(), Some(shmkit::channel::Departure::Died));
     Receiver::<u64>::open(&seg.name).unwrap();
+}
+
+/// The mpmc peer table: an entry forged to name nobody alive (garbage, pid 1
+/// with start time 0, pid 1's real identity) and marked as a receiver is
+/// reaped by the next liveness check, so that a sender on a full queue whose
+/// receivers came and went sees `Disconnected` instead of waiting for ever.
+#[test]
+fn forged_mpmc_entries_naming_nobody_alive_are_reaped() {
+    use layout::mpmc::{self as m, entry};
+    for (k, (what, word)) in dead_words(0).into_iter().take(3).enumerate() {
+        let seg = Seg::new(&format!("fmpmc{k}"));
+        let mut tx = mpmc::Sender::<u64>::create_with(&seg.name, 1, &opts()).unwrap();
+        drop(mpmc::Receiver::<u64>::open(&seg.name).unwrap()); // came and went
+        tx.send(1).unwrap(); // full
+        let e = header::LEN + m::peer(100);
+        common::write_u64_at(&seg.name, e + entry::ID, word);
+        common::write_u64_at(&seg.name, e + entry::ROLE, entry::ROLE_RECEIVER);
+        let map = header::LEN + m::RECEIVERS + 8;
+        let bits = common::read_u64_at(&seg.name, map);
+        common::write_u64_at(&seg.name, map, bits | 1 << 36);
+        assert_eq!(tx.stats().receivers, 1, "{what}: forged as attached");
+        let t = Instant::now();
+        let sent = within_bound(what, move || tx.send_timeout(2, HANG).map(|()| tx));
+        assert!(
+            matches!(sent, Err(mpmc::SendTimeoutError::Disconnected(2))),
+            "{what}: {sent:?}"
+        );
+        println!("{what}: reaped after {:?}", t.elapsed());
+        assert_eq!(
+            common::read_u64_at(&seg.name, e + entry::ID),
+            0,
+            "{what}: freed"
+        );
+    }
+}
+
+/// An mpmc receiver in a PID namespace of its own: its entry is never
+/// reaped while it lives (its pid, 1, means nothing here), and is reaped
+/// within about a liveness interval once it is killed.
+#[test]
+fn an_mpmc_receiver_in_another_pid_namespace_is_reaped_only_when_dead() {
+    if let Some(why) = unshare_unavailable() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let seg = Seg::new("pidns-mpmc");
+    let mut tx = mpmc::Sender::<u64>::create_with(&seg.name, 2, &opts()).unwrap();
+    let launch = testkit::Launch::test("mpmc_receive_in_namespace")
+        .arg(&seg.name)
+        .arg("")
+        .via(
+            "unshare",
+            ["--pid", "--fork", "--mount-proc", "--kill-child"],
+        );
+    let mut child = ChildProc::launch(launch);
+    assert_eq!(child.expect("READY"), "1");
+    // Many liveness checks (each `is_connected` may reap): still attached.
+    let t = Instant::now();
+    while t.elapsed() < LIVENESS * 10 {
+        assert!(tx.is_connected(), "a live receiver was reaped");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    for i in 0..3 {
+        tx.send_timeout(i, HANG).unwrap();
+        assert_eq!(child.expect("GOT"), i.to_string());
+    }
+    assert_eq!(tx.stats().receivers, 1);
+    child.kill();
+    let t = Instant::now();
+    while tx.is_connected() {
+        assert!(
+            t.elapsed() < HANG,
+            "a dead receiver still counts as attached"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    println!("the receiver's death seen after {:?}", t.elapsed());
+    assert_eq!(tx.stats().receivers, 0);
+    assert_eq!(tx.peer_departure(), Some(shmkit::channel::Departure::Died));
 }

@@ -97,7 +97,7 @@ pub(super) fn decode(r: &mut Report, view: &View, file: &File) -> bool {
         let cap = id.capacity;
         match kind {
             Kind::Spsc => spsc(r, view, c, cap),
-            Kind::Mpmc => mpmc(r, view, c, cap),
+            Kind::Mpmc => mpmc(r, &ids, view, c, cap),
             Kind::Value => value(r, &ids, view, c, id.elem_size),
             Kind::Array => array(r, &ids, view, c),
             Kind::Pipe => pipe(r, view, c, cap, 1),
@@ -328,8 +328,9 @@ fn visible_here(peer: PeerId) -> bool {
     }
 }
 
-/// A registered peer from a word holding a process identity (pid and start
-/// time; 0 = none): an mpmc peer-table entry.
+/// A registered peer from a word holding a pid (0 = none): the fallback's
+/// ids.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
 fn peer_of_pid(word: u64, role: impl Into<String>) -> Option<Peer> {
     (word != 0).then(|| {
         let id = PeerId(word);
@@ -497,7 +498,7 @@ fn spsc(r: &mut Report, view: &View, c: u64, capacity: u64) {
 
 /// mpmc `Control`: positions, events and statistics, then the peer table
 /// (the role bitmaps, then an entry per handle).
-fn mpmc(r: &mut Report, view: &View, c: u64, capacity: u64) {
+fn mpmc(r: &mut Report, ids: &Ids, view: &View, c: u64, capacity: u64) {
     use layout::mpmc::{self as m, entry};
     let w = |off: usize| view.u64_at(at(c, off)).unwrap_or(0);
     let p = Positions::read(view, at(c, m::TAIL), at(c, m::HEAD));
@@ -548,7 +549,7 @@ fn mpmc(r: &mut Report, view: &View, c: u64, capacity: u64) {
                 "unknown role"
             }
         };
-        r.peers.extend(peer_of_pid(id, role_name));
+        r.peers.extend(ids.peer_of(id, role_name));
     }
     r.stat_push("sent", sent);
     r.stat_push("received", received);
@@ -567,7 +568,7 @@ fn mpmc(r: &mut Report, view: &View, c: u64, capacity: u64) {
     r.stat_push("senders_asleep", waiters(view, at(c, m::NOT_FULL)));
     r.stat_push("joiners_asleep", waiters(view, at(c, m::ALL_DONE)));
     if reaper != 0 {
-        r.peers.extend(peer_of_pid(reaper, "reaping dead peers"));
+        r.peers.extend(ids.peer_of(reaper, "reaping dead peers"));
     }
     item_fill(r, p, capacity, false);
 }

@@ -18,7 +18,7 @@ use crate::channel::roles::{Roles, Side};
 use crate::channel::{self, End, Port, RxEnd, TxEnd};
 use crate::sync::atomic::{AtomicU64, Ordering};
 use crate::sync::event::Event;
-use crate::sync::liveness::PeerId;
+use crate::sync::liveness::{Verdict, Witness};
 use crate::sync::wait::Waited;
 #[cfg(not(loom))]
 use crate::{
@@ -65,7 +65,9 @@ pub struct Stats {
 /// One handle's place in an mpmc queue: its entry in the peer table.
 pub struct MpmcEnd {
     mem: Mem<Control>,
-    me: PeerId,
+    /// This handle's id (its segment's seat; shared by its clones), which
+    /// its entry holds.
+    me: u64,
     entry: EntryIndex,
     side: Side,
     /// The queue's shape, computed once.
@@ -96,16 +98,16 @@ impl MpmcEnd {
         shape: Shape,
         liveness: Duration,
     ) -> Result<MpmcEnd, TableFull> {
-        let me = PeerId::current();
+        let me = mem.me();
         let end = {
             let q = Queue::new(mem.control(), mem.data(), shape);
             // Dead peers hold entries until somebody reaps them; a full table
             // is the moment to.
-            let entry = match q.ctl.peers.claim(me.0) {
+            let entry = match q.ctl.peers.claim(me) {
                 Some(entry) => entry,
                 None => {
-                    reap(&q, me, mem.roles());
-                    q.ctl.peers.claim(me.0).ok_or(TableFull)?
+                    reap(&q, &mem);
+                    q.ctl.peers.claim(me).ok_or(TableFull)?
                 }
             };
             q.ctl.peers.set_role(entry, role_bit(side));
@@ -123,7 +125,7 @@ impl MpmcEnd {
         let q = end.queue();
         // Clean up after peers that died since anyone last looked, so a
         // queue one of them wedged flows again as soon as we arrive.
-        reap(&q, me, end.mem.roles());
+        reap(&q, &end.mem);
         // Wake peers blocked in `wait_for_peer`.
         q.notify_all();
         Ok(end)
@@ -217,9 +219,14 @@ impl MpmcEnd {
         match first {
             Attempt::Done(r) => Some(r),
             Attempt::NotNow => None,
-            Attempt::InFlight(c) => wait_out(q, self.me, self.liveness, c, retry, || {
-                reap(q, self.me, self.mem.roles())
-            }),
+            Attempt::InFlight(c) => wait_out(
+                q,
+                self.liveness,
+                c,
+                retry,
+                |id| is_dead(&self.mem, id),
+                || reap(q, &self.mem),
+            ),
         }
     }
 }
@@ -233,11 +240,20 @@ fn done_or_zero(a: Attempt<usize>) -> usize {
     }
 }
 
-/// Reaps the dead peers of `q` (see `Queue::reap`), and records in the
-/// header's role table that a side's handles died, so that the other side
-/// can tell a death from a clean end ([`channel::Departure`]).
-fn reap(q: &Queue<'_>, me: PeerId, roles: &Roles) {
-    let (_, died) = q.reap(me.0, |id| !PeerId(id).is_alive());
+/// Whether `id` (an entry's or the reap lock's) names no live handle, as
+/// the witness of `mem` (the segment's seats) says. An id naming our own
+/// handle is alive: it is ours or a clone's (a forger writing it can make
+/// us wait only as long as we live).
+fn is_dead(mem: &Mem<Control>, id: u64) -> bool {
+    mem.check(id) == Verdict::Dead
+}
+
+/// Reaps the dead peers of `q` in `mem` (see `Queue::reap`), and records in
+/// the header's role table that a side's handles died, so that the other
+/// side can tell a death from a clean end ([`channel::Departure`]).
+fn reap(q: &Queue<'_>, mem: &Mem<Control>) {
+    let (_, died) = q.reap(mem.me(), |id| is_dead(mem, id));
+    let roles: &Roles = mem.roles();
     for (bit, side) in [(ROLE_SENDER, Side::Send), (ROLE_RECEIVER, Side::Recv)] {
         if died & bit != 0 {
             roles.mark_left(side.word(0), channel::Departure::Died);
@@ -254,7 +270,7 @@ impl Drop for MpmcEnd {
         self.mem
             .roles()
             .mark_left(self.side.word(0), channel::Departure::Closed);
-        self.queue().detach(self.entry, self.me.0);
+        self.queue().detach(self.entry, self.me);
     }
 }
 
@@ -272,7 +288,7 @@ impl End for MpmcEnd {
     }
 
     fn reap(&self) {
-        reap(&self.queue(), self.me, self.mem.roles());
+        reap(&self.queue(), &self.mem);
     }
 
     fn peer_departure(&self) -> Option<channel::Departure> {

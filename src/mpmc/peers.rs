@@ -106,7 +106,8 @@ impl EntryIndex {
 /// line prefetcher as if they shared a line (see [`crate::sync::LINE`]).
 #[repr(C, align(128))]
 pub(crate) struct PeerEntry {
-    /// The occupant's `PeerId` (pid and start time), 0 when free.
+    /// The occupant's id (its segment's seat, see `sync::liveness`), 0 when
+    /// free.
     pub(crate) id: AtomicU64,
     /// [`ROLE_SENDER`] / [`ROLE_RECEIVER`] bits (informative; the bitmaps
     /// are what peers read).
@@ -276,7 +277,7 @@ impl PeerTable {
         &self.entries[idx.get()]
     }
 
-    /// Occupies a free entry for `id` (a nonzero `PeerId`); `None` when all
+    /// Occupies a free entry for `id` (a nonzero handle id); `None` when all
     /// [`MAX_PEERS`] are taken.
     pub(crate) fn claim(&self, id: u64) -> Option<EntryIndex> {
         debug_assert_ne!(id, 0);

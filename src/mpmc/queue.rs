@@ -91,9 +91,10 @@
 //!
 //! The control block holds a table of `MAX_PEERS` entries (laid out in
 //! [`super::peers`]). An attaching handle occupies a free entry by a CAS of
-//! its `id` from 0 to its process identity (pid and start time, which
-//! survives pid reuse), and sets its bit in the senders' or receivers'
-//! bitmap. A full table is refused with `Error::TooManyHandles` after the
+//! its `id` from 0 to its handle's id (its segment's seat, see
+//! `sync::liveness`: alive while the kernel holds the seat's lock for its
+//! process, in any PID namespace; clones of a handle share it), and sets its
+//! bit in the senders' or receivers' bitmap. A full table is refused with `Error::TooManyHandles` after the
 //! dead have been reaped. "Is any sender attached?" is two loads of the
 //! bitmap line.
 //!
@@ -119,7 +120,7 @@
 //! only. One handle at a time reaps ([`Queue::reap`], in `repair`): it takes
 //! the *reap lock* (a CAS of `Cleanup::reaper` from 0, or from the id of a
 //! reaper that died, to its own id). Then, for each occupied entry whose
-//! process is gone, it
+//! handle is gone (its seat no longer held, or its id garbage), it
 //!
 //! 1. clears the entry's bits in the role bitmaps (it no longer counts as
 //!    attached);
@@ -168,9 +169,11 @@
 //! So a kill at any instruction leaves `sent`, `received` and `done` exact:
 //! there is no window in which a kill makes `join` return early or never.
 //! (What a kill *can* do is make `stats().sent` go down by one, when the
-//! item it was writing is uncounted.) The limit that remains is outside the
-//! failure model: a process judged dead while it is alive (in another PID
-//! namespace, say) would be reaped under its feet.
+//! item it was writing is uncounted.) A handle is judged dead only when the
+//! kernel no longer holds its seat's lock, which it drops only when the
+//! handle's file is closed: a live handle in another PID namespace stays
+//! alive. (On systems without open-file-description locks, where ids are
+//! pids, one in another PID namespace would be reaped under its feet.)
 //!
 //! # `join`
 //!
@@ -238,7 +241,10 @@
 //! in flight by its claimer's life (see above); peer-table indices come from
 //! our own [`EntryIndex`]es and are masked to the table size; counters are
 //! summed with wrapping arithmetic; a garbage `id` makes an entry look
-//! occupied by a (probably dead) process, which reaping then frees.
+//! occupied by a handle that is gone, which reaping then frees. An `id` (or
+//! reap lock) naming a live handle counts as that handle for as long as it
+//! lives: the asker's own id too, since the asker cannot tell it from a
+//! clone of its handle.
 
 // Under loom only the protocol is compiled, not the handles that use the
 // rest (attach, statistics).
@@ -323,8 +329,8 @@ pub(crate) struct Cleanup {
     /// Items received whose receiver left (or died) without marking them
     /// done; they count as done.
     pub(crate) abandoned: AtomicU64,
-    /// The `PeerId` of the handle reaping dead peers right now, 0 if none
-    /// (see [`Queue::reap`]).
+    /// The id of the handle reaping dead peers right now, 0 if none (see
+    /// [`Queue::reap`]).
     pub(crate) reaper: AtomicU64,
 }
 
@@ -875,7 +881,7 @@ impl<'a> Queue<'a> {
 
     /// Who holds claim `c` (see "Claims in flight"): whether it is still in
     /// flight, whether an entry announces its position, and if so whether
-    /// `is_dead` says every such entry's process is gone (asked once per
+    /// `is_dead` says every such entry's handle is gone (asked once per
     /// announcing entry, until one is alive). Reads the whole peer table.
     pub(crate) fn holder(&self, c: InFlight, mut is_dead: impl FnMut(u64) -> bool) -> Holder {
         let (mut live, mut dead) = (false, false);
@@ -931,7 +937,7 @@ impl<'a> Queue<'a> {
         dist(self.word(p).load(Ordering::Acquire), p) < 0
     }
 
-    /// Detaches `me` (whose `PeerId` is `id`) cleanly: settles its counters,
+    /// Detaches `me` (whose id is `id`) cleanly: settles its counters,
     /// leaves its roles, frees its entry, wakes everyone.
     pub(crate) fn detach(&self, me: EntryIndex, id: u64) {
         let abandoned = self.ctl.peers.release(me, id);

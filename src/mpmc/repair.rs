@@ -103,10 +103,10 @@ impl Queue<'_> {
     }
 
     /// Cleans up after peers that `is_dead` says are gone, if no other live
-    /// handle is doing so right now; `me` is the caller's `PeerId`.
+    /// handle is doing so right now; `me` is the caller's id.
     ///
     /// Under the reap lock (`Cleanup::reaper`, taken by CAS from 0 or from a
-    /// dead holder): for each occupied entry whose process is dead, leaves its
+    /// dead holder): for each occupied entry whose handle is dead, leaves its
     /// roles, settles its announced claims ([`Queue::settle_claim`]) and, once
     /// both are settled, undoes its waiter registration, settles its counters
     /// and frees the entry. A reaper killed half-way leaves the lock to the

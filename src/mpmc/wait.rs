@@ -7,7 +7,6 @@ use std::time::Duration;
 use std::time::Instant;
 
 use super::queue::{Attempt, Holder, InFlight, Queue};
-use crate::sync::liveness::PeerId;
 
 /// Retries a wait makes before it first yields the CPU, pausing 1, 2, 4 and
 /// 8 spin hints before them: a claimer that is running finishes its slot
@@ -30,19 +29,19 @@ const NAP: Duration = Duration::from_millis(1);
 /// finish), then yields the CPU (a preempted one may need it), and naps once
 /// the claim has outlasted a liveness interval. After the first yield, and
 /// then once per `liveness`, it looks at who holds the claim
-/// ([`Queue::holder`]): a live handle is waited for; dead ones are reaped,
-/// which repairs the slot; a claim that nobody holds is garbage, and ends
-/// the wait (`None`). So the wait lasts while its claimer lives, and about
-/// a liveness interval more once it has died. `me` is the caller's process,
-/// alive by definition: its own claims cost no system call.
+/// ([`Queue::holder`]): a live handle is waited for; dead ones (as
+/// `is_dead` says of their ids) are reaped, which repairs the slot; a claim
+/// that nobody holds is garbage, and ends the wait (`None`). So the wait
+/// lasts while its claimer lives, and about a liveness interval more once
+/// it has died.
 #[cold]
 #[inline(never)]
 pub(super) fn wait_out<R>(
     q: &Queue<'_>,
-    me: PeerId,
     liveness: Duration,
     mut claim: InFlight,
     mut retry: impl FnMut() -> Attempt<R>,
+    mut is_dead: impl FnMut(u64) -> bool,
     mut reap: impl FnMut(),
 ) -> Option<R> {
     let mut pause = Pause::new(liveness);
@@ -58,7 +57,7 @@ pub(super) fn wait_out<R>(
             }
         }
         if look {
-            match q.holder(claim, |id| id != me.0 && !PeerId(id).is_alive()) {
+            match q.holder(claim, &mut is_dead) {
                 Holder::Finished | Holder::Live => {}
                 Holder::Dead => reap(),
                 Holder::Nobody => return None,

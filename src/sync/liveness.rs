@@ -105,6 +105,7 @@ impl Witness for InProcess {
 /// differs by an exact multiple of 2³² ticks, about 497 days at 100 Hz.)
 /// Without `/proc` the start time is 0 and only `kill(pid, 0)` is
 /// consulted.
+#[cfg(not(loom))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct PeerId(pub(crate) u64);
 
@@ -165,18 +166,6 @@ impl Checkup {
     }
 }
 
-#[cfg(loom)]
-impl PeerId {
-    /// Under loom every handle is in this one process.
-    pub(crate) fn current() -> PeerId {
-        PeerId(1)
-    }
-
-    pub(crate) fn is_alive(self) -> bool {
-        self.0 != 0
-    }
-}
-
 #[cfg(not(loom))]
 impl PeerId {
     /// The calling process.
@@ -200,7 +189,9 @@ impl PeerId {
     }
 
     /// Whether this identity names a process that is still running (not a
-    /// zombie, and not a newer process that reused the pid).
+    /// zombie, and not a newer process that reused the pid): the fallback's
+    /// liveness check (see the module docs).
+    #[cfg(any(test, not(any(target_os = "linux", target_os = "android"))))]
     pub(crate) fn is_alive(self) -> bool {
         let pid = self.pid();
         if pid == 0 || pid > i32::MAX as u32 {
