@@ -192,6 +192,7 @@ fn child_entry() {
     match mode.as_str() {
         "squat" => child_squat(&name, arg.parse().unwrap()),
         "send_then_hang" => child_send_then_hang(&name),
+        "send_fork_then_hang" => child_send_fork_then_hang(&name),
         "receive_in_namespace" => child_receive_in_namespace(&name),
         "mpmc_receive_in_namespace" => child_mpmc_receive_in_namespace(&name),
         other => panic!("unknown child mode {other:?}"),
@@ -250,6 +251,33 @@ fn child_send_then_hang(name: &str) {
         tx.send_timeout(i, HANG).unwrap();
     }
     say("SENT", 3);
+    hear();
+}
+
+/// Sends an item, then forks a child that outlives us (it sleeps until
+/// killed, or 30 s), says its pid, and holds the sender role until killed.
+fn child_send_fork_then_hang(name: &str) {
+    let mut tx = Sender::<u64>::open_with(name, &opts()).unwrap();
+    tx.send_timeout(1, HANG).unwrap();
+    // SAFETY: the forked child makes only async-signal-safe calls.
+    let child = unsafe { libc::fork() };
+    if child == 0 {
+        // SAFETY: async-signal-safe calls only. Off the parent's pipes, so
+        // that they close when the parent dies; the test kills us (or the
+        // alarm does).
+        unsafe {
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+            for fd in 0..3 {
+                libc::dup2(null, fd);
+            }
+            libc::alarm(30);
+            loop {
+                libc::pause();
+            }
+        }
+    }
+    assert!(child > 0, "fork failed");
+    say("FORKED", child);
     hear();
 }
 
@@ -704,4 +732,28 @@ fn an_mpmc_receiver_in_another_pid_namespace_is_reaped_only_when_dead() {
     println!("the receiver's death seen after {:?}", t.elapsed());
     assert_eq!(tx.stats().receivers, 0);
     assert_eq!(tx.peer_departure(), Some(shmkit::channel::Departure::Died));
+}
+
+/// A sender that forked a child (which shares its open files) and was then
+/// killed is seen dead while the child lives on: a seat belongs to the
+/// process that took it, not to its forked children.
+#[test]
+fn a_killed_sender_is_dead_though_its_forked_child_lives() {
+    let seg = Seg::new("forked");
+    let mut rx = Receiver::<u64>::create_with(&seg.name, 4, &opts()).unwrap();
+    let mut sender = ChildProc::spawn("send_fork_then_hang", &seg.name, "");
+    let forked: libc::pid_t = sender.expect("FORKED").parse().unwrap();
+    assert_eq!(rx.recv_timeout(HANG), Ok(1));
+    sender.kill();
+    let t = Instant::now();
+    let end = rx.recv_timeout(HANG);
+    // SAFETY: kill takes two integers; the pid is the forked child's, which
+    // lives until killed here or by its 30 s alarm.
+    let alive = unsafe { libc::kill(forked, 0) } == 0;
+    // SAFETY: as above.
+    unsafe { libc::kill(forked, libc::SIGKILL) };
+    assert!(alive, "the forked child lived through the test");
+    assert_eq!(end, Err(RecvTimeoutError::Disconnected));
+    println!("the sender's death seen after {:?}", t.elapsed());
+    assert_eq!(rx.peer_departure(), Some(shmkit::channel::Departure::Died));
 }

@@ -48,7 +48,7 @@ use crate::error::{Error, Kind, TypeInfo};
 use crate::options::Options;
 use crate::sync::atomic::Ordering;
 use crate::sync::liveness::{Verdict, Witness};
-use crate::sync::presence::{ClaimError, Presence, SEATS};
+use crate::sync::presence::{ClaimError, Presence, SeatFile, SEATS};
 use header::{Header, Identity, HEADER_LEN, LAYOUT_VERSION, MAGIC, STATE_INIT, STATE_READY};
 
 /// The default segment directory.
@@ -163,7 +163,7 @@ pub(crate) struct Segment {
     name: String,
     identity: Identity,
     /// Holds the seat's lock; consulted to check other handles' seats.
-    file: File,
+    file: SeatFile,
     presence: Presence,
 }
 
@@ -291,6 +291,7 @@ impl Segment {
         id.set_type(spec.elem.name, &spec.elem.layout);
         id.checksum = id.compute_checksum();
 
+        let file = SeatFile::new(file);
         // SAFETY: the mapping is `total_len >= HEADER_LEN` bytes long (just
         // made so) and lives until `seg` drops it.
         let presence = match unsafe { claim_seat(name, &map, &file) } {
@@ -356,6 +357,7 @@ impl Segment {
         loop {
             if let Some(map) = Self::try_map_ready(name, opts, &file)? {
                 let identity = validate(name, &map, spec)?;
+                let file = SeatFile::new(file);
                 // SAFETY: `validate` checked that the mapping is the
                 // segment's `total_len >= HEADER_LEN` bytes; it lives until
                 // the segment drops it.

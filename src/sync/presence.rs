@@ -336,6 +336,188 @@ impl Presence {
     }
 }
 
+/// A segment's file as a handle's seat holds it: an open file description
+/// of its own, tracked so that a child created with `fork(2)` does not hold
+/// the seat too.
+///
+/// A lock belongs to an open file description, which lives as long as
+/// anything refers to it: a descriptor, a duplicate of one, or a mapping
+/// made through it. A forked child inherits both descriptors and mappings,
+/// so a parent killed while a child lives would look alive for as long as
+/// the child lives. Hence:
+///
+/// * the seat is locked through a description that nothing maps: the
+///   segment file opened again (through `/proc/self/fd`), not the one the
+///   mapping was made through;
+/// * a fork handler (`pthread_atfork`) points each seat descriptor that a
+///   child inherits at `/dev/null`.
+///
+/// So seats die with the process that took them. (A child opens handles of
+/// its own; its parent's are not for it to use.) Where `/proc` cannot
+/// reopen the file, the seat is locked through the mapped description, and
+/// a forked child keeps its parent's seats while it lives.
+#[derive(Debug)]
+pub(crate) struct SeatFile(Option<File>);
+
+impl SeatFile {
+    /// The seat file of a segment whose mapping was made through `mapped`
+    /// (which may then be dropped).
+    pub(crate) fn new(mapped: File) -> SeatFile {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let file = {
+            use std::os::fd::AsRawFd;
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .custom_flags(libc::O_CLOEXEC)
+                .open(format!("/proc/self/fd/{}", mapped.as_raw_fd()))
+                .unwrap_or(mapped)
+        };
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        let file = mapped;
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        fork::track(&file);
+        SeatFile(Some(file))
+    }
+}
+
+impl core::ops::Deref for SeatFile {
+    type Target = File;
+
+    fn deref(&self) -> &File {
+        match &self.0 {
+            Some(f) => f,
+            // Taken only by `drop`.
+            None => unreachable!("a seat file is used after its drop"),
+        }
+    }
+}
+
+impl Drop for SeatFile {
+    fn drop(&mut self) {
+        if let Some(file) = self.0.take() {
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            fork::close(file);
+            #[cfg(not(any(target_os = "linux", target_os = "android")))]
+            drop(file);
+        }
+    }
+}
+
+/// The descriptors of this process that hold seats, and the fork handler
+/// that detaches a child from them (see [`SeatFile`]).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod fork {
+    use std::cell::UnsafeCell;
+    use std::fs::File;
+    use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
+    use std::sync::Once;
+
+    use crate::sync::atomic::{AtomicU8, Ordering};
+
+    /// The tracked descriptors, behind a spin lock: the fork handlers take
+    /// it (a std `Mutex` may not be used in a forked child), and it is held
+    /// only for a push, a removal or a close.
+    struct Registry {
+        /// 1 while held.
+        locked: AtomicU8,
+        fds: UnsafeCell<Vec<RawFd>>,
+    }
+
+    // SAFETY: `fds` is only accessed while `locked` is held (see `with`, and
+    // the fork handlers, which take it in `prepare`).
+    unsafe impl Sync for Registry {}
+
+    static REGISTRY: Registry = Registry {
+        locked: AtomicU8::new(0),
+        fds: UnsafeCell::new(Vec::new()),
+    };
+
+    static HANDLERS: Once = Once::new();
+
+    fn lock() {
+        // Acquire pairs with the Release in `unlock`: the previous holder's
+        // changes to the list are visible.
+        while REGISTRY
+            .locked
+            .compare_exchange_weak(0, 1, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            core::hint::spin_loop();
+        }
+    }
+
+    fn unlock() {
+        REGISTRY.locked.store(0, Ordering::Release);
+    }
+
+    /// Runs `f` on the list, holding the lock.
+    fn with<R>(f: impl FnOnce(&mut Vec<RawFd>) -> R) -> R {
+        lock();
+        // SAFETY: we hold the lock, so nobody else accesses the list.
+        let r = f(unsafe { &mut *REGISTRY.fds.get() });
+        unlock();
+        r
+    }
+
+    pub(super) fn track(file: &File) {
+        HANDLERS.call_once(|| {
+            // SAFETY: the three handlers are `extern "C"` functions without
+            // arguments that live for the whole program. Without them (the
+            // call fails only for want of memory) forked children keep
+            // their parent's seats, as without this module.
+            unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
+        });
+        let fd = file.as_raw_fd();
+        with(|fds| fds.push(fd));
+    }
+
+    /// Stops tracking `file` and closes it, holding the lock, so that no
+    /// fork between the two hands its seat to a child.
+    pub(super) fn close(file: File) {
+        with(|fds| {
+            let fd = file.as_raw_fd();
+            fds.retain(|&f| f != fd);
+            let fd = file.into_raw_fd();
+            // SAFETY: we own `fd` (just taken from the file) and close it
+            // once.
+            unsafe { libc::close(fd) };
+        });
+    }
+
+    /// Before a fork: keeps the list still until the child has its copy.
+    extern "C" fn prepare() {
+        lock();
+    }
+
+    extern "C" fn parent() {
+        unlock();
+    }
+
+    /// In the child, before `fork` returns: only async-signal-safe calls.
+    extern "C" fn child() {
+        // SAFETY: open, dup3 and close are async-signal-safe; the path is a
+        // NUL-terminated literal; the list is ours (the parent's lock was
+        // taken in `prepare`, and this child has no other thread).
+        unsafe {
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
+            let fds = &mut *REGISTRY.fds.get();
+            if null >= 0 {
+                for &fd in fds.iter() {
+                    // The descriptor stays open (the handle that owns it
+                    // closes it), but no longer holds the parent's seat.
+                    libc::dup3(null, fd, libc::O_CLOEXEC);
+                }
+                libc::close(null);
+            }
+            // What is left in the list is no seat of this process.
+            fds.clear();
+        }
+        unlock();
+    }
+}
+
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod kernel {
     use std::fs::File;
@@ -506,6 +688,59 @@ mod tests {
         assert_eq!(pw.check(&watcher, &t, forged), Verdict::Alive);
         drop(holder);
         assert_eq!(pw.check(&watcher, &t, forged), Verdict::Dead);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // fcntl, fork
+    fn a_forked_child_does_not_hold_its_parent_s_seat() {
+        let path = scratch("fork");
+        let t = Seats::new();
+        let held = SeatFile::new(file(&path));
+        let p = Presence::claim(&held, &t).unwrap();
+        let mut ends = [0; 2];
+        // SAFETY: `ends` has room for the two descriptors.
+        let made = unsafe { libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) };
+        assert_eq!(made, 0);
+        // SAFETY: the child makes only async-signal-safe calls (the fork
+        // handler's, then write, pause and alarm).
+        let child = unsafe { libc::fork() };
+        if child == 0 {
+            // SAFETY: async-signal-safe; the byte says the fork handler has
+            // run (it runs before fork returns); the parent kills us.
+            unsafe {
+                libc::write(ends[1], b"x".as_ptr().cast(), 1);
+                libc::alarm(30);
+                loop {
+                    libc::pause();
+                }
+            }
+        }
+        assert!(child > 0, "fork failed");
+        let mut byte = 0u8;
+        // SAFETY: reads one byte into `byte` from the pipe we made.
+        let n = unsafe { libc::read(ends[0], (&mut byte as *mut u8).cast(), 1) };
+        assert_eq!(n, 1, "the child did not start");
+        // SAFETY: closes the pipe we made, once.
+        unsafe {
+            libc::close(ends[0]);
+            libc::close(ends[1]);
+        }
+        let reader = std::fs::File::open(&path).unwrap();
+        assert_eq!(probe(&reader, &t, p.id()), Some(true));
+        drop(held);
+        // The child lives on, and still has the descriptor's number open.
+        assert_eq!(
+            probe(&reader, &t, p.id()),
+            Some(false),
+            "the child kept the seat"
+        );
+        // SAFETY: `child` is our child; kill and waitpid take integers and a
+        // null status pointer.
+        unsafe {
+            libc::kill(child, libc::SIGKILL);
+            libc::waitpid(child, std::ptr::null_mut(), 0);
+        }
         std::fs::remove_file(&path).unwrap();
     }
 
