@@ -299,8 +299,9 @@ impl LockBlock {
         tag: Tag,
     ) -> Option<Held<'a>> {
         debug_assert!(seen & ID_BITS == me);
-        // Acquire pairs with the Release that ended the previous judgement:
-        // its mark is in the word's history we read next.
+        // SYNC POINT "one judge": Acquire pairs with the Release that ended
+        // the previous judgement, whose reads of the counts (and the writes
+        // they saw) then happen before ours.
         if local
             .judging
             .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
@@ -309,6 +310,7 @@ impl LockBlock {
             return None;
         }
         let taken = self.judge(seen, me, local, tag);
+        // SYNC POINT "one judge": Release, to the next judge's Acquire.
         local.judging.store(0, Ordering::Release);
         taken
     }

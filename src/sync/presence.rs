@@ -437,8 +437,9 @@ mod fork {
     static HANDLERS: Once = Once::new();
 
     fn lock() {
-        // Acquire pairs with the Release in `unlock`: the previous holder's
-        // changes to the list are visible.
+        // SYNC POINT "seat list": Acquire pairs with the Release in
+        // `unlock`, so the previous holder's changes to the list are
+        // visible.
         while REGISTRY
             .locked
             .compare_exchange_weak(0, 1, Ordering::Acquire, Ordering::Relaxed)
@@ -449,6 +450,7 @@ mod fork {
     }
 
     fn unlock() {
+        // SYNC POINT "seat list": Release, to the next holder's Acquire.
         REGISTRY.locked.store(0, Ordering::Release);
     }
 
