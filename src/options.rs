@@ -85,6 +85,10 @@ impl Options {
     /// Keep segments in `dir` instead of the default (`/dev/shm` on Linux):
     /// for example a hugetlbfs mount, or a directory on disk for a segment
     /// that should survive a reboot. Every process must use the same directory.
+    /// On Linux its filesystem must support open-file-description locks
+    /// (`F_OFD_SETLK`: local filesystems, tmpfs and hugetlbfs do; some
+    /// network and FUSE filesystems do not), which is how a handle's presence
+    /// is kept; attaching there fails with [`crate::Error::Io`] otherwise.
     pub fn dir(mut self, dir: impl AsRef<Path>) -> Options {
         self.dir = Some(dir.as_ref().to_owned());
         self
