@@ -168,11 +168,14 @@ impl Checkup {
 
 #[cfg(not(loom))]
 impl PeerId {
-    /// The calling process.
+    /// The calling process, as it sees itself: its pid in its own PID
+    /// namespace, and its start time read through `/proc/self` (which
+    /// names this process even where `/proc` was mounted for another PID
+    /// namespace, and `/proc/<pid>` would name another process).
     pub(crate) fn current() -> PeerId {
         // SAFETY: getpid has no preconditions and cannot fail.
         let pid = unsafe { libc::getpid() } as u32;
-        let start = start_time(pid).unwrap_or(0) as u32;
+        let start = own_start_time().unwrap_or(0) as u32;
         PeerId(u64::from(start) << 32 | u64::from(pid))
     }
 
@@ -218,9 +221,13 @@ impl PeerId {
 #[cfg(not(loom))]
 pub(crate) struct Unsupported;
 
+/// This process's start time, if `/proc` says.
 #[cfg(not(loom))]
-fn start_time(pid: u32) -> Option<u64> {
-    proc_stat(pid).ok().flatten()
+fn own_start_time() -> Option<u64> {
+    if !cfg!(target_os = "linux") {
+        return None;
+    }
+    parse_stat(&std::fs::read_to_string("/proc/self/stat").ok()?)
 }
 
 /// The start time of a running process, `Ok(None)` if it is gone or a zombie,
