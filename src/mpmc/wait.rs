@@ -166,7 +166,10 @@ mod tests {
             panic!("the dead claim is in flight");
         };
         let liveness = Duration::from_millis(1);
-        let got = wait_out(&q, me, liveness, c, || q.try_pop::<u64>(rx));
+        let reap = || {
+            q.reap(me.0, |id| !PeerId(id).is_alive());
+        };
+        let got = wait_out(&q, me, liveness, c, || q.try_pop::<u64>(rx), reap);
         assert_eq!(got, Some(7));
         assert_eq!(q.ctl.cleanup.recovered.load(Ordering::Relaxed), 1);
         assert_eq!(q.ctl.peers.entry(dead).id.load(Ordering::Relaxed), 0);
@@ -183,9 +186,14 @@ mod tests {
         let Attempt::InFlight(c) = q.try_pop::<u64>(rx) else {
             panic!("looks in flight");
         };
-        let got = wait_out(&q, PeerId(1), Duration::from_secs(3600), c, || {
-            q.try_pop::<u64>(rx)
-        });
+        let got = wait_out(
+            &q,
+            PeerId(1),
+            Duration::from_secs(3600),
+            c,
+            || q.try_pop::<u64>(rx),
+            || panic!("nobody holds the claim: nothing to reap"),
+        );
         assert_eq!(got, None);
     }
 }
