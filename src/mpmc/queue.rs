@@ -294,11 +294,11 @@ fn dist(w: u64, p: u64) -> i64 {
 /// Slot-word loads, a spin hint before each, that a push finding its slot
 /// taken (a pop finding its slot unpublished) makes before it reads `head`
 /// (`tail`) to tell full (empty) from a claim in flight. That read takes the
-/// other side's hottest line from under it, and in a stream the slot
-/// usually changes first; a longer watch delays callers that poll an idle
-/// queue. Chosen with `bench-suite/benches/mpmc.rs` (BENCHMARKS.md, "Design
-/// measurements").
-const WATCH_LOADS: u32 = if cfg!(loom) { 1 } else { 4 };
+/// other side's hottest line from under it, and in a stream the slot often
+/// changes first; a longer watch keeps a thread that polls an idle queue on
+/// its CPU for longer. Chosen with `bench-suite/benches/mpmc.rs -- 1x1 2x2`
+/// (BENCHMARKS.md, "Design measurements").
+const WATCH_LOADS: u32 = 1;
 
 /// Watches slot word `word`, last seen holding `w`, for a moment; returns
 /// whether it changed (see [`WATCH_LOADS`]).

@@ -135,6 +135,67 @@ impl Pause {
     }
 }
 
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::mpmc::peers::Claim;
+    use crate::mpmc::queue::heap::HeapQueue;
+    use crate::sync::atomic::Ordering;
+
+    /// A send claimed and never published by a handle that is gone (id 9;
+    /// ours is 1), an item queued behind it: the wait finds the claimer
+    /// dead, reaps it, and the receive gets the item behind.
+    #[test]
+    fn a_dead_claimer_is_reaped_and_its_slot_skipped() {
+        let h = HeapQueue::new::<u64>(4);
+        let q = h.queue();
+        let (me, gone) = (1, 9);
+        let dead = q.ctl.peers.claim(gone).unwrap();
+        let (tx, rx) = (
+            q.ctl.peers.claim(me).unwrap(),
+            q.ctl.peers.claim(me).unwrap(),
+        );
+        let e = q.ctl.peers.entry(dead);
+        Claim::begin(&e.claim_send, &e.sent).announce(0);
+        q.ctl.tail.store(1, Ordering::Release); // it won position 0
+        assert_eq!(q.try_push(tx, &7u64), Attempt::Done(()));
+        let Attempt::InFlight(c) = q.try_pop::<u64>(rx) else {
+            panic!("the dead claim is in flight");
+        };
+        let liveness = Duration::from_millis(1);
+        let is_dead = |id| id == gone;
+        let reap = || {
+            q.reap(me, is_dead);
+        };
+        let got = wait_out(&q, liveness, c, || q.try_pop::<u64>(rx), is_dead, reap);
+        assert_eq!(got, Some(7));
+        assert_eq!(q.ctl.cleanup.recovered.load(Ordering::Relaxed), 1);
+        assert_eq!(q.ctl.peers.entry(dead).id.load(Ordering::Relaxed), 0);
+    }
+
+    /// `tail` past a slot nobody announces: not a state honest handles
+    /// leave, so the wait ends at its first look, reporting empty.
+    #[test]
+    fn a_claim_nobody_holds_ends_the_wait() {
+        let h = HeapQueue::new::<u64>(4);
+        let q = h.queue();
+        let rx = q.ctl.peers.claim(1).unwrap();
+        q.ctl.tail.store(1, Ordering::Release);
+        let Attempt::InFlight(c) = q.try_pop::<u64>(rx) else {
+            panic!("looks in flight");
+        };
+        let got = wait_out(
+            &q,
+            Duration::from_secs(3600),
+            c,
+            || q.try_pop::<u64>(rx),
+            |id| id != 1,
+            || panic!("nobody holds the claim: nothing to reap"),
+        );
+        assert_eq!(got, None);
+    }
+}
+
 /// Loom models of the wait, through the handles (`try_send` and `try_recv`
 /// of an in-process channel): whenever a thread's own send (receive) has
 /// returned, its `try_recv` (`try_send`) finds an item (room), in every
