@@ -447,18 +447,19 @@ mod loom_models {
         }
     }
 
-    /// A writer publishes 1 then 2: the second write reuses the copy that
-    /// held the initial value 0, which a slow reader may still be copying.
-    /// Every read that is accepted must be whole and never go back.
-    #[test]
-    fn reader_and_writer() {
-        loom::model(|| {
-            let h = Arc::new(HeapSeqlock::new(2));
+    /// A writer publishes 1 to `copies` over `copies` copies, the last
+    /// write reusing the copy that held the initial value 0, which a slow
+    /// reader may still be copying. Every read that is accepted must be
+    /// whole and never go back.
+    fn reader_and_writer_over(copies: usize) {
+        loom::model(move || {
+            let h = Arc::new(HeapSeqlock::with_copies(2, copies));
             h.seqlock().init(&pattern(0));
             let h2 = h.clone();
+            let last_write = copies as u64;
             let writer = thread::spawn(move || {
                 let sl = h2.seqlock();
-                for i in 1..=2 {
+                for i in 1..=last_write {
                     let held = h2.try_lock(1).unwrap();
                     sl.write(&held, &pattern(i));
                 }
@@ -471,36 +472,20 @@ mod loom_models {
                 }
             }
             writer.join().unwrap();
-            assert_eq!(sl.try_read(), Some(pattern(2)));
+            assert_eq!(sl.try_read(), Some(pattern(last_write)));
         });
     }
 
-    /// Four copies: a writer publishes 1 to 4, the fourth reusing the copy
-    /// that held the initial value 0. A reader accepts up to two
-    /// publications during its copy, and still never a torn or older value.
+    #[test]
+    fn reader_and_writer() {
+        reader_and_writer_over(2);
+    }
+
+    /// With four copies a reader accepts up to two publications during its
+    /// copy, and still never a torn or older value.
     #[test]
     fn reader_and_writer_four_copies() {
-        loom::model(|| {
-            let h = Arc::new(HeapSeqlock::with_copies(2, 4));
-            h.seqlock().init(&pattern(0));
-            let h2 = h.clone();
-            let writer = thread::spawn(move || {
-                let sl = h2.seqlock();
-                for i in 1..=4 {
-                    let held = h2.try_lock(1).unwrap();
-                    sl.write(&held, &pattern(i));
-                }
-            });
-            let sl = h.seqlock();
-            let mut last = 0;
-            for _ in 0..2 {
-                if let Some(v) = sl.try_read() {
-                    check(v, &mut last);
-                }
-            }
-            writer.join().unwrap();
-            assert_eq!(sl.try_read(), Some(pattern(4)));
-        });
+        reader_and_writer_over(4);
     }
 
     /// Two writers (in two "processes") each add 1 under the lock while a
