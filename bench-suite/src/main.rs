@@ -331,26 +331,40 @@ impl Progress {
     }
 }
 
-/// A step as text, for `--only`.
+/// A step as its progress line shows it (without the repetition), for
+/// `--only`.
 fn step_text(step: &Step, setups: &[Setup]) -> String {
     match *step {
         Step::Lat { sys, setup, .. } => {
-            format!("{} round trip {}", setups[setup].key, sys.label(false))
+            format!("{} · round trip · {}", setups[setup].key, sys.label(false))
         }
         Step::Tput {
             sys, setup, size, ..
         } => format!(
-            "{} stream {} {}",
+            "{} · stream {} · {}",
             setups[setup].key,
             fmt_size(size),
             sys.label(true)
         ),
-        Step::PyTput { sys, setup } => format!("{} stream {}", setups[setup].key, sys.label(true)),
-        Step::Value { cell, setup, .. } => {
-            format!("{} value reads {}", setups[setup].key, cell.label())
+        Step::PyTput { sys, setup } => {
+            format!("{} · streams, all sizes · {}", setups[setup].key, sys.label(true))
         }
-        Step::Idle { strategy } => format!("blocked recv {}", strategy.arg()),
+        Step::Value { cell, setup, .. } => {
+            format!("{} · value reads · {}", setups[setup].key, cell.label())
+        }
+        Step::Idle { strategy } => format!("receiver blocked in recv for 1 s · {}", strategy.arg()),
     }
+}
+
+/// `text` lowercased, with the progress line's `·` separators and runs of
+/// spaces as one space: `--only "pinned stream 4 kib"` matches the line
+/// `pinned · stream 4 KiB · …`.
+fn words(text: &str) -> String {
+    text.to_lowercase()
+        .replace('·', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn run(c: Config, out: Option<PathBuf>, only: &[String]) -> Result<()> {
@@ -401,13 +415,10 @@ fn run(c: Config, out: Option<PathBuf>, only: &[String]) -> Result<()> {
     let mut steps = plan(&c, &setups);
     if !only.is_empty() {
         steps.retain(|s| {
-            let text = step_text(s, &setups).to_lowercase();
-            only.iter().all(|o| {
-                let o = o.to_lowercase();
-                match o.strip_prefix('^') {
-                    Some(start) => text.starts_with(start),
-                    None => text.contains(&o),
-                }
+            let text = words(&step_text(s, &setups));
+            only.iter().all(|o| match o.strip_prefix('^') {
+                Some(start) => text.starts_with(&words(start)),
+                None => text.contains(&words(o)),
             })
         });
     }
@@ -728,9 +739,10 @@ usage: shmkit-bench-suite [--quick] [--only TEXT]... [--out DIR]
   --out DIR    write DIR/BENCHMARKS.md and DIR/bench-suite/plots/*.svg
                (default: the repository root, except with --quick or --only)
   --quick      a smoke run: tiny budgets, four sizes, one repetition
-  --only TEXT  only the steps whose progress line contains TEXT (any case);
-               repeat to narrow further, e.g. --only unpinned --only mpmc;
-               ^TEXT: only those that start with it, e.g. --only '^pinned stream'";
+  --only TEXT  only the steps whose progress line contains TEXT (any case,
+               the · separators optional); repeat to narrow further, e.g.
+               --only unpinned --only mpmc; ^TEXT: only those that start with
+               it, e.g. --only '^pinned stream 4 KiB'";
 
 fn main() -> ExitCode {
     // A peer plays its role on a big stack too (it has pinned itself, and
