@@ -4,6 +4,8 @@
 //! Public only because the handles' type parameters name them; they live in
 //! a private module, so no user can implement or call them.
 
+use core::mem::MaybeUninit;
+
 use bytemuck::Pod;
 
 #[cfg(not(loom))]
@@ -90,10 +92,12 @@ pub trait RxEnd: End + Ring + Sized {
     #[cfg(not(loom))]
     fn attach<T: Element>(how: Attach<'_>, opts: &Options)
         -> Result<(Self, Self::Consumer), Error>;
-    /// Takes the next item if one is ready now. One attempt: an item that a
-    /// sender has claimed and not published yet is not ready (blocking
-    /// receives poll this, and park meanwhile).
-    fn try_pop<T: Pod>(&self, c: &mut Self::Consumer) -> Option<T>;
+    /// Takes the next item into `out` if one is ready now; whether it did.
+    /// One attempt: an item that a sender has claimed and not published yet
+    /// is not ready (blocking receives poll this, and park meanwhile). Into
+    /// a place, not returned: a large `T` returned by value would be moved
+    /// again through every `Option` and `Result` on its way to the caller.
+    fn try_pop<T: Pod>(&self, c: &mut Self::Consumer, out: &mut MaybeUninit<T>) -> bool;
     /// Takes up to `out.len()` ready items into the front of `out` (one
     /// attempt, as [`RxEnd::try_pop`]).
     fn pop_slice<T: Pod>(&self, c: &mut Self::Consumer, out: &mut [T]) -> usize;
@@ -102,8 +106,12 @@ pub trait RxEnd: End + Ring + Sized {
     /// is in the queue, so this waits for that sender (while it lives). The
     /// default is `try_pop`, for protocols without such claims.
     #[inline]
-    fn try_pop_linearizable<T: Pod>(&self, c: &mut Self::Consumer) -> Option<T> {
-        self.try_pop(c)
+    fn try_pop_linearizable<T: Pod>(
+        &self,
+        c: &mut Self::Consumer,
+        out: &mut MaybeUninit<T>,
+    ) -> bool {
+        self.try_pop(c, out)
     }
     /// [`RxEnd::pop_slice`], linearizable as [`RxEnd::try_pop_linearizable`].
     #[inline]

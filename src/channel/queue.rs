@@ -1,5 +1,6 @@
 //! The typed queue handles, written once for every flavor.
 
+use core::mem::MaybeUninit;
 use std::fmt;
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
@@ -345,9 +346,14 @@ impl<T: Pod, F: Flavor> Receiver<T, F> {
     #[inline]
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
         let (end, consumer) = (&self.end, &mut self.consumer);
+        let mut out = MaybeUninit::uninit();
         self.port
-            .attempt(end, || end.try_pop_linearizable(consumer))
-            .map_err(try_recv_error)
+            .attempt(end, || {
+                end.try_pop_linearizable(consumer, &mut out).then_some(())
+            })
+            .map_err(try_recv_error)?;
+        // SAFETY: the attempt succeeded, so the pop wrote `out`.
+        Ok(unsafe { out.assume_init() })
     }
 
     /// Takes the next item, waiting as long as it takes (also for a sender
@@ -364,9 +370,14 @@ impl<T: Pod, F: Flavor> Receiver<T, F> {
 
     fn recv_deadline(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
         let (end, consumer) = (&self.end, &mut self.consumer);
+        let mut out = MaybeUninit::uninit();
         self.port
-            .block(end, deadline, || end.try_pop(consumer))
-            .map_err(recv_timeout_error)
+            .block(end, deadline, || {
+                end.try_pop(consumer, &mut out).then_some(())
+            })
+            .map_err(recv_timeout_error)?;
+        // SAFETY: the wait ended in a pop, which wrote `out`.
+        Ok(unsafe { out.assume_init() })
     }
 
     /// Takes up to `out.len()` queued items into the front of `out` without

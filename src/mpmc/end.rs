@@ -1,6 +1,7 @@
 //! The mpmc protocol's ends, as the channel core sees them: a queue, an
 //! entry in its peer table, and the side the entry is on.
 
+use core::mem::MaybeUninit;
 use std::time::{Duration, Instant};
 
 use bytemuck::Pod;
@@ -140,6 +141,12 @@ impl MpmcEnd {
     #[inline(always)]
     pub(crate) fn queue(&self) -> Queue<'_> {
         Queue::new(self.mem.control(), self.mem.data(), self.shape).with_lookahead(&self.look)
+    }
+
+    /// [`MpmcEnd::queue`] for the linearizable `try_` forms.
+    #[inline(always)]
+    fn queue_telling_claims(&self) -> Queue<'_> {
+        self.queue().telling_claims()
     }
 
     /// Attaches to the named queue as `side`.
@@ -343,14 +350,14 @@ impl TxEnd for MpmcEnd {
 
     #[inline(always)]
     fn try_push_linearizable<T: Pod>(&self, _: &mut (), v: &T) -> bool {
-        let q = self.queue();
+        let q = self.queue_telling_claims();
         let push = || q.try_push(self.entry, v);
         self.linearized(&q, push(), push).is_some()
     }
 
     #[inline]
     fn push_slice_linearizable<T: Pod>(&self, _: &mut (), items: &[T]) -> usize {
-        let q = self.queue();
+        let q = self.queue_telling_claims();
         let push = || q.push_slice(self.entry, items);
         self.linearized(&q, push(), push).unwrap_or(0)
     }
@@ -365,11 +372,8 @@ impl RxEnd for MpmcEnd {
     }
 
     #[inline(always)]
-    fn try_pop<T: Pod>(&self, _: &mut ()) -> Option<T> {
-        match self.queue().try_pop(self.entry) {
-            Attempt::Done(v) => Some(v),
-            Attempt::NotNow | Attempt::InFlight(_) => None,
-        }
+    fn try_pop<T: Pod>(&self, _: &mut (), out: &mut MaybeUninit<T>) -> bool {
+        self.queue().try_pop_into(self.entry, out) == Attempt::Done(())
     }
 
     #[inline]
@@ -378,15 +382,16 @@ impl RxEnd for MpmcEnd {
     }
 
     #[inline(always)]
-    fn try_pop_linearizable<T: Pod>(&self, _: &mut ()) -> Option<T> {
-        let q = self.queue();
-        let pop = || q.try_pop(self.entry);
-        self.linearized(&q, pop(), pop)
+    fn try_pop_linearizable<T: Pod>(&self, _: &mut (), out: &mut MaybeUninit<T>) -> bool {
+        let q = self.queue_telling_claims();
+        let first = q.try_pop_into(self.entry, out);
+        self.linearized(&q, first, || q.try_pop_into(self.entry, out))
+            .is_some()
     }
 
     #[inline]
     fn pop_slice_linearizable<T: Pod>(&self, _: &mut (), out: &mut [T]) -> usize {
-        let q = self.queue();
+        let q = self.queue_telling_claims();
         let first = q.pop_slice(self.entry, out);
         self.linearized(&q, first, || q.pop_slice(self.entry, out))
             .unwrap_or(0)

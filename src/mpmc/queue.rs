@@ -66,7 +66,11 @@
 //! [`Attempt::NotNow`], and a `try_` call waits for the claim and tries again,
 //! as `crossbeam_queue::ArrayQueue` does: "empty" and "full" are then true at
 //! some moment during the call (linearizable). Blocking calls park instead,
-//! and the claimer's notification wakes them.
+//! and the claimer's notification wakes them; they wait either way, so their
+//! attempts do not ask ([`Queue::telling_claims`]): the read of the other
+//! side's index that tells the two apart is the costliest step of an
+//! attempt that finds nothing, and a blocking receive polling an idle queue
+//! would take the senders' line on every poll.
 //!
 //! Across processes the claimer can die in flight, so the wait
 //! (`super::wait`) looks now and then at who holds the claim
@@ -251,13 +255,14 @@
 #![cfg_attr(loom, allow(dead_code))]
 
 use core::cell::Cell;
+use core::mem::MaybeUninit;
 
 use bytemuck::Pod;
 use crossbeam_utils::Backoff;
 
 use super::peers::{Claim, EntryIndex, PeerEntry, PeerTable, Ticket};
 use crate::sync::atomic::{AtomicU64, Ordering};
-use crate::sync::copy::{load_payload, store_payload};
+use crate::sync::copy::{load_bytes, load_into, store_payload};
 use crate::sync::event::Event;
 use crate::sync::Padded;
 
@@ -525,6 +530,9 @@ pub(crate) struct Queue<'a> {
     shape: Shape,
     /// The receiving handle's prefetcher, if any.
     look: Option<&'a Lookahead>,
+    /// Whether an attempt that finds nothing tells a claim in flight from
+    /// full or empty (see [`Queue::telling_claims`]).
+    tell: bool,
 }
 
 /// Result of one attempt.
@@ -583,7 +591,17 @@ impl<'a> Queue<'a> {
             slots,
             shape,
             look: None,
+            tell: false,
         }
+    }
+
+    /// This queue, with attempts that report a claim in flight
+    /// ([`Attempt::InFlight`]) instead of `NotNow` (see "Claims in flight").
+    /// Without it an attempt that finds its slot unfinished says `NotNow` at
+    /// once and never reads the other side's index.
+    #[inline(always)]
+    pub(crate) fn telling_claims(self) -> Self {
+        Queue { tell: true, ..self }
     }
 
     /// This queue, with receives that prefetch as `look` allows.
@@ -728,6 +746,9 @@ impl<'a> Queue<'a> {
                 }
             }
             if dist(w, p) < 0 {
+                if !self.tell {
+                    break;
+                }
                 if watch(word, w) {
                     continue;
                 }
@@ -755,14 +776,33 @@ impl<'a> Queue<'a> {
         outcome
     }
 
-    /// Takes the next item as peer `me`, and wakes a sleeping sender.
+    /// Takes the next item as peer `me` into `out`, and wakes a sleeping
+    /// sender.
     #[inline(always)]
-    pub(crate) fn try_pop<T: Pod>(&self, me: EntryIndex) -> Attempt<T> {
-        let r = self.pop_one(me);
-        if matches!(r, Attempt::Done(_)) {
+    pub(crate) fn try_pop_into<T: Pod>(
+        &self,
+        me: EntryIndex,
+        out: &mut MaybeUninit<T>,
+    ) -> Attempt<()> {
+        let r = self.pop_one::<T>(me, |words| {
+            load_into(words, out);
+        });
+        if r == Attempt::Done(()) {
             self.ctl.not_full.notify();
         }
         r
+    }
+
+    /// [`Queue::try_pop_into`], returning the item (tests).
+    #[cfg(test)]
+    pub(crate) fn try_pop<T: Pod>(&self, me: EntryIndex) -> Attempt<T> {
+        let mut out = MaybeUninit::uninit();
+        match self.try_pop_into(me, &mut out) {
+            // SAFETY: `Done` means `try_pop_into` wrote `out`.
+            Attempt::Done(()) => Attempt::Done(unsafe { out.assume_init() }),
+            Attempt::NotNow => Attempt::NotNow,
+            Attempt::InFlight(c) => Attempt::InFlight(c),
+        }
     }
 
     /// Takes items into the front of `out` while there are any; `Done(n)`
@@ -771,8 +811,9 @@ impl<'a> Queue<'a> {
         let mut n = 0;
         let mut stop = Attempt::NotNow;
         for slot in out.iter_mut() {
-            match self.pop_one(me) {
-                Attempt::Done(v) => *slot = v,
+            let put = |words: &[AtomicU64]| load_bytes(words, bytemuck::bytes_of_mut(slot));
+            match self.pop_one::<T>(me, put) {
+                Attempt::Done(()) => {}
                 Attempt::NotNow => break,
                 Attempt::InFlight(c) => {
                     stop = Attempt::InFlight(c);
@@ -788,8 +829,11 @@ impl<'a> Queue<'a> {
         Attempt::Done(n)
     }
 
+    /// One receive of a `T` as peer `me`: `put` copies the claimed slot's
+    /// payload words to wherever the item goes (the caller's place, so that
+    /// a large item is copied once, not returned and moved).
     #[inline(always)]
-    fn pop_one<T: Pod>(&self, me: EntryIndex) -> Attempt<T> {
+    fn pop_one<T: Pod>(&self, me: EntryIndex, mut put: impl FnMut(&[AtomicU64])) -> Attempt<()> {
         let entry = self.ctl.peers.entry(me);
         let head = &self.ctl.head;
         let claim = Claim::begin(&entry.claim_recv, &entry.received);
@@ -820,14 +864,14 @@ impl<'a> Queue<'a> {
                             look.claimed(self, p);
                         }
                         claim.commit();
-                        let v = load_payload(payload);
+                        put(payload);
                         // SYNC POINT "slot free": Release orders our payload
                         // reads before the next producer's claim.
                         word.store(
                             enc(p.wrapping_add(self.shape.capacity), EMPTY),
                             Ordering::Release,
                         );
-                        return Attempt::Done(v);
+                        return Attempt::Done(());
                     }
                     Err(now) => {
                         // Lost a race with another claimer: back off before
@@ -846,6 +890,9 @@ impl<'a> Queue<'a> {
                 let _ = head.compare_exchange(p, next, Ordering::AcqRel, Ordering::Relaxed);
                 p = head.load(Ordering::Acquire);
                 continue;
+            }
+            if !self.tell {
+                break;
             }
             if watch(word, w) {
                 continue;

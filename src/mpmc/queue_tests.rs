@@ -5,6 +5,7 @@
 //! --lib loom`.
 
 use super::*;
+use crate::sync::copy::load_payload;
 
 /// How far a send or a receive by hand gets before its process "dies".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -185,7 +186,7 @@ mod tests {
     #[test]
     fn claims_in_flight_are_not_empty_or_full() {
         let h = HeapQueue::new::<u64>(2);
-        let q = h.queue();
+        let q = h.queue().telling_claims();
         let (p, c, slow) = (peer(&q, 1), peer(&q, 2), peer(&q, 3));
         assert_eq!(q.try_pop::<u64>(c), Attempt::NotNow, "empty");
         // A send claimed position 0 and is writing it; one more follows.
@@ -196,6 +197,11 @@ mod tests {
             pos: 0,
         };
         assert_eq!(q.try_pop::<u64>(c), Attempt::InFlight(writing));
+        assert_eq!(
+            h.queue().try_pop::<u64>(c),
+            Attempt::NotNow,
+            "an attempt that is not asked to tell does not"
+        );
         assert_eq!(q.holder(writing, |_| false), Holder::Live);
         assert_eq!(q.holder(writing, |id| id == 3), Holder::Dead);
         q.word(0).store(enc(0, FULL), Ordering::Release); // published
@@ -208,6 +214,7 @@ mod tests {
             pos: 0,
         };
         assert_eq!(q.try_push(p, &7u64), Attempt::InFlight(reading));
+        assert_eq!(h.queue().try_push(p, &7u64), Attempt::NotNow);
         assert_eq!(q.holder(reading, |_| false), Holder::Live);
         // Its ticket gone (garbage: an honest one stays until the slot is
         // free), nobody holds the claim.
@@ -230,7 +237,7 @@ mod tests {
     #[test]
     fn dead_writer_is_repaired() {
         let h = HeapQueue::new::<u64>(4);
-        let q = h.queue();
+        let q = h.queue().telling_claims();
         let (live, c, dead) = (peer(&q, 1), peer(&q, 2), peer(&q, 3));
         assert_eq!(q.try_push(live, &1u64), Attempt::Done(()));
         assert_eq!(send_until(&q, dead, Stop::Copied, 2), 1);
@@ -268,7 +275,7 @@ mod tests {
     #[test]
     fn dead_reader_is_repaired() {
         let h = HeapQueue::new::<u64>(2);
-        let q = h.queue();
+        let q = h.queue().telling_claims();
         let (p, c, dead) = (peer(&q, 1), peer(&q, 2), peer(&q, 3));
         assert_eq!(q.try_push(p, &1u64), Attempt::Done(()));
         assert_eq!(q.try_push(p, &2u64), Attempt::Done(()));

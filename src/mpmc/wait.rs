@@ -148,7 +148,7 @@ mod tests {
     #[test]
     fn a_dead_claimer_is_reaped_and_its_slot_skipped() {
         let h = HeapQueue::new::<u64>(4);
-        let q = h.queue();
+        let q = h.queue().telling_claims();
         let (me, gone) = (1, 9);
         let dead = q.ctl.peers.claim(gone).unwrap();
         let (tx, rx) = (
@@ -178,7 +178,7 @@ mod tests {
     #[test]
     fn a_claim_nobody_holds_ends_the_wait() {
         let h = HeapQueue::new::<u64>(4);
-        let q = h.queue();
+        let q = h.queue().telling_claims();
         let rx = q.ctl.peers.claim(1).unwrap();
         q.ctl.tail.store(1, Ordering::Release);
         let Attempt::InFlight(c) = q.try_pop::<u64>(rx) else {

@@ -1,6 +1,8 @@
 //! The spsc protocol's ends, as the channel core sees them: a ring, a role
 //! in it, and the producer's or consumer's cursor.
 
+use core::mem::MaybeUninit;
+
 use bytemuck::Pod;
 
 use super::ring::{Consumer, Control, Packing, Producer, Ring};
@@ -143,8 +145,8 @@ impl RxEnd for SpscEnd {
     }
 
     #[inline(always)]
-    fn try_pop<T: Pod>(&self, c: &mut Consumer) -> Option<T> {
-        c.try_pop(&self.ring())
+    fn try_pop<T: Pod>(&self, c: &mut Consumer, out: &mut MaybeUninit<T>) -> bool {
+        c.try_pop_into(&self.ring(), out)
     }
 
     #[inline]

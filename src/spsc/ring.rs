@@ -63,10 +63,12 @@
 //! are copied through atomic word loads and stores, so a concurrent write by a
 //! misbehaving peer yields a wrong value rather than a data race.
 
+use core::mem::MaybeUninit;
+
 use bytemuck::Pod;
 
 use crate::sync::atomic::{AtomicU64, Ordering};
-use crate::sync::copy::{load_payload, store_payload};
+use crate::sync::copy::{load_bytes, load_into, store_payload};
 use crate::sync::event::Event;
 use crate::sync::Padded;
 
@@ -428,24 +430,44 @@ impl Consumer {
         ring.ctl.not_full.notify();
     }
 
-    /// Reads the next item if it is published, without releasing its slot.
+    /// Reads the next item if it is published, without releasing its slot:
+    /// `put` copies its payload words to wherever the item goes (the
+    /// caller's place, so that a large item is copied once, not returned
+    /// and moved).
     #[inline(always)]
-    fn take<T: Pod>(&mut self, ring: &Ring<'_>) -> Option<T> {
+    fn take<T: Pod>(&mut self, ring: &Ring<'_>, put: impl FnOnce(&[AtomicU64])) -> bool {
         if !self.at.published(ring) {
-            return None;
+            return false;
         }
         let geo = Packing::of::<T>();
-        let v = load_payload(ring.payload(self.at.group, self.at.offset, geo));
+        put(ring.payload(self.at.group, self.at.offset, geo));
         self.at.advance(ring.capacity, geo);
-        Some(v)
+        true
     }
 
-    /// Takes the next item, if one is published.
+    /// Takes the next item into `out`, if one is published.
     #[inline]
-    pub(crate) fn try_pop<T: Pod>(&mut self, ring: &Ring<'_>) -> Option<T> {
-        let v = self.take(ring)?;
+    pub(crate) fn try_pop_into<T: Pod>(
+        &mut self,
+        ring: &Ring<'_>,
+        out: &mut MaybeUninit<T>,
+    ) -> bool {
+        if !self.take::<T>(ring, |words| {
+            load_into(words, out);
+        }) {
+            return false;
+        }
         self.release(ring);
-        Some(v)
+        true
+    }
+
+    /// [`Consumer::try_pop_into`], returning the item (tests).
+    #[cfg(test)]
+    pub(crate) fn try_pop<T: Pod>(&mut self, ring: &Ring<'_>) -> Option<T> {
+        let mut out = MaybeUninit::uninit();
+        // SAFETY: `try_pop_into` wrote `out` when it returns true.
+        self.try_pop_into(ring, &mut out)
+            .then(|| unsafe { out.assume_init() })
     }
 
     /// Takes up to `out.len()` items into the front of `out`; returns how
@@ -454,10 +476,12 @@ impl Consumer {
     pub(crate) fn pop_slice<T: Pod>(&mut self, ring: &Ring<'_>, out: &mut [T]) -> usize {
         let mut n = 0;
         while n < out.len() {
-            let Some(v) = self.take(ring) else {
+            let slot = &mut out[n];
+            if !self.take::<T>(ring, |words| {
+                load_bytes(words, bytemuck::bytes_of_mut(slot))
+            }) {
                 break;
-            };
-            out[n] = v;
+            }
             n += 1;
         }
         if n > 0 {

@@ -77,6 +77,27 @@ pub(crate) fn load_payload<T: Pod>(words: &[AtomicU64]) -> T {
     unsafe { v.assume_init() }
 }
 
+/// Copies a `T` out of `words` (`words.len() >= ceil(size_of::<T>() / 8)`)
+/// into `out`, and returns it initialized. The receive paths use this, not
+/// [`load_payload`]: a large `T` returned by value is moved again at every
+/// layer it passes through (each `Option` and `Result` around it), and each
+/// move is a `memcpy` the compiler inserts, exposed to `rep movsb`'s slow
+/// path (`block::REP_NEAR`); written in place, it is copied once.
+///
+/// # Panics
+/// If `words` is too short.
+#[inline(always)]
+pub(crate) fn load_into<'a, T: Pod>(words: &[AtomicU64], out: &'a mut MaybeUninit<T>) -> &'a mut T {
+    let n = size_of::<T>();
+    check(words, n);
+    // SAFETY: `out` is valid for `n` byte writes and borrowed exclusively;
+    // `words` holds `n` bytes (checked above).
+    unsafe { load_raw(words, out.as_mut_ptr().cast::<u8>(), n, BLOCK_FROM) };
+    // SAFETY: `load_raw` wrote all `n = size_of::<T>()` bytes of `out`, and a
+    // `Pod` type has no padding and accepts any bit pattern.
+    unsafe { out.assume_init_mut() }
+}
+
 /// Copies `bytes` into `words` (`words.len() >= ceil(bytes.len() / 8)`);
 /// the last word is zero-padded.
 ///
@@ -253,6 +274,24 @@ fn store_tail(words: &[AtomicU64], rest: &[u8]) {
 mod block {
     use core::arch::asm;
 
+    /// `rep movsb` is not used when the destination is 1 to `REP_NEAR - 1`
+    /// bytes ahead of the source, counting modulo a 4 KiB page. When it is, the CPU cannot
+    /// rule out an overlap between the bytes it has loaded and those it stores,
+    /// and takes a slow path: on the AMD EPYC of BENCHMARKS.md a 4 KiB copy
+    /// whose destination is 8 bytes ahead runs at 3 GB/s instead of 45
+    /// (`cargo bench --bench copy`). glibc's `memcpy` takes that path too, so
+    /// every by-value move of a large `T` that the compiler makes is exposed
+    /// to it; the copies here are not.
+    pub(super) const REP_NEAR: usize = 64;
+
+    /// Whether `rep movsb` from `src` to `dst` avoids its slow path
+    /// ([`REP_NEAR`]).
+    #[inline(always)]
+    pub(super) fn rep_is_fast(dst: *const u8, src: *const u8) -> bool {
+        let ahead = (dst as usize).wrapping_sub(src as usize) % 4096;
+        ahead == 0 || ahead >= REP_NEAR
+    }
+
     /// Copies `n` bytes (`n >= 64`, a multiple of 8) from `src` to `dst`.
     ///
     /// # Safety
@@ -262,7 +301,7 @@ mod block {
     #[inline(always)]
     pub(super) unsafe fn copy(dst: *mut u8, src: *const u8, n: usize) {
         debug_assert!(n >= 64 && n % 8 == 0);
-        if n >= super::REP_FROM {
+        if n >= super::REP_FROM && rep_is_fast(dst, src) {
             // SAFETY: `rsi`/`rdi` cover `n` readable/writable bytes (the
             // caller's contract); the direction flag is clear on entry to
             // an `asm!` block (a Rust guarantee), so `rep movsb` copies

@@ -211,3 +211,58 @@ fn a_short_source_panics() {
     let words: Vec<AtomicU64> = (0..16).map(|_| AtomicU64::new(0)).collect();
     load_bytes(&words, &mut [0u8; 129]);
 }
+
+/// Long copies whose destination lies every distance from 0 to 128 bytes
+/// ahead of the source, counting modulo a page: the distances at which the
+/// block path turns from `rep movsb` to vector moves (`block::REP_NEAR`) and
+/// back, in both directions, against `copy_from_slice`.
+#[test]
+fn long_copies_match_at_every_distance_modulo_a_page() {
+    const LEN: usize = 3000;
+    let words: Vec<AtomicU64> = (0..LEN.div_ceil(8)).map(|_| AtomicU64::new(0)).collect();
+    let src = pattern(LEN, 11);
+    // Room to start the private bytes at any distance from the words.
+    let mut private = vec![0u8; LEN + 8192];
+    let words_at = words.as_ptr() as usize;
+    for distance in (0..=128).chain([4096 - 64, 4096 - 8, 4096 - 1]) {
+        let base = private.as_ptr() as usize;
+        // The private bytes start `distance` past the words, modulo a page.
+        let start = (words_at + distance).wrapping_sub(base) % 4096;
+        let bytes = &mut private[start..start + LEN];
+        // Load: from the words (source) into the bytes (destination).
+        store_bytes(&words, &src);
+        bytes.fill(CANARY);
+        load_bytes(&words, bytes);
+        assert!(
+            bytes == &src[..],
+            "load, destination {distance} bytes ahead"
+        );
+        // Store: from the bytes (source) into the words (destination), which
+        // now lie `4096 - distance` ahead.
+        bytes.copy_from_slice(&pattern(LEN, 5));
+        store_bytes(&words, bytes);
+        let mut back = vec![0u8; LEN];
+        Path::Words.load(&words, &mut back);
+        assert!(
+            back == *bytes,
+            "store, destination {} bytes ahead",
+            4096 - distance
+        );
+    }
+}
+
+/// Where `rep movsb` is used, at the edges of its slow window.
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+#[test]
+fn rep_movsb_is_kept_off_its_slow_window() {
+    use super::block::rep_is_fast;
+    let p = 0x10_0000 as *const u8;
+    assert!(!rep_is_fast(p.wrapping_add(8), p));
+    assert!(!rep_is_fast(p.wrapping_add(4096 + 63), p));
+    assert!(rep_is_fast(p.wrapping_add(64), p));
+    assert!(
+        rep_is_fast(p, p.wrapping_add(8)),
+        "a destination behind its source"
+    );
+    assert!(rep_is_fast(p, p), "the same offset");
+}
