@@ -347,7 +347,11 @@ fn step_text(step: &Step, setups: &[Setup]) -> String {
             sys.label(true)
         ),
         Step::PyTput { sys, setup } => {
-            format!("{} · streams, all sizes · {}", setups[setup].key, sys.label(true))
+            format!(
+                "{} · streams, all sizes · {}",
+                setups[setup].key,
+                sys.label(true)
+            )
         }
         Step::Value { cell, setup, .. } => {
             format!("{} · value reads · {}", setups[setup].key, cell.label())
