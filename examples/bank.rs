@@ -53,19 +53,43 @@ struct Account {
     name: String,
     safe: Value<i64>,
     racy: Value<i64>,
-    arrived: Value<u32>,
-    finished: Value<u32>,
+    arrived: Value<i64>,
+    finished: Value<i64>,
 }
 
 impl Account {
+    /// Opens the account's four values, creating those that do not exist
+    /// yet. If one fails, the values this call created are removed again:
+    /// half an account is of use to nobody, and a rerun starts clean. Those
+    /// it found are left alone; they may be another program's.
     fn open(name: &str) -> Result<Account> {
-        Ok(Account {
-            name: name.to_owned(),
-            safe: Value::open_or_create(&format!("{name}-safe"), OPENING_BALANCE)?,
-            racy: Value::open_or_create(&format!("{name}-racy"), OPENING_BALANCE)?,
-            arrived: Value::open_or_create(&format!("{name}-arrived"), 0)?,
-            finished: Value::open_or_create(&format!("{name}-finished"), 0)?,
-        })
+        let mut created = Vec::new();
+        let mut attach = |part: &str, initial| -> Result<Value<i64>> {
+            let full = format!("{name}-{part}");
+            match Value::create(&full, initial) {
+                Ok(v) => {
+                    created.push(full);
+                    Ok(v)
+                }
+                Err(shmkit::Error::AlreadyExists { .. }) => Ok(Value::open(&full)?),
+                Err(e) => Err(e.into()),
+            }
+        };
+        let account = (|| {
+            Ok(Account {
+                name: name.to_owned(),
+                safe: attach("safe", OPENING_BALANCE)?,
+                racy: attach("racy", OPENING_BALANCE)?,
+                arrived: attach("arrived", 0)?,
+                finished: attach("finished", 0)?,
+            })
+        })();
+        if account.is_err() {
+            for full in &created {
+                let _ = shmkit::remove(full);
+            }
+        }
+        account
     }
 
     fn remove(name: &str) {
