@@ -242,6 +242,14 @@ impl Primitive {
         }
     }
 
+    /// The primitive called `name` in a layout description (`"u64"`).
+    pub(crate) fn from_name(name: &str) -> Option<Primitive> {
+        use Primitive::*;
+        [U8, U16, U32, U64, U128, I8, I16, I32, I64, I128, F32, F64]
+            .into_iter()
+            .find(|p| p.name() == name)
+    }
+
     /// Its size in bytes.
     pub const fn size(self) -> usize {
         match self {

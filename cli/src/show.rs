@@ -27,13 +27,16 @@ pub fn ls(g: &Global, json: bool) -> Written {
     out.flush().map_err(out_err)
 }
 
+/// Characters of a value's text shown in `ls`; `inspect` shows it whole.
+const SHORT_CONTENTS: usize = 28;
+
 fn table(out: &mut impl Write, reports: &[Report]) -> io::Result<()> {
     let mut t = Table::new(&[
         ("NAME", Align::Left),
         ("KIND", Align::Left),
         ("ELEMENT", Align::Left),
         ("CAPACITY", Align::Right),
-        ("FILL", Align::Right),
+        ("FILL/VALUE", Align::Right),
         ("SIZE", Align::Right),
         ("PEERS", Align::Left),
         ("STATUS", Align::Left),
@@ -77,9 +80,18 @@ fn capacity(r: &Report) -> String {
     }
 }
 
+/// How full a queue or pipe is; what a value holds, or an array's first
+/// elements, cut to [`SHORT_CONTENTS`] characters.
 fn fill(r: &Report) -> String {
     let Some(f) = r.fill else {
-        return "-".to_owned();
+        return match &r.contents {
+            Some(c) if c.chars().count() > SHORT_CONTENTS => {
+                let cut: String = c.chars().take(SHORT_CONTENTS - 1).collect();
+                format!("{cut}…")
+            }
+            Some(c) => c.clone(),
+            None => "-".to_owned(),
+        };
     };
     let pct = if f.capacity == 0 {
         0.0
@@ -286,6 +298,14 @@ fn describe(out: &mut impl Write, r: &Report) -> io::Result<()> {
         let pct = 100.0 * f.used as f64 / f.capacity.max(1) as f64;
         field(out, "fill", format!("{text} ({pct:.1}%)"))?;
     }
+    if let Some(c) = &r.contents {
+        let label = if r.kind_name() == "array" {
+            "elements"
+        } else {
+            "value"
+        };
+        field(out, label, c.clone())?;
+    }
     let width = r.stats.iter().map(|s| s.name.len()).max().unwrap_or(0);
     for (i, s) in r.stats.iter().enumerate() {
         let label = if i == 0 { "counters" } else { "" };
@@ -369,6 +389,7 @@ pub fn to_json(r: &Report) -> Value {
             "alive": p.alive,
             "pid_namespace": namespace_name(p.pid_namespace),
         })).collect::<Vec<_>>(),
+        "contents": r.contents,
         "stats": stats,
         "problems": r.problems,
         "in_use": r.in_use(),

@@ -39,8 +39,10 @@ fn ls_lists_segments_of_every_kind() {
         q.try_send(i).unwrap();
     }
     let _w = mpmc::Sender::<[u32; 3]>::create_with("work", 100, &o).unwrap();
-    let _v = Value::<i64>::create_with("balance", 5, &o).unwrap();
-    let _a = Array::<u16>::create_with("hist", 64, &o).unwrap();
+    let v = Value::<i64>::create_with("balance", 5, &o).unwrap();
+    v.store(-1234);
+    let a = Array::<u16>::create_with("hist", 64, &o).unwrap();
+    a.write_range(0, &[3, 1, 4, 1, 5, 9, 2, 6, 5]).unwrap();
     let mut p = pipe::Sender::create_with("jobs", 4096, &o).unwrap();
     let _p_rx = pipe::Receiver::open_with("jobs", &o).unwrap();
     p.try_send_bytes(b"twelve bytes").unwrap();
@@ -74,6 +76,13 @@ fn ls_lists_segments_of_every_kind() {
     assert!(row("work").contains("[u32; 3] (12 B)"), "{out}");
     assert!(row("jobs").contains("24 B (1%)"), "{out}");
     assert!(row("chat").contains("2 x 1.0 KiB"), "{out}");
+    assert!(row("balance").contains(" -1234 "), "a value shows what it holds:\n{out}");
+    assert!(row("hist").contains("[3, 1, 4, 1, 5, 9, 2,"), "an array its first elements:\n{out}");
+    let inspect = dir.stdout(&["inspect", "hist"]);
+    assert!(
+        inspect.contains("elements  [3, 1, 4, 1, 5, 9, 2, 6, …] (64 elements)"),
+        "{inspect}"
+    );
 
     let entries = dir.ls_json();
     assert_eq!(entries.len(), 6);

@@ -75,6 +75,8 @@
 use bytemuck::Pod;
 
 use crate::sync::atomic::{fence, AtomicU64, Ordering};
+#[cfg(not(loom))]
+use crate::sync::copy::load_bytes;
 use crate::sync::copy::{load_payload as copy_out, store_payload as copy_in};
 use crate::sync::lock::Held;
 
@@ -143,10 +145,29 @@ impl<'a> Seqlock<'a> {
     #[inline]
     pub(crate) fn try_read<T: Pod>(&self) -> Option<T> {
         debug_assert!(self.stride >= payload_words(core::mem::size_of::<T>()));
+        self.optimistic(copy_out)
+    }
+
+    /// [`Seqlock::try_read`] of a value of `out.len()` bytes into `out`,
+    /// for readers that know its size only at run time (`shmkit inspect`);
+    /// whether it got one.
+    #[cfg(not(loom))]
+    pub(crate) fn try_read_bytes(&self, out: &mut [u8]) -> bool {
+        if self.stride < payload_words(out.len()) {
+            return false;
+        }
+        self.optimistic(|copy| load_bytes(copy, out)).is_some()
+    }
+
+    /// The optimistic read protocol: `read` copies what it needs out of the
+    /// copy that `seq` names; its result stands if no writer can have reused
+    /// that copy meanwhile.
+    #[inline(always)]
+    fn optimistic<R>(&self, read: impl FnOnce(&[AtomicU64]) -> R) -> Option<R> {
         // SYNC POINT "seqlock publish": Acquire pairs with the writer's
         // Release store of `seq` in `publish`; the copy it names is complete.
         let s1 = self.seq.load(Ordering::Acquire);
-        let v = copy_out(self.copy(s1));
+        let v = read(self.copy(s1));
         // SYNC POINT "seqlock copy reuse": pairs with the fence(Release) in
         // `publish`. If any word above came from a writer reusing this copy,
         // the publication before that writer's is visible to the load below.

@@ -98,8 +98,14 @@ pub(super) fn decode(r: &mut Report, view: &View, file: &File) -> bool {
         match kind {
             Kind::Spsc => spsc(r, view, c, cap),
             Kind::Mpmc => mpmc(r, &ids, view, c, cap),
-            Kind::Value => value(r, &ids, view, c, id.elem_size),
-            Kind::Array => array(r, &ids, view, c),
+            Kind::Value => {
+                value(r, &ids, view, c, id.elem_size);
+                super::contents::value(r, view, &id);
+            }
+            Kind::Array => {
+                array(r, &ids, view, c);
+                super::contents::array(r, view, &id);
+            }
             Kind::Pipe => pipe(r, view, c, cap, 1),
             Kind::Duplex => pipe(r, view, c, cap, 2),
         }

@@ -90,6 +90,7 @@ use crate::segment::header::{Header, HEADER_LEN, LAYOUT_VERSION, MAGIC};
 use crate::segment::{self, name};
 use crate::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
+mod contents;
 mod decode;
 mod maps;
 #[cfg(test)]
@@ -245,6 +246,13 @@ pub struct Report {
     /// (pipes), `publications` (values), `range_writes` (arrays), and the
     /// number of sleeping waiters.
     pub stats: Vec<Stat>,
+    /// What a `Value` holds, or an `Array`'s first 8 elements and its
+    /// length (`[1, 2, 3, …] (100 elements)`), as text by the element's
+    /// layout description: numbers for primitives, lists for arrays of them,
+    /// fields in braces for structs, hex bytes for what the description
+    /// does not say (a type tag's). `None` for queues and pipes, and when
+    /// the segment could not be decoded.
+    pub contents: Option<String>,
     /// What is wrong with the segment, one precise sentence each; empty for a
     /// healthy segment.
     pub problems: Vec<String>,
@@ -293,6 +301,7 @@ impl Report {
             peers: Vec::new(),
             fill: None,
             stats: Vec::new(),
+            contents: None,
             problems: Vec::new(),
             stale: false,
             removed: false,
@@ -318,6 +327,17 @@ impl Report {
     /// The counter called `name`, if the report has one.
     pub fn stat(&self, name: &str) -> Option<u64> {
         self.stats.iter().find(|s| s.name == name).map(|s| s.value)
+    }
+
+    /// The element's layout description, if the header holds all of it and
+    /// it is one (not a type tag): what [`Report::contents`] is read by.
+    fn elem_layout(&self) -> String {
+        match self.shmkit_header() {
+            Some(h) if !h.elem.tagged && h.elem.layout.len() == h.elem.layout_len => {
+                h.elem.layout.clone()
+            }
+            _ => String::new(),
+        }
     }
 
     /// Whether a live process is attached.
@@ -647,6 +667,26 @@ impl View {
     }
 
     /// The `u64` at byte `offset`, if it lies inside the mapping.
+    /// The `n` words from byte `offset`, if the mapping holds them and
+    /// `offset` is 8-aligned. Any bytes are valid atomics, another process
+    /// writing them is not a data race, and only loads are made through
+    /// the result (the mapping is read-only).
+    fn words(&self, offset: u64, n: usize) -> Option<&[AtomicU64]> {
+        let end = offset.checked_add(u64::try_from(n).ok()?.checked_mul(8)?)?;
+        if offset % 8 != 0 || end > self.map.len() as u64 {
+            return None;
+        }
+        // SAFETY: `offset..end` lies inside the mapping (checked), is 8-byte
+        // aligned (the mapping is page-aligned), and the slice does not
+        // outlive `self`; see above for why any contents are fine.
+        Some(unsafe {
+            std::slice::from_raw_parts(
+                self.map.as_ptr().add(offset as usize).cast::<AtomicU64>(),
+                n,
+            )
+        })
+    }
+
     fn u64_at(&self, offset: u64) -> Option<u64> {
         let end = offset.checked_add(8)?;
         if offset % 8 != 0 || end > self.map.len() as u64 {
