@@ -76,8 +76,14 @@ fn ls_lists_segments_of_every_kind() {
     assert!(row("work").contains("[u32; 3] (12 B)"), "{out}");
     assert!(row("jobs").contains("24 B (1%)"), "{out}");
     assert!(row("chat").contains("2 x 1.0 KiB"), "{out}");
-    assert!(row("balance").contains(" -1234 "), "a value shows what it holds:\n{out}");
-    assert!(row("hist").contains("[3, 1, 4, 1, 5, 9, 2,"), "an array its first elements:\n{out}");
+    assert!(
+        row("balance").contains(" -1234 "),
+        "a value shows what it holds:\n{out}"
+    );
+    assert!(
+        row("hist").contains("[3, 1, 4, 1, 5, 9, 2,"),
+        "an array its first elements:\n{out}"
+    );
     let inspect = dir.stdout(&["inspect", "hist"]);
     assert!(
         inspect.contains("elements  [3, 1, 4, 1, 5, 9, 2, 6, …] (64 elements)"),
