@@ -776,25 +776,46 @@ enum Expect {
     Corrupted,
     Uninitialized,
     Version(u32),
+    WrongKind,
+    WrongType,
 }
 
 /// Ways to damage a segment (see [`damage`]) and what opening it must report.
-const DAMAGES: [(&str, Expect); 17] = [
+/// Every identity field `validate` checks has a case that changes that field
+/// alone, with the checksum made to match, so each check is the only one that
+/// can catch its case; the fields nothing but the checksum guards have a case
+/// that leaves the checksum stale.
+const DAMAGES: [(&str, Expect); 31] = [
     ("magic", Expect::Corrupted),
     ("magicsum", Expect::Corrupted),
+    (
+        "version",
+        Expect::Version(shmkit::layout::LAYOUT_VERSION + 1),
+    ),
+    ("kind99", Expect::Corrupted),
+    ("kindmpmc", Expect::WrongKind),
+    ("elemsize", Expect::WrongType),
+    ("elemalign", Expect::WrongType),
+    ("fingerprint", Expect::WrongType),
+    ("elemflags", Expect::WrongType),
     ("cap", Expect::Corrupted),
     ("capnosum", Expect::Corrupted),
     ("cap0", Expect::Corrupted),
     ("cap128", Expect::Corrupted),
     ("totallen", Expect::Corrupted),
-    ("kind99", Expect::Corrupted),
-    (
-        "version",
-        Expect::Version(shmkit::layout::LAYOUT_VERSION + 1),
-    ),
+    ("controloffset", Expect::Corrupted),
+    ("dataoffset", Expect::Corrupted),
+    // Fields only the checksum guards: each changed, checksum left stale.
+    ("creatorpid", Expect::Corrupted),
+    ("createdns", Expect::Corrupted),
+    ("typename", Expect::Corrupted),
+    ("layouthash", Expect::Corrupted),
+    ("checksum", Expect::Corrupted),
     ("state7", Expect::Corrupted),
+    ("state0", Expect::Uninitialized),
     ("half", Expect::Corrupted),
     ("double", Expect::Corrupted),
+    ("pagemore", Expect::Corrupted),
     ("short", Expect::Uninitialized),
     ("empty", Expect::Uninitialized),
     ("zeroed", Expect::Uninitialized),
@@ -806,7 +827,7 @@ const DAMAGES: [(&str, Expect); 17] = [
 /// `bool` passed to `edit` / `set_*` says whether the checksum is made to
 /// match, so that only the field itself is wrong.
 fn damage(s: &Seg, tag: &str) {
-    use offset::{CAPACITY, KIND, MAGIC, STATE, TOTAL_LEN, VERSION};
+    use offset::*;
     let len = s.read().len() as u64;
     let random = |state: Option<u32>| {
         s.edit(false, |bytes| {
@@ -822,20 +843,36 @@ fn damage(s: &Seg, tag: &str) {
             }
         })
     };
+    let flip = |at: usize, fix_checksum: bool| s.edit(fix_checksum, |h| h[at] ^= 0x5a);
     match tag {
-        "magic" => s.edit(false, |h| h[MAGIC] ^= 0xff),
-        "magicsum" => s.edit(true, |h| h[MAGIC] ^= 0xff),
+        "magic" => flip(MAGIC, false),
+        "magicsum" => flip(MAGIC, true),
+        "version" => s.set_u32(VERSION, shmkit::layout::LAYOUT_VERSION + 1, true),
+        "kind99" => s.set_u32(KIND, 99, true),
+        "kindmpmc" => s.set_u32(KIND, Kind::Mpmc.code(), true),
+        "elemsize" => s.set_u32(ELEM_SIZE, 16, true),
+        "elemalign" => s.set_u32(ELEM_ALIGN, 4, true),
+        "fingerprint" => flip(FINGERPRINT, true),
+        "elemflags" => s.set_u32(ELEM_FLAGS, FLAG_TYPE_TAG, true),
         "cap" => s.set_u64(CAPACITY, u64::MAX / 2, true),
         "capnosum" => s.set_u64(CAPACITY, u64::MAX / 2, false),
         "cap0" => s.set_u64(CAPACITY, 0, true),
         "cap128" => s.set_u64(CAPACITY, 128, true),
         "totallen" => s.set_u64(TOTAL_LEN, 1 << 20, true),
-        "kind99" => s.set_u32(KIND, 99, true),
-        "version" => s.set_u32(VERSION, shmkit::layout::LAYOUT_VERSION + 1, true),
+        "controloffset" => s.set_u64(CONTROL_OFFSET, LEN as u64 + 128, true),
+        "dataoffset" => s.set_u64(DATA_OFFSET, len - 64 * 8 + 128, true),
+        "creatorpid" => flip(CREATOR_PID, false),
+        "createdns" => flip(CREATED_UNIX_NS, false),
+        "typename" => flip(TYPE_NAME, false),
+        "layouthash" => flip(ELEM_LAYOUT_HASH, false),
+        "checksum" => flip(CHECKSUM, false),
         "state7" => s.set_u32(STATE, 7, false),
+        // A creator that never finished: open waits, then gives up.
+        "state0" => s.set_u32(STATE, 0, false),
         // Longer than the header, shorter than the segment.
-        "half" => s.set_len((len + offset::LEN as u64) / 2),
+        "half" => s.set_len((len + LEN as u64) / 2),
         "double" => s.set_len(len * 2),
+        "pagemore" => s.set_len(len + 4096),
         "short" => s.set_len(100),
         "empty" => s.set_len(0),
         "zeroed" => s.edit(false, |h| h.fill(0)),
@@ -843,6 +880,24 @@ fn damage(s: &Seg, tag: &str) {
         "randomrdy" => random(Some(common::STATE_READY)),
         _ => unreachable!("no damage {tag:?}"),
     }
+}
+
+/// The fields only the checksum guards really are unchecked otherwise: with
+/// the checksum made to match, a segment whose creator, creation time, type
+/// name and layout hash were changed opens. So the checksum cases above fail
+/// only if the checksum is not checked.
+#[test]
+fn fields_only_the_checksum_guards_open_when_it_matches() {
+    use offset::*;
+    let seg = Seg::new("sumonly");
+    drop(Sender::<u64>::create(&seg.name, 64).unwrap());
+    seg.edit(true, |h| {
+        for at in [CREATOR_PID, CREATED_UNIX_NS, TYPE_NAME, ELEM_LAYOUT_HASH] {
+            h[at] ^= 0x5a;
+        }
+    });
+    Sender::<u64>::open(&seg.name).unwrap();
+    Receiver::<u64>::open(&seg.name).unwrap();
 }
 
 #[test]
@@ -880,6 +935,8 @@ fn assert_refused(name: &str, expect: Expect, tag: &str) {
                 }),
                 Expect::Version(v),
             ) => (*expected, *found) == (shmkit::layout::LAYOUT_VERSION, v),
+            (Err(Error::WrongKind { name: n, .. }), Expect::WrongKind)
+            | (Err(Error::WrongType { name: n, .. }), Expect::WrongType) => n == name,
             _ => false,
         };
         assert!(ok, "{tag}: expected {expect:?}, got {r:?}");
