@@ -82,6 +82,8 @@
 //! reaping and repair, exact counting, `join`) is described in one place:
 //! the module docs of `src/mpmc/queue.rs`.
 
+#[cfg(not(loom))]
+pub(crate) mod bytes;
 mod end;
 pub(crate) mod peers;
 pub(crate) mod queue;
@@ -101,6 +103,11 @@ use end::MpmcEnd;
 pub use crate::channel::{
     RecvError, RecvTimeoutError, SendError, SendSliceError, SendTimeoutError, TryRecvError,
     TrySendError,
+};
+#[cfg(not(loom))]
+pub use bytes::{
+    bytes_channel, slot_bytes, Bytes, BytesReceiver, BytesRecvError, BytesSendError, BytesSender,
+    Direction, Receiving, Sending, MAX_MESSAGE_SIZE,
 };
 pub use end::{Stats, MAX_CAPACITY, MAX_HANDLES};
 
