@@ -145,17 +145,26 @@ fn attach(
 }
 
 /// Writes message `msg` (at most the queue's maximum) into a slot's payload
-/// words: its length, then its bytes. Relaxed: SYNC POINT "item published"
-/// (the Release store of FULL that follows, in the protocol) orders both
-/// for the receiver.
+/// words: its length, then its bytes. SYNC POINT "item published" (the
+/// Release store of FULL that follows, in the protocol) orders both for the
+/// receiver. The length's store is Release too, for a receiver that reads
+/// it *before* it claims the slot (SYNC POINT "checked", in
+/// `Queue::pop_checked`: a refusal must be about the item at the head).
 fn write_message(payload: &[AtomicU64], msg: &[u8]) {
-    payload[0].store(msg.len() as u64, Ordering::Relaxed);
+    payload[0].store(msg.len() as u64, Ordering::Release);
     store_bytes(&payload[1..], msg);
 }
 
-/// A slot's length word. Relaxed: the Acquire load of FULL that precedes
-/// it (SYNC POINT "item published") orders it after the sender's store.
+/// A slot's length word, as a receiver's check reads it before its claim:
+/// Acquire, the other half of SYNC POINT "checked" (see [`write_message`]).
 /// Untrusted: any value.
+fn checked_length(payload: &[AtomicU64]) -> u64 {
+    payload[0].load(Ordering::Acquire)
+}
+
+/// A claimed slot's length word. Relaxed: the Acquire load of FULL that
+/// preceded the claim (SYNC POINT "item published") orders it after the
+/// sender's store. Untrusted: any value.
 fn length_of(payload: &[AtomicU64]) -> u64 {
     payload[0].load(Ordering::Relaxed)
 }
@@ -676,7 +685,7 @@ impl BytesReceiver {
         // Before the claim: a message that does not fit stays queued. One
         // whose length word is over the maximum is claimed, so that it
         // leaves the queue, and reported.
-        let check = |payload: &[AtomicU64]| match length_of(payload) {
+        let check = |payload: &[AtomicU64]| match checked_length(payload) {
             len if len <= max && len > room as u64 => Err(len as usize),
             _ => Ok(()),
         };

@@ -957,6 +957,13 @@ impl<'a> Queue<'a> {
     /// changed under it saw garbage (through atomic loads: no data race)
     /// and its claim fails. Only a peer that scribbles on a published slot
     /// can make `put` see other words than `check` did.
+    ///
+    /// A refusal is made sure of the same way, without a claim: the slot
+    /// word is loaded again after the check, and if it has moved on the
+    /// attempt goes on from the new head. For that to hold, the words a
+    /// refusal depends on are stored with Release by the producer and
+    /// loaded with Acquire by `check` (SYNC POINT "checked"; the byte
+    /// queue's length word).
     #[inline(always)]
     fn pop_checked<E>(
         &self,
@@ -981,6 +988,15 @@ impl<'a> Queue<'a> {
             let w = word.load(Ordering::Acquire);
             if w == enc(p, FULL) {
                 if let Err(e) = check(payload) {
+                    // SYNC POINT "checked": if the check read a word that a
+                    // later lap's producer wrote (with Release; the check
+                    // loads it with Acquire), the slot's EMPTY store that
+                    // let that producer in is visible here: the slot word
+                    // has moved on, and the refusal was about another item.
+                    if word.load(Ordering::Relaxed) != w {
+                        p = head.load(Ordering::Acquire);
+                        continue;
+                    }
                     if announced {
                         claim.withdraw();
                     }
