@@ -71,6 +71,13 @@
 //! process. An item being sent while `join` checks may or may not be waited
 //! for, as with any concurrent call.
 //!
+//! **Byte messages.** [`BytesSender`] and [`BytesReceiver`] are the same
+//! queue for variable-length messages of at most a maximum size chosen at
+//! create (`send(&[u8])`, `recv() -> Vec<u8>`, `recv_into(&mut [u8])`, and
+//! with the `serde` feature `send_value` / `recv_value`): the same
+//! lifecycle, `task_done` / `join` and crash repair, on a segment of its
+//! own kind. See [`Bytes`].
+//!
 //! **Performance.** No system call on any send or receive path unless
 //! somebody sleeps; one compare-and-swap per item, on `tail` or `head` as in
 //! `crossbeam_queue::ArrayQueue`, and plain stores to the slot (see
