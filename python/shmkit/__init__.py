@@ -1,6 +1,7 @@
 """multiprocessing's vocabulary for unrelated processes, by name.
 
-``Pipe``, ``Connection``, ``Value`` and ``Array`` work like their
+``Queue``, ``JoinableQueue``, ``SimpleQueue``, ``Pipe``, ``Connection``,
+``Value`` and ``Array`` work like their
 ``multiprocessing`` namesakes, except that processes find them by a name
 (``shmkit.Value('i', 'hits')``) instead of inheriting them from a parent, and
 that they live in shared memory: a segment ``/dev/shm/shmkit.<name>`` that
@@ -11,8 +12,8 @@ Blocking calls release the GIL, take ``timeout=`` and are interrupted by
 Ctrl-C within 50 ms. Errors are ``shmkit.Error`` (an ``OSError``) and its
 subclasses, most also a standard exception (``NotFoundError`` is a
 ``FileNotFoundError``, ``WrongTypeError`` a ``TypeError``), and the
-exceptions ``multiprocessing`` raises (``EOFError``, ``BrokenPipeError``,
-``BufferTooShort``).
+exceptions ``multiprocessing`` and ``queue`` raise (``queue.Empty``, ``queue.Full``,
+``EOFError``, ``BrokenPipeError``, ``BufferTooShort``).
 """
 
 from ._errors import (
@@ -33,12 +34,17 @@ from ._errors import (
     WrongTypeError,
 )
 from ._shmkit import (
+    DEFAULT_ITEM_SIZE,
     DEFAULT_PIPE_CAPACITY,
+    DEFAULT_QUEUE_MAXSIZE,
     MAX_NAME_LEN,
     TYPECODES,
     Array,
     Connection,
+    JoinableQueue,
+    Queue,
     SegmentInfo,
+    SimpleQueue,
     Value,
     WriterLock,
     inspect,
@@ -47,6 +53,9 @@ from ._shmkit import (
 )
 
 __all__ = [
+    "Queue",
+    "JoinableQueue",
+    "SimpleQueue",
     "Pipe",
     "Connection",
     "Value",
@@ -59,6 +68,8 @@ __all__ = [
     "MAX_NAME_LEN",
     "TYPECODES",
     "DEFAULT_PIPE_CAPACITY",
+    "DEFAULT_QUEUE_MAXSIZE",
+    "DEFAULT_ITEM_SIZE",
     "Error",
     "NotFoundError",
     "AlreadyExistsError",

@@ -13,7 +13,7 @@ use shmkit::pipe::{RecvError, SendError};
 
 /// An instance of `shmkit._errors.<class>` built from `args`, with the
 /// attributes `attrs` set on it.
-fn raise<'py>(
+pub(crate) fn raise<'py>(
     py: Python<'py>,
     class: &str,
     args: impl pyo3::call::PyCallArgs<'py>,

@@ -16,6 +16,7 @@ mod errors;
 mod inspect;
 mod lock;
 mod pipe;
+mod queue;
 mod typecode;
 mod value;
 mod wait;
@@ -26,6 +27,9 @@ fn _shmkit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<array::Array>()?;
     m.add_class::<lock::WriterLock>()?;
     m.add_class::<pipe::Connection>()?;
+    m.add_class::<queue::Queue>()?;
+    m.add_class::<queue::JoinableQueue>()?;
+    m.add_class::<queue::SimpleQueue>()?;
     m.add_class::<inspect::SegmentInfo>()?;
     m.add_function(wrap_pyfunction!(inspect::remove, m)?)?;
     m.add_function(wrap_pyfunction!(inspect::ls, m)?)?;
@@ -33,5 +37,7 @@ fn _shmkit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MAX_NAME_LEN", shmkit::MAX_NAME_LEN)?;
     m.add("TYPECODES", typecode::TYPECODES)?;
     m.add("DEFAULT_PIPE_CAPACITY", pipe::DEFAULT_CAPACITY)?;
+    m.add("DEFAULT_QUEUE_MAXSIZE", queue::DEFAULT_MAXSIZE)?;
+    m.add("DEFAULT_ITEM_SIZE", queue::DEFAULT_ITEM_SIZE)?;
     Ok(())
 }

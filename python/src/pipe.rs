@@ -19,7 +19,7 @@ pub(crate) const DEFAULT_CAPACITY: usize = 1 << 20;
 
 /// Locks `m`, never while holding the GIL: a thread blocked on the mutex
 /// with the GIL would stop the holder from getting the GIL back.
-fn lock_detached<'a, T: Send>(py: Python<'_>, m: &'a Mutex<T>) -> MutexGuard<'a, T> {
+pub(crate) fn lock_detached<'a, T: Send>(py: Python<'_>, m: &'a Mutex<T>) -> MutexGuard<'a, T> {
     match m.try_lock() {
         Ok(g) => g,
         Err(TryLockError::Poisoned(p)) => p.into_inner(),
@@ -181,7 +181,7 @@ impl Connection {
 }
 
 /// Unpickles with `pickle.loads`, pickles with `pickle.dumps(obj, 5)`.
-fn pickle<'py>(py: Python<'py>, func: &str) -> PyResult<Bound<'py, PyAny>> {
+pub(crate) fn pickle<'py>(py: Python<'py>, func: &str) -> PyResult<Bound<'py, PyAny>> {
     static DUMPS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     static LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     let cell = if func == "dumps" { &DUMPS } else { &LOADS };
@@ -193,7 +193,7 @@ fn pickle<'py>(py: Python<'py>, func: &str) -> PyResult<Bound<'py, PyAny>> {
 
 /// `obj[offset:offset + size]` as a contiguous byte view, with
 /// multiprocessing's checks of `offset` and `size`.
-fn byte_view<'py>(
+pub(crate) fn byte_view<'py>(
     obj: &Bound<'py, PyAny>,
     offset: isize,
     size: Option<isize>,
