@@ -43,17 +43,17 @@
 //! larger (written by a bug or a hostile peer) is taken off the queue, so
 //! that the queue flows on, and reported as [`BytesRecvError::Corrupted`].
 //!
-//! **The segment.** Its kind is [`Kind::MpmcBytes`](crate::Kind::MpmcBytes)
+//! **The segment.** Its kind is [`Kind::MpmcBytes`]
 //! (`mpmc-bytes` in `shmkit ls`), and its header records the maximum
 //! message size as the element size: a typed [`Receiver`](super::Receiver)
 //! opening it, or a byte handle opening a typed queue, is refused with
 //! [`Error::WrongKind`]. An opener takes the maximum the queue was created
 //! with ([`BytesSender::max_message_size`]).
 //!
-//! **Serde** (feature `serde`): [`BytesSender::send_value`] and
-//! [`BytesReceiver::recv_value`] send any `Serialize` type as one message,
-//! encoded with [postcard](https://docs.rs/postcard), as
-//! [`pipe::Sender::send`](crate::pipe::Sender::send) does.
+//! **Serde** (feature `serde`): `BytesSender::send_value` and
+//! `BytesReceiver::recv_value` send any `Serialize` type as one message,
+//! encoded with [postcard](https://docs.rs/postcard), as `pipe::Sender::send`
+//! does.
 
 use std::borrow::Cow;
 use std::fmt;

@@ -76,7 +76,7 @@
 //! create (`send(&[u8])`, `recv() -> Vec<u8>`, `recv_into(&mut [u8])`, and
 //! with the `serde` feature `send_value` / `recv_value`): the same
 //! lifecycle, `task_done` / `join` and crash repair, on a segment of its
-//! own kind. See [`Bytes`].
+//! own kind. See [`bytes`].
 //!
 //! **Performance.** No system call on any send or receive path unless
 //! somebody sleeps; one compare-and-swap per item, on `tail` or `head` as in
@@ -90,7 +90,7 @@
 //! the module docs of `src/mpmc/queue.rs`.
 
 #[cfg(not(loom))]
-pub(crate) mod bytes;
+pub mod bytes;
 mod end;
 pub(crate) mod peers;
 pub(crate) mod queue;
