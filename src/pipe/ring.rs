@@ -852,6 +852,40 @@ mod tests {
         assert_eq!(rd.try_recv(&r, &mut big), Ok(None));
     }
 
+    /// The boundary of the writer's room check: it needs the padding, the
+    /// record and the next record's header. One word short of that (free
+    /// space comes in whole words) is refused, and nothing the reader has
+    /// yet to read is touched; exactly that much is accepted.
+    #[test]
+    fn room_for_the_next_header_is_needed_to_the_word() {
+        let h = HeapRing::new(32);
+        let r = h.ring();
+        let (mut w, mut rd) = (Writer::attach(&r).unwrap(), Reader::attach(&r).unwrap());
+        let m0 = message(0, 8);
+        // 16 + 8 bytes: 8 free, and an empty record needs 8 + 8.
+        assert!(w.try_send(&r, &m0) && w.try_send(&r, b""));
+        assert!(
+            !w.try_send(&r, b""),
+            "accepted with one word less than needed"
+        );
+        // Its next header would have gone at offset 0: m0's header, unread.
+        let mut out = [0u8; 8];
+        assert_eq!(rd.try_recv(&r, &mut out), Ok(Some(8)));
+        assert_eq!(out, m0[..]);
+        // 24 free; an 8-byte message at offset 24 pads 8 and needs 8 + 16 + 8:
+        // one word short again. Once the empty record is read, exactly enough.
+        let m2 = message(2, 8);
+        assert!(
+            !w.try_send(&r, &m2),
+            "accepted with one word less than needed"
+        );
+        assert_eq!(rd.try_recv(&r, &mut out), Ok(Some(0)));
+        assert!(w.try_send(&r, &m2), "refused with exactly the room needed");
+        assert_eq!(rd.try_recv(&r, &mut out), Ok(Some(8)));
+        assert_eq!(out, m2[..]);
+        assert_eq!(rd.try_recv(&r, &mut out), Ok(None));
+    }
+
     #[test]
     fn empty_messages_are_messages() {
         let h = HeapRing::new(32);
@@ -1116,6 +1150,37 @@ mod loom_models {
             let mut rd = Reader::attach(&r).unwrap();
             for (i, len) in LENS.into_iter().enumerate() {
                 assert_eq!(recv(&mut rd, &r), msg(i as u8, len));
+            }
+            writer.join().unwrap();
+            assert_eq!(r.queued_bytes(), 0);
+        });
+    }
+
+    /// The writer fills the 32-byte ring exactly to the word while the
+    /// reader lags: 16 + 8 bytes, then an empty record that fits only once
+    /// the reader has freed the first (its next header goes where the first
+    /// record's header is), then an 8-byte message that needs the padding
+    /// at the end. Every message arrives, in order: a writer that zeroed a
+    /// header the reader had yet to read would lose one.
+    #[test]
+    fn the_ring_fills_to_the_word_while_the_reader_lags() {
+        const LENS: [usize; 4] = [8, 0, 0, 8];
+        loom::model(|| {
+            let h = Arc::new(HeapRing::new(32));
+            let h2 = h.clone();
+            let writer = thread::spawn(move || {
+                let r = h2.ring();
+                let mut w = Writer::attach(&r).unwrap();
+                for (i, len) in LENS.into_iter().enumerate() {
+                    while !w.try_send(&r, &msg(i as u8, len)) {
+                        thread::yield_now();
+                    }
+                }
+            });
+            let r = h.ring();
+            let mut rd = Reader::attach(&r).unwrap();
+            for (i, len) in LENS.into_iter().enumerate() {
+                assert_eq!(recv(&mut rd, &r), msg(i as u8, len), "message {i}");
             }
             writer.join().unwrap();
             assert_eq!(r.queued_bytes(), 0);
