@@ -219,12 +219,33 @@ MUTATIONS = [
         [loom("mpmc::queue::queue_tests::loom_models::loom_producer_stopping"), test("mpmc")],
     ),
     Mutation(
-        "array-element-no-reread",
-        "array: a single element read accepts its copy without re-reading",
+        "seqlock-no-reread-in-arrays",
+        "seqlock-no-reread again, against the array models alone: an array "
+        "element is a seqlock of its own, read without the range version",
+        "src/cell/seqlock.rs",
+        "(s2.wrapping_sub(s1) < self.mask).then_some(v)",
+        "{ let _ = s2; Some(v) }",
+        [loom("array::table::loom_models")],
+    ),
+    Mutation(
+        "array-range-fence",
+        "array: the fence after a range write marks the version odd is removed",
         "src/array/table.rs",
-        "ARRAY_ELEMENT_REREAD",
-        "ARRAY_ELEMENT_REREAD",
-        [loom("array::table::loom_models"), test("value")],
+        "        let begun = self.ctl.version.fetch_or(1, Ordering::Relaxed) | 1;\n"
+        "        // SYNC POINT \"range write begun\": a snapshot that loads any element\n"
+        "        // stored after this fence sees, through its fence(Acquire),\n"
+        "        // `version == begun`.\n"
+        "        fence(Ordering::Release);",
+        "        let begun = self.ctl.version.fetch_or(1, Ordering::Relaxed) | 1;",
+        [loom("array::table::loom_models")],
+    ),
+    Mutation(
+        "light-fence-unregistered",
+        "fence: the light fence is taken as free although registration failed",
+        "src/sync/fence.rs",
+        ".store(if ok { REGISTERED } else { UNAVAILABLE }, Ordering::Relaxed);",
+        ".store(REGISTERED, Ordering::Relaxed);",
+        [lib("sync::fence")],
     ),
 ]
 
