@@ -387,6 +387,7 @@ pub(crate) mod heap {
 mod tests {
     use super::heap::HeapTable;
     use super::*;
+    use crate::testing::Stop;
 
     const ME: u64 = 1;
 
@@ -479,18 +480,22 @@ mod tests {
         const LEN: usize = 8;
         let h = HeapTable::new::<Big>(LEN);
         h.table().init(&[big(0); LEN]);
+        let stop = Stop::new();
         std::thread::scope(|s| {
             s.spawn(|| {
-                let t = h.table();
-                for i in 1..=N {
-                    let held = h.try_lock(ME).unwrap();
-                    t.write_range(&held, 0, &[big(i); LEN]);
-                }
+                stop.guard(|| {
+                    let t = h.table();
+                    for i in 1..=N {
+                        let held = h.try_lock(ME).unwrap();
+                        t.write_range(&held, 0, &[big(i); LEN]);
+                    }
+                })
             });
             let t = h.table();
             let mut last = 0;
             let mut accepted = 0;
             while last < N {
+                stop.check();
                 let mut out = [big(0); LEN];
                 if t.try_snapshot(0, &mut out) {
                     accepted += 1;
@@ -511,18 +516,22 @@ mod tests {
     fn word_snapshots_are_cuts_too() {
         const N: u32 = if cfg!(miri) { 100 } else { 20_000 };
         let h = HeapTable::new::<u32>(16);
+        let stop = Stop::new();
         std::thread::scope(|s| {
             s.spawn(|| {
-                let t = h.table();
-                for i in 1..=N {
-                    let held = h.try_lock(ME).unwrap();
-                    t.write_range(&held, 0, &[i; 16]);
-                }
+                stop.guard(|| {
+                    let t = h.table();
+                    for i in 1..=N {
+                        let held = h.try_lock(ME).unwrap();
+                        t.write_range(&held, 0, &[i; 16]);
+                    }
+                })
             });
             let t = h.table();
             let mut out = [0u32; 16];
             let mut last = 0;
             while last < N {
+                stop.check();
                 if t.try_snapshot(0, &mut out) {
                     assert!(out.iter().all(|&v| v == out[0]), "not a cut: {out:?}");
                     last = out[0];

@@ -320,6 +320,7 @@ pub(crate) mod heap {
 mod tests {
     use super::heap::HeapSeqlock;
     use super::*;
+    use crate::testing::Stop;
 
     const ME: u64 = 1;
 
@@ -402,25 +403,31 @@ mod tests {
     fn readers_against_a_writer(copies: usize) {
         const N: u64 = if cfg!(miri) { 300 } else { 200_000 };
         let h = HeapSeqlock::with_copies(8, copies);
+        let stop = Stop::new();
         std::thread::scope(|s| {
             s.spawn(|| {
-                let sl = h.seqlock();
-                for i in 1..=N {
-                    let held = h.try_lock(ME).unwrap();
-                    sl.write(&held, &[i; 8]);
-                }
+                stop.guard(|| {
+                    let sl = h.seqlock();
+                    for i in 1..=N {
+                        let held = h.try_lock(ME).unwrap();
+                        sl.write(&held, &[i; 8]);
+                    }
+                })
             });
             for _ in 0..2 {
                 s.spawn(|| {
-                    let sl = h.seqlock();
-                    let mut last = 0;
-                    while last < N {
-                        if let Some(v) = sl.try_read::<[u64; 8]>() {
-                            assert!(v.iter().all(|&w| w == v[0]), "torn: {v:?}");
-                            assert!(v[0] >= last, "went back from {last} to {}", v[0]);
-                            last = v[0];
+                    stop.guard(|| {
+                        let sl = h.seqlock();
+                        let mut last = 0;
+                        while last < N {
+                            stop.check();
+                            if let Some(v) = sl.try_read::<[u64; 8]>() {
+                                assert!(v.iter().all(|&w| w == v[0]), "torn: {v:?}");
+                                assert!(v[0] >= last, "went back from {last} to {}", v[0]);
+                                last = v[0];
+                            }
                         }
-                    }
+                    })
                 });
             }
         });

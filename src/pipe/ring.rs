@@ -747,6 +747,7 @@ pub(crate) mod heap {
 mod tests {
     use super::heap::HeapRing;
     use super::*;
+    use crate::testing::Stop;
     use std::collections::VecDeque;
 
     /// A message whose bytes depend on its sequence number and length.
@@ -1029,39 +1030,44 @@ mod tests {
     fn two_threads_transfer_in_place() {
         let n: u64 = if cfg!(miri) { 200 } else { 50_000 };
         let h = HeapRing::new(256);
+        let stop = Stop::new();
         std::thread::scope(|s| {
             s.spawn(|| {
+                stop.guard(|| {
+                    let r = h.ring();
+                    let mut w = Writer::attach(&r).unwrap();
+                    for seq in 0..n {
+                        let len = (seq % 100) as usize;
+                        let res = loop {
+                            match w.reserve(&r, 100) {
+                                Some(res) => break res,
+                                None => stop.idle(),
+                            }
+                        };
+                        // SAFETY: a fresh reservation of this writer, used once.
+                        let buf = unsafe { r.reserved_bytes(&res) };
+                        buf[..len].copy_from_slice(&message(seq, len));
+                        w.commit(&r, res, len as u64);
+                    }
+                })
+            });
+            stop.guard(|| {
                 let r = h.ring();
-                let mut w = Writer::attach(&r).unwrap();
+                let mut rd = Reader::attach(&r).unwrap();
                 for seq in 0..n {
-                    let len = (seq % 100) as usize;
-                    let res = loop {
-                        match w.reserve(&r, 100) {
-                            Some(res) => break res,
-                            None => std::thread::yield_now(),
+                    let m = loop {
+                        match rd.peek(&r) {
+                            Ok(Some(m)) => break m,
+                            Ok(None) => stop.idle(),
+                            Err(e) => panic!("{e:?}"),
                         }
                     };
-                    // SAFETY: a fresh reservation of this writer, used once.
-                    let buf = unsafe { r.reserved_bytes(&res) };
-                    buf[..len].copy_from_slice(&message(seq, len));
-                    w.commit(&r, res, len as u64);
+                    // SAFETY: the message just peeked, consumed only below.
+                    let bytes = unsafe { r.message_bytes(&m) };
+                    assert_eq!(bytes, &message(seq, (seq % 100) as usize)[..]);
+                    rd.consume(&r, m);
                 }
-            });
-            let r = h.ring();
-            let mut rd = Reader::attach(&r).unwrap();
-            for seq in 0..n {
-                let m = loop {
-                    match rd.peek(&r) {
-                        Ok(Some(m)) => break m,
-                        Ok(None) => std::thread::yield_now(),
-                        Err(e) => panic!("{e:?}"),
-                    }
-                };
-                // SAFETY: the message just peeked, consumed only below.
-                let bytes = unsafe { r.message_bytes(&m) };
-                assert_eq!(bytes, &message(seq, (seq % 100) as usize)[..]);
-                rd.consume(&r, m);
-            }
+            })
         });
     }
 
@@ -1070,33 +1076,38 @@ mod tests {
         let n: u64 = if cfg!(miri) { 300 } else { 100_000 };
         let h = HeapRing::new(512);
         let max = max_message_len(512) as usize;
+        let stop = Stop::new();
         std::thread::scope(|s| {
             s.spawn(|| {
-                let r = h.ring();
-                let mut w = Writer::attach(&r).unwrap();
-                let mut rng = Lcg(1);
-                for seq in 0..n {
-                    let msg = message(seq, rng.next() as usize % (max + 1));
-                    while !w.try_send(&r, &msg) {
-                        std::thread::yield_now();
+                stop.guard(|| {
+                    let r = h.ring();
+                    let mut w = Writer::attach(&r).unwrap();
+                    let mut rng = Lcg(1);
+                    for seq in 0..n {
+                        let msg = message(seq, rng.next() as usize % (max + 1));
+                        while !w.try_send(&r, &msg) {
+                            stop.idle();
+                        }
                     }
-                }
+                })
             });
-            let r = h.ring();
-            let mut rd = Reader::attach(&r).unwrap();
-            let mut rng = Lcg(1);
-            let mut out = vec![0u8; max];
-            for seq in 0..n {
-                let want = message(seq, rng.next() as usize % (max + 1));
-                let len = loop {
-                    match rd.try_recv(&r, &mut out) {
-                        Ok(Some(len)) => break len,
-                        Ok(None) => std::thread::yield_now(),
-                        Err(e) => panic!("{e:?}"),
-                    }
-                };
-                assert_eq!(&out[..len], &want[..], "message {seq}");
-            }
+            stop.guard(|| {
+                let r = h.ring();
+                let mut rd = Reader::attach(&r).unwrap();
+                let mut rng = Lcg(1);
+                let mut out = vec![0u8; max];
+                for seq in 0..n {
+                    let want = message(seq, rng.next() as usize % (max + 1));
+                    let len = loop {
+                        match rd.try_recv(&r, &mut out) {
+                            Ok(Some(len)) => break len,
+                            Ok(None) => stop.idle(),
+                            Err(e) => panic!("{e:?}"),
+                        }
+                    };
+                    assert_eq!(&out[..len], &want[..], "message {seq}");
+                }
+            })
         });
     }
 }
