@@ -25,16 +25,20 @@ pub enum Kind {
     Array,
     /// A duplex [`crate::pipe`]: two rings, two ends (code 6).
     Duplex,
+    /// An [`crate::mpmc`] queue of byte messages
+    /// ([`BytesSender`](crate::mpmc::BytesSender)) (code 7).
+    MpmcBytes,
 }
 
 impl Kind {
-    const ALL: [Kind; 6] = [
+    const ALL: [Kind; 7] = [
         Kind::Spsc,
         Kind::Mpmc,
         Kind::Pipe,
         Kind::Value,
         Kind::Array,
         Kind::Duplex,
+        Kind::MpmcBytes,
     ];
 
     /// The header code of this kind.
@@ -46,6 +50,7 @@ impl Kind {
             Kind::Value => 4,
             Kind::Array => 5,
             Kind::Duplex => 6,
+            Kind::MpmcBytes => 7,
         }
     }
 
@@ -64,6 +69,7 @@ impl fmt::Display for Kind {
             Kind::Value => "value",
             Kind::Array => "array",
             Kind::Duplex => "duplex byte pipe",
+            Kind::MpmcBytes => "mpmc byte queue",
         })
     }
 }

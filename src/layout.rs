@@ -333,6 +333,15 @@ pub mod mpmc {
         stride_words(elem_size)
     }
 
+    /// Words per slot of the data region of a byte queue
+    /// ([`Kind::MpmcBytes`](crate::Kind::MpmcBytes): the same control block,
+    /// its header's element size the maximum message size): the slot word,
+    /// the message's length (`u64`, untrusted: at most the maximum from an
+    /// honest sender), then its bytes, zero-padded to whole words.
+    pub const fn bytes_slot_words(max_message_size: usize) -> usize {
+        crate::mpmc::bytes::slot_words(max_message_size)
+    }
+
     /// The ticket a handle whose `sent` (`received`) count is `count`
     /// announces in [`entry::CLAIM_SEND`] ([`entry::CLAIM_RECV`]) before it
     /// claims position `pos`.
@@ -525,6 +534,9 @@ mod tests {
             assert_eq!(s.data_len, elems.next_multiple_of(8), "array of {size}");
             let s = sizes(Kind::Mpmc, 5, size).unwrap();
             assert_eq!(s.data_len, 5 * 8 * mpmc::slot_words(size as usize) as u64);
+            let s = sizes(Kind::MpmcBytes, 5, size.max(1)).unwrap();
+            let slot = mpmc::bytes_slot_words(size.max(1) as usize) as u64;
+            assert_eq!(s.data_len, 5 * 8 * slot);
             let s = sizes(Kind::Value, 1, size).unwrap();
             let copies = if value::is_word(size as usize) {
                 8

@@ -62,10 +62,12 @@ fn table(out: &mut impl Write, reports: &[Report]) -> io::Result<()> {
     })
 }
 
-/// `u64 (8 B)`; `bytes` for a pipe.
+/// `u64 (8 B)`; `bytes` for a pipe; `bytes (<= 100 B)` for a byte queue,
+/// whose element size is its maximum message size.
 fn element(r: &Report) -> String {
     match (&r.header, r.kind_name()) {
         (Some(h), "pipe" | "duplex") => h.elem.name.clone(),
+        (Some(h), "mpmc-bytes") => format!("bytes (<= {})", fmt::bytes(h.elem.size.into())),
         (Some(h), k) if k != "-" => format!("{} ({} B)", h.elem.name, h.elem.size),
         _ => "-".to_owned(),
     }
@@ -221,15 +223,26 @@ fn describe(out: &mut impl Write, r: &Report) -> io::Result<()> {
         field(out, "version", h.version.to_string())?;
         field(out, "kind", format!("{} ({})", h.kind_code, r.kind_name()))?;
         let tag = if h.elem.tagged { " (type tag)" } else { "" };
-        field(
-            out,
-            "element",
-            format!(
-                "{:?}: size {}, align {}, fingerprint {:#018x}{tag}",
-                h.elem.name, h.elem.size, h.elem.align, h.elem.fingerprint
-            ),
-        )?;
-        if !matches!(r.kind_name(), "pipe" | "duplex") {
+        if r.kind_name() == "mpmc-bytes" {
+            field(
+                out,
+                "element",
+                format!(
+                    "byte messages of at most {} bytes ({:?}, fingerprint {:#018x})",
+                    h.elem.size, h.elem.layout, h.elem.fingerprint
+                ),
+            )?;
+        } else {
+            field(
+                out,
+                "element",
+                format!(
+                    "{:?}: size {}, align {}, fingerprint {:#018x}{tag}",
+                    h.elem.name, h.elem.size, h.elem.align, h.elem.fingerprint
+                ),
+            )?;
+        }
+        if !matches!(r.kind_name(), "pipe" | "duplex" | "mpmc-bytes") {
             let cut = if h.elem.layout.len() < h.elem.layout_len {
                 format!("... ({} bytes in all)", h.elem.layout_len)
             } else {
@@ -241,6 +254,7 @@ fn describe(out: &mut impl Write, r: &Report) -> io::Result<()> {
             "pipe" => " bytes",
             "duplex" => " bytes per ring",
             "spsc" | "mpmc" => " items",
+            "mpmc-bytes" => " messages",
             "array" => " elements",
             _ => "",
         };

@@ -47,6 +47,8 @@ fn ls_lists_segments_of_every_kind() {
     let _p_rx = pipe::Receiver::open_with("jobs", &o).unwrap();
     p.try_send_bytes(b"twelve bytes").unwrap();
     let _d = pipe::Duplex::create_with("chat", 1024, &o).unwrap();
+    let mut m = mpmc::BytesSender::create_with("msgs", 10, 100, &o).unwrap();
+    m.try_send(b"a byte message").unwrap();
 
     let out = dir.stdout(&["ls"]);
     let lines: Vec<&str> = out.lines().collect();
@@ -65,6 +67,7 @@ fn ls_lists_segments_of_every_kind() {
         ("hist", "array"),
         ("jobs", "pipe"),
         ("chat", "duplex"),
+        ("msgs", "mpmc-bytes"),
     ] {
         let r = row(name);
         assert!(r.contains(kind), "{r}");
@@ -76,6 +79,20 @@ fn ls_lists_segments_of_every_kind() {
     assert!(row("work").contains("[u32; 3] (12 B)"), "{out}");
     assert!(row("jobs").contains("24 B (1%)"), "{out}");
     assert!(row("chat").contains("2 x 1.0 KiB"), "{out}");
+    assert!(row("msgs").contains("bytes (<= 100 B)"), "{out}");
+    assert!(row("msgs").contains("1 (10%)"), "{out}");
+    let inspect = dir.stdout(&["inspect", "msgs"]);
+    for needle in [
+        "kind      7 (mpmc-bytes)",
+        "element   byte messages of at most 100 bytes",
+        "capacity  10 messages",
+        "max_message_size  100",
+    ] {
+        assert!(
+            inspect.contains(needle),
+            "{needle:?} missing from:\n{inspect}"
+        );
+    }
     assert!(
         row("balance").contains(" -1234 "),
         "a value shows what it holds:\n{out}"
@@ -91,12 +108,16 @@ fn ls_lists_segments_of_every_kind() {
     );
 
     let entries = dir.ls_json();
-    assert_eq!(entries.len(), 6);
+    assert_eq!(entries.len(), 7);
     let names: Vec<&str> = entries
         .iter()
         .map(|e| e["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["balance", "chat", "hist", "jobs", "queue", "work"]);
+    assert_eq!(
+        names,
+        ["balance", "chat", "hist", "jobs", "msgs", "queue", "work"]
+    );
+    assert_eq!(dir.entry("msgs")["stats"]["max_message_size"], 100);
     let queue = dir.entry("queue");
     assert_eq!(queue["kind"], "spsc");
     assert_eq!(queue["capacity"], 16);

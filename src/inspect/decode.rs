@@ -98,6 +98,12 @@ pub(super) fn decode(r: &mut Report, view: &View, file: &File) -> bool {
         match kind {
             Kind::Spsc => spsc(r, view, c, cap),
             Kind::Mpmc => mpmc(r, &ids, view, c, cap),
+            Kind::MpmcBytes => {
+                // The element size a byte queue records is its maximum
+                // message size.
+                r.stat_push("max_message_size", u64::from(id.elem_size));
+                mpmc(r, &ids, view, c, cap);
+            }
             Kind::Value => {
                 value(r, &ids, view, c, id.elem_size);
                 super::contents::value(r, view, &id);
@@ -112,7 +118,12 @@ pub(super) fn decode(r: &mut Report, view: &View, file: &File) -> bool {
     }
     let seen_all = ids.attached(r);
     merge_peers(&mut r.peers);
-    seen_all || (layout_ok && matches!(kind, Kind::Spsc | Kind::Mpmc | Kind::Pipe | Kind::Duplex))
+    seen_all
+        || (layout_ok
+            && matches!(
+                kind,
+                Kind::Spsc | Kind::Mpmc | Kind::MpmcBytes | Kind::Pipe | Kind::Duplex
+            ))
 }
 
 fn header_info(state: u32, id: &Identity, computed: u64) -> HeaderInfo {
@@ -355,7 +366,7 @@ fn role_name(kind: Kind, word: usize) -> Option<String> {
     let rings = match kind {
         Kind::Spsc | Kind::Pipe => 1,
         Kind::Duplex => 2,
-        Kind::Mpmc | Kind::Value | Kind::Array => 0,
+        Kind::Mpmc | Kind::MpmcBytes | Kind::Value | Kind::Array => 0,
     };
     (0..rings)
         .flat_map(|ring| [Role::Sender, Role::Receiver].map(|role| (ring, role)))

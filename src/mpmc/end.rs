@@ -149,36 +149,57 @@ impl MpmcEnd {
         self.queue().telling_claims()
     }
 
-    /// Attaches to the named queue as `side`.
+    /// Attaches to the named queue of `T` as `side`.
     #[cfg(not(loom))]
     fn attach<T: Element>(how: Attach<'_>, opts: &Options, side: Side) -> Result<MpmcEnd, Error> {
         let spec = Spec {
             kind: Kind::Mpmc,
             elem: ElemType::of::<T>(opts)?,
         };
-        let stride = stride_words(core::mem::size_of::<T>());
+        // The segment was validated for `T`'s size: the stride is `T`'s.
+        let (end, _) = MpmcEnd::attach_spec(how, opts, side, &spec, stride_words)?;
+        Ok(end)
+    }
+
+    /// Attaches to the named queue that `spec` describes as `side`; its
+    /// slots are `stride_of(element size)` words each, the element size
+    /// being the segment's (validated against `spec`, or chosen at create
+    /// for a kind sized then), which is returned too.
+    #[cfg(not(loom))]
+    pub(crate) fn attach_spec(
+        how: Attach<'_>,
+        opts: &Options,
+        side: Side,
+        spec: &Spec,
+        stride_of: fn(usize) -> usize,
+    ) -> Result<(MpmcEnd, u32), Error> {
+        let shape_of =
+            |seg: &Segment| Shape::new(seg.capacity(), stride_of(seg.elem_size() as usize));
         // A zero-filled data region is not an empty queue: every slot must
         // say "EMPTY for position i".
-        let seg = Segment::attach(how, opts, &spec, MAX_CAPACITY, |seg| {
-            // SAFETY: `seg` is being created as an mpmc segment, whose
-            // control region is one `Control` (the kind table's
+        let seg = Segment::attach(how, opts, spec, MAX_CAPACITY, |seg| {
+            // SAFETY: `seg` is being created as an mpmc segment (either
+            // kind), whose control region is one `Control` (the kind table's
             // `control_len`).
             let ctl = unsafe { seg.control::<Control>() };
-            Queue::new(ctl, seg.data_words(), Shape::new(seg.capacity(), stride)).init();
+            Queue::new(ctl, seg.data_words(), shape_of(seg)).init();
         })?;
-        // The segment was validated for this capacity and element size.
-        let shape = Shape::new(seg.capacity(), stride);
-        // SAFETY: the segment was validated (or created) as an mpmc segment,
-        // whose control region is one `Control` (the kind table's
-        // `control_len`); Control is made of atomics only.
+        // The segment was validated for this capacity and element size, and
+        // its data region holds `capacity` slots of `stride_of(elem_size)`
+        // words (the kind table's rule uses the same strides).
+        let (shape, elem_size) = (shape_of(&seg), seg.elem_size());
+        // SAFETY: the segment was validated (or created) as an mpmc segment
+        // (either kind), whose control region is one `Control` (the kind
+        // table's `control_len`); Control is made of atomics only.
         let mem = unsafe { Mem::mapped(std::sync::Arc::new(seg), 0, 1) };
         let name = mem.name().to_owned();
-        MpmcEnd::join(mem, side, shape, opts.liveness_interval).map_err(|TableFull| {
+        let end = MpmcEnd::join(mem, side, shape, opts.liveness_interval).map_err(|TableFull| {
             Error::TooManyHandles {
                 name,
                 limit: MAX_PEERS,
             }
-        })
+        })?;
+        Ok((end, elem_size))
     }
 
     /// Waits until every item sent has been marked done, or `deadline`.
@@ -235,6 +256,57 @@ impl MpmcEnd {
                 || reap(q, &self.mem),
             ),
         }
+    }
+}
+
+/// Attempts on slots of words, for queues whose slots are sized at run time
+/// (byte messages): the payload is written and read by the caller's
+/// closures, the protocol is the typed queue's.
+#[cfg(not(loom))]
+impl MpmcEnd {
+    /// Sends one item if there is room now, `write` filling its payload
+    /// words (see [`TxEnd::try_push`] for what "now" means).
+    #[inline]
+    pub(crate) fn try_push_words(&self, write: impl Fn(&[AtomicU64])) -> bool {
+        self.queue().try_push_with(self.entry, write) == Attempt::Done(())
+    }
+
+    /// [`MpmcEnd::try_push_words`], linearizable as
+    /// [`TxEnd::try_push_linearizable`].
+    pub(crate) fn try_push_words_linearizable(&self, write: impl Fn(&[AtomicU64])) -> bool {
+        let q = self.queue_telling_claims();
+        let push = || q.try_push_with(self.entry, &write);
+        self.linearized(&q, push(), push).is_some()
+    }
+
+    /// Takes one item if one is ready now: `check` may refuse the item at
+    /// the head before it is claimed (`Some(Err)`: it stays queued), `put`
+    /// reads the payload of the item claimed (see `Queue::try_pop_with`).
+    /// `None`: nothing ready.
+    #[inline]
+    pub(crate) fn try_pop_words<E>(
+        &self,
+        check: impl FnMut(&[AtomicU64]) -> Result<(), E>,
+        put: impl FnMut(&[AtomicU64]),
+    ) -> Option<Result<(), E>> {
+        match self.queue().try_pop_with(self.entry, check, put) {
+            Attempt::Done(r) => Some(r),
+            Attempt::NotNow | Attempt::InFlight(_) => None,
+        }
+    }
+
+    /// [`MpmcEnd::try_pop_words`], linearizable as
+    /// [`RxEnd::try_pop_linearizable`].
+    pub(crate) fn try_pop_words_linearizable<E>(
+        &self,
+        mut check: impl FnMut(&[AtomicU64]) -> Result<(), E>,
+        mut put: impl FnMut(&[AtomicU64]),
+    ) -> Option<Result<(), E>> {
+        let q = self.queue_telling_claims();
+        let first = q.try_pop_with(self.entry, &mut check, &mut put);
+        self.linearized(&q, first, || {
+            q.try_pop_with(self.entry, &mut check, &mut put)
+        })
     }
 }
 

@@ -71,6 +71,13 @@
 //! process. An item being sent while `join` checks may or may not be waited
 //! for, as with any concurrent call.
 //!
+//! **Byte messages.** [`BytesSender`] and [`BytesReceiver`] are the same
+//! queue for variable-length messages of at most a maximum size chosen at
+//! create (`send(&[u8])`, `recv() -> Vec<u8>`, `recv_into(&mut [u8])`, and
+//! with the `serde` feature `send_value` / `recv_value`): the same
+//! lifecycle, `task_done` / `join` and crash repair, on a segment of its
+//! own kind. See [`bytes`].
+//!
 //! **Performance.** No system call on any send or receive path unless
 //! somebody sleeps; one compare-and-swap per item, on `tail` or `head` as in
 //! `crossbeam_queue::ArrayQueue`, and plain stores to the slot (see
@@ -82,6 +89,8 @@
 //! reaping and repair, exact counting, `join`) is described in one place:
 //! the module docs of `src/mpmc/queue.rs`.
 
+#[cfg(not(loom))]
+pub mod bytes;
 mod end;
 pub(crate) mod peers;
 pub(crate) mod queue;
@@ -101,6 +110,11 @@ use end::MpmcEnd;
 pub use crate::channel::{
     RecvError, RecvTimeoutError, SendError, SendSliceError, SendTimeoutError, TryRecvError,
     TrySendError,
+};
+#[cfg(not(loom))]
+pub use bytes::{
+    bytes_channel, slot_bytes, Bytes, BytesReceiver, BytesRecvError, BytesSendError, BytesSender,
+    Direction, Receiving, Sending, MAX_MESSAGE_SIZE,
 };
 pub use end::{Stats, MAX_CAPACITY, MAX_HANDLES};
 

@@ -434,6 +434,51 @@ pub(crate) const fn stride_words(size: usize) -> usize {
     1 + size.div_ceil(8)
 }
 
+/// Where an operation takes the words per slot from: the item type, at
+/// compile time ([`Typed`]: a shift, and bounds checks the compiler can
+/// fold, as in the spsc ring), or the queue's [`Shape`] at run time
+/// ([`Runtime`]: byte messages, whose slot size is chosen at create). The
+/// protocol is the same either way: only the slot's size differs.
+pub(crate) trait Stride: Copy {
+    /// Words per slot in a queue of shape `shape`.
+    fn words(self, shape: &Shape) -> usize;
+}
+
+/// The stride of slots holding one `T` ([`stride_words`]).
+pub(crate) struct Typed<T>(core::marker::PhantomData<fn() -> T>);
+
+impl<T> Typed<T> {
+    pub(crate) const STRIDE: Typed<T> = Typed(core::marker::PhantomData);
+}
+
+impl<T> Clone for Typed<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Typed<T> {}
+
+impl<T> Stride for Typed<T> {
+    #[inline(always)]
+    fn words(self, shape: &Shape) -> usize {
+        let stride = stride_words(core::mem::size_of::<T>());
+        debug_assert_eq!(stride, shape.stride);
+        stride
+    }
+}
+
+/// The stride the queue's shape says.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Runtime;
+
+impl Stride for Runtime {
+    #[inline(always)]
+    fn words(self, shape: &Shape) -> usize {
+        shape.stride
+    }
+}
+
 /// The shape of a queue's data region: computed once when a handle
 /// attaches (the queue is rebuilt from it on every operation, so that must
 /// cost nothing).
@@ -547,6 +592,14 @@ pub(crate) enum Attempt<R> {
     InFlight(InFlight),
 }
 
+impl<E> Attempt<Result<(), E>> {
+    /// Whether an item was moved (not refused by a check).
+    #[inline(always)]
+    fn is_done_ok(&self) -> bool {
+        matches!(self, Attempt::Done(Ok(())))
+    }
+}
+
 /// Which side of a claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Side {
@@ -639,18 +692,16 @@ impl<'a> Queue<'a> {
     /// The payload words of position `pos` (tests; the hot paths use
     /// [`Queue::slot_of`]).
     #[cfg(test)]
-    fn payload(&self, pos: u64) -> &'a [AtomicU64] {
+    pub(super) fn payload(&self, pos: u64) -> &'a [AtomicU64] {
         let start = self.index(pos) * self.shape.stride;
         &self.slots[start + 1..start + self.shape.stride]
     }
 
-    /// The slot word and payload of position `pos` for items of type `T`:
-    /// the stride is then a compile-time constant (a shift, and bounds checks
-    /// the compiler can fold), as in the spsc ring.
+    /// The slot word and payload of position `pos`, `stride` words a slot
+    /// (see [`Stride`]).
     #[inline(always)]
-    fn slot_of<T>(&self, pos: u64) -> (&'a AtomicU64, &'a [AtomicU64]) {
-        let stride = stride_words(core::mem::size_of::<T>());
-        debug_assert_eq!(stride, self.shape.stride);
+    fn slot_of(&self, stride: impl Stride, pos: u64) -> (&'a AtomicU64, &'a [AtomicU64]) {
+        let stride = stride.words(&self.shape);
         let start = self.index(pos) * stride;
         let words = &self.slots[start..start + stride];
         (&words[0], &words[1..])
@@ -671,7 +722,7 @@ impl<'a> Queue<'a> {
     /// Publishes `v` as peer `me`, and wakes a sleeping receiver.
     #[inline(always)]
     pub(crate) fn try_push<T: Pod>(&self, me: EntryIndex, v: &T) -> Attempt<()> {
-        let r = self.push_one(me, v);
+        let r = self.push_one(me, Typed::<T>::STRIDE, |payload| store_payload(payload, v));
         if r == Attempt::Done(()) {
             self.ctl.not_empty.notify();
         }
@@ -684,7 +735,7 @@ impl<'a> Queue<'a> {
         let mut n = 0;
         let mut stop = Attempt::NotNow;
         for v in items {
-            match self.push_one(me, v) {
+            match self.push_one(me, Typed::<T>::STRIDE, |payload| store_payload(payload, v)) {
                 Attempt::Done(()) => n += 1,
                 Attempt::NotNow => break,
                 Attempt::InFlight(c) => {
@@ -700,8 +751,32 @@ impl<'a> Queue<'a> {
         Attempt::Done(n)
     }
 
+    /// [`Queue::try_push`] of a slot's worth of words: `write` fills the
+    /// claimed slot's payload (every word of it the reader will look at).
+    /// Byte messages go through here.
     #[inline(always)]
-    fn push_one<T: Pod>(&self, me: EntryIndex, v: &T) -> Attempt<()> {
+    pub(crate) fn try_push_with(
+        &self,
+        me: EntryIndex,
+        write: impl FnOnce(&[AtomicU64]),
+    ) -> Attempt<()> {
+        let r = self.push_one(me, Runtime, write);
+        if r == Attempt::Done(()) {
+            self.ctl.not_empty.notify();
+        }
+        r
+    }
+
+    /// One send as peer `me`: `write` fills the claimed slot's payload
+    /// words, `stride` words a slot. Called at most once, after the claim.
+    #[inline(always)]
+    fn push_one(
+        &self,
+        me: EntryIndex,
+        stride: impl Stride,
+        write: impl FnOnce(&[AtomicU64]),
+    ) -> Attempt<()> {
+        let mut write = Some(write);
         let entry = self.ctl.peers.entry(me);
         let tail = &self.ctl.tail;
         let claim = Claim::begin(&entry.claim_send, &entry.sent);
@@ -712,7 +787,7 @@ impl<'a> Queue<'a> {
         // reloaded (see "Claims in flight").
         let mut p = tail.load(Ordering::Acquire);
         for _ in 0..MAX_RETRIES {
-            let (word, payload) = self.slot_of::<T>(p);
+            let (word, payload) = self.slot_of(stride, p);
             // SYNC POINT "slot free": Acquire pairs with the consumer's
             // Release store of EMPTY (or the repair that skipped the slot),
             // so its reads of the old payload are done before we overwrite it.
@@ -730,7 +805,10 @@ impl<'a> Queue<'a> {
                 ) {
                     Ok(_) => {
                         claim.commit();
-                        store_payload(payload, v);
+                        // Taken once: a won claim returns just below.
+                        if let Some(write) = write.take() {
+                            write(payload);
+                        }
                         // SYNC POINT "item published".
                         word.store(enc(p, FULL), Ordering::Release);
                         return Attempt::Done(());
@@ -784,7 +862,7 @@ impl<'a> Queue<'a> {
         me: EntryIndex,
         out: &mut MaybeUninit<T>,
     ) -> Attempt<()> {
-        let r = self.pop_one::<T>(me, |words| {
+        let r = self.pop_one(me, Typed::<T>::STRIDE, |words| {
             load_into(words, out);
         });
         if r == Attempt::Done(()) {
@@ -812,7 +890,7 @@ impl<'a> Queue<'a> {
         let mut stop = Attempt::NotNow;
         for slot in out.iter_mut() {
             let put = |words: &[AtomicU64]| load_bytes(words, bytemuck::bytes_of_mut(slot));
-            match self.pop_one::<T>(me, put) {
+            match self.pop_one(me, Typed::<T>::STRIDE, put) {
                 Attempt::Done(()) => {}
                 Attempt::NotNow => break,
                 Attempt::InFlight(c) => {
@@ -829,11 +907,71 @@ impl<'a> Queue<'a> {
         Attempt::Done(n)
     }
 
-    /// One receive of a `T` as peer `me`: `put` copies the claimed slot's
-    /// payload words to wherever the item goes (the caller's place, so that
-    /// a large item is copied once, not returned and moved).
+    /// [`Queue::try_pop_into`] of a slot's worth of words, for byte
+    /// messages: `check` looks at the payload of the item at the head
+    /// *before* it is claimed, and may refuse it (`Done(Err(e))`: nothing
+    /// claimed, the item stays queued); `put` copies the payload of the
+    /// item claimed. See [`Queue::pop_one`].
     #[inline(always)]
-    fn pop_one<T: Pod>(&self, me: EntryIndex, mut put: impl FnMut(&[AtomicU64])) -> Attempt<()> {
+    pub(crate) fn try_pop_with<E>(
+        &self,
+        me: EntryIndex,
+        check: impl FnMut(&[AtomicU64]) -> Result<(), E>,
+        put: impl FnMut(&[AtomicU64]),
+    ) -> Attempt<Result<(), E>> {
+        let r = self.pop_checked(me, Runtime, check, put);
+        if r.is_done_ok() {
+            self.ctl.not_full.notify();
+        }
+        r
+    }
+
+    /// One receive as peer `me`: `put` copies the claimed slot's payload
+    /// words to wherever the item goes (the caller's place, so that a large
+    /// item is copied once, not returned and moved).
+    #[inline(always)]
+    fn pop_one(
+        &self,
+        me: EntryIndex,
+        stride: impl Stride,
+        put: impl FnMut(&[AtomicU64]),
+    ) -> Attempt<()> {
+        match self.pop_checked(me, stride, |_| Ok::<(), core::convert::Infallible>(()), put) {
+            Attempt::Done(Ok(())) => Attempt::Done(()),
+            Attempt::Done(Err(never)) => match never {},
+            Attempt::NotNow => Attempt::NotNow,
+            Attempt::InFlight(c) => Attempt::InFlight(c),
+        }
+    }
+
+    /// [`Queue::pop_one`], with `check` called on the payload of each item
+    /// found published at the head, before any claim: an `Err` ends the
+    /// attempt with nothing claimed (`Done(Err(e))`).
+    ///
+    /// What `check` reads is stable for as long as the item is at the head:
+    /// an honest producer writes the payload before its Release store of
+    /// FULL (which our Acquire load saw), and the next producer writes it
+    /// only after some consumer claimed the item and freed the slot, which
+    /// moves `head` past `p` and makes our claim fail. So a check that
+    /// passed holds for the item our claim wins; a check of a slot that
+    /// changed under it saw garbage (through atomic loads: no data race)
+    /// and its claim fails. Only a peer that scribbles on a published slot
+    /// can make `put` see other words than `check` did.
+    ///
+    /// A refusal is made sure of the same way, without a claim: the slot
+    /// word is loaded again after the check, and if it has moved on the
+    /// attempt goes on from the new head. For that to hold, the words a
+    /// refusal depends on are stored with Release by the producer and
+    /// loaded with Acquire by `check` (SYNC POINT "checked"; the byte
+    /// queue's length word).
+    #[inline(always)]
+    fn pop_checked<E>(
+        &self,
+        me: EntryIndex,
+        stride: impl Stride,
+        mut check: impl FnMut(&[AtomicU64]) -> Result<(), E>,
+        mut put: impl FnMut(&[AtomicU64]),
+    ) -> Attempt<Result<(), E>> {
         let entry = self.ctl.peers.entry(me);
         let head = &self.ctl.head;
         let claim = Claim::begin(&entry.claim_recv, &entry.received);
@@ -844,11 +982,26 @@ impl<'a> Queue<'a> {
         // reloaded (see "Claims in flight").
         let mut p = head.load(Ordering::Acquire);
         for _ in 0..MAX_RETRIES {
-            let (word, payload) = self.slot_of::<T>(p);
+            let (word, payload) = self.slot_of(stride, p);
             // SYNC POINT "item published": Acquire pairs with the producer's
             // Release store of FULL.
             let w = word.load(Ordering::Acquire);
             if w == enc(p, FULL) {
+                if let Err(e) = check(payload) {
+                    // SYNC POINT "checked": if the check read a word that a
+                    // later lap's producer wrote (with Release; the check
+                    // loads it with Acquire), the slot's EMPTY store that
+                    // let that producer in is visible here: the slot word
+                    // has moved on, and the refusal was about another item.
+                    if word.load(Ordering::Relaxed) != w {
+                        p = head.load(Ordering::Acquire);
+                        continue;
+                    }
+                    if announced {
+                        claim.withdraw();
+                    }
+                    return Attempt::Done(Err(e));
+                }
                 claim.announce(p);
                 announced = true;
                 // SYNC POINTs "claim announced" and "claims seen": the
@@ -871,7 +1024,7 @@ impl<'a> Queue<'a> {
                             enc(p.wrapping_add(self.shape.capacity), EMPTY),
                             Ordering::Release,
                         );
-                        return Attempt::Done(());
+                        return Attempt::Done(Ok(()));
                     }
                     Err(now) => {
                         // Lost a race with another claimer: back off before

@@ -22,6 +22,10 @@ pub(crate) struct KindLayout {
     /// Bytes of the data region for a capacity and an element size, or why
     /// the two are impossible for this kind.
     data_len: fn(capacity: u64, elem_size: u32) -> Result<u64, String>,
+    /// Whether the element size is the segment's own, chosen at create (a
+    /// byte queue's maximum message size) rather than a type's: an opener
+    /// takes it from the header instead of checking it against its own.
+    pub(crate) sized_at_create: bool,
 }
 
 /// Where the parts of one segment are, in bytes from its start.
@@ -68,42 +72,55 @@ impl KindLayout {
 }
 
 /// Every kind, in the order of their codes (1, 2, ...).
-pub(crate) const KINDS: [KindLayout; 6] = [
+pub(crate) const KINDS: [KindLayout; 7] = [
     KindLayout {
         kind: Kind::Spsc,
         name: "spsc",
         control_len: crate::spsc::ring::Control::LEN as u64,
         data_len: spsc_data,
+        sized_at_create: false,
     },
     KindLayout {
         kind: Kind::Mpmc,
         name: "mpmc",
         control_len: crate::mpmc::queue::Control::LEN as u64,
         data_len: mpmc_data,
+        sized_at_create: false,
     },
     KindLayout {
         kind: Kind::Pipe,
         name: "pipe",
         control_len: crate::pipe::ring::Control::LEN as u64,
         data_len: |capacity, _| pipe_data(capacity, 1),
+        sized_at_create: false,
     },
     KindLayout {
         kind: Kind::Value,
         name: "value",
         control_len: crate::value::Control::LEN as u64,
         data_len: value_data,
+        sized_at_create: false,
     },
     KindLayout {
         kind: Kind::Array,
         name: "array",
         control_len: crate::array::table::Control::LEN as u64,
         data_len: array_data,
+        sized_at_create: false,
     },
     KindLayout {
         kind: Kind::Duplex,
         name: "duplex",
         control_len: 2 * crate::pipe::ring::Control::LEN as u64,
         data_len: |capacity, _| pipe_data(capacity, 2),
+        sized_at_create: false,
+    },
+    KindLayout {
+        kind: Kind::MpmcBytes,
+        name: "mpmc-bytes",
+        control_len: crate::mpmc::queue::Control::LEN as u64,
+        data_len: mpmc_bytes_data,
+        sized_at_create: true,
     },
 ];
 
@@ -157,6 +174,19 @@ fn mpmc_data(capacity: u64, elem_size: u32) -> Result<u64, String> {
         .checked_mul(crate::mpmc::queue::stride_words(elem_size as usize) as u64)
         .and_then(|w| w.checked_mul(8))
         .ok_or_else(|| too_big(capacity, elem_size))
+}
+
+/// One slot per message: the slot word, the length word, then room for
+/// `max_message_size` bytes (see `mpmc::bytes`).
+fn mpmc_bytes_data(capacity: u64, max_message_size: u32) -> Result<u64, String> {
+    queue_capacity(capacity, crate::mpmc::MAX_CAPACITY, "mpmc")?;
+    if max_message_size == 0 {
+        return Err("maximum message size 0; it is at least 1 byte".to_owned());
+    }
+    capacity
+        .checked_mul(crate::mpmc::bytes::slot_words(max_message_size as usize) as u64)
+        .and_then(|w| w.checked_mul(8))
+        .ok_or_else(|| too_big(capacity, max_message_size))
 }
 
 /// `rings` rings of `capacity` bytes each, one after the other.
@@ -218,7 +248,7 @@ mod tests {
             assert_eq!(by_code(i as u32 + 1).map(|l| l.kind), Some(k.kind));
             assert_eq!(of(k.kind).name, k.name);
         }
-        assert!(by_code(0).is_none() && by_code(7).is_none());
+        assert!(by_code(0).is_none() && by_code(8).is_none());
     }
 
     #[test]
@@ -230,6 +260,12 @@ mod tests {
         assert_eq!(spsc.data_len, 2 * 64);
         assert_eq!(spsc.total_len, spsc.data_offset + spsc.data_len);
         assert_eq!(of(Kind::Mpmc).sizes(3, 12).unwrap().data_len, 3 * 3 * 8);
+        // A byte queue's element size is its maximum message size: slots of
+        // the slot word, the length word and the message's words.
+        let bytes = of(Kind::MpmcBytes).sizes(3, 100).unwrap();
+        assert_eq!(bytes.control_len, of(Kind::Mpmc).control_len);
+        assert_eq!(bytes.data_len, 3 * (2 + 13) * 8);
+        assert!(of(Kind::MpmcBytes).sized_at_create && !of(Kind::Mpmc).sized_at_create);
         let duplex = of(Kind::Duplex).sizes(64, 1).unwrap();
         assert_eq!(
             (duplex.control_len, duplex.data_len),
@@ -279,6 +315,11 @@ mod tests {
                 68,
                 "capacity 68 bytes per ring is not a multiple of 8 in 64..=2^32",
             ),
+            (
+                Kind::MpmcBytes,
+                0,
+                "capacity 0 is outside 1..=2^32, the mpmc queue's range",
+            ),
             (Kind::Value, 2, "capacity 2; a value's is always 1"),
             (
                 Kind::Array,
@@ -289,6 +330,8 @@ mod tests {
             let err = of(kind).sizes(capacity, 8).unwrap_err();
             assert!(err.contains(why), "{kind:?} {capacity}: {err}");
         }
+        let err = of(Kind::MpmcBytes).sizes(4, 0).unwrap_err();
+        assert!(err.contains("maximum message size 0"), "{err}");
         // A possible data region, but too large a segment.
         let err = of(Kind::Array).sizes(1 << 40, 8).unwrap_err();
         assert!(err.contains("needs more than the 1 TiB limit"), "{err}");

@@ -457,6 +457,12 @@ impl Segment {
         self.identity.capacity
     }
 
+    /// The validated element size (for a kind sized at create, such as a
+    /// byte queue, the size chosen then).
+    pub(crate) fn elem_size(&self) -> u32 {
+        self.identity.elem_size
+    }
+
     #[inline]
     pub(crate) fn header(&self) -> &Header {
         // SAFETY: the mapping is at least HEADER_LEN bytes (checked before it
@@ -574,10 +580,17 @@ fn validate(name: &str, map: &MmapRaw, spec: &Spec) -> Result<Identity, Error> {
         });
     }
     // Names do not matter: a type from another crate or language with
-    // the same layout (or tag) is the same element type.
+    // the same layout (or tag) is the same element type. A kind sized at
+    // create has no size to agree on: the opener takes the segment's.
+    let table = kinds::of(kind);
+    let elem_size = if table.sized_at_create {
+        id.elem_size
+    } else {
+        spec.elem.size
+    };
     if (id.elem_size, id.elem_align, id.fingerprint, id.elem_flags)
         != (
-            spec.elem.size,
+            elem_size,
             spec.elem.align,
             spec.elem.fingerprint,
             spec.elem.flags(),
@@ -589,9 +602,14 @@ fn validate(name: &str, map: &MmapRaw, spec: &Spec) -> Result<Identity, Error> {
             found: Box::new(id.elem_info()),
         });
     }
-    let Some((control_offset, data_offset, total_len)) = layout(spec, id.capacity) else {
-        return bad(format!("impossible capacity {}", id.capacity));
+    let Ok(sizes) = table.sizes(id.capacity, id.elem_size) else {
+        return bad(format!(
+            "impossible capacity {} of {}-byte elements",
+            id.capacity, id.elem_size
+        ));
     };
+    let (control_offset, data_offset, total_len) =
+        (sizes.control_offset, sizes.data_offset, sizes.total_len);
     if (id.control_offset, id.data_offset, id.total_len) != (control_offset, data_offset, total_len)
     {
         return bad(format!(

@@ -1,0 +1,43 @@
+//! The native half of the `shmkit` Python package (`shmkit._shmkit`): the
+//! classes over the Rust crate's handles. `python/shmkit/__init__.py`
+//! re-exports them with the pure-Python parts (the exceptions, `Pipe`).
+//!
+//! One module per Python class; what every blocking call shares (releasing
+//! the GIL, `timeout=`, Ctrl-C) is in `wait`, the typecode dispatch of
+//! `Value` and `Array` in `typecode`, the error mapping in `errors`.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+use pyo3::prelude::*;
+
+mod array;
+mod errors;
+mod inspect;
+mod lock;
+mod pipe;
+mod queue;
+mod typecode;
+mod value;
+mod wait;
+
+#[pymodule]
+fn _shmkit(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<value::Value>()?;
+    m.add_class::<array::Array>()?;
+    m.add_class::<lock::WriterLock>()?;
+    m.add_class::<pipe::Connection>()?;
+    m.add_class::<queue::Queue>()?;
+    m.add_class::<queue::JoinableQueue>()?;
+    m.add_class::<queue::SimpleQueue>()?;
+    m.add_class::<inspect::SegmentInfo>()?;
+    m.add_function(wrap_pyfunction!(inspect::remove, m)?)?;
+    m.add_function(wrap_pyfunction!(inspect::ls, m)?)?;
+    m.add_function(wrap_pyfunction!(inspect::inspect, m)?)?;
+    m.add("MAX_NAME_LEN", shmkit::MAX_NAME_LEN)?;
+    m.add("TYPECODES", typecode::TYPECODES)?;
+    m.add("DEFAULT_PIPE_CAPACITY", pipe::DEFAULT_CAPACITY)?;
+    m.add("DEFAULT_QUEUE_MAXSIZE", queue::DEFAULT_MAXSIZE)?;
+    m.add("DEFAULT_ITEM_SIZE", queue::DEFAULT_ITEM_SIZE)?;
+    Ok(())
+}

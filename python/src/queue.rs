@@ -1,0 +1,414 @@
+//! `shmkit.Queue`, `JoinableQueue` and `SimpleQueue` on the mpmc byte
+//! queue (`shmkit::mpmc::BytesSender` / `BytesReceiver`).
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use pyo3::exceptions::{PyEOFError, PyTimeoutError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyType};
+use shmkit::mpmc::{BytesReceiver, BytesRecvError, BytesSendError, BytesSender};
+
+use crate::errors::{self, AttachResult};
+use crate::pipe::{byte_view, lock_detached, pickle};
+use crate::value::How;
+use crate::wait::{self, Deadline};
+
+/// The capacity of a queue made with `maxsize <= 0` (multiprocessing's
+/// "unbounded"): a queue's memory is reserved when it is created.
+pub(crate) const DEFAULT_MAXSIZE: usize = 1024;
+/// The largest item (pickled, in bytes) unless `item_size=` says otherwise.
+pub(crate) const DEFAULT_ITEM_SIZE: usize = 1024;
+
+/// `queue.Empty` or `queue.Full`.
+fn queue_exc(py: Python<'_>, which: &str, msg: String) -> PyErr {
+    static EMPTY: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+    static FULL: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+    let cell = if which == "Empty" { &EMPTY } else { &FULL };
+    match cell.import(py, "queue", which) {
+        Ok(ty) => PyErr::from_type(ty.clone(), msg),
+        Err(e) => e,
+    }
+}
+
+fn send_error(py: Python<'_>, e: BytesSendError) -> PyErr {
+    let msg = e.to_string();
+    match e {
+        BytesSendError::Full | BytesSendError::Timeout => queue_exc(py, "Full", msg),
+        BytesSendError::TooLarge { .. } => PyValueError::new_err(format!(
+            "{msg} (the queue's item_size; pickled items count their pickled size)"
+        )),
+        _ => pyo3::exceptions::PyBrokenPipeError::new_err(msg),
+    }
+}
+
+fn recv_error(py: Python<'_>, e: BytesRecvError) -> PyErr {
+    let msg = e.to_string();
+    match e {
+        BytesRecvError::Empty | BytesRecvError::Timeout => queue_exc(py, "Empty", msg),
+        BytesRecvError::Disconnected => PyEOFError::new_err(msg),
+        BytesRecvError::Corrupted { .. } => errors::raise(py, "CorruptedError", (msg,), &[]),
+        _ => pyo3::exceptions::PyOSError::new_err(msg),
+    }
+}
+
+fn closed(name: &str) -> PyErr {
+    PyValueError::new_err(format!("Queue {name:?} is closed"))
+}
+
+/// The deadline of `block` and `timeout` as `queue.Queue.put`/`get` read
+/// them: `block=False` does not wait, whatever `timeout` says.
+fn deadline(block: bool, timeout: Option<f64>) -> PyResult<Option<Deadline>> {
+    if !block {
+        return Ok(None);
+    }
+    wait::deadline(timeout).map(Some)
+}
+
+/// A queue shared by name between processes: `multiprocessing.Queue` for
+/// unrelated processes.
+///
+/// `Queue(name, maxsize=0, *, create=None, item_size=1024, raw=False)`:
+/// `maxsize` items (1024 when `maxsize <= 0`: the memory is reserved when
+/// the queue is created), each at most `item_size` bytes once pickled
+/// (protocol 5); a larger item raises `ValueError` at once. `create` as for
+/// `Value`; an existing queue keeps its own `maxsize` and `item_size`. With
+/// `raw=True` items are bytes-like objects, sent as they are, and `get`
+/// returns `bytes`: what a Rust `shmkit::mpmc::BytesReceiver` or
+/// `BytesSender` on the same name sends and receives.
+///
+/// Any number of processes put and get; each item goes to one getter.
+/// `put` waits while the queue is full and `get` while it is empty, as
+/// `block` and `timeout` say, raising `queue.Full` / `queue.Empty`. A
+/// process killed in the middle of a `put` or `get` loses at most that one
+/// item and never wedges the queue. The segment persists (items and all)
+/// until `shmkit.remove(name)`.
+#[pyclass(frozen, subclass, module = "shmkit")]
+pub struct Queue {
+    name: String,
+    raw: bool,
+    maxsize: usize,
+    item_size: usize,
+    tx: Mutex<Option<BytesSender>>,
+    rx: Mutex<Option<BytesReceiver>>,
+}
+
+impl Queue {
+    fn attach(
+        py: Python<'_>,
+        name: &str,
+        maxsize: isize,
+        create: Option<bool>,
+        item_size: usize,
+        raw: bool,
+    ) -> PyResult<Queue> {
+        let cap = if maxsize <= 0 {
+            DEFAULT_MAXSIZE
+        } else {
+            maxsize as usize
+        };
+        // Opening can wait briefly for a creator still initialising it.
+        let (tx, rx) = py
+            .detach(|| -> Result<_, shmkit::Error> {
+                let tx = match How::of(create) {
+                    How::Create => BytesSender::create(name, cap, item_size)?,
+                    How::Open => BytesSender::open(name)?,
+                    How::OpenOrCreate => BytesSender::open_or_create(name, cap, item_size)?,
+                };
+                Ok((tx, BytesReceiver::open(name)?))
+            })
+            .py(py)?;
+        Ok(Queue {
+            name: name.to_owned(),
+            raw,
+            maxsize: tx.capacity(),
+            item_size: tx.max_message_size(),
+            tx: Mutex::new(Some(tx)),
+            rx: Mutex::new(Some(rx)),
+        })
+    }
+
+    /// The item as the bytes that go into the queue.
+    fn encode<'py>(&self, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+        let py = obj.py();
+        if self.raw {
+            if let Ok(b) = obj.cast::<PyBytes>() {
+                return Ok(b.clone());
+            }
+            // A copy: the buffer's owner may change it while the GIL is
+            // released.
+            let b = byte_view(obj, 0, None)?.call_method0("tobytes")?;
+            return Ok(b.cast_into::<PyBytes>()?);
+        }
+        Ok(pickle(py, "dumps")?
+            .call1((obj, 5))?
+            .cast_into::<PyBytes>()?)
+    }
+
+    fn decode<'py>(&self, data: Bound<'py, PyBytes>) -> PyResult<Bound<'py, PyAny>> {
+        if self.raw {
+            return Ok(data.into_any());
+        }
+        pickle(data.py(), "loads")?.call1((data,))
+    }
+
+    fn put_bytes(&self, py: Python<'_>, msg: &[u8], deadline: Option<Deadline>) -> PyResult<()> {
+        {
+            let mut g = lock_detached(py, &self.tx);
+            let tx = g.as_mut().ok_or_else(|| closed(&self.name))?;
+            match tx.try_send(msg) {
+                Ok(()) => return Ok(()),
+                Err(BytesSendError::Full) if deadline.is_some() => {}
+                Err(e) => return Err(send_error(py, e)),
+            }
+        }
+        let deadline = deadline.expect("checked above");
+        let tx = &self.tx;
+        let sent = wait::blocking(py, deadline, |slice| {
+            // Locked per slice, so that a blocked put lets other threads'
+            // calls on this handle in between.
+            let mut g = tx.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(tx) = g.as_mut() else {
+                return Some(Err(None));
+            };
+            match tx.send_timeout(msg, slice) {
+                Err(BytesSendError::Timeout) => None,
+                r => Some(r.map_err(Some)),
+            }
+        })?;
+        match sent {
+            Some(Ok(())) => Ok(()),
+            Some(Err(Some(e))) => Err(send_error(py, e)),
+            Some(Err(None)) => Err(closed(&self.name)),
+            None => Err(send_error(py, BytesSendError::Timeout)),
+        }
+    }
+
+    fn get_bytes<'py>(
+        &self,
+        py: Python<'py>,
+        deadline: Option<Deadline>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        {
+            let mut g = lock_detached(py, &self.rx);
+            let rx = g.as_mut().ok_or_else(|| closed(&self.name))?;
+            match rx.try_recv() {
+                Ok(v) => return Ok(PyBytes::new(py, &v)),
+                Err(BytesRecvError::Empty) if deadline.is_some() => {}
+                Err(e) => return Err(recv_error(py, e)),
+            }
+        }
+        let deadline = deadline.expect("checked above");
+        let rx = &self.rx;
+        let got = wait::blocking(py, deadline, |slice| {
+            let mut g = rx.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(rx) = g.as_mut() else {
+                return Some(Err(None));
+            };
+            match rx.recv_timeout(slice) {
+                Err(BytesRecvError::Timeout) => None,
+                r => Some(r.map_err(Some)),
+            }
+        })?;
+        match got {
+            Some(Ok(v)) => Ok(PyBytes::new(py, &v)),
+            Some(Err(Some(e))) => Err(recv_error(py, e)),
+            Some(Err(None)) => Err(closed(&self.name)),
+            None => Err(recv_error(py, BytesRecvError::Timeout)),
+        }
+    }
+
+    /// Runs `f` on the receiving handle (any handle of the queue would do
+    /// for the counts; `task_done` must be the receiver's).
+    fn with_rx<R>(&self, py: Python<'_>, f: impl FnOnce(&BytesReceiver) -> R) -> PyResult<R> {
+        let g = lock_detached(py, &self.rx);
+        g.as_ref().map(f).ok_or_else(|| closed(&self.name))
+    }
+}
+
+#[pymethods]
+impl Queue {
+    #[new]
+    #[pyo3(signature = (name, maxsize=0, *, create=None, item_size=DEFAULT_ITEM_SIZE, raw=false))]
+    fn new(
+        py: Python<'_>,
+        name: &str,
+        maxsize: isize,
+        create: Option<bool>,
+        item_size: usize,
+        raw: bool,
+    ) -> PyResult<Queue> {
+        Queue::attach(py, name, maxsize, create, item_size, raw)
+    }
+
+    /// Puts `obj` in the queue, waiting for room as `block` and `timeout`
+    /// say; `queue.Full` if there is none.
+    #[pyo3(signature = (obj, block=true, timeout=None))]
+    fn put(
+        &self,
+        py: Python<'_>,
+        obj: &Bound<'_, PyAny>,
+        block: bool,
+        timeout: Option<f64>,
+    ) -> PyResult<()> {
+        let deadline = deadline(block, timeout)?;
+        let data = self.encode(obj)?;
+        self.put_bytes(py, data.as_bytes(), deadline)
+    }
+
+    /// `put(obj, False)`.
+    fn put_nowait(&self, py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.put(py, obj, false, None)
+    }
+
+    /// Takes an item from the queue, waiting for one as `block` and
+    /// `timeout` say; `queue.Empty` if there is none.
+    #[pyo3(signature = (block=true, timeout=None))]
+    fn get<'py>(
+        &self,
+        py: Python<'py>,
+        block: bool,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let deadline = deadline(block, timeout)?;
+        let data = self.get_bytes(py, deadline)?;
+        self.decode(data)
+    }
+
+    /// `get(False)`.
+    fn get_nowait<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.get(py, false, None)
+    }
+
+    /// Items in the queue now (other processes may change it at once).
+    fn qsize(&self, py: Python<'_>) -> PyResult<usize> {
+        self.with_rx(py, BytesReceiver::len)
+    }
+
+    /// Whether the queue is empty now.
+    fn empty(&self, py: Python<'_>) -> PyResult<bool> {
+        self.with_rx(py, BytesReceiver::is_empty)
+    }
+
+    /// Whether the queue is full now.
+    fn full(&self, py: Python<'_>) -> PyResult<bool> {
+        self.with_rx(py, BytesReceiver::is_full)
+    }
+
+    /// Detaches this process's handles; items stay queued for others.
+    /// `put` and `get` raise `ValueError` afterwards.
+    fn close(&self, py: Python<'_>) {
+        let tx = lock_detached(py, &self.tx).take();
+        let rx = lock_detached(py, &self.rx).take();
+        drop((tx, rx));
+    }
+
+    /// The segment name.
+    #[getter]
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// How many items the queue holds when full.
+    #[getter]
+    fn maxsize(&self) -> usize {
+        self.maxsize
+    }
+
+    /// The largest item, in bytes (pickled unless `raw`).
+    #[getter]
+    fn item_size(&self) -> usize {
+        self.item_size
+    }
+
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        let q = slf.get();
+        Ok(format!(
+            "<shmkit.{} {:?} maxsize={} item_size={}{}>",
+            slf.get_type().name()?,
+            q.name,
+            q.maxsize,
+            q.item_size,
+            if q.raw { " raw" } else { "" }
+        ))
+    }
+}
+
+/// A `Queue` whose getters mark items done: `multiprocessing.JoinableQueue`
+/// for unrelated processes. `join()` returns once every item put on the
+/// queue, by any process, has been marked done with `task_done()` (or was
+/// lost with a process that was killed holding it).
+#[pyclass(frozen, extends = Queue, module = "shmkit")]
+pub struct JoinableQueue {}
+
+#[pymethods]
+impl JoinableQueue {
+    #[new]
+    #[pyo3(signature = (name, maxsize=0, *, create=None, item_size=DEFAULT_ITEM_SIZE, raw=false))]
+    fn new(
+        py: Python<'_>,
+        name: &str,
+        maxsize: isize,
+        create: Option<bool>,
+        item_size: usize,
+        raw: bool,
+    ) -> PyResult<PyClassInitializer<JoinableQueue>> {
+        let q = Queue::attach(py, name, maxsize, create, item_size, raw)?;
+        Ok(PyClassInitializer::from(q).add_subclass(JoinableQueue {}))
+    }
+
+    /// Marks one item this handle got as processed. `ValueError` if called
+    /// more times than items were got.
+    fn task_done(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let q = slf.as_super().get();
+        q.with_rx(slf.py(), BytesReceiver::task_done)?
+            .map_err(|_| PyValueError::new_err("task_done() called too many times"))
+    }
+
+    /// Waits until every item put on the queue has been marked done;
+    /// `TimeoutError` after `timeout` seconds (default: no limit).
+    #[pyo3(signature = (timeout=None))]
+    fn join(slf: &Bound<'_, Self>, timeout: Option<f64>) -> PyResult<()> {
+        let py = slf.py();
+        let q = slf.as_super().get();
+        let deadline = wait::deadline(timeout)?;
+        let rx = &q.rx;
+        let done = wait::blocking(py, deadline, |slice: Duration| {
+            let g = rx.lock().unwrap_or_else(|p| p.into_inner());
+            match g.as_ref() {
+                None => Some(false),
+                Some(rx) => rx.join_timeout(slice).is_ok().then_some(true),
+            }
+        })?;
+        match done {
+            Some(true) => Ok(()),
+            Some(false) => Err(closed(&q.name)),
+            None => Err(PyTimeoutError::new_err(
+                "timed out waiting for every item to be marked done",
+            )),
+        }
+    }
+}
+
+/// `multiprocessing.SimpleQueue` for unrelated processes: a `Queue`, used
+/// through `put`, `get`, `empty` and `close`.
+#[pyclass(frozen, extends = Queue, module = "shmkit")]
+pub struct SimpleQueue {}
+
+#[pymethods]
+impl SimpleQueue {
+    #[new]
+    #[pyo3(signature = (name, maxsize=0, *, create=None, item_size=DEFAULT_ITEM_SIZE, raw=false))]
+    fn new(
+        py: Python<'_>,
+        name: &str,
+        maxsize: isize,
+        create: Option<bool>,
+        item_size: usize,
+        raw: bool,
+    ) -> PyResult<PyClassInitializer<SimpleQueue>> {
+        let q = Queue::attach(py, name, maxsize, create, item_size, raw)?;
+        Ok(PyClassInitializer::from(q).add_subclass(SimpleQueue {}))
+    }
+}
