@@ -243,6 +243,7 @@ impl Primitive {
     }
 
     /// The primitive called `name` in a layout description (`"u64"`).
+    #[cfg_attr(loom, allow(dead_code))] // used by `inspect`, which loom builds leave out
     pub(crate) fn from_name(name: &str) -> Option<Primitive> {
         use Primitive::*;
         [U8, U16, U32, U64, U128, I8, I16, I32, I64, I128, F32, F64]

@@ -130,6 +130,8 @@ pub mod pipe;
 mod segment;
 pub mod spsc;
 mod sync;
+#[cfg(all(test, not(loom)))]
+mod testing;
 mod value;
 
 #[cfg(not(loom))]

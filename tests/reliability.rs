@@ -552,6 +552,47 @@ fn a_forged_sender_word_after_a_kill_is_a_disconnect_and_the_role_is_free() {
     }
 }
 
+/// The kernel, not the seat's words, says who is alive. A sender is killed
+/// and its seat's record made to look alive: pid 1's pid and start time,
+/// and this process's PID namespace (a live process, in a namespace the
+/// receiver can see into). The receiver still sees the end of the stream,
+/// within [`HANG`], and a new sender takes the role.
+#[test]
+fn a_dead_senders_seat_made_to_look_alive_is_still_dead() {
+    let seg = Seg::new("liveseat");
+    let mut rx = Receiver::<u64>::create_with(&seg.name, 8, &opts()).unwrap();
+    let mut sender = ChildProc::spawn("send_then_hang", &seg.name, "");
+    sender.expect("SENT");
+    let id = common::read_u64_at(&seg.name, header::role(0, Role::Sender));
+    let seat = header::seat_of(id).expect("the sender's word names a seat");
+    sender.kill();
+    let ns = std::fs::read_link("/proc/self/ns/pid").unwrap();
+    let ns = ns.to_str().unwrap();
+    let ns: u64 = ns["pid:[".len()..ns.len() - 1].parse().unwrap();
+    common::write_u64_at(
+        &seg.name,
+        header::seat(seat) + header::seat::HOLDER,
+        pid1_identity(),
+    );
+    common::write_u64_at(&seg.name, header::seat(seat) + header::seat::PID_NS, ns);
+    for i in 0..3 {
+        assert_eq!(rx.recv_timeout(HANG), Ok(i));
+    }
+    let t = Instant::now();
+    assert_eq!(
+        rx.recv_timeout(HANG),
+        Err(RecvTimeoutError::Disconnected),
+        "a killed sender taken for alive by its forged seat record"
+    );
+    println!(
+        "disconnected {:?} after the last item (liveness interval {LIVENESS:?})",
+        t.elapsed()
+    );
+    let mut tx = Sender::<u64>::open_with(&seg.name, &opts()).unwrap();
+    tx.send(7).unwrap();
+    assert_eq!(rx.recv(), Ok(7));
+}
+
 /// A live peer that writes its own id into the sender's word holds the
 /// role while it lives, as a live sender would, and nothing longer.
 #[test]

@@ -25,7 +25,8 @@
 //! ...      operation bytes: bits 0-2 operation, bit 3 which end (pair mode:
 //!          1 = sender), bits 4-7 parameter (slice length 0..15)
 //! rest     raw: the segment file; seeded: patches, each a kind byte then
-//!          its arguments (see `apply_patches`)
+//!          its arguments (see `apply_patches`; one kind truncates or
+//!          extends the file by whole pages)
 //! ```
 //!
 //! In seeded pair mode with no patch the segment is honest, so every result
@@ -171,12 +172,12 @@ fn value(inp: &mut Input<'_>, file: &[u8], l: &Layout) -> Option<u64> {
 }
 
 /// Applies patches to a seeded segment; returns how many were applied.
-fn apply_patches(inp: &mut Input<'_>, file: &mut [u8], l: &Layout) -> usize {
+fn apply_patches(inp: &mut Input<'_>, file: &mut Vec<u8>, l: &Layout) -> usize {
     let mut applied = 0;
     let data_len = file.len() - l.data_at;
     // Parsing stops at the first patch the input is too short for.
-    let one = |inp: &mut Input<'_>, file: &mut [u8]| -> Option<()> {
-        match inp.byte()? % 8 {
+    let one = |inp: &mut Input<'_>, file: &mut [u8], kind: u8| -> Option<()> {
+        match kind % 8 {
             // Identity bytes (magic, version, kind, sizes, capacity, offsets...).
             0 => {
                 let off = inp.byte()? as usize % header::CHECKSUM;
@@ -224,8 +225,24 @@ fn apply_patches(inp: &mut Input<'_>, file: &mut [u8], l: &Layout) -> usize {
         }
         Some(())
     };
-    while !inp.0.is_empty() {
-        if one(inp, file).is_none() {
+    while let Some(kind) = inp.byte() {
+        // Kind 8 (of 16; the other kinds are 0-7 mod 8): truncate or extend
+        // the file by whole pages, a segment whose length disagrees with its
+        // header while every byte it keeps is valid. The other patches index
+        // into the file, so this one is the last.
+        if kind % 16 == 8 {
+            let Some(arg) = inp.byte() else { break };
+            let by = (usize::from(arg & 0x7f) % 4 + 1) * 4096;
+            let len = if arg & 0x80 != 0 {
+                file.len().saturating_sub(by)
+            } else {
+                file.len() + by
+            };
+            file.resize(len, 0);
+            applied += 1;
+            break;
+        }
+        if one(inp, file, kind).is_none() {
             break;
         }
         applied += 1;

@@ -191,6 +191,16 @@ fn open_segment() -> Vec<(&'static str, Vec<u8>)> {
                 &[&[4, 0, 1][..], &q(0), &[4, 1, 1], &q(1)].concat(),
             ),
         ),
+        // A file one page longer, and one page shorter, than its header
+        // says (patch kind 8), the checksum kept.
+        (
+            "pair_one_page_more",
+            seeded(SEEDED | PAIR | SENDER, 9, &pair_ops, &[8, 0]),
+        ),
+        (
+            "receiver_one_page_less",
+            seeded(SEEDED, 9, &[r(0, 0), r(4, 0), r(7, 0)], &[8, 0x80]),
+        ),
         ("raw_u64_cap4", raw(0, segment::<u64>("u64", 4))),
         (
             "raw_odd_cap2_sender",

@@ -212,23 +212,45 @@ impl<'a> Table<'a> {
     /// Holding the writer lock: sets element `start + k` to `src[k]`, as one
     /// range write (see the module docs). `start + src.len() <= len`.
     pub(crate) fn write_range<T: Pod>(&self, held: &Held<'_>, start: usize, src: &[T]) {
+        let begun = self.begin_range(held);
+        for (k, v) in src.iter().enumerate() {
+            self.store(held, start + k, v);
+        }
+        self.end_range(begun);
+    }
+
+    /// The first step of a range write (the loom models kill a writer after
+    /// it and some of the stores, on this same code): marks the version odd
+    /// and returns it.
+    #[inline]
+    fn begin_range(&self, _held: &Held<'_>) -> u64 {
         // An RMW rather than a load plus store: it keeps `version` odd if a
         // peer left it odd, and reads the latest value (see `Seqlock` on why
         // writers read with RMWs).
         let begun = self.ctl.version.fetch_or(1, Ordering::Relaxed) | 1;
         // SYNC POINT "range write begun": a snapshot that loads any element
-        // stored below sees, through its fence(Acquire), `version == begun`.
+        // stored after this fence sees, through its fence(Acquire),
+        // `version == begun`.
         fence(Ordering::Release);
-        for (k, v) in src.iter().enumerate() {
-            match self.at(start + k) {
-                // Relaxed: the fence above orders the store after `begun`,
-                // and also gives it Release semantics for a reader of this
-                // one element (an Acquire load that reads it synchronizes
-                // with the fence).
-                Elem::Word(w) => w.store(encode(v), Ordering::Relaxed),
-                Elem::Cell(c) => c.write(held, v),
-            }
+        begun
+    }
+
+    /// Inside a range write: sets element `i` (`i < len`).
+    #[inline]
+    fn store<T: Pod>(&self, held: &Held<'_>, i: usize, v: &T) {
+        match self.at(i) {
+            // Relaxed: the fence in `begin_range` orders the store after
+            // `begun`, and also gives it Release semantics for a reader of
+            // this one element (an Acquire load that reads it synchronizes
+            // with the fence).
+            Elem::Word(w) => w.store(encode(v), Ordering::Relaxed),
+            Elem::Cell(c) => c.write(held, v),
         }
+    }
+
+    /// The last step of a range write.
+    #[inline]
+    fn end_range(&self, begun: u64) {
         // SYNC POINT "range write published": Release pairs with the Acquire
         // load of `v1` in `try_snapshot`.
         self.ctl
@@ -365,6 +387,7 @@ pub(crate) mod heap {
 mod tests {
     use super::heap::HeapTable;
     use super::*;
+    use crate::testing::Stop;
 
     const ME: u64 = 1;
 
@@ -457,18 +480,22 @@ mod tests {
         const LEN: usize = 8;
         let h = HeapTable::new::<Big>(LEN);
         h.table().init(&[big(0); LEN]);
+        let stop = Stop::new();
         std::thread::scope(|s| {
             s.spawn(|| {
-                let t = h.table();
-                for i in 1..=N {
-                    let held = h.try_lock(ME).unwrap();
-                    t.write_range(&held, 0, &[big(i); LEN]);
-                }
+                stop.guard(|| {
+                    let t = h.table();
+                    for i in 1..=N {
+                        let held = h.try_lock(ME).unwrap();
+                        t.write_range(&held, 0, &[big(i); LEN]);
+                    }
+                })
             });
             let t = h.table();
             let mut last = 0;
             let mut accepted = 0;
             while last < N {
+                stop.check();
                 let mut out = [big(0); LEN];
                 if t.try_snapshot(0, &mut out) {
                     accepted += 1;
@@ -489,18 +516,22 @@ mod tests {
     fn word_snapshots_are_cuts_too() {
         const N: u32 = if cfg!(miri) { 100 } else { 20_000 };
         let h = HeapTable::new::<u32>(16);
+        let stop = Stop::new();
         std::thread::scope(|s| {
             s.spawn(|| {
-                let t = h.table();
-                for i in 1..=N {
-                    let held = h.try_lock(ME).unwrap();
-                    t.write_range(&held, 0, &[i; 16]);
-                }
+                stop.guard(|| {
+                    let t = h.table();
+                    for i in 1..=N {
+                        let held = h.try_lock(ME).unwrap();
+                        t.write_range(&held, 0, &[i; 16]);
+                    }
+                })
             });
             let t = h.table();
             let mut out = [0u32; 16];
             let mut last = 0;
             while last < N {
+                stop.check();
                 if t.try_snapshot(0, &mut out) {
                     assert!(out.iter().all(|&v| v == out[0]), "not a cut: {out:?}");
                     last = out[0];
@@ -580,6 +611,37 @@ mod loom_models {
         });
     }
 
+    /// A single cell element read on its own, as `Array::get` does, with no
+    /// range version around it to mask a broken element seqlock: two range
+    /// writes of one cell (the second reuses the copy the first one's
+    /// reader may be reading) against two reads. Every value accepted is
+    /// whole and none goes back.
+    #[test]
+    fn element_reads_of_a_cell_are_whole_without_the_range_version() {
+        loom::model(|| {
+            let h = Arc::new(HeapTable::new::<[u64; 2]>(1));
+            h.table().init(&[[0u64, !0]]);
+            let h2 = h.clone();
+            let writer = thread::spawn(move || {
+                let held = h2.try_lock(1).unwrap();
+                for i in 1..=2u64 {
+                    h2.table().write_range(&held, 0, &[[i, !i]]);
+                }
+            });
+            let cell = h.table().elem(0).unwrap();
+            let mut last = 0;
+            for _ in 0..2 {
+                if let Some(v) = cell.try_read::<[u64; 2]>() {
+                    assert_eq!(v[1], !v[0], "torn element {v:?}");
+                    assert!(v[0] >= last, "went back from {last} to {}", v[0]);
+                    last = v[0];
+                }
+            }
+            writer.join().unwrap();
+            assert_eq!(cell.try_read::<[u64; 2]>(), Some([2, !2]));
+        });
+    }
+
     /// A range writer dies after one of two elements. Snapshots fail until
     /// another process takes the lock over and recovers; after that they
     /// succeed again and see the partial write (each element whole).
@@ -592,11 +654,9 @@ mod loom_models {
                 let (ht, dead) = &*h2;
                 let held = ht.try_lock(1).unwrap();
                 // The first half of `write_range(0, &[1, 1])`.
-                ht.ctl.version.fetch_or(1, Ordering::Relaxed);
-                fence(Ordering::Release);
-                if let Some(Elem::Word(w)) = ht.table().elem(0) {
-                    w.set(1u64);
-                }
+                let t = ht.table();
+                t.begin_range(&held);
+                t.store(&held, 0, &1u64);
                 core::mem::forget(held);
                 dead.store(1, Ordering::Release);
             });

@@ -231,19 +231,33 @@ impl<'a> Seqlock<'a> {
         s
     }
 
+    /// Publication `s + 1` of `v`, in the two steps a writer that dies
+    /// half-way stops between (the loom models kill a writer after
+    /// [`Seqlock::open_copy`] and part of the copy, on this same code).
     #[inline(always)]
     fn publish<T: Pod>(&self, s: u64, v: &T) {
-        let next = s.wrapping_add(1);
+        copy_in(self.open_copy(s), v);
+        self.close_copy(s);
+    }
+
+    /// The first step of publication `s + 1`: the copy to write it into.
+    #[inline(always)]
+    fn open_copy(&self, s: u64) -> &'a [AtomicU64] {
         // SYNC POINT "seqlock copy reuse": a reader that loads any word stored
-        // below synchronizes, through its fence(Acquire), with this fence, so
-        // it also sees `seq == s` (stored before this point, see
-        // `current_seq`) and rejects its copy of publication `s - 1`, the
-        // copy we reuse.
+        // into the copy after this fence synchronizes, through its
+        // fence(Acquire), with this fence, so it also sees `seq == s` (stored
+        // before this point, see `current_seq`) and rejects its copy of
+        // publication `s - 1`, the copy we reuse.
         fence(Ordering::Release);
-        copy_in(self.copy(next), v);
+        self.copy(s.wrapping_add(1))
+    }
+
+    /// The last step of publication `s + 1`, once its copy is written.
+    #[inline(always)]
+    fn close_copy(&self, s: u64) {
         // SYNC POINT "seqlock publish": Release makes the copy visible to a
-        // reader whose Acquire load of `seq` returns `next`.
-        self.seq.store(next, Ordering::Release);
+        // reader whose Acquire load of `seq` returns `s + 1`.
+        self.seq.store(s.wrapping_add(1), Ordering::Release);
     }
 }
 
@@ -306,6 +320,7 @@ pub(crate) mod heap {
 mod tests {
     use super::heap::HeapSeqlock;
     use super::*;
+    use crate::testing::Stop;
 
     const ME: u64 = 1;
 
@@ -388,25 +403,31 @@ mod tests {
     fn readers_against_a_writer(copies: usize) {
         const N: u64 = if cfg!(miri) { 300 } else { 200_000 };
         let h = HeapSeqlock::with_copies(8, copies);
+        let stop = Stop::new();
         std::thread::scope(|s| {
             s.spawn(|| {
-                let sl = h.seqlock();
-                for i in 1..=N {
-                    let held = h.try_lock(ME).unwrap();
-                    sl.write(&held, &[i; 8]);
-                }
+                stop.guard(|| {
+                    let sl = h.seqlock();
+                    for i in 1..=N {
+                        let held = h.try_lock(ME).unwrap();
+                        sl.write(&held, &[i; 8]);
+                    }
+                })
             });
             for _ in 0..2 {
                 s.spawn(|| {
-                    let sl = h.seqlock();
-                    let mut last = 0;
-                    while last < N {
-                        if let Some(v) = sl.try_read::<[u64; 8]>() {
-                            assert!(v.iter().all(|&w| w == v[0]), "torn: {v:?}");
-                            assert!(v[0] >= last, "went back from {last} to {}", v[0]);
-                            last = v[0];
+                    stop.guard(|| {
+                        let sl = h.seqlock();
+                        let mut last = 0;
+                        while last < N {
+                            stop.check();
+                            if let Some(v) = sl.try_read::<[u64; 8]>() {
+                                assert!(v.iter().all(|&w| w == v[0]), "torn: {v:?}");
+                                assert!(v[0] >= last, "went back from {last} to {}", v[0]);
+                                last = v[0];
+                            }
                         }
-                    }
+                    })
                 });
             }
         });
@@ -555,9 +576,11 @@ mod loom_models {
             let dying = thread::spawn(move || {
                 let (hs, dead) = &*h2;
                 let held = hs.try_lock(1).unwrap();
-                // Half of `write`: the fence, then one word of copy 1.
-                fence(Ordering::Release);
-                hs.word(1, 0).store(99, Ordering::Relaxed);
+                // Half of `write`: its first step, then one word of the copy
+                // (copy 1), as a process killed inside `copy_in` leaves it.
+                let sl = hs.seqlock();
+                let copy = sl.open_copy(sl.current_seq());
+                copy[0].store(99, Ordering::Relaxed);
                 core::mem::forget(held);
                 dead.store(1, Ordering::Release);
             });

@@ -569,6 +569,7 @@ impl Lookahead {
 }
 
 /// The memory the protocol runs on.
+#[derive(Clone, Copy)]
 pub(crate) struct Queue<'a> {
     pub(crate) ctl: &'a Control,
     slots: &'a [AtomicU64],
@@ -578,6 +579,28 @@ pub(crate) struct Queue<'a> {
     /// Whether an attempt that finds nothing tells a claim in flight from
     /// full or empty (see [`Queue::telling_claims`]).
     tell: bool,
+    /// Where this queue's claims stop as a killed process's would (crash
+    /// models only, see [`Death`]).
+    #[cfg(test)]
+    dies: Option<Death>,
+}
+
+/// The points between the steps of a claim where a process can be killed,
+/// in order. A test build can make [`Queue::push_one`] and
+/// [`Queue::pop_one`] stop at one of them as the process would: nothing
+/// after it runs, not even the withdrawal of the announcement. So the crash
+/// models and the repair tests kill the code that runs, not a copy of its
+/// first half. Other builds have no such field and no such branch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Death {
+    /// After the announcement of the claim, before its CAS.
+    Announced,
+    /// After the CAS won, before the item was counted.
+    Won,
+    /// After the item was counted, before the payload was copied.
+    Counted,
+    /// After the payload was copied, before the slot word was stored.
+    Copied,
 }
 
 /// Result of one attempt.
@@ -645,7 +668,27 @@ impl<'a> Queue<'a> {
             shape,
             look: None,
             tell: false,
+            #[cfg(test)]
+            dies: None,
         }
+    }
+
+    /// This queue, with claims that stop at `death` (see [`Death`]).
+    #[cfg(test)]
+    pub(crate) fn dying(self, death: Death) -> Self {
+        Queue {
+            dies: Some(death),
+            ..self
+        }
+    }
+
+    /// Whether the claim stops here (see [`Death`]); false outside tests.
+    #[inline(always)]
+    fn dies_at(&self, _at: Death) -> bool {
+        #[cfg(test)]
+        return self.dies == Some(_at);
+        #[cfg(not(test))]
+        return false;
     }
 
     /// This queue, with attempts that report a claim in flight
@@ -795,6 +838,9 @@ impl<'a> Queue<'a> {
             if w == enc(p, EMPTY) {
                 claim.announce(p);
                 announced = true;
+                if self.dies_at(Death::Announced) {
+                    return Attempt::NotNow;
+                }
                 // SYNC POINTs "claim announced" and "claims seen": the
                 // Release half, for later Acquire loads of `tail`.
                 match tail.compare_exchange(
@@ -804,10 +850,19 @@ impl<'a> Queue<'a> {
                     Ordering::Acquire,
                 ) {
                     Ok(_) => {
+                        if self.dies_at(Death::Won) {
+                            return Attempt::NotNow;
+                        }
                         claim.commit();
+                        if self.dies_at(Death::Counted) {
+                            return Attempt::NotNow;
+                        }
                         // Taken once: a won claim returns just below.
                         if let Some(write) = write.take() {
                             write(payload);
+                        }
+                        if self.dies_at(Death::Copied) {
+                            return Attempt::NotNow;
                         }
                         // SYNC POINT "item published".
                         word.store(enc(p, FULL), Ordering::Release);
@@ -1004,6 +1059,9 @@ impl<'a> Queue<'a> {
                 }
                 claim.announce(p);
                 announced = true;
+                if self.dies_at(Death::Announced) {
+                    return Attempt::NotNow;
+                }
                 // SYNC POINTs "claim announced" and "claims seen": the
                 // Release half, for later Acquire loads of `head`.
                 match head.compare_exchange(
@@ -1013,11 +1071,20 @@ impl<'a> Queue<'a> {
                     Ordering::Acquire,
                 ) {
                     Ok(_) => {
+                        if self.dies_at(Death::Won) {
+                            return Attempt::NotNow;
+                        }
                         if let Some(look) = self.look {
                             look.claimed(self, p);
                         }
                         claim.commit();
+                        if self.dies_at(Death::Counted) {
+                            return Attempt::NotNow;
+                        }
                         put(payload);
+                        if self.dies_at(Death::Copied) {
+                            return Attempt::NotNow;
+                        }
                         // SYNC POINT "slot free": Release orders our payload
                         // reads before the next producer's claim.
                         word.store(

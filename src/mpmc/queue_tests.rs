@@ -5,68 +5,25 @@
 //! --lib loom`.
 
 use super::*;
-use crate::sync::copy::load_payload;
 
-/// How far a send or a receive by hand gets before its process "dies".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Stop {
-    /// Announced the position (its ticket); no CAS yet.
-    Announced,
-    /// Won the CAS on `tail`/`head`; not counted yet.
-    Won,
-    /// Counted; the slot not finished.
-    Counted,
-    /// The payload written (send) or read (receive); the slot not finished.
-    Copied,
-}
+/// How far a send or a receive gets before its process "dies" (the real
+/// `push_one` / `pop_one`, stopped where a kill would stop them).
+type Stop = Death;
 
-/// A send by hand, as `push_one` does it, stopping at `stop`. Returns the
-/// position it went for.
+/// A send of `v` by `me` that dies at `stop`. Returns the position it went
+/// for.
 fn send_until(q: &Queue<'_>, me: EntryIndex, stop: Stop, v: u64) -> u64 {
-    let entry = q.ctl.peers.entry(me);
-    let claim = Claim::begin(&entry.claim_send, &entry.sent);
     let p = q.ctl.tail.load(Ordering::Relaxed);
     assert_eq!(q.word(p).load(Ordering::Acquire), enc(p, EMPTY));
-    claim.announce(p);
-    if stop == Stop::Announced {
-        return p;
-    }
-    assert!(q
-        .ctl
-        .tail
-        .compare_exchange(p, p + 1, Ordering::AcqRel, Ordering::Relaxed)
-        .is_ok());
-    if stop == Stop::Won {
-        return p;
-    }
-    claim.commit();
-    if stop == Stop::Copied {
-        store_payload(q.payload(p), &v);
-    }
+    assert_eq!(q.dying(stop).try_push(me, &v), Attempt::NotNow);
     p
 }
 
-/// A receive by hand, as `pop_one` does it, stopping at `stop`.
+/// A receive by `me` that dies at `stop`. Returns the position it went for.
 fn recv_until(q: &Queue<'_>, me: EntryIndex, stop: Stop) -> u64 {
-    let entry = q.ctl.peers.entry(me);
-    let claim = Claim::begin(&entry.claim_recv, &entry.received);
     let p = q.ctl.head.load(Ordering::Relaxed);
     assert_eq!(q.word(p).load(Ordering::Acquire), enc(p, FULL));
-    claim.announce(p);
-    if stop == Stop::Announced {
-        return p;
-    }
-    assert!(q
-        .ctl
-        .head
-        .compare_exchange(p, p + 1, Ordering::AcqRel, Ordering::Relaxed)
-        .is_ok());
-    if stop >= Stop::Counted {
-        claim.commit();
-    }
-    if stop == Stop::Copied {
-        let _: u64 = load_payload(q.payload(p));
-    }
+    assert_eq!(q.dying(stop).try_pop::<u64>(me), Attempt::NotNow);
     p
 }
 
@@ -74,6 +31,7 @@ fn recv_until(q: &Queue<'_>, me: EntryIndex, stop: Stop) -> u64 {
 mod tests {
     use super::super::heap::HeapQueue;
     use super::*;
+    use crate::testing::Stop as Partner;
 
     fn peer(q: &Queue<'_>, id: u64) -> EntryIndex {
         q.ctl.peers.claim(id).unwrap()
@@ -464,35 +422,40 @@ mod tests {
         const PER: u64 = if cfg!(miri) { 200 } else { 50_000 };
         let h = HeapQueue::new::<u64>(8);
         let seen: Vec<_> = (0..4 * PER).map(|_| AtomicU64::new(0)).collect();
+        let stop = Partner::new();
         std::thread::scope(|s| {
             for t in 0..2u64 {
-                let h = &h;
+                let (h, stop) = (&h, &stop);
                 s.spawn(move || {
-                    let q = h.queue();
-                    let me = q.ctl.peers.claim(10 + t).unwrap();
-                    for i in 0..2 * PER {
-                        let v = t * 2 * PER + i;
-                        while q.try_push(me, &v) != Attempt::Done(()) {
-                            std::thread::yield_now();
+                    stop.guard(|| {
+                        let q = h.queue();
+                        let me = q.ctl.peers.claim(10 + t).unwrap();
+                        for i in 0..2 * PER {
+                            let v = t * 2 * PER + i;
+                            while q.try_push(me, &v) != Attempt::Done(()) {
+                                stop.idle();
+                            }
                         }
-                    }
+                    })
                 });
             }
             for t in 0..2u64 {
-                let (h, seen) = (&h, &seen);
+                let (h, seen, stop) = (&h, &seen, &stop);
                 s.spawn(move || {
-                    let q = h.queue();
-                    let me = q.ctl.peers.claim(20 + t).unwrap();
-                    for _ in 0..2 * PER {
-                        let v = loop {
-                            if let Attempt::Done(v) = q.try_pop::<u64>(me) {
-                                break v;
-                            }
-                            std::thread::yield_now();
-                        };
-                        seen[v as usize].fetch_add(1, Ordering::Relaxed);
-                        assert!(q.task_done(me));
-                    }
+                    stop.guard(|| {
+                        let q = h.queue();
+                        let me = q.ctl.peers.claim(20 + t).unwrap();
+                        for _ in 0..2 * PER {
+                            let v = loop {
+                                if let Attempt::Done(v) = q.try_pop::<u64>(me) {
+                                    break v;
+                                }
+                                stop.idle();
+                            };
+                            seen[v as usize].fetch_add(1, Ordering::Relaxed);
+                            assert!(q.task_done(me));
+                        }
+                    })
                 });
             }
         });
@@ -643,35 +606,8 @@ mod loom_models {
                 let h2 = h.clone();
                 let dead = h.queue().ctl.peers.claim(1).unwrap();
                 let stopped = thread::spawn(move || {
-                    let q = h2.queue();
-                    let entry = q.ctl.peers.entry(dead);
-                    // A send by hand, as `push_one`, stopping at `stop`.
-                    let claim = Claim::begin(&entry.claim_send, &entry.sent);
-                    let p = q.ctl.tail.load(Ordering::Relaxed);
-                    let w = q.word(p).load(Ordering::Acquire);
-                    if w != enc(p, EMPTY) {
-                        return;
-                    }
-                    claim.announce(p);
-                    if stop == Stop::Announced {
-                        return;
-                    }
-                    if q.ctl
-                        .tail
-                        .compare_exchange(p, p + 1, Ordering::AcqRel, Ordering::Relaxed)
-                        .is_err()
-                    {
-                        // Lost the race: as a process killed before it could
-                        // withdraw its announcement.
-                        return;
-                    }
-                    if stop == Stop::Won {
-                        return;
-                    }
-                    claim.commit();
-                    if stop == Stop::Copied {
-                        store_payload(q.payload(p), &77u64);
-                    }
+                    // A send that stops at `stop`, as a killed process's.
+                    let _ = h2.queue().dying(stop).try_push(dead, &77u64);
                 });
                 let h3 = h.clone();
                 let live = thread::spawn(move || {
@@ -735,28 +671,8 @@ mod loom_models {
                 let dead = q.ctl.peers.claim(1).unwrap();
                 let h2 = h.clone();
                 let stopped = thread::spawn(move || {
-                    let q = h2.queue();
-                    let entry = q.ctl.peers.entry(dead);
-                    // A receive by hand, as `pop_one`, stopping at `stop`.
-                    let claim = Claim::begin(&entry.claim_recv, &entry.received);
-                    let p = q.ctl.head.load(Ordering::Relaxed);
-                    if q.word(p).load(Ordering::Acquire) != enc(p, FULL) {
-                        return;
-                    }
-                    claim.announce(p);
-                    if stop == Stop::Announced
-                        || q.ctl
-                            .head
-                            .compare_exchange(p, p + 1, Ordering::AcqRel, Ordering::Relaxed)
-                            .is_err()
-                        || stop == Stop::Won
-                    {
-                        return;
-                    }
-                    claim.commit();
-                    if stop == Stop::Copied {
-                        let _: u64 = load_payload(q.payload(p));
-                    }
+                    // A receive that stops at `stop`, as a killed process's.
+                    let _ = h2.queue().dying(stop).try_pop::<u64>(dead);
                 });
                 let h3 = h.clone();
                 let live = thread::spawn(move || {

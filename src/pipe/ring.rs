@@ -747,6 +747,7 @@ pub(crate) mod heap {
 mod tests {
     use super::heap::HeapRing;
     use super::*;
+    use crate::testing::Stop;
     use std::collections::VecDeque;
 
     /// A message whose bytes depend on its sequence number and length.
@@ -850,6 +851,40 @@ mod tests {
         assert_eq!(rd.try_recv(&r, &mut big), Ok(Some(12)));
         assert_eq!(&big[..12], b"hello, world");
         assert_eq!(rd.try_recv(&r, &mut big), Ok(None));
+    }
+
+    /// The boundary of the writer's room check: it needs the padding, the
+    /// record and the next record's header. One word short of that (free
+    /// space comes in whole words) is refused, and nothing the reader has
+    /// yet to read is touched; exactly that much is accepted.
+    #[test]
+    fn room_for_the_next_header_is_needed_to_the_word() {
+        let h = HeapRing::new(32);
+        let r = h.ring();
+        let (mut w, mut rd) = (Writer::attach(&r).unwrap(), Reader::attach(&r).unwrap());
+        let m0 = message(0, 8);
+        // 16 + 8 bytes: 8 free, and an empty record needs 8 + 8.
+        assert!(w.try_send(&r, &m0) && w.try_send(&r, b""));
+        assert!(
+            !w.try_send(&r, b""),
+            "accepted with one word less than needed"
+        );
+        // Its next header would have gone at offset 0: m0's header, unread.
+        let mut out = [0u8; 8];
+        assert_eq!(rd.try_recv(&r, &mut out), Ok(Some(8)));
+        assert_eq!(out, m0[..]);
+        // 24 free; an 8-byte message at offset 24 pads 8 and needs 8 + 16 + 8:
+        // one word short again. Once the empty record is read, exactly enough.
+        let m2 = message(2, 8);
+        assert!(
+            !w.try_send(&r, &m2),
+            "accepted with one word less than needed"
+        );
+        assert_eq!(rd.try_recv(&r, &mut out), Ok(Some(0)));
+        assert!(w.try_send(&r, &m2), "refused with exactly the room needed");
+        assert_eq!(rd.try_recv(&r, &mut out), Ok(Some(8)));
+        assert_eq!(out, m2[..]);
+        assert_eq!(rd.try_recv(&r, &mut out), Ok(None));
     }
 
     #[test]
@@ -995,39 +1030,44 @@ mod tests {
     fn two_threads_transfer_in_place() {
         let n: u64 = if cfg!(miri) { 200 } else { 50_000 };
         let h = HeapRing::new(256);
+        let stop = Stop::new();
         std::thread::scope(|s| {
             s.spawn(|| {
+                stop.guard(|| {
+                    let r = h.ring();
+                    let mut w = Writer::attach(&r).unwrap();
+                    for seq in 0..n {
+                        let len = (seq % 100) as usize;
+                        let res = loop {
+                            match w.reserve(&r, 100) {
+                                Some(res) => break res,
+                                None => stop.idle(),
+                            }
+                        };
+                        // SAFETY: a fresh reservation of this writer, used once.
+                        let buf = unsafe { r.reserved_bytes(&res) };
+                        buf[..len].copy_from_slice(&message(seq, len));
+                        w.commit(&r, res, len as u64);
+                    }
+                })
+            });
+            stop.guard(|| {
                 let r = h.ring();
-                let mut w = Writer::attach(&r).unwrap();
+                let mut rd = Reader::attach(&r).unwrap();
                 for seq in 0..n {
-                    let len = (seq % 100) as usize;
-                    let res = loop {
-                        match w.reserve(&r, 100) {
-                            Some(res) => break res,
-                            None => std::thread::yield_now(),
+                    let m = loop {
+                        match rd.peek(&r) {
+                            Ok(Some(m)) => break m,
+                            Ok(None) => stop.idle(),
+                            Err(e) => panic!("{e:?}"),
                         }
                     };
-                    // SAFETY: a fresh reservation of this writer, used once.
-                    let buf = unsafe { r.reserved_bytes(&res) };
-                    buf[..len].copy_from_slice(&message(seq, len));
-                    w.commit(&r, res, len as u64);
+                    // SAFETY: the message just peeked, consumed only below.
+                    let bytes = unsafe { r.message_bytes(&m) };
+                    assert_eq!(bytes, &message(seq, (seq % 100) as usize)[..]);
+                    rd.consume(&r, m);
                 }
-            });
-            let r = h.ring();
-            let mut rd = Reader::attach(&r).unwrap();
-            for seq in 0..n {
-                let m = loop {
-                    match rd.peek(&r) {
-                        Ok(Some(m)) => break m,
-                        Ok(None) => std::thread::yield_now(),
-                        Err(e) => panic!("{e:?}"),
-                    }
-                };
-                // SAFETY: the message just peeked, consumed only below.
-                let bytes = unsafe { r.message_bytes(&m) };
-                assert_eq!(bytes, &message(seq, (seq % 100) as usize)[..]);
-                rd.consume(&r, m);
-            }
+            })
         });
     }
 
@@ -1036,33 +1076,38 @@ mod tests {
         let n: u64 = if cfg!(miri) { 300 } else { 100_000 };
         let h = HeapRing::new(512);
         let max = max_message_len(512) as usize;
+        let stop = Stop::new();
         std::thread::scope(|s| {
             s.spawn(|| {
-                let r = h.ring();
-                let mut w = Writer::attach(&r).unwrap();
-                let mut rng = Lcg(1);
-                for seq in 0..n {
-                    let msg = message(seq, rng.next() as usize % (max + 1));
-                    while !w.try_send(&r, &msg) {
-                        std::thread::yield_now();
+                stop.guard(|| {
+                    let r = h.ring();
+                    let mut w = Writer::attach(&r).unwrap();
+                    let mut rng = Lcg(1);
+                    for seq in 0..n {
+                        let msg = message(seq, rng.next() as usize % (max + 1));
+                        while !w.try_send(&r, &msg) {
+                            stop.idle();
+                        }
                     }
-                }
+                })
             });
-            let r = h.ring();
-            let mut rd = Reader::attach(&r).unwrap();
-            let mut rng = Lcg(1);
-            let mut out = vec![0u8; max];
-            for seq in 0..n {
-                let want = message(seq, rng.next() as usize % (max + 1));
-                let len = loop {
-                    match rd.try_recv(&r, &mut out) {
-                        Ok(Some(len)) => break len,
-                        Ok(None) => std::thread::yield_now(),
-                        Err(e) => panic!("{e:?}"),
-                    }
-                };
-                assert_eq!(&out[..len], &want[..], "message {seq}");
-            }
+            stop.guard(|| {
+                let r = h.ring();
+                let mut rd = Reader::attach(&r).unwrap();
+                let mut rng = Lcg(1);
+                let mut out = vec![0u8; max];
+                for seq in 0..n {
+                    let want = message(seq, rng.next() as usize % (max + 1));
+                    let len = loop {
+                        match rd.try_recv(&r, &mut out) {
+                            Ok(Some(len)) => break len,
+                            Ok(None) => stop.idle(),
+                            Err(e) => panic!("{e:?}"),
+                        }
+                    };
+                    assert_eq!(&out[..len], &want[..], "message {seq}");
+                }
+            })
         });
     }
 }
@@ -1116,6 +1161,37 @@ mod loom_models {
             let mut rd = Reader::attach(&r).unwrap();
             for (i, len) in LENS.into_iter().enumerate() {
                 assert_eq!(recv(&mut rd, &r), msg(i as u8, len));
+            }
+            writer.join().unwrap();
+            assert_eq!(r.queued_bytes(), 0);
+        });
+    }
+
+    /// The writer fills the 32-byte ring exactly to the word while the
+    /// reader lags: 16 + 8 bytes, then an empty record that fits only once
+    /// the reader has freed the first (its next header goes where the first
+    /// record's header is), then an 8-byte message that needs the padding
+    /// at the end. Every message arrives, in order: a writer that zeroed a
+    /// header the reader had yet to read would lose one.
+    #[test]
+    fn the_ring_fills_to_the_word_while_the_reader_lags() {
+        const LENS: [usize; 4] = [8, 0, 0, 8];
+        loom::model(|| {
+            let h = Arc::new(HeapRing::new(32));
+            let h2 = h.clone();
+            let writer = thread::spawn(move || {
+                let r = h2.ring();
+                let mut w = Writer::attach(&r).unwrap();
+                for (i, len) in LENS.into_iter().enumerate() {
+                    while !w.try_send(&r, &msg(i as u8, len)) {
+                        thread::yield_now();
+                    }
+                }
+            });
+            let r = h.ring();
+            let mut rd = Reader::attach(&r).unwrap();
+            for (i, len) in LENS.into_iter().enumerate() {
+                assert_eq!(recv(&mut rd, &r), msg(i as u8, len), "message {i}");
             }
             writer.join().unwrap();
             assert_eq!(r.queued_bytes(), 0);

@@ -531,6 +531,7 @@ pub(crate) mod heap {
 mod tests {
     use super::heap::HeapRing;
     use super::*;
+    use crate::testing::Stop;
 
     const N: u64 = if cfg!(miri) { 2_000 } else { 200_000 };
 
@@ -660,33 +661,38 @@ mod tests {
     #[test]
     fn two_threads_transfer_in_order() {
         let h = HeapRing::new::<u64>(16);
+        let stop = Stop::new();
         std::thread::scope(|s| {
             s.spawn(|| {
+                stop.guard(|| {
+                    let r = h.ring();
+                    let mut p = Producer::attach(&r);
+                    let mut i = 0;
+                    while i < N {
+                        if p.try_push(&r, &i) {
+                            i += 1;
+                        } else {
+                            stop.idle();
+                        }
+                    }
+                })
+            });
+            stop.guard(|| {
                 let r = h.ring();
-                let mut p = Producer::attach(&r);
-                let mut i = 0;
-                while i < N {
-                    if p.try_push(&r, &i) {
-                        i += 1;
-                    } else {
-                        std::thread::yield_now();
+                let mut c = Consumer::attach(&r);
+                let mut next = 0;
+                let mut buf = [0u64; 7];
+                while next < N {
+                    let n = c.pop_slice(&r, &mut buf);
+                    for &v in &buf[..n] {
+                        assert_eq!(v, next);
+                        next += 1;
+                    }
+                    if n == 0 {
+                        stop.idle();
                     }
                 }
-            });
-            let r = h.ring();
-            let mut c = Consumer::attach(&r);
-            let mut next = 0;
-            let mut buf = [0u64; 7];
-            while next < N {
-                let n = c.pop_slice(&r, &mut buf);
-                for &v in &buf[..n] {
-                    assert_eq!(v, next);
-                    next += 1;
-                }
-                if n == 0 {
-                    std::thread::yield_now();
-                }
-            }
+            })
         });
     }
 }

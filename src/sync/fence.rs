@@ -47,8 +47,33 @@ mod imp {
     const REGISTERED: u8 = 1;
     const UNAVAILABLE: u8 = 2;
 
-    /// This process's registration, decided once.
-    static STATE: AtomicU8 = AtomicU8::new(UNKNOWN);
+    /// A process's registration, decided once: the light fence may be a
+    /// compiler fence only once the kernel has accepted it.
+    pub(super) struct Registration(AtomicU8);
+
+    impl Registration {
+        pub(super) const fn new() -> Self {
+            Registration(AtomicU8::new(UNKNOWN))
+        }
+
+        /// Registers with `register`, the system call (a stand-in in
+        /// tests); idempotent.
+        pub(super) fn register_with(&self, register: impl FnOnce() -> bool) {
+            if self.0.load(Ordering::Relaxed) == UNKNOWN {
+                let ok = register();
+                self.0
+                    .store(if ok { REGISTERED } else { UNAVAILABLE }, Ordering::Relaxed);
+            }
+        }
+
+        #[inline(always)]
+        pub(super) fn light_is_free(&self) -> bool {
+            self.0.load(Ordering::Relaxed) == REGISTERED
+        }
+    }
+
+    /// This process's registration.
+    static STATE: Registration = Registration::new();
 
     fn membarrier(cmd: libc::c_int) -> bool {
         // SAFETY: membarrier takes two integer arguments and no pointers;
@@ -59,15 +84,12 @@ mod imp {
     /// Registers this process as a target of global expedited barriers.
     /// Idempotent; called when a handle attaches, before any notification.
     pub(crate) fn register() {
-        if STATE.load(Ordering::Relaxed) == UNKNOWN {
-            let ok = membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED);
-            STATE.store(if ok { REGISTERED } else { UNAVAILABLE }, Ordering::Relaxed);
-        }
+        STATE.register_with(|| membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED));
     }
 
     #[inline(always)]
     pub(crate) fn light_is_free() -> bool {
-        STATE.load(Ordering::Relaxed) == REGISTERED
+        STATE.light_is_free()
     }
 
     pub(crate) fn heavy() -> bool {
@@ -109,4 +131,40 @@ pub(crate) fn light() {
 pub(crate) fn heavy() -> bool {
     fence(Ordering::SeqCst);
     imp::heavy()
+}
+
+#[cfg(all(test, target_os = "linux", not(loom), not(miri)))]
+mod tests {
+    use super::imp::Registration;
+
+    /// The light fence is a compiler fence only: a process that relies on
+    /// it must be one the kernel will interrupt with the heavy fence. So it
+    /// is free after a registration that succeeded, and never before or
+    /// after one that failed (a seccomp filter, an old kernel).
+    #[test]
+    fn the_light_fence_is_free_only_after_registration_succeeded() {
+        let ok = Registration::new();
+        assert!(!ok.light_is_free(), "free before registering");
+        ok.register_with(|| true);
+        assert!(ok.light_is_free());
+
+        let refused = Registration::new();
+        refused.register_with(|| false);
+        assert!(!refused.light_is_free(), "free though the kernel refused");
+        // Decided once: a later attach does not ask again.
+        refused.register_with(|| panic!("asked twice"));
+        assert!(!refused.light_is_free());
+    }
+
+    /// Where the kernel offers global expedited barriers, attaching
+    /// registers, so the hot path gets the free light fence.
+    #[test]
+    fn this_process_registers_where_the_kernel_offers_it() {
+        // SAFETY: MEMBARRIER_CMD_QUERY (0) takes no pointers and returns the
+        // mask of supported commands, or -1.
+        let supported = unsafe { libc::syscall(libc::SYS_membarrier, 0, 0, 0) };
+        super::register();
+        let offered = supported > 0 && supported & (1 << 1) != 0;
+        assert_eq!(super::imp::light_is_free(), offered, "mask {supported:#x}");
+    }
 }
