@@ -130,7 +130,7 @@ pub mod pipe;
 mod segment;
 pub mod spsc;
 mod sync;
-#[cfg(all(test, not(loom)))]
+#[cfg(test)]
 mod testing;
 mod value;
 

@@ -416,50 +416,9 @@ impl From<Side> for crate::error::Role {
 #[cfg(all(test, loom))]
 mod loom_models {
     use super::*;
-    use crate::sync::atomic::AtomicU32;
-    use crate::sync::liveness::ID_BITS;
+    use crate::testing::Peers;
     use loom::sync::Arc;
     use loom::thread;
-
-    /// Which of ids 0..4 are alive: the kernel's seat locks, modelled as
-    /// flags that a dying process clears with Release (its stores happen
-    /// before; see `sync::lock`, "What a steal inherits").
-    type Alive = Arc<[AtomicU32; 4]>;
-
-    fn alive(ids: &[u64]) -> Alive {
-        Arc::new(core::array::from_fn(|i| {
-            AtomicU32::new(u32::from(ids.contains(&(i as u64))))
-        }))
-    }
-
-    /// The witness of handle `me`.
-    struct Flags {
-        me: u64,
-        alive: Alive,
-    }
-
-    impl Witness for Flags {
-        fn me(&self) -> u64 {
-            self.me
-        }
-        fn check(&self, id: u64) -> Verdict {
-            let id = id & ID_BITS;
-            if id == self.me {
-                Verdict::Mine
-            } else if self
-                .alive
-                .get(id as usize)
-                .is_some_and(|a| a.load(Ordering::Acquire) != 0)
-            {
-                Verdict::Alive
-            } else {
-                Verdict::Dead
-            }
-        }
-        fn holder_pid(&self, id: u64) -> u32 {
-            id as u32
-        }
-    }
 
     const SENDER: usize = 0;
 
@@ -471,21 +430,13 @@ mod loom_models {
     fn a_dead_sender_is_replaced_while_its_receiver_reaps() {
         loom::model(|| {
             let roles = Arc::new(Roles::new());
-            let live = alive(&[1, 2, 3]);
-            roles
-                .claim(
-                    SENDER,
-                    &Flags {
-                        me: 1,
-                        alive: live.clone(),
-                    },
-                )
-                .unwrap();
+            let live = Peers::new(&[1, 2, 3]);
+            roles.claim(SENDER, &live.me(1)).unwrap();
             let l = live.clone();
-            let dying = thread::spawn(move || l[1].store(0, Ordering::Release));
+            let dying = thread::spawn(move || l.kill(1));
             let (r, l) = (roles.clone(), live.clone());
             let new_sender = thread::spawn(move || {
-                let w = Flags { me: 2, alive: l };
+                let w = l.me(2);
                 loop {
                     match r.claim(SENDER, &w) {
                         Ok(()) => break,
@@ -496,7 +447,7 @@ mod loom_models {
                     }
                 }
             });
-            let receiver = Flags { me: 3, alive: live };
+            let receiver = live.me(3);
             if roles.reap(SENDER, &receiver) {
                 assert_eq!(roles.departure(SENDER), Some(Departure::Died));
             }
@@ -515,18 +466,18 @@ mod loom_models {
     fn a_word_naming_the_asker_is_forged() {
         loom::model(|| {
             let roles = Arc::new(Roles::new());
-            let live = alive(&[2, 3]);
+            let live = Peers::new(&[2, 3]);
             roles.mark_came(SENDER);
             roles.held[SENDER].store(3, Ordering::Release);
             let (r, l) = (roles.clone(), live.clone());
             let new_sender = thread::spawn(move || {
-                let w = Flags { me: 2, alive: l };
+                let w = l.me(2);
                 while let Err(Taken { pid }) = r.claim(SENDER, &w) {
                     assert_eq!(pid, 3, "the forged word names the receiver");
                     thread::yield_now();
                 }
             });
-            let receiver = Flags { me: 3, alive: live };
+            let receiver = live.me(3);
             assert!(roles.reap(SENDER, &receiver), "its own id is forged");
             assert_eq!(roles.departure(SENDER), Some(Departure::Died));
             new_sender.join().unwrap();
@@ -542,19 +493,11 @@ mod loom_models {
     fn a_release_races_a_reap() {
         loom::model(|| {
             let roles = Arc::new(Roles::new());
-            let live = alive(&[1, 3]);
-            roles
-                .claim(
-                    SENDER,
-                    &Flags {
-                        me: 1,
-                        alive: live.clone(),
-                    },
-                )
-                .unwrap();
+            let live = Peers::new(&[1, 3]);
+            roles.claim(SENDER, &live.me(1)).unwrap();
             let r = roles.clone();
             let sender = thread::spawn(move || r.release(SENDER, 1));
-            let receiver = Flags { me: 3, alive: live };
+            let receiver = live.me(3);
             assert!(!roles.reap(SENDER, &receiver), "reaped a live sender");
             if !roles.is_held(SENDER) {
                 assert_eq!(roles.departure(SENDER), Some(Departure::Closed));

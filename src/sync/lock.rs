@@ -649,33 +649,7 @@ mod blocking {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use crate::sync::liveness::{Verdict, Witness};
-
-    /// A witness for heap-backed tests: ids in `alive` are alive, `me` is
-    /// ours, anything else dead.
-    struct Fake {
-        me: u64,
-        alive: Vec<u64>,
-    }
-
-    impl Witness for Fake {
-        fn me(&self) -> u64 {
-            self.me
-        }
-        fn check(&self, id: u64) -> Verdict {
-            let id = id & ID_BITS;
-            if id == self.me {
-                Verdict::Mine
-            } else if self.alive.contains(&id) {
-                Verdict::Alive
-            } else {
-                Verdict::Dead
-            }
-        }
-        fn holder_pid(&self, _id: u64) -> u32 {
-            0
-        }
-    }
+    use crate::testing::Peers;
 
     #[test]
     fn acquire_release_and_steal() {
@@ -747,10 +721,7 @@ mod tests {
 
         let b = LockBlock::new();
         let local = Local::default();
-        let w = Fake {
-            me: 5,
-            alive: vec![6],
-        };
+        let w = Peers::new(&[6]).me(5);
         let quick = Duration::from_millis(5);
         // Dead, garbage, our own id: each taken by an unbounded lock.
         for word in [9, u64::MAX, 5, 5 | MARK] {
