@@ -243,7 +243,6 @@ impl Primitive {
     }
 
     /// The primitive called `name` in a layout description (`"u64"`).
-    #[cfg_attr(loom, allow(dead_code))] // used by `inspect`, which loom builds leave out
     pub(crate) fn from_name(name: &str) -> Option<Primitive> {
         use Primitive::*;
         [U8, U16, U32, U64, U128, I8, I16, I32, I64, I128, F32, F64]
@@ -259,6 +258,27 @@ impl Primitive {
             Primitive::U32 | Primitive::I32 | Primitive::F32 => 4,
             Primitive::U64 | Primitive::I64 | Primitive::F64 => 8,
             Primitive::U128 | Primitive::I128 => 16,
+        }
+    }
+}
+
+impl Primitive {
+    /// Its alignment in bytes on this target (`align_of`): where a
+    /// `#[repr(C)]` struct, or C, places a field of it.
+    pub const fn align(self) -> usize {
+        match self {
+            Primitive::U8 => align_of::<u8>(),
+            Primitive::U16 => align_of::<u16>(),
+            Primitive::U32 => align_of::<u32>(),
+            Primitive::U64 => align_of::<u64>(),
+            Primitive::U128 => align_of::<u128>(),
+            Primitive::I8 => align_of::<i8>(),
+            Primitive::I16 => align_of::<i16>(),
+            Primitive::I32 => align_of::<i32>(),
+            Primitive::I64 => align_of::<i64>(),
+            Primitive::I128 => align_of::<i128>(),
+            Primitive::F32 => align_of::<f32>(),
+            Primitive::F64 => align_of::<f64>(),
         }
     }
 }
@@ -385,10 +405,23 @@ impl Leaves {
 
 /// The canonical layout description of an element type (the grammar is in
 /// the [module docs](self)), such as `size 16 align 8 {0:u64,8:f32,12:u8[4]}`.
+///
+/// Made from a Rust type ([`Description::of`]), or from text
+/// ([`Description::parse`]) or leaves ([`Description::from_leaves`]) by a
+/// program that knows its element type only at run time, such as a binding
+/// for another language: the raw handles
+/// ([`mpmc::RawSender`](crate::mpmc::RawSender)) take one, and agree with
+/// the typed handles of every Rust type whose description it equals.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Description {
     text: String,
+    size: usize,
+    align: usize,
 }
+
+/// The largest alignment a Rust type can have (`#[repr(align(N))]` takes
+/// at most 2²⁹), so the largest a description may say.
+pub const MAX_ALIGN: usize = 1 << 29;
 
 impl Description {
     /// The description of `T`; an error if `T`'s [`Element::describe`]
@@ -396,31 +429,125 @@ impl Description {
     pub fn of<T: Element>() -> Result<Description, LayoutError> {
         let mut leaves = Leaves::new();
         T::describe(0, &mut leaves);
-        let size = size_of::<T>();
-        let fail = |problem: String| {
-            Err(LayoutError {
-                type_name: core::any::type_name::<T>(),
+        Description::finish(size_of::<T>(), align_of::<T>(), leaves).map_err(|problem| {
+            LayoutError {
+                subject: Subject::Type(core::any::type_name::<T>()),
                 problem,
-            })
+            }
+        })
+    }
+
+    /// The description of an element of `size` bytes and alignment `align`
+    /// whose primitives are `leaves`: `(offset, primitive, count)` each, in
+    /// byte order. Leaves of one type that follow each other are merged, as
+    /// in every description, so `[(0, U8, 2), (2, U8, 2)]` and
+    /// `[(0, U8, 4)]` describe the same element.
+    ///
+    /// An error unless the leaves describe each byte of `0..size` once, in
+    /// order (no padding), `align` is a power of two of at most
+    /// [`MAX_ALIGN`] and `size` a multiple of it: what every Rust element
+    /// type's description satisfies.
+    ///
+    /// ```
+    /// use shmkit::element::{Description, Primitive};
+    /// let d = Description::from_leaves(16, 8, [(0, Primitive::I64, 1), (8, Primitive::F64, 1)])?;
+    /// assert_eq!(d.as_str(), "size 16 align 8 {0:i64,8:f64}");
+    /// # Ok::<(), shmkit::element::LayoutError>(())
+    /// ```
+    pub fn from_leaves(
+        size: usize,
+        align: usize,
+        leaves: impl IntoIterator<Item = (usize, Primitive, usize)>,
+    ) -> Result<Description, LayoutError> {
+        let mut out = Leaves::new();
+        for (at, prim, count) in leaves {
+            out.primitive(at, prim, count);
+        }
+        Description::finish(size, align, out).map_err(|problem| LayoutError {
+            subject: Subject::Leaves,
+            problem,
+        })
+    }
+
+    /// Reads a description from its text: the exact, canonical text that
+    /// [`Description::of`] gives for a type of that layout (the grammar is in
+    /// the [module docs](self)).
+    ///
+    /// Any string is safe to pass: one that is not such a description is a
+    /// [`LayoutError`] that says what is wrong and where, never a panic, and
+    /// takes time linear in its length. Refused, besides text outside the
+    /// grammar: numbers that overflow a `usize`, an alignment that is not a
+    /// power of two (or above [`MAX_ALIGN`]), a size that is not a multiple
+    /// of the alignment, leaves that leave a gap, overlap or end anywhere but
+    /// at the size, a `[COUNT]` below 2, and leaves of one type that follow
+    /// each other unmerged (`0:u8,1:u8` for `0:u8[2]`: the fingerprint is of
+    /// the text, so only the canonical text can match a Rust type).
+    ///
+    /// ```
+    /// #[derive(Clone, Copy, shmkit::Element)]
+    /// #[repr(C)]
+    /// struct Reading {
+    ///     at_micros: i64,
+    ///     value: f64,
+    /// }
+    /// use shmkit::element::Description;
+    /// let d = Description::parse("size 16 align 8 {0:i64,8:f64}")?;
+    /// assert_eq!(d, Description::of::<Reading>()?);
+    /// assert_eq!((d.size(), d.align()), (16, 8));
+    ///
+    /// let e = Description::parse("size 16 align 8 {0:i64,12:f64}").unwrap_err();
+    /// assert!(e.to_string().contains("at byte 12"), "{e}");
+    /// # Ok::<(), shmkit::element::LayoutError>(())
+    /// ```
+    pub fn parse(text: &str) -> Result<Description, LayoutError> {
+        let fail = |problem: String| LayoutError {
+            subject: Subject::Text(excerpt(text)),
+            problem,
         };
+        let (size, align, leaves) = parse_text(text).map_err(fail)?;
+        let d = Description::finish(size, align, leaves).map_err(fail)?;
+        if d.text != text {
+            return Err(fail(format!(
+                "is not in canonical form, which is `{}` (leaves of one type that follow \
+                 each other are one leaf with a count)",
+                d.text
+            )));
+        }
+        Ok(d)
+    }
+
+    /// The description of an element of `size` and `align` with `leaves`,
+    /// or what is wrong with it.
+    fn finish(size: usize, align: usize, leaves: Leaves) -> Result<Description, String> {
+        if !align.is_power_of_two() || align > MAX_ALIGN {
+            return Err(format!(
+                "says alignment {align}, which is not a power of two of at most {MAX_ALIGN}"
+            ));
+        }
+        if size % align != 0 || size > isize::MAX as usize {
+            return Err(format!(
+                "says size {size}, which is not a multiple of its alignment {align} \
+                 (or larger than any type)"
+            ));
+        }
         match leaves.fault {
             Some(Fault::Misplaced { at, prim, end }) => {
-                return fail(format!(
+                return Err(format!(
                     "puts a {prim} at byte {at} where the leaves before it end at byte {end}"
                 ))
             }
             Some(Fault::Overflow { at, prim }) => {
-                return fail(format!("puts at byte {at} more {prim}s than memory holds"))
+                return Err(format!("puts at byte {at} more {prim}s than memory holds"))
             }
             None if leaves.end != size => {
-                return fail(format!(
+                return Err(format!(
                     "describes bytes 0..{} of a {size}-byte type",
                     leaves.end
                 ))
             }
             None => {}
         }
-        let mut text = format!("size {size} align {} {{", align_of::<T>());
+        let mut text = format!("size {size} align {align} {{");
         for (i, r) in leaves.runs.iter().enumerate() {
             let sep = if i == 0 { "" } else { "," };
             // Writing to a String cannot fail.
@@ -430,12 +557,22 @@ impl Description {
             };
         }
         text.push('}');
-        Ok(Description { text })
+        Ok(Description { text, size, align })
     }
 
     /// The description's text.
     pub fn as_str(&self) -> &str {
         &self.text
+    }
+
+    /// The element's size in bytes.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The element's alignment in bytes.
+    pub fn align(&self) -> usize {
+        self.align
     }
 
     /// The 64-bit FNV-1a hash of the text: what a segment header records as
@@ -452,22 +589,167 @@ impl fmt::Display for Description {
     }
 }
 
-/// A hand-written [`Element::describe`] that does not describe each byte of
-/// its type once, in order.
+/// The start of `text`, for an error message: a hostile string may be
+/// long.
+fn excerpt(text: &str) -> String {
+    const ROOM: usize = 80;
+    match text.char_indices().nth(ROOM) {
+        None => text.to_owned(),
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+    }
+}
+
+/// A cursor over a description's text.
+struct Cursor<'a> {
+    text: &'a [u8],
+    at: usize,
+}
+
+impl Cursor<'_> {
+    /// Consumes `lit`, or says what was expected where.
+    fn expect(&mut self, lit: &str) -> Result<(), String> {
+        if self.text[self.at..].starts_with(lit.as_bytes()) {
+            self.at += lit.len();
+            Ok(())
+        } else {
+            Err(format!(
+                "has no `{lit}` at byte {}, where one belongs",
+                self.at
+            ))
+        }
+    }
+
+    /// Consumes `b` if it is next.
+    fn eat(&mut self, b: u8) -> bool {
+        let next = self.text.get(self.at) == Some(&b);
+        self.at += usize::from(next);
+        next
+    }
+
+    /// A decimal number: digits, no sign, no leading zeros, fitting a
+    /// `usize`.
+    fn number(&mut self, what: &str) -> Result<usize, String> {
+        let start = self.at;
+        let digits = self.text[start..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        if digits == 0 {
+            return Err(format!("has no decimal number for {what} at byte {start}"));
+        }
+        if digits > 1 && self.text[start] == b'0' {
+            return Err(format!("has a leading zero in {what} at byte {start}"));
+        }
+        let mut n: usize = 0;
+        for &d in &self.text[start..start + digits] {
+            let Some(m) = n
+                .checked_mul(10)
+                .and_then(|n| n.checked_add(usize::from(d - b'0')))
+            else {
+                return Err(format!("has {what} at byte {start} too large for a usize"));
+            };
+            n = m;
+        }
+        self.at += digits;
+        Ok(n)
+    }
+
+    /// A primitive's name.
+    fn primitive(&mut self) -> Result<Primitive, String> {
+        let start = self.at;
+        let len = self.text[start..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric())
+            .count();
+        self.at += len;
+        core::str::from_utf8(&self.text[start..start + len])
+            .ok()
+            .and_then(Primitive::from_name)
+            .ok_or_else(|| format!("has no primitive type (u8, i64, f32, ...) at byte {start}"))
+    }
+}
+
+/// The size, alignment and leaves a description's text says (its grammar
+/// checked, the leaves not yet: see [`Description::finish`]).
+fn parse_text(text: &str) -> Result<(usize, usize, Leaves), String> {
+    let mut c = Cursor {
+        text: text.as_bytes(),
+        at: 0,
+    };
+    c.expect("size ")?;
+    let size = c.number("the size")?;
+    c.expect(" align ")?;
+    let align = c.number("the alignment")?;
+    c.expect(" {")?;
+    let mut leaves = Leaves::new();
+    if !c.eat(b'}') {
+        loop {
+            let at = c.number("a leaf's offset")?;
+            c.expect(":")?;
+            let prim = c.primitive()?;
+            let count = if c.eat(b'[') {
+                let count_at = c.at;
+                let n = c.number("a count")?;
+                if n < 2 {
+                    return Err(format!(
+                        "has count {n} at byte {count_at}: a leaf of one primitive has no \
+                         count, and counts start at 2"
+                    ));
+                }
+                c.expect("]")?;
+                n
+            } else {
+                1
+            };
+            leaves.primitive(at, prim, count);
+            if c.eat(b'}') {
+                break;
+            }
+            c.expect(",")?;
+        }
+    }
+    if c.at != text.len() {
+        return Err(format!("has text after its closing `}}`, at byte {}", c.at));
+    }
+    Ok((size, align, leaves))
+}
+
+/// A layout that is not a description: from a hand-written
+/// [`Element::describe`] that does not describe each byte of its type
+/// once, in order ([`Description::of`]), or from text or leaves that are
+/// not a valid description ([`Description::parse`],
+/// [`Description::from_leaves`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayoutError {
-    type_name: &'static str,
+    subject: Subject,
     problem: String,
+}
+
+/// What a [`LayoutError`] is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Subject {
+    /// A Rust type's `describe`, by its name.
+    Type(&'static str),
+    /// A description's text (its start, if long).
+    Text(String),
+    /// A list of leaves.
+    Leaves,
 }
 
 impl fmt::Display for LayoutError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "the Element::describe of `{}` {}; it must describe each byte of the type once, \
-             in order",
-            self.type_name, self.problem
-        )
+        match &self.subject {
+            Subject::Type(name) => write!(
+                f,
+                "the Element::describe of `{name}` {}; it must describe each byte of the type \
+                 once, in order",
+                self.problem
+            ),
+            Subject::Text(text) => {
+                write!(f, "the layout description `{text}` {}", self.problem)
+            }
+            Subject::Leaves => write!(f, "the layout {}", self.problem),
+        }
     }
 }
 
@@ -660,6 +942,199 @@ mod tests {
                 prim: Primitive::U64
             })
         );
+    }
+
+    #[test]
+    fn parse_reads_back_what_of_writes() {
+        fn round_trip<T: Element>() {
+            let d = Description::of::<T>().unwrap();
+            let p = Description::parse(d.as_str()).unwrap();
+            assert_eq!(p, d);
+            assert_eq!((p.size(), p.align()), (size_of::<T>(), align_of::<T>()));
+            assert_eq!(p.fingerprint(), d.fingerprint());
+        }
+        round_trip::<u8>();
+        round_trip::<i128>();
+        round_trip::<f64>();
+        round_trip::<()>();
+        round_trip::<[u32; 0]>();
+        round_trip::<[[f32; 4]; 4]>();
+        round_trip::<Mixed>();
+        round_trip::<[Mixed; 3]>();
+        round_trip::<core::num::Wrapping<u16>>();
+    }
+
+    #[test]
+    fn from_leaves_merges_and_checks_like_of() {
+        let split = Description::from_leaves(
+            12,
+            4,
+            [
+                (0, Primitive::U32, 1),
+                (4, Primitive::U8, 2),
+                (6, Primitive::U8, 2),
+                (8, Primitive::I16, 2),
+            ],
+        )
+        .unwrap();
+        assert_eq!(split.as_str(), "size 12 align 4 {0:u32,4:u8[4],8:i16[2]}");
+        // Count 0 adds nothing, as a zero-sized field.
+        let d = Description::from_leaves(8, 8, [(0, Primitive::U8, 0), (0, Primitive::F64, 1)]);
+        assert_eq!(d.unwrap(), Description::of::<f64>().unwrap());
+        for (size, align, leaves, says) in [
+            (
+                8,
+                8,
+                vec![(0, Primitive::U32, 1)],
+                "describes bytes 0..4 of a 8-byte type",
+            ),
+            (
+                8,
+                4,
+                vec![(0, Primitive::U32, 1), (2, Primitive::U32, 1)],
+                "at byte 2",
+            ),
+            (8, 3, vec![(0, Primitive::U64, 1)], "alignment 3"),
+            (6, 4, vec![(0, Primitive::U16, 3)], "size 6"),
+            (
+                8,
+                8,
+                vec![(0, Primitive::U64, usize::MAX)],
+                "more u64s than memory",
+            ),
+        ] {
+            let e = Description::from_leaves(size, align, leaves).unwrap_err();
+            let e = e.to_string();
+            assert!(e.starts_with("the layout ") && e.contains(says), "{e}");
+        }
+    }
+
+    #[test]
+    fn parse_refuses_what_is_not_a_canonical_description() {
+        let max = usize::MAX;
+        let over = "1".repeat(40);
+        for (text, says) in [
+            ("", "no `size ` at byte 0"),
+            (
+                "size 8 align 8 {0:u64} ",
+                "text after its closing `}`, at byte 22",
+            ),
+            ("size 8 align 8 {0:u64", "no `,` at byte 21"),
+            (
+                "size  8 align 8 {0:u64}",
+                "no decimal number for the size at byte 5",
+            ),
+            (
+                "size 08 align 8 {0:u64}",
+                "leading zero in the size at byte 5",
+            ),
+            (
+                "size -8 align 8 {0:u64}",
+                "no decimal number for the size at byte 5",
+            ),
+            ("size 8 align 8 {00:u64}", "leading zero in a leaf's offset"),
+            (
+                "size 8 align 8 {0:U64}",
+                "no primitive type (u8, i64, f32, ...) at byte 18",
+            ),
+            ("size 8 align 8 {0:u63}", "no primitive type"),
+            ("size 8 align 8 {0:usize}", "no primitive type"),
+            ("size 8 align 8 {0:u8[8}", "no `]` at byte 22"),
+            ("size 1 align 1 {0:u8[1]}", "count 1 at byte 21"),
+            ("size 0 align 1 {0:u8[0]}", "count 0 at byte 21"),
+            (
+                "size 2 align 1 {0:u8,1:u8}",
+                "canonical form, which is `size 2 align 1 {0:u8[2]}`",
+            ),
+            (
+                "size 8 align 8 {0:u32,8:u32}",
+                "puts a u32 at byte 8 where the leaves before it end at byte 4",
+            ),
+            ("size 8 align 8 {0:u64,0:u64}", "puts a u64 at byte 0 where"),
+            (
+                "size 8 align 8 {4:u32,0:u32}",
+                "puts a u32 at byte 4 where the leaves before it end at byte 0",
+            ),
+            (
+                "size 16 align 8 {0:u64}",
+                "describes bytes 0..8 of a 16-byte type",
+            ),
+            (
+                "size 8 align 8 {0:u64[2]}",
+                "describes bytes 0..16 of a 8-byte type",
+            ),
+            (
+                "size 12 align 8 {0:u32[3]}",
+                "size 12, which is not a multiple of its alignment 8",
+            ),
+            (
+                "size 6 align 6 {0:u16[3]}",
+                "alignment 6, which is not a power of two",
+            ),
+            ("size 0 align 0 {}", "alignment 0"),
+            (
+                "size 1073741824 align 1073741824 {0:u8[1073741824]}",
+                "alignment 1073741824",
+            ),
+            (
+                &format!("size {over} align 1 {{}}"),
+                "the size at byte 5 too large for a usize",
+            ),
+            (
+                &format!("size 8 align 8 {{0:u64[{max}]}}"),
+                "more u64s than memory holds",
+            ),
+            ("size 8 align 8 {0:u64}\0", "text after its closing"),
+            ("size 8 align 8 {0:u64é}", "no `,` at byte 21"),
+        ] {
+            let e = Description::parse(text).unwrap_err().to_string();
+            assert!(
+                e.starts_with("the layout description `") && e.contains(says),
+                "{text:?}: {e}"
+            );
+        }
+        // A long hostile text is quoted by its start only.
+        let long = format!("size 8 align 8 {{{}}}", "0:u8,".repeat(10_000));
+        let e = Description::parse(&long).unwrap_err().to_string();
+        assert!(e.len() < 400, "{e}");
+    }
+
+    /// Any bytes: an answer, never a panic; and an answer that accepts only
+    /// canonical descriptions (so `parse(t).as_str() == t`).
+    #[test]
+    fn parse_survives_mutated_descriptions() {
+        let seeds = [
+            "size 16 align 8 {0:u64,8:f32,12:u8[4]}",
+            "size 24 align 4 {0:u32,4:i16[2],8:u32,12:i16[2],16:u32,20:i16[2]}",
+            "size 0 align 1 {}",
+        ];
+        let alphabet = b"0123456789 ,:[]{}sizealgnuif81624";
+        let rounds = if cfg!(miri) { 200 } else { 20_000 };
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as usize
+        };
+        for i in 0..rounds {
+            let mut t = seeds[i % seeds.len()].as_bytes().to_vec();
+            for _ in 0..1 + next() % 3 {
+                let at = next() % (t.len() + 1);
+                match next() % 3 {
+                    0 if at < t.len() => {
+                        t.remove(at);
+                    }
+                    1 if at < t.len() => t[at] = alphabet[next() % alphabet.len()],
+                    _ => t.insert(at, alphabet[next() % alphabet.len()]),
+                }
+            }
+            let t = String::from_utf8(t).unwrap();
+            if let Ok(d) = Description::parse(&t) {
+                assert_eq!(d.as_str(), t);
+                assert_eq!(d.size() % d.align(), 0);
+            }
+        }
     }
 
     #[test]

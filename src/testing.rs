@@ -6,8 +6,8 @@
 //! that spins on a full ring after its consumer panicked never returns, and
 //! `std::thread::scope` waits for it forever. So each side runs under
 //! [`Stop::guard`], which raises a shared flag if the side unwinds, and every
-//! loop that waits for the other side calls [`Stop::idle`], which panics
-//! once the flag is up. The first panic's message is the one the test
+//! wait for the other side is a [`Stop::wait`], which panics once the flag
+//! is up, or when the wait runs far past anything the test needs. The first panic's message is the one the test
 //! reports.
 
 use crate::sync::atomic::{AtomicU32, Ordering};
@@ -83,6 +83,11 @@ impl Witness for Peer {
     }
 }
 
+/// How long [`Stop::wait`] waits for one result: far longer than any
+/// step of these tests takes, under Miri too.
+#[cfg(not(loom))]
+const WAIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The flag the sides of one test share.
 #[cfg(not(loom))]
 pub(crate) struct Stop(std::sync::atomic::AtomicBool);
@@ -119,11 +124,25 @@ impl Stop {
         );
     }
 
-    /// One turn of a loop waiting for the other side: [`Stop::check`], then
-    /// yields.
-    pub(crate) fn idle(&self) {
-        self.check();
-        std::thread::yield_now();
+    /// Waits for the other side: polls `poll` until it yields, yielding
+    /// the CPU between polls. Panics if the other side has failed, or after
+    /// [`WAIT_LIMIT`] without a result: a side that finished without
+    /// failing can still leave this one waiting forever (a message lost by
+    /// a broken protocol never arrives), and a test must then fail, not
+    /// hang.
+    pub(crate) fn wait<R>(&self, mut poll: impl FnMut() -> Option<R>) -> R {
+        let start = std::time::Instant::now();
+        loop {
+            self.check();
+            if let Some(r) = poll() {
+                return r;
+            }
+            assert!(
+                start.elapsed() < WAIT_LIMIT,
+                "waited {WAIT_LIMIT:?} for the other side of this test"
+            );
+            std::thread::yield_now();
+        }
     }
 }
 
@@ -152,9 +171,7 @@ mod tests {
         let r = std::panic::catch_unwind(|| {
             std::thread::scope(|s| {
                 s.spawn(|| stop.guard(|| panic!("the consumer failed")));
-                stop.guard(|| loop {
-                    stop.idle();
-                });
+                stop.guard(|| stop.wait(|| None::<()>));
             })
         });
         assert!(r.is_err());

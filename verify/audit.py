@@ -125,8 +125,8 @@ MUTATIONS = [
         "seqlock-publish-relaxed",
         "seqlock: the writer publishes seq with Relaxed, not Release",
         "src/cell/seqlock.rs",
-        "self.seq.store(next, Ordering::Release);",
-        "self.seq.store(next, Ordering::Relaxed);",
+        "self.seq.store(s.wrapping_add(1), Ordering::Release);",
+        "self.seq.store(s.wrapping_add(1), Ordering::Relaxed);",
         [loom("cell::seqlock::loom_models"), miri("cell::")],
     ),
     Mutation(

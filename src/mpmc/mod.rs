@@ -78,6 +78,13 @@
 //! lifecycle, `task_done` / `join` and crash repair, on a segment of its
 //! own kind. See [`bytes`].
 //!
+//! **Element types known at run time.** [`RawSender`] and [`RawReceiver`]
+//! attach to the same queue as `Sender<T>` / `Receiver<T>` with a
+//! [`Description`](crate::element::Description) of the element instead of
+//! a type (what a binding for another language has), through the same
+//! structural type check, and send and receive the element's bytes. See
+//! [`raw`].
+//!
 //! **Performance.** No system call on any send or receive path unless
 //! somebody sleeps; one compare-and-swap per item, on `tail` or `head` as in
 //! `crossbeam_queue::ArrayQueue`, and plain stores to the slot (see
@@ -94,6 +101,8 @@ pub mod bytes;
 mod end;
 pub(crate) mod peers;
 pub(crate) mod queue;
+#[cfg(not(loom))]
+pub mod raw;
 mod repair;
 mod wait;
 
@@ -117,6 +126,8 @@ pub use bytes::{
     Direction, Receiving, Sending, MAX_MESSAGE_SIZE,
 };
 pub use end::{Stats, MAX_CAPACITY, MAX_HANDLES};
+#[cfg(not(loom))]
+pub use raw::{raw_channel, Raw, RawReceiver, RawRecvError, RawSendError, RawSender};
 
 /// The mpmc [`Flavor`](crate::channel::Flavor): many senders, many
 /// receivers, each item to one receiver.

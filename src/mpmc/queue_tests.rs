@@ -432,9 +432,7 @@ mod tests {
                         let me = q.ctl.peers.claim(10 + t).unwrap();
                         for i in 0..2 * PER {
                             let v = t * 2 * PER + i;
-                            while q.try_push(me, &v) != Attempt::Done(()) {
-                                stop.idle();
-                            }
+                            stop.wait(|| (q.try_push(me, &v) == Attempt::Done(())).then_some(()));
                         }
                     })
                 });
@@ -446,12 +444,10 @@ mod tests {
                         let q = h.queue();
                         let me = q.ctl.peers.claim(20 + t).unwrap();
                         for _ in 0..2 * PER {
-                            let v = loop {
-                                if let Attempt::Done(v) = q.try_pop::<u64>(me) {
-                                    break v;
-                                }
-                                stop.idle();
-                            };
+                            let v = stop.wait(|| match q.try_pop::<u64>(me) {
+                                Attempt::Done(v) => Some(v),
+                                _ => None,
+                            });
                             seen[v as usize].fetch_add(1, Ordering::Relaxed);
                             assert!(q.task_done(me));
                         }

@@ -1038,12 +1038,7 @@ mod tests {
                     let mut w = Writer::attach(&r).unwrap();
                     for seq in 0..n {
                         let len = (seq % 100) as usize;
-                        let res = loop {
-                            match w.reserve(&r, 100) {
-                                Some(res) => break res,
-                                None => stop.idle(),
-                            }
-                        };
+                        let res = stop.wait(|| w.reserve(&r, 100));
                         // SAFETY: a fresh reservation of this writer, used once.
                         let buf = unsafe { r.reserved_bytes(&res) };
                         buf[..len].copy_from_slice(&message(seq, len));
@@ -1055,13 +1050,7 @@ mod tests {
                 let r = h.ring();
                 let mut rd = Reader::attach(&r).unwrap();
                 for seq in 0..n {
-                    let m = loop {
-                        match rd.peek(&r) {
-                            Ok(Some(m)) => break m,
-                            Ok(None) => stop.idle(),
-                            Err(e) => panic!("{e:?}"),
-                        }
-                    };
+                    let m = stop.wait(|| rd.peek(&r).unwrap_or_else(|e| panic!("{e:?}")));
                     // SAFETY: the message just peeked, consumed only below.
                     let bytes = unsafe { r.message_bytes(&m) };
                     assert_eq!(bytes, &message(seq, (seq % 100) as usize)[..]);
@@ -1085,9 +1074,7 @@ mod tests {
                     let mut rng = Lcg(1);
                     for seq in 0..n {
                         let msg = message(seq, rng.next() as usize % (max + 1));
-                        while !w.try_send(&r, &msg) {
-                            stop.idle();
-                        }
+                        stop.wait(|| w.try_send(&r, &msg).then_some(()));
                     }
                 })
             });
@@ -1098,13 +1085,10 @@ mod tests {
                 let mut out = vec![0u8; max];
                 for seq in 0..n {
                     let want = message(seq, rng.next() as usize % (max + 1));
-                    let len = loop {
-                        match rd.try_recv(&r, &mut out) {
-                            Ok(Some(len)) => break len,
-                            Ok(None) => stop.idle(),
-                            Err(e) => panic!("{e:?}"),
-                        }
-                    };
+                    let len = stop.wait(|| {
+                        rd.try_recv(&r, &mut out)
+                            .unwrap_or_else(|e| panic!("{e:?}"))
+                    });
                     assert_eq!(&out[..len], &want[..], "message {seq}");
                 }
             })

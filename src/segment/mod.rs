@@ -84,13 +84,31 @@ impl ElemType {
                  its bytes once, in order (shmkit::element::Description::of says where)",
             )
         })?;
+        ElemType::described(&layout, core::any::type_name::<T>(), opts)
+    }
+
+    /// The element type `layout` describes (named `name` in messages and
+    /// headers), as a handle attached with `opts` records and expects it:
+    /// exactly what [`ElemType::of`] gives for a Rust type of that layout,
+    /// so that the two agree.
+    pub(crate) fn described(
+        layout: &Description,
+        name: &'static str,
+        opts: &Options,
+    ) -> Result<ElemType, Error> {
+        let size = u32::try_from(layout.size()).map_err(|_| {
+            Error::InvalidArgument("an element larger than u32::MAX bytes has no segment")
+        })?;
+        // A description's alignment is at most `element::MAX_ALIGN`.
+        let align = u32::try_from(layout.align())
+            .map_err(|_| Error::InvalidArgument("an element's alignment exceeds u32::MAX"))?;
         Ok(ElemType {
-            size: core::mem::size_of::<T>() as u32,
-            align: core::mem::align_of::<T>() as u32,
+            size,
+            align,
             fingerprint: opts.type_tag.unwrap_or_else(|| layout.fingerprint()),
             tagged: opts.type_tag.is_some(),
             layout: Cow::Owned(layout.as_str().to_owned()),
-            name: core::any::type_name::<T>(),
+            name,
         })
     }
 

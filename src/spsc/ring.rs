@@ -667,13 +667,8 @@ mod tests {
                 stop.guard(|| {
                     let r = h.ring();
                     let mut p = Producer::attach(&r);
-                    let mut i = 0;
-                    while i < N {
-                        if p.try_push(&r, &i) {
-                            i += 1;
-                        } else {
-                            stop.idle();
-                        }
+                    for i in 0..N {
+                        stop.wait(|| p.try_push(&r, &i).then_some(()));
                     }
                 })
             });
@@ -683,13 +678,10 @@ mod tests {
                 let mut next = 0;
                 let mut buf = [0u64; 7];
                 while next < N {
-                    let n = c.pop_slice(&r, &mut buf);
+                    let n = stop.wait(|| Some(c.pop_slice(&r, &mut buf)).filter(|&n| n > 0));
                     for &v in &buf[..n] {
                         assert_eq!(v, next);
                         next += 1;
-                    }
-                    if n == 0 {
-                        stop.idle();
                     }
                 }
             })
