@@ -30,10 +30,12 @@ pub enum Kind {
     MpmcBytes,
     /// A robust [`Lock`](crate::lock::Lock) (code 8).
     Lock,
+    /// An [`Event`](crate::lock::Event) (code 9).
+    Event,
 }
 
 impl Kind {
-    const ALL: [Kind; 8] = [
+    const ALL: [Kind; 9] = [
         Kind::Spsc,
         Kind::Mpmc,
         Kind::Pipe,
@@ -42,6 +44,7 @@ impl Kind {
         Kind::Duplex,
         Kind::MpmcBytes,
         Kind::Lock,
+        Kind::Event,
     ];
 
     /// The header code of this kind.
@@ -55,6 +58,7 @@ impl Kind {
             Kind::Duplex => 6,
             Kind::MpmcBytes => 7,
             Kind::Lock => 8,
+            Kind::Event => 9,
         }
     }
 
@@ -75,6 +79,7 @@ impl fmt::Display for Kind {
             Kind::Duplex => "duplex byte pipe",
             Kind::MpmcBytes => "mpmc byte queue",
             Kind::Lock => "lock",
+            Kind::Event => "event",
         })
     }
 }

@@ -489,6 +489,20 @@ pub mod lock {
     pub const TAKEOVERS: usize = Control::TAKEOVERS;
 }
 
+/// An [`Event`](crate::lock::Event) (see `src/lock/event.rs`):
+/// control-block offsets. Its data region is empty.
+pub mod event_segment {
+    use crate::lock::EventControl as Control;
+
+    /// Bytes of the control block.
+    pub const CONTROL_LEN: usize = Control::LEN;
+    /// `u64`: bit 0 the flag; bits 1..64 the clear-to-set transitions so
+    /// far, wrapping.
+    pub const STATE: usize = Control::STATE;
+    /// The event waiters sleep on ([`super::event`]).
+    pub const CHANGED: usize = Control::CHANGED;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::{bounded, hear, say, ChildProc, Seg};
-use shmkit::lock::Lock;
+use shmkit::layout::{event, event_segment, header};
+use shmkit::lock::{Event, Lock};
 use shmkit::{inspect, Options, Value};
 
 /// A liveness interval short enough that a test waiting for a takeover is
@@ -50,6 +51,7 @@ fn child_entry() {
     match mode.as_str() {
         "hold_lock" => child_hold_lock(name),
         "count_under_lock" => child_count_under_lock(name, arg.parse().unwrap()),
+        "wait_event" => child_wait_event(name),
         other => panic!("unknown child mode {other:?}"),
     }
     std::process::exit(0);
@@ -79,6 +81,14 @@ fn child_count_under_lock(name: &str, n: u64) {
         let x = counter.load();
         counter.store(x + 1);
     }
+}
+
+/// Waits for the event `name` to be set, then says so.
+fn child_wait_event(name: &str) {
+    let e = Event::open_with(name, &opts()).unwrap();
+    say("WAITING", "");
+    e.wait();
+    say("WOKE", "");
 }
 
 // ---------------------------------------------------------------------------
@@ -196,6 +206,65 @@ fn lock_attach_errors() {
     ));
     assert!(matches!(
         Value::<u64>::open(&seg.name),
+        Err(shmkit::Error::WrongKind { .. })
+    ));
+}
+
+// ---------------------------------------------------------------------------
+// Event
+
+/// Where an event segment's count of registered waiters is.
+const EVENT_WAITERS: usize = header::LEN + event_segment::CHANGED + event::WAITERS;
+
+#[test]
+fn a_pulse_in_one_process_wakes_the_waiters_asleep_in_others() {
+    let seg = Seg::new("ev-pulse");
+    let e = Event::create_with(&seg.name, &opts()).unwrap();
+    let mut children: Vec<ChildProc> = (0..2)
+        .map(|_| ChildProc::spawn("wait_event", &seg.name, ""))
+        .collect();
+    for c in &mut children {
+        c.expect("WAITING");
+    }
+    // Both asleep on the futex (or about to be): registered waiters.
+    common::wait_for("both children to sleep", || {
+        common::read_u32_at(&seg.name, EVENT_WAITERS) == 2
+    });
+    let report = inspect::inspect(&seg.name, &Options::new()).unwrap();
+    assert_eq!(report.kind_name(), "event");
+    assert_eq!(report.contents.as_deref(), Some("clear"));
+    assert_eq!(report.stat("waiters_asleep"), Some(2));
+    // Set and cleared again before either child runs: each still wakes.
+    assert!(e.set());
+    e.clear();
+    for c in &mut children {
+        c.expect("WOKE");
+    }
+    for c in children {
+        c.wait_success();
+    }
+    assert!(!e.is_set());
+    assert_eq!(common::read_u32_at(&seg.name, EVENT_WAITERS), 0);
+    let report = inspect::inspect(&seg.name, &Options::new()).unwrap();
+    assert_eq!(report.stat("sets"), Some(1));
+}
+
+#[test]
+fn an_event_set_before_the_wait_and_timed_waits() {
+    let seg = Seg::new("ev-set");
+    let a = Event::create(&seg.name).unwrap();
+    let b = Event::open_or_create(&seg.name).unwrap();
+    assert!(!b.wait_timeout(Duration::from_millis(5)), "nobody set it");
+    assert!(a.set());
+    assert!(!a.set(), "already set");
+    b.wait();
+    assert!(b.wait_timeout(Duration::ZERO));
+    let mut child = ChildProc::spawn("wait_event", &seg.name, "");
+    child.expect("WAITING");
+    child.expect("WOKE");
+    child.wait_success();
+    assert!(matches!(
+        Lock::open(&seg.name),
         Err(shmkit::Error::WrongKind { .. })
     ));
 }

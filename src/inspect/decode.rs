@@ -115,6 +115,7 @@ pub(super) fn decode(r: &mut Report, view: &View, file: &File) -> bool {
             Kind::Pipe => pipe(r, view, c, cap, 1),
             Kind::Duplex => pipe(r, view, c, cap, 2),
             Kind::Lock => lock(r, &ids, view, c),
+            Kind::Event => event_segment(r, view, c),
         }
     }
     let seen_all = ids.attached(r);
@@ -367,7 +368,7 @@ fn role_name(kind: Kind, word: usize) -> Option<String> {
     let rings = match kind {
         Kind::Spsc | Kind::Pipe => 1,
         Kind::Duplex => 2,
-        Kind::Mpmc | Kind::MpmcBytes | Kind::Value | Kind::Array | Kind::Lock => 0,
+        Kind::Mpmc | Kind::MpmcBytes | Kind::Value | Kind::Array | Kind::Lock | Kind::Event => 0,
     };
     (0..rings)
         .flat_map(|ring| [Role::Sender, Role::Receiver].map(|role| (ring, role)))
@@ -624,6 +625,16 @@ fn lock(r: &mut Report, ids: &Ids, view: &View, c: u64) {
     r.stat_push("waiters_asleep", waiters(view, at(c, RELEASED)));
     r.stat_push("takeovers", view.u64_at(at(c, TAKEOVERS)).unwrap_or(0));
     r.contents = Some(if owner == 0 { "unlocked" } else { "locked" }.to_owned());
+}
+
+/// event `Control`: `set` or `clear` as the contents, the sets so far and
+/// the sleepers.
+fn event_segment(r: &mut Report, view: &View, c: u64) {
+    use layout::event_segment::{CHANGED, STATE};
+    let state = view.u64_at(at(c, STATE)).unwrap_or(0);
+    r.stat_push("sets", state >> 1);
+    r.stat_push("waiters_asleep", waiters(view, at(c, CHANGED)));
+    r.contents = Some(if state & 1 != 0 { "set" } else { "clear" }.to_owned());
 }
 
 /// Pipe control, one block per ring: tail {bytes, messages}, head {bytes,

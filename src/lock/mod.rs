@@ -29,8 +29,13 @@
 //! every live handle it waits for: a word naming no live handle is taken
 //! over at the next liveness check.
 
+mod event;
 mod mutex;
 
+#[cfg(not(loom))]
+pub(crate) use event::Control as EventControl;
+#[cfg(not(loom))]
+pub use event::Event;
 #[cfg(not(loom))]
 pub(crate) use mutex::Control as LockControl;
 #[cfg(not(loom))]

@@ -72,7 +72,7 @@ impl KindLayout {
 }
 
 /// Every kind, in the order of their codes (1, 2, ...).
-pub(crate) const KINDS: [KindLayout; 8] = [
+pub(crate) const KINDS: [KindLayout; 9] = [
     KindLayout {
         kind: Kind::Spsc,
         name: "spsc",
@@ -126,6 +126,13 @@ pub(crate) const KINDS: [KindLayout; 8] = [
         kind: Kind::Lock,
         name: "lock",
         control_len: crate::lock::LockControl::LEN as u64,
+        data_len: no_data,
+        sized_at_create: false,
+    },
+    KindLayout {
+        kind: Kind::Event,
+        name: "event",
+        control_len: crate::lock::EventControl::LEN as u64,
         data_len: no_data,
         sized_at_create: false,
     },
