@@ -28,10 +28,12 @@ pub enum Kind {
     /// An [`crate::mpmc`] queue of byte messages
     /// ([`BytesSender`](crate::mpmc::BytesSender)) (code 7).
     MpmcBytes,
+    /// A robust [`Lock`](crate::lock::Lock) (code 8).
+    Lock,
 }
 
 impl Kind {
-    const ALL: [Kind; 7] = [
+    const ALL: [Kind; 8] = [
         Kind::Spsc,
         Kind::Mpmc,
         Kind::Pipe,
@@ -39,6 +41,7 @@ impl Kind {
         Kind::Array,
         Kind::Duplex,
         Kind::MpmcBytes,
+        Kind::Lock,
     ];
 
     /// The header code of this kind.
@@ -51,6 +54,7 @@ impl Kind {
             Kind::Array => 5,
             Kind::Duplex => 6,
             Kind::MpmcBytes => 7,
+            Kind::Lock => 8,
         }
     }
 
@@ -70,6 +74,7 @@ impl fmt::Display for Kind {
             Kind::Array => "array",
             Kind::Duplex => "duplex byte pipe",
             Kind::MpmcBytes => "mpmc byte queue",
+            Kind::Lock => "lock",
         })
     }
 }

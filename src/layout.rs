@@ -472,6 +472,23 @@ pub mod array {
     }
 }
 
+/// A [`Lock`](crate::lock::Lock) (see `src/lock/mutex.rs`): control-block
+/// offsets. Its data region is empty.
+pub mod lock {
+    use crate::lock::LockControl as Control;
+    use crate::sync::lock::LockBlock;
+
+    /// Bytes of the control block.
+    pub const CONTROL_LEN: usize = Control::LEN;
+    /// `u64`: the id of the handle holding the lock
+    /// ([`super::header::id`]), 0 if free.
+    pub const OWNER: usize = Control::LOCK + LockBlock::OWNER;
+    /// The event waiters sleep on ([`super::event`]).
+    pub const RELEASED: usize = Control::LOCK + LockBlock::RELEASED;
+    /// `u64`: takeovers from a holder found dead.
+    pub const TAKEOVERS: usize = Control::TAKEOVERS;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

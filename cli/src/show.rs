@@ -65,6 +65,9 @@ fn table(out: &mut impl Write, reports: &[Report]) -> io::Result<()> {
 /// `u64 (8 B)`; `bytes` for a pipe; `bytes (<= 100 B)` for a byte queue,
 /// whose element size is its maximum message size.
 fn element(r: &Report) -> String {
+    if is_sync(r) {
+        return "-".to_owned();
+    }
     match (&r.header, r.kind_name()) {
         (Some(h), "pipe" | "duplex") => h.elem.name.clone(),
         (Some(h), "mpmc-bytes") => format!("bytes (<= {})", fmt::bytes(h.elem.size.into())),
@@ -74,12 +77,22 @@ fn element(r: &Report) -> String {
 }
 
 fn capacity(r: &Report) -> String {
+    if is_sync(r) {
+        return "-".to_owned();
+    }
     match (&r.header, r.kind_name()) {
         (Some(h), "pipe") => fmt::bytes(h.capacity),
         (Some(h), "duplex") => format!("2 x {}", fmt::bytes(h.capacity)),
         (Some(h), k) if k != "-" => h.capacity.to_string(),
         _ => "-".to_owned(),
     }
+}
+
+/// Whether the segment is a lock-like primitive (`shmkit::lock`): no
+/// elements, no capacity; its contents are its state (`locked`, `set`,
+/// permits).
+fn is_sync(r: &Report) -> bool {
+    matches!(r.kind_name(), "lock" | "event" | "semaphore")
 }
 
 /// How full a queue or pipe is; what a value holds, or an array's first
@@ -315,6 +328,8 @@ fn describe(out: &mut impl Write, r: &Report) -> io::Result<()> {
     if let Some(c) = &r.contents {
         let label = if r.kind_name() == "array" {
             "elements"
+        } else if is_sync(r) {
+            "state"
         } else {
             "value"
         };

@@ -114,6 +114,7 @@ pub(super) fn decode(r: &mut Report, view: &View, file: &File) -> bool {
             }
             Kind::Pipe => pipe(r, view, c, cap, 1),
             Kind::Duplex => pipe(r, view, c, cap, 2),
+            Kind::Lock => lock(r, &ids, view, c),
         }
     }
     let seen_all = ids.attached(r);
@@ -366,7 +367,7 @@ fn role_name(kind: Kind, word: usize) -> Option<String> {
     let rings = match kind {
         Kind::Spsc | Kind::Pipe => 1,
         Kind::Duplex => 2,
-        Kind::Mpmc | Kind::MpmcBytes | Kind::Value | Kind::Array => 0,
+        Kind::Mpmc | Kind::MpmcBytes | Kind::Value | Kind::Array | Kind::Lock => 0,
     };
     (0..rings)
         .flat_map(|ring| [Role::Sender, Role::Receiver].map(|role| (ring, role)))
@@ -612,6 +613,17 @@ fn array(r: &mut Report, ids: &Ids, view: &View, c: u64) {
         r.peers.extend(ids.peer_of(owner, "writer lock"));
     }
     r.stat_push("writers_asleep", waiters(view, at(c, LOCK_RELEASED)));
+}
+
+/// lock `Control`: the holder, its waiters, takeovers; `locked` or
+/// `unlocked` as the contents.
+fn lock(r: &mut Report, ids: &Ids, view: &View, c: u64) {
+    use layout::lock::{OWNER, RELEASED, TAKEOVERS};
+    let owner = view.u64_at(at(c, OWNER)).unwrap_or(0);
+    r.peers.extend(ids.peer_of(owner, "holder"));
+    r.stat_push("waiters_asleep", waiters(view, at(c, RELEASED)));
+    r.stat_push("takeovers", view.u64_at(at(c, TAKEOVERS)).unwrap_or(0));
+    r.contents = Some(if owner == 0 { "unlocked" } else { "locked" }.to_owned());
 }
 
 /// Pipe control, one block per ring: tail {bytes, messages}, head {bytes,

@@ -72,7 +72,7 @@ impl KindLayout {
 }
 
 /// Every kind, in the order of their codes (1, 2, ...).
-pub(crate) const KINDS: [KindLayout; 7] = [
+pub(crate) const KINDS: [KindLayout; 8] = [
     KindLayout {
         kind: Kind::Spsc,
         name: "spsc",
@@ -121,6 +121,13 @@ pub(crate) const KINDS: [KindLayout; 7] = [
         control_len: crate::mpmc::queue::Control::LEN as u64,
         data_len: mpmc_bytes_data,
         sized_at_create: true,
+    },
+    KindLayout {
+        kind: Kind::Lock,
+        name: "lock",
+        control_len: crate::lock::LockControl::LEN as u64,
+        data_len: no_data,
+        sized_at_create: false,
     },
 ];
 
@@ -205,6 +212,14 @@ fn pipe_data(capacity: u64, rings: u64) -> Result<u64, String> {
     Ok(capacity * rings)
 }
 
+/// Locks keep everything in their control block: capacity 1, no data.
+fn no_data(capacity: u64, _elem_size: u32) -> Result<u64, String> {
+    if capacity != 1 {
+        return Err(format!("capacity {capacity}; a lock's is always 1"));
+    }
+    Ok(0)
+}
+
 /// One word for a value of at most 8 bytes (see `value::word`); above, the
 /// seqlock's copies, each on whole lines.
 fn value_data(capacity: u64, elem_size: u32) -> Result<u64, String> {
@@ -248,7 +263,7 @@ mod tests {
             assert_eq!(by_code(i as u32 + 1).map(|l| l.kind), Some(k.kind));
             assert_eq!(of(k.kind).name, k.name);
         }
-        assert!(by_code(0).is_none() && by_code(8).is_none());
+        assert!(by_code(0).is_none() && by_code(KINDS.len() as u32 + 1).is_none());
     }
 
     #[test]

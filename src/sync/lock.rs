@@ -85,7 +85,7 @@ use core::marker::PhantomData;
 
 use crate::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use crate::sync::event::Event;
-use crate::sync::liveness::ID_BITS;
+use crate::sync::liveness::{Verdict, Witness, ID_BITS};
 use crate::sync::Padded;
 
 /// The bit a judge sets in a word naming its own handle (see the module
@@ -519,6 +519,28 @@ mod tags {
     }
 }
 
+/// One judgement of the word, for thread `tag` of the handle `witness`
+/// speaks for: takes the lock if it names no live handle, or names ours and
+/// none of our threads holds it. A system call (the witness's check) when
+/// the lock is held; callers rate-limit.
+pub(crate) fn judge<'a>(
+    block: &'a LockBlock,
+    witness: &impl Witness,
+    local: &'a Local,
+    tag: Tag,
+) -> Option<Held<'a>> {
+    let me = witness.me();
+    let word = block.holder();
+    if word == 0 {
+        return None;
+    }
+    match witness.check(word) {
+        Verdict::Alive => None,
+        Verdict::Dead => block.try_steal(word, me, local, tag),
+        Verdict::Mine => block.try_reclaim(word, me, local, tag),
+    }
+}
+
 #[cfg(not(loom))]
 pub(crate) use blocking::lock;
 
@@ -527,8 +549,8 @@ mod blocking {
     use std::cell::Cell;
     use std::time::{Duration, Instant};
 
-    use super::{Busy, Held, Local, LockBlock, Tag};
-    use crate::sync::liveness::{Verdict, Witness};
+    use super::{judge, Busy, Held, Local, LockBlock, Tag};
+    use crate::sync::liveness::Witness;
     use crate::sync::wait::WaitStrategy;
     use crate::sync::wait::{wait, Waited};
 
@@ -558,26 +580,6 @@ mod blocking {
         match block.try_lock(witness.me(), local, tag) {
             Some(held) => Ok(held),
             None => lock_slow(block, witness, local, tag, strategy, liveness, deadline),
-        }
-    }
-
-    /// One judgement of the word: takes the lock if it names no live
-    /// handle, or names ours and none of our threads holds it.
-    fn judge<'a>(
-        block: &'a LockBlock,
-        witness: &impl Witness,
-        local: &'a Local,
-        tag: Tag,
-    ) -> Option<Held<'a>> {
-        let me = witness.me();
-        let word = block.holder();
-        if word == 0 {
-            return None;
-        }
-        match witness.check(word) {
-            Verdict::Alive => None,
-            Verdict::Dead => block.try_steal(word, me, local, tag),
-            Verdict::Mine => block.try_reclaim(word, me, local, tag),
         }
     }
 

@@ -1,0 +1,201 @@
+//! Cross-process tests of `shmkit::lock`: holders SIGKILLed while holding,
+//! mutual exclusion across processes around a non-atomic counter, and what
+//! `inspect` shows.
+//!
+//! As in `value.rs`, a second process is this test binary re-executed (see
+//! `common`): [`child_entry`] does nothing in an ordinary run, and in a
+//! child plays the role the parent asked for. Each test uses its own
+//! segment names and removes them when it ends.
+
+// Each test binary uses part of the shared helpers.
+#[allow(dead_code)]
+mod common;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use common::{bounded, hear, say, ChildProc, Seg};
+use shmkit::lock::Lock;
+use shmkit::{inspect, Options, Value};
+
+/// A liveness interval short enough that a test waiting for a takeover is
+/// fast.
+const LIVENESS: Duration = Duration::from_millis(10);
+/// Processes and lock/unlock rounds per process in the counter test.
+const COUNTERS: usize = 8;
+const ROUNDS: u64 = 100_000;
+
+/// Tests that keep both cores busy take this, so that they do not run at
+/// the same time as each other.
+static HEAVY: Mutex<()> = Mutex::new(());
+
+fn heavy() -> MutexGuard<'static, ()> {
+    HEAVY
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn opts() -> Options {
+    Options::new().liveness_interval(LIVENESS)
+}
+
+/// Runs a child's role when this binary was started as a child; a no-op test
+/// otherwise.
+#[test]
+fn child_entry() {
+    let Some((mode, name, arg)) = common::child_request() else {
+        return;
+    };
+    let name = name.as_str();
+    match mode.as_str() {
+        "hold_lock" => child_hold_lock(name),
+        "count_under_lock" => child_count_under_lock(name, arg.parse().unwrap()),
+        other => panic!("unknown child mode {other:?}"),
+    }
+    std::process::exit(0);
+}
+
+/// Takes the lock `name` and holds it until killed.
+fn child_hold_lock(name: &str) {
+    let lock = Lock::open_with(name, &opts()).unwrap();
+    let _held = lock.lock();
+    say("LOCKED", "");
+    loop {
+        std::thread::sleep(Duration::from_secs(60));
+    }
+}
+
+/// `n` times: takes the lock `name`, then reads the `u64` value
+/// `<name>-n` and stores one more (a read-modify-write that is not atomic:
+/// only the lock keeps two processes from losing each other's updates).
+fn child_count_under_lock(name: &str, n: u64) {
+    let lock = Lock::open_with(name, &opts()).unwrap();
+    let counter = Value::<u64>::open(&format!("{name}-n")).unwrap();
+    say("READY", "");
+    assert_eq!(hear(), "go");
+    for _ in 0..n {
+        let g = lock.lock();
+        assert!(!g.previous_holder_died(), "nobody died here");
+        let x = counter.load();
+        counter.store(x + 1);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Lock
+
+#[test]
+fn a_holder_killed_inside_the_lock_hands_it_to_the_next_locker_who_is_told() {
+    let seg = Seg::new("lk-kill");
+    let lock = Arc::new(Lock::create_with(&seg.name, &opts()).unwrap());
+    let mut child = ChildProc::spawn("hold_lock", &seg.name, "");
+    child.expect("LOCKED");
+    assert!(lock.is_locked());
+
+    // `inspect` names the holder, alive.
+    let report = inspect::inspect(&seg.name, &Options::new()).unwrap();
+    assert_eq!(report.kind_name(), "lock");
+    assert_eq!(report.contents.as_deref(), Some("locked"));
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    let holder = report.peers.iter().find(|p| p.role == "holder").unwrap();
+    assert_eq!((holder.pid, holder.alive), (child.pid(), true));
+
+    // A live holder is not taken over: a bounded attempt fails and names it.
+    let busy = lock.try_lock().unwrap_err();
+    assert_eq!(busy.holder_pid, child.pid());
+    let busy = lock.lock_timeout(LIVENESS * 3).unwrap_err();
+    assert_eq!(busy.holder_pid, child.pid());
+
+    // A waiter blocked in `lock` gets it once the holder is killed.
+    let waiter = {
+        let lock = Arc::clone(&lock);
+        bounded("lock() after the holder was killed", move || {
+            let g = lock.lock();
+            (g.previous_holder_died(), Instant::now())
+        })
+    };
+    let killed = Instant::now();
+    child.kill();
+    let (died, taken) = waiter.join();
+    println!(
+        "the waiter took the lock over {:?} after the kill",
+        taken.saturating_duration_since(killed)
+    );
+    assert!(died, "the next locker is told the holder died");
+    assert_eq!(lock.takeovers(), 1);
+    assert!(!lock.is_locked(), "the waiter's guard released it");
+    // Later acquisitions are ordinary.
+    assert!(!lock.lock().previous_holder_died());
+    let report = inspect::inspect(&seg.name, &Options::new()).unwrap();
+    assert_eq!(report.contents.as_deref(), Some("unlocked"));
+    assert_eq!(report.stat("takeovers"), Some(1));
+}
+
+#[test]
+fn a_dead_holder_found_by_try_lock_is_taken_over_at_once() {
+    let seg = Seg::new("lk-try");
+    let lock = Lock::create_with(&seg.name, &opts()).unwrap();
+    let mut child = ChildProc::spawn("hold_lock", &seg.name, "");
+    child.expect("LOCKED");
+    child.kill();
+    // No waiting: one liveness check finds the seat's lock gone.
+    let g = lock.try_lock().unwrap();
+    assert!(g.previous_holder_died());
+}
+
+#[test]
+fn processes_counting_under_the_lock_lose_no_update() {
+    let _heavy = heavy();
+    let seg = Seg::new("lk-count");
+    let counter_seg = Seg::new("lk-count-n");
+    let _lock = Lock::create_with(&seg.name, &opts()).unwrap();
+    let counter = Value::<u64>::create(&counter_seg.name, 0).unwrap();
+    let mut children: Vec<ChildProc> = (0..COUNTERS)
+        .map(|_| ChildProc::spawn("count_under_lock", &seg.name, ROUNDS))
+        .collect();
+    for c in &mut children {
+        c.expect("READY");
+    }
+    let started = Instant::now();
+    for c in &mut children {
+        c.tell("go");
+    }
+    for c in children {
+        c.wait_success();
+    }
+    println!(
+        "{COUNTERS} processes x {ROUNDS} lock/unlock rounds in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(counter.load(), COUNTERS as u64 * ROUNDS);
+}
+
+#[test]
+fn lock_attach_errors() {
+    let seg = Seg::new("lk-attach");
+    assert!(matches!(
+        Lock::open(&seg.name),
+        Err(shmkit::Error::NotFound { .. })
+    ));
+    let a = Lock::open_or_create(&seg.name).unwrap();
+    assert!(matches!(
+        Lock::create(&seg.name),
+        Err(shmkit::Error::AlreadyExists { .. })
+    ));
+    let b = Lock::open_or_create(&seg.name).unwrap();
+    let g = b.lock();
+    assert!(a.try_lock().is_err());
+    drop(g);
+    assert!(a.try_lock().is_ok());
+    // A value is not a lock, nor the other way round.
+    let v = Seg::new("lk-attach-v");
+    let _value = Value::<u64>::create(&v.name, 0).unwrap();
+    assert!(matches!(
+        Lock::open(&v.name),
+        Err(shmkit::Error::WrongKind { .. })
+    ));
+    assert!(matches!(
+        Value::<u64>::open(&seg.name),
+        Err(shmkit::Error::WrongKind { .. })
+    ));
+}
