@@ -106,6 +106,14 @@
 //! also keeps the description itself, or its first bytes if it is long, for
 //! error messages and `shmkit inspect`.
 //!
+//! A program that has a description as text (from another language, a
+//! file, a command line) reads it with [`Description::parse`], which takes
+//! exactly the canonical text above and refuses anything else with a
+//! [`LayoutError`] that says what and where; one that builds it from
+//! fields uses [`Description::from_leaves`]. Either is what the raw queue
+//! handles ([`mpmc::RawSender`](crate::mpmc::RawSender)) take in place of
+//! a type.
+//!
 //! From Python's `ctypes`, for example (a `ctypes.Structure` with padding
 //! has no description: give it explicit padding fields, as in Rust):
 //!

@@ -198,8 +198,10 @@ MUTATIONS = [
         "liveness: a seat's generation is ignored, so a stale id borrows a "
         "later holder's life (the kernel-backed form of ignoring start time)",
         "src/sync/presence.rs",
-        "if table.0[seat].generation.load(Ordering::Acquire) != generation_of(id) {",
-        "if false && table.0[seat].generation.load(Ordering::Acquire) != generation_of(id) {",
+        "        if table.0[seat].generation.load(Ordering::Acquire) != generation_of(id) {\n"
+        "            return Verdict::Dead;",
+        "        if false {\n"
+        "            return Verdict::Dead;",
         [lib("sync::presence"), test("reliability")],
     ),
     Mutation(

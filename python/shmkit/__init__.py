@@ -42,20 +42,26 @@ from ._shmkit import (
     Array,
     Connection,
     JoinableQueue,
-    Queue,
     SegmentInfo,
     SimpleQueue,
+    TypedQueue,
     Value,
     WriterLock,
     inspect,
+    layout,
     ls,
     remove,
 )
+from ._typed import DtypeQueue, Queue, dtype_format
 
 __all__ = [
     "Queue",
     "JoinableQueue",
     "SimpleQueue",
+    "TypedQueue",
+    "DtypeQueue",
+    "layout",
+    "dtype_format",
     "Pipe",
     "Connection",
     "Value",

@@ -13,11 +13,13 @@ use pyo3::prelude::*;
 
 mod array;
 mod errors;
+mod fastpickle;
 mod inspect;
 mod lock;
 mod pipe;
 mod queue;
 mod typecode;
+mod typed_queue;
 mod value;
 mod wait;
 
@@ -30,6 +32,8 @@ fn _shmkit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<queue::Queue>()?;
     m.add_class::<queue::JoinableQueue>()?;
     m.add_class::<queue::SimpleQueue>()?;
+    m.add_class::<typed_queue::TypedQueue>()?;
+    m.add_function(wrap_pyfunction!(typed_queue::layout, m)?)?;
     m.add_class::<inspect::SegmentInfo>()?;
     m.add_function(wrap_pyfunction!(inspect::remove, m)?)?;
     m.add_function(wrap_pyfunction!(inspect::ls, m)?)?;
