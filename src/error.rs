@@ -32,10 +32,12 @@ pub enum Kind {
     Lock,
     /// An [`Event`](crate::lock::Event) (code 9).
     Event,
+    /// A [`Semaphore`](crate::lock::Semaphore), bounded or not (code 10).
+    Semaphore,
 }
 
 impl Kind {
-    const ALL: [Kind; 9] = [
+    const ALL: [Kind; 10] = [
         Kind::Spsc,
         Kind::Mpmc,
         Kind::Pipe,
@@ -45,6 +47,7 @@ impl Kind {
         Kind::MpmcBytes,
         Kind::Lock,
         Kind::Event,
+        Kind::Semaphore,
     ];
 
     /// The header code of this kind.
@@ -59,6 +62,7 @@ impl Kind {
             Kind::MpmcBytes => 7,
             Kind::Lock => 8,
             Kind::Event => 9,
+            Kind::Semaphore => 10,
         }
     }
 
@@ -80,6 +84,7 @@ impl fmt::Display for Kind {
             Kind::MpmcBytes => "mpmc byte queue",
             Kind::Lock => "lock",
             Kind::Event => "event",
+            Kind::Semaphore => "semaphore",
         })
     }
 }

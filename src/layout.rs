@@ -503,6 +503,48 @@ pub mod event_segment {
     pub const CHANGED: usize = Control::CHANGED;
 }
 
+/// A [`Semaphore`](crate::lock::Semaphore) (see `src/lock/semaphore.rs`):
+/// control-block offsets. Its data region is empty.
+pub mod semaphore {
+    use crate::lock::semaphore::{Counts, Holding, SLOTS};
+    use crate::lock::SemaphoreControl as Control;
+    use crate::sync::lock::LockBlock;
+
+    /// Bytes of the control block.
+    pub const CONTROL_LEN: usize = Control::LEN;
+    /// `u64`: the id of the handle holding the lock over the books
+    /// ([`super::header::id`]), 0 if free.
+    pub const LOCK_OWNER: usize = Control::LOCK + LockBlock::OWNER;
+    /// The event waiters for the books sleep on ([`super::event`]).
+    pub const LOCK_RELEASED: usize = Control::LOCK + LockBlock::RELEASED;
+    /// `u64`: permits free now.
+    pub const AVAILABLE: usize = Control::COUNTS + Counts::AVAILABLE;
+    /// `u64`: permits in existence (free or held).
+    pub const TOTAL: usize = Control::COUNTS + Counts::TOTAL;
+    /// `u64`: the bound of a bounded semaphore, 0 if unbounded.
+    pub const BOUND: usize = Control::COUNTS + Counts::BOUND;
+    /// `u64`: permits given back from dead holders, ever.
+    pub const RETURNED: usize = Control::COUNTS + Counts::RETURNED;
+    /// The event acquirers sleep on ([`super::event`]).
+    pub const FREED: usize = Control::FREED;
+    /// Holding records.
+    pub const HOLDING_COUNT: usize = SLOTS;
+    /// Bytes of one holding record.
+    pub const HOLDING_LEN: usize = Holding::LEN;
+
+    /// Where holding record `i` starts: the holder's id (`u64`, 0 if
+    /// free), then the permits it holds (`u64`), [`HOLDING_COUNT`]
+    /// records in a row.
+    pub const fn holding(i: usize) -> usize {
+        Control::HOLDINGS + i * HOLDING_LEN + Holding::ID
+    }
+
+    /// Where holding record `i`'s count is.
+    pub const fn holding_count(i: usize) -> usize {
+        Control::HOLDINGS + i * HOLDING_LEN + Holding::COUNT
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

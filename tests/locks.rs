@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::{bounded, hear, say, ChildProc, Seg};
 use shmkit::layout::{event, event_segment, header};
-use shmkit::lock::{Event, Lock};
+use shmkit::lock::{Event, Lock, Semaphore};
 use shmkit::{inspect, Options, Value};
 
 /// A liveness interval short enough that a test waiting for a takeover is
@@ -52,6 +52,8 @@ fn child_entry() {
         "hold_lock" => child_hold_lock(name),
         "count_under_lock" => child_count_under_lock(name, arg.parse().unwrap()),
         "wait_event" => child_wait_event(name),
+        "hold_permits" => child_hold_permits(name, arg.parse().unwrap()),
+        "churn_permits" => child_churn_permits(name, arg.parse().unwrap()),
         other => panic!("unknown child mode {other:?}"),
     }
     std::process::exit(0);
@@ -89,6 +91,38 @@ fn child_wait_event(name: &str) {
     say("WAITING", "");
     e.wait();
     say("WOKE", "");
+}
+
+/// Acquires `n` permits of the semaphore `name` and holds them until
+/// killed.
+fn child_hold_permits(name: &str, n: u64) {
+    let sem = Semaphore::open_with(name, &opts()).unwrap();
+    let permits: Vec<_> = (0..n).map(|_| sem.acquire()).collect();
+    say("HOLDING", "");
+    loop {
+        std::thread::sleep(Duration::from_secs(60));
+        assert_eq!(permits.len() as u64, n);
+    }
+}
+
+/// Acquires and returns a permit of `name` `n` times, checking with the
+/// `u64` value `<name>-in` that no more processes hold one than the
+/// semaphore has permits (its bound), then until killed.
+fn child_churn_permits(name: &str, n: u64) {
+    let sem = Semaphore::open_with(name, &opts()).unwrap();
+    let inside = Value::<u64>::open(&format!("{name}-in")).unwrap();
+    let bound = sem.bound().unwrap();
+    say("READY", "");
+    for i in 0.. {
+        let p = sem.acquire();
+        let now = inside.fetch_add(1) + 1;
+        assert!(now <= bound, "{now} holders of {bound} permits");
+        inside.fetch_sub(1);
+        drop(p);
+        if i + 1 == n {
+            say("DONE", "");
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -267,4 +301,101 @@ fn an_event_set_before_the_wait_and_timed_waits() {
         Lock::open(&seg.name),
         Err(shmkit::Error::WrongKind { .. })
     ));
+}
+
+// ---------------------------------------------------------------------------
+// Semaphore
+
+#[test]
+fn permits_of_killed_holders_come_back() {
+    let seg = Seg::new("sem-kill");
+    let sem = Arc::new(Semaphore::create_bounded_with(&seg.name, 3, &opts()).unwrap());
+    let mut a = ChildProc::spawn("hold_permits", &seg.name, 2);
+    a.expect("HOLDING");
+    let mut b = ChildProc::spawn("hold_permits", &seg.name, 1);
+    b.expect("HOLDING");
+    assert_eq!(sem.available(), 0);
+    // Live holders keep theirs: a bounded attempt fails.
+    assert!(sem.try_acquire().is_none());
+    assert!(sem.acquire_timeout(LIVENESS * 3).is_none());
+    let report = inspect::inspect(&seg.name, &Options::new()).unwrap();
+    assert_eq!(report.contents.as_deref(), Some("0 available (bound 3)"));
+    assert_eq!(report.stat("held"), Some(3));
+    let holds = |pid: u32| {
+        report
+            .peers
+            .iter()
+            .find(|p| p.pid == pid)
+            .map(|p| p.role.clone())
+    };
+    assert_eq!(holds(a.pid()).as_deref(), Some("holds 2"));
+    assert_eq!(holds(b.pid()).as_deref(), Some("holds 1"));
+
+    // A waiter blocked in `acquire` gets one of the killed holder's permits.
+    let waiter = {
+        let sem = Arc::clone(&sem);
+        bounded("acquire() after a holder was killed", move || {
+            sem.acquire().forget();
+        })
+    };
+    a.kill();
+    waiter.join();
+    // The other of `a`'s permits is back too; `b`'s is not.
+    assert_eq!(sem.available(), 1);
+    b.kill();
+    // The one available, then `b`'s: `try_acquire` finds `b` gone at once.
+    let p = sem.try_acquire().unwrap();
+    let q = sem.try_acquire().expect("b's permit, back");
+    assert_eq!(sem.available(), 0);
+    drop((p, q));
+    assert_eq!(sem.available(), 2, "the forgotten permit stays out");
+    sem.release().unwrap();
+    assert_eq!(sem.available(), 3);
+    assert!(sem.release().is_err(), "bounded at 3");
+    let report = inspect::inspect(&seg.name, &Options::new()).unwrap();
+    assert_eq!(report.stat("returned"), Some(3));
+    assert_eq!(report.stat("held"), Some(0));
+    assert_eq!(report.stat("total"), Some(3));
+}
+
+#[test]
+fn processes_killed_while_churning_permits_leave_the_count_exact() {
+    let _heavy = heavy();
+    let seg = Seg::new("sem-churn");
+    let inside_seg = Seg::new("sem-churn-in");
+    const PERMITS: u64 = 2;
+    let sem = Semaphore::create_bounded_with(&seg.name, PERMITS, &opts()).unwrap();
+    let inside = Value::<u64>::create(&inside_seg.name, 0).unwrap();
+    for round in 0..5 {
+        // A child killed between its two updates left its count behind.
+        inside.store(0);
+        let mut children: Vec<ChildProc> = (0..3)
+            .map(|_| ChildProc::spawn("churn_permits", &seg.name, 2_000))
+            .collect();
+        for c in &mut children {
+            c.expect("READY");
+        }
+        for c in &mut children {
+            c.expect("DONE");
+        }
+        // Killed at arbitrary points: holding a permit, inside the books,
+        // or neither.
+        for c in &mut children {
+            c.kill();
+        }
+        // Every permit comes back, and no more: after taking both, a
+        // third attempt fails (no live holder is left to wait for).
+        let ps: Vec<_> = (0..PERMITS)
+            .map(|_| sem.acquire_timeout(common::TIMEOUT).expect("a permit back"))
+            .collect();
+        assert!(
+            sem.try_acquire().is_none(),
+            "round {round}: a permit too many"
+        );
+        drop(ps);
+        assert_eq!(sem.available(), PERMITS, "round {round}");
+        let report = inspect::inspect(&seg.name, &Options::new()).unwrap();
+        assert_eq!(report.stat("total"), Some(PERMITS));
+        assert_eq!(report.stat("held"), Some(0));
+    }
 }

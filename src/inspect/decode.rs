@@ -116,6 +116,7 @@ pub(super) fn decode(r: &mut Report, view: &View, file: &File) -> bool {
             Kind::Duplex => pipe(r, view, c, cap, 2),
             Kind::Lock => lock(r, &ids, view, c),
             Kind::Event => event_segment(r, view, c),
+            Kind::Semaphore => semaphore(r, &ids, view, c),
         }
     }
     let seen_all = ids.attached(r);
@@ -368,7 +369,13 @@ fn role_name(kind: Kind, word: usize) -> Option<String> {
     let rings = match kind {
         Kind::Spsc | Kind::Pipe => 1,
         Kind::Duplex => 2,
-        Kind::Mpmc | Kind::MpmcBytes | Kind::Value | Kind::Array | Kind::Lock | Kind::Event => 0,
+        Kind::Mpmc
+        | Kind::MpmcBytes
+        | Kind::Value
+        | Kind::Array
+        | Kind::Lock
+        | Kind::Event
+        | Kind::Semaphore => 0,
     };
     (0..rings)
         .flat_map(|ring| [Role::Sender, Role::Receiver].map(|role| (ring, role)))
@@ -635,6 +642,36 @@ fn event_segment(r: &mut Report, view: &View, c: u64) {
     r.stat_push("sets", state >> 1);
     r.stat_push("waiters_asleep", waiters(view, at(c, CHANGED)));
     r.contents = Some(if state & 1 != 0 { "set" } else { "clear" }.to_owned());
+}
+
+/// semaphore `Control`: the counts, every handle that holds permits (role
+/// `holds N`), the holder of the lock over the books; `N available` (and
+/// the bound) as the contents.
+fn semaphore(r: &mut Report, ids: &Ids, view: &View, c: u64) {
+    use layout::semaphore::{
+        holding, holding_count, AVAILABLE, BOUND, FREED, HOLDING_COUNT, LOCK_OWNER, RETURNED, TOTAL,
+    };
+    let word = |off: usize| view.u64_at(at(c, off)).unwrap_or(0);
+    let (available, bound) = (word(AVAILABLE), word(BOUND));
+    r.stat_push("available", available);
+    r.stat_push("total", word(TOTAL));
+    r.stat_push("bound", bound);
+    r.stat_push("returned", word(RETURNED));
+    r.stat_push("waiters_asleep", waiters(view, at(c, FREED)));
+    r.peers.extend(ids.peer_of(word(LOCK_OWNER), "books"));
+    let mut held = 0u64;
+    for i in 0..HOLDING_COUNT {
+        let (id, n) = (word(holding(i)), word(holding_count(i)));
+        held = held.saturating_add(n);
+        if id != 0 {
+            r.peers.extend(ids.peer_of(id, format!("holds {n}")));
+        }
+    }
+    r.stat_push("held", held);
+    r.contents = Some(match bound {
+        0 => format!("{available} available"),
+        b => format!("{available} available (bound {b})"),
+    });
 }
 
 /// Pipe control, one block per ring: tail {bytes, messages}, head {bytes,

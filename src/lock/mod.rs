@@ -1,5 +1,5 @@
 //! Named synchronization primitives between unrelated processes: a robust
-//! [`Lock`], each a segment of its own, attached by name like every other
+//! [`Lock`], an [`Event`] and a [`Semaphore`] (bounded or not), each a segment of its own, attached by name like every other
 //! handle (`create`, `open`, `open_or_create`, and `_with` forms taking
 //! [`Options`](crate::Options)).
 //!
@@ -31,6 +31,7 @@
 
 mod event;
 mod mutex;
+pub(crate) mod semaphore;
 
 #[cfg(not(loom))]
 pub(crate) use event::Control as EventControl;
@@ -40,6 +41,11 @@ pub use event::Event;
 pub(crate) use mutex::Control as LockControl;
 #[cfg(not(loom))]
 pub use mutex::{Lock, LockGuard};
+#[cfg(not(loom))]
+pub(crate) use semaphore::Control as SemaphoreControl;
+pub use semaphore::OverRelease;
+#[cfg(not(loom))]
+pub use semaphore::{Permit, Semaphore};
 
 /// The element type every lock segment records: locks hold no elements, so
 /// this names the format of their control blocks instead (as a pipe's

@@ -72,7 +72,7 @@ impl KindLayout {
 }
 
 /// Every kind, in the order of their codes (1, 2, ...).
-pub(crate) const KINDS: [KindLayout; 9] = [
+pub(crate) const KINDS: [KindLayout; 10] = [
     KindLayout {
         kind: Kind::Spsc,
         name: "spsc",
@@ -133,6 +133,13 @@ pub(crate) const KINDS: [KindLayout; 9] = [
         kind: Kind::Event,
         name: "event",
         control_len: crate::lock::EventControl::LEN as u64,
+        data_len: no_data,
+        sized_at_create: false,
+    },
+    KindLayout {
+        kind: Kind::Semaphore,
+        name: "semaphore",
+        control_len: crate::lock::SemaphoreControl::LEN as u64,
         data_len: no_data,
         sized_at_create: false,
     },

@@ -1,0 +1,972 @@
+//! [`Semaphore`]: counted permits between processes; the permits of a
+//! holder that dies are given back.
+//!
+//! # Protocol
+//!
+//! Every change is made under the segment's robust lock (`sync::lock`, the
+//! one Value, Array and Lock use), so that a survivor can repair exactly
+//! what a process killed in the middle of a change left. The state:
+//!
+//! * `total`: permits in existence (the initial count, plus releases, minus
+//!   forgotten permits). *Truth.*
+//! * `holdings[i] = (id, count)`: permits held through live [`Permit`]
+//!   guards of the handle `id`; `(0, 0)` when free. A handle finds its own
+//!   record (or claims a free one) under the lock and caches its index.
+//!   *Truth.*
+//! * `available`: permits free now. A *cache* of `total - Σ count`, read
+//!   without the lock by waiters as a hint; only decided on under the lock.
+//!
+//! Outside the lock, `available + Σ count == total`. Each change writes the
+//! truth first and the cache last, and changes at most one truth word
+//! before the cache, or two whose partial result is itself a legal end
+//! state:
+//!
+//! | change | writes, in order | killed before the last write |
+//! |---|---|---|
+//! | acquire | `count += 1`, `available -= 1` | the permit is held by the dead: returned |
+//! | return a permit | `count -= 1` (and `id = 0` at 0), `available += 1` | returned |
+//! | forget a permit | `count -= 1`, `total -= 1`, `available` unchanged | as if returned (the forgetter died holding it) |
+//! | release | `total += 1`, `available += 1` | released |
+//! | reap a dead record | `count = 0`, `id = 0`, `available += n` | returned |
+//!
+//! A locker that takes the lock over from a dead holder (`Held::was_stolen`)
+//! recomputes `available = total - Σ count` (**repair**), then reaps. So a
+//! kill at any point leaves counts that a survivor makes exact.
+//!
+//! **Reap**: for every record naming another handle, ask the segment's
+//! witness (the kernel's seat locks, see `sync::presence`); a dead one's
+//! permits go back to `available`. Only waiters that find no permit reap,
+//! at most once per liveness interval (and 1 ms into their wait), so the
+//! system calls are paid by those who wait for the permits.
+//!
+//! Waiting: acquirers sleep on the `freed` event (`sync::event`), which
+//! every return and release notifies after the lock is released.
+//!
+//! # Trust
+//!
+//! A peer can write any value into any word: counts are then wrong (more
+//! or fewer permits than there should be), never undefined behaviour or a
+//! panic (arithmetic saturates or wraps), and a record naming a live
+//! handle is as good as that handle's. With all records taken by forged
+//! live ids, an acquisition is made without a record (not returned if its
+//! holder dies). Every wait is on the lock (whose holder is checked) or
+//! bounded by the liveness interval per sleep, with a reap at each.
+
+use crate::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use crate::sync::event::Event as Wake;
+use crate::sync::liveness::{Verdict, Witness};
+use crate::sync::lock::{Held, LockBlock};
+use crate::sync::Padded;
+
+/// Holding records: one per seat a handle can hold (models use fewer).
+pub(crate) const SLOTS: usize = if cfg!(loom) { 4 } else { 256 };
+
+#[cfg(not(loom))]
+const _: () = assert!(SLOTS == crate::sync::presence::SEATS);
+
+/// The counters of a semaphore (see the module docs).
+#[repr(C)]
+pub(crate) struct Counts {
+    /// Permits free now: a cache of `total - Σ holdings`.
+    pub(crate) available: AtomicU64,
+    /// Permits in existence.
+    pub(crate) total: AtomicU64,
+    /// 0: unbounded; else `release` never makes `total` exceed it.
+    pub(crate) bound: AtomicU64,
+    /// Permits given back from dead holders, ever (information).
+    pub(crate) returned: AtomicU64,
+}
+
+/// One handle's held permits.
+#[repr(C)]
+pub(crate) struct Holding {
+    /// The holder's id (see `sync::liveness`), 0 when free.
+    pub(crate) id: AtomicU64,
+    /// Permits it holds through live guards.
+    pub(crate) count: AtomicU64,
+}
+
+/// The control block of a semaphore segment.
+///
+/// ```text
+/// lock owner | lock released event | counts | freed event | holdings[256]
+/// ```
+///
+/// The first four on 128-byte lines of their own; the holdings, 16 bytes
+/// each, follow. All zeroes is a semaphore with no permits.
+#[repr(C)]
+pub(crate) struct Control {
+    /// Serializes every change (see the module docs).
+    pub(crate) lock: LockBlock,
+    pub(crate) counts: Padded<Counts>,
+    /// Acquirers sleep here; returns and releases notify.
+    pub(crate) freed: Padded<Wake>,
+    pub(crate) holdings: [Holding; SLOTS],
+}
+
+/// Where each field of a [`Control`] starts, in bytes from its start.
+#[cfg(not(loom))]
+impl Control {
+    pub(crate) const LOCK: usize = core::mem::offset_of!(Control, lock);
+    pub(crate) const COUNTS: usize = core::mem::offset_of!(Control, counts);
+    pub(crate) const FREED: usize = core::mem::offset_of!(Control, freed);
+    pub(crate) const HOLDINGS: usize = core::mem::offset_of!(Control, holdings);
+    pub(crate) const LEN: usize = core::mem::size_of::<Control>();
+}
+
+#[cfg(not(loom))]
+impl Counts {
+    pub(crate) const AVAILABLE: usize = core::mem::offset_of!(Counts, available);
+    pub(crate) const TOTAL: usize = core::mem::offset_of!(Counts, total);
+    pub(crate) const BOUND: usize = core::mem::offset_of!(Counts, bound);
+    pub(crate) const RETURNED: usize = core::mem::offset_of!(Counts, returned);
+}
+
+#[cfg(not(loom))]
+impl Holding {
+    pub(crate) const ID: usize = core::mem::offset_of!(Holding, id);
+    pub(crate) const COUNT: usize = core::mem::offset_of!(Holding, count);
+    pub(crate) const LEN: usize = core::mem::size_of::<Holding>();
+}
+
+#[cfg(not(loom))]
+const _: () = {
+    use crate::sync::LINE;
+    assert!(Control::LOCK == 0 && Control::COUNTS == 2 * LINE);
+    assert!(Control::FREED == 3 * LINE && Control::HOLDINGS == 4 * LINE);
+    assert!(Holding::LEN == 16 && Holding::ID == 0 && Holding::COUNT == 8);
+    assert!(Control::LEN == 4 * LINE + SLOTS * Holding::LEN);
+    assert!(Counts::AVAILABLE == 0 && Counts::TOTAL == 8);
+    assert!(Counts::BOUND == 16 && Counts::RETURNED == 24);
+};
+
+/// A release would make more permits exist than a bounded semaphore's
+/// bound (Python's `ValueError` from `BoundedSemaphore.release`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OverRelease {
+    /// The segment name.
+    pub name: String,
+    /// The bound.
+    pub bound: u64,
+}
+
+impl std::fmt::Display for OverRelease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "semaphore {:?} released too many times: {} permits exist, its bound",
+            self.name, self.bound
+        )
+    }
+}
+
+impl std::error::Error for OverRelease {}
+
+// Every method taking `_held: &Held` runs under the lock; the proof is
+// what the parameter is for. Words are then read and written Relaxed: the
+// lock's hand-off (SYNC POINT "writer lock handover") orders every change
+// after the previous holder's, and a stealer sees a dead holder's writes
+// (`sync::lock`, "What a steal inherits").
+impl Control {
+    /// A semaphore with `permits` permits, `bound` as [`Counts::bound`], on
+    /// the heap for tests and models, or written into a fresh segment.
+    pub(crate) fn init(&self, permits: u64, bound: u64) {
+        let c = &self.counts;
+        c.available.store(permits, Ordering::Relaxed);
+        c.total.store(permits, Ordering::Relaxed);
+        c.bound.store(bound, Ordering::Relaxed);
+    }
+
+    /// A zeroed semaphore, for heap-backed tests and models.
+    #[cfg(test)]
+    pub(crate) fn new(permits: u64, bound: u64) -> Control {
+        let zero = || AtomicU64::new(0);
+        let c = Control {
+            lock: LockBlock::new(),
+            counts: Padded(Counts {
+                available: zero(),
+                total: zero(),
+                bound: zero(),
+                returned: zero(),
+            }),
+            freed: Padded(Wake::new()),
+            holdings: core::array::from_fn(|_| Holding {
+                id: zero(),
+                count: zero(),
+            }),
+        };
+        c.init(permits, bound);
+        c
+    }
+
+    /// Permits free now (a hint outside the lock).
+    #[inline]
+    pub(crate) fn available(&self) -> u64 {
+        // Relaxed: a hint; decisions are made under the lock, whose
+        // acquisition orders what it reads.
+        self.counts.available.load(Ordering::Relaxed)
+    }
+
+    /// The index of `me`'s record, found from `cache` (a hint, any value)
+    /// or by a scan; with `claim`, a free record becomes `me`'s.
+    fn slot(&self, _held: &Held<'_>, me: u64, cache: &AtomicU32, claim: bool) -> Option<usize> {
+        let mine = |i: usize| {
+            let id = self.holdings[i].id.load(Ordering::Relaxed);
+            id == me || (claim && id == 0)
+        };
+        // Relaxed: a process-local hint, checked against the record.
+        let cached = cache.load(Ordering::Relaxed) as usize;
+        let i = if cached < SLOTS && mine(cached) {
+            cached
+        } else {
+            (0..SLOTS)
+                .find(|&i| self.holdings[i].id.load(Ordering::Relaxed) == me)
+                .or_else(|| claim.then(|| (0..SLOTS).find(|&i| mine(i))).flatten())?
+        };
+        // A claimed record: count 0 with id 0 (see `give`, `reap`).
+        self.holdings[i].id.store(me, Ordering::Relaxed);
+        cache.store(i as u32, Ordering::Relaxed);
+        Some(i)
+    }
+
+    /// Acquires a permit for `me` if one is available: `count += 1`, then
+    /// `available -= 1`.
+    pub(crate) fn take(&self, held: &Held<'_>, me: u64, cache: &AtomicU32) -> bool {
+        let available = self.available();
+        if available == 0 {
+            return false;
+        }
+        if let Some(i) = self.slot(held, me, cache, true) {
+            let count = &self.holdings[i].count;
+            count.store(
+                count.load(Ordering::Relaxed).wrapping_add(1),
+                Ordering::Relaxed,
+            );
+        }
+        // Else every record names another live handle (forged): the permit
+        // goes unrecorded (module docs, "Trust").
+        self.counts
+            .available
+            .store(available - 1, Ordering::Relaxed);
+        true
+    }
+
+    /// Takes one of `me`'s held permits out of its record (`count -= 1`,
+    /// and the record freed at 0); whether it had one.
+    fn unrecord(&self, held: &Held<'_>, me: u64, cache: &AtomicU32) -> bool {
+        let Some(i) = self.slot(held, me, cache, false) else {
+            return false;
+        };
+        let h = &self.holdings[i];
+        let count = h.count.load(Ordering::Relaxed);
+        let Some(left) = count.checked_sub(1) else {
+            return false;
+        };
+        h.count.store(left, Ordering::Relaxed);
+        if left == 0 {
+            h.id.store(0, Ordering::Relaxed);
+        }
+        true
+    }
+
+    /// Returns a permit `me` held: `count -= 1`, then `available += 1`.
+    pub(crate) fn give(&self, held: &Held<'_>, me: u64, cache: &AtomicU32) {
+        // Without a record (an unrecorded permit, or one a forger erased)
+        // the permit still comes back.
+        self.unrecord(held, me, cache);
+        let a = &self.counts.available;
+        a.store(
+            a.load(Ordering::Relaxed).saturating_add(1),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Consumes a permit `me` held, for good: `count -= 1`, then
+    /// `total -= 1`.
+    pub(crate) fn forget(&self, held: &Held<'_>, me: u64, cache: &AtomicU32) {
+        self.unrecord(held, me, cache);
+        let t = &self.counts.total;
+        t.store(
+            t.load(Ordering::Relaxed).saturating_sub(1),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Adds a permit: `total += 1`, then `available += 1`; refused if the
+    /// bound (not 0) would be exceeded. Returns the bound on refusal.
+    pub(crate) fn release(&self, _held: &Held<'_>) -> Result<(), u64> {
+        let c = &self.counts;
+        let total = c.total.load(Ordering::Relaxed);
+        let bound = c.bound.load(Ordering::Relaxed);
+        if bound != 0 && total >= bound {
+            return Err(bound);
+        }
+        c.total.store(total.saturating_add(1), Ordering::Relaxed);
+        c.available.store(
+            c.available.load(Ordering::Relaxed).saturating_add(1),
+            Ordering::Relaxed,
+        );
+        Ok(())
+    }
+
+    /// Gives back the permits of every record whose handle `witness` finds
+    /// dead: `count = 0`, `id = 0`, then `available += n`. Returns how many.
+    /// A system call per record of another handle that holds permits.
+    pub(crate) fn reap(&self, _held: &Held<'_>, witness: &impl Witness) -> u64 {
+        let me = witness.me();
+        let mut back = 0u64;
+        for h in &self.holdings {
+            let id = h.id.load(Ordering::Relaxed);
+            if id == 0 || id == me || witness.check(id) != Verdict::Dead {
+                continue;
+            }
+            let n = h.count.load(Ordering::Relaxed);
+            h.count.store(0, Ordering::Relaxed);
+            h.id.store(0, Ordering::Relaxed);
+            back = back.saturating_add(n);
+            let a = &self.counts.available;
+            a.store(
+                a.load(Ordering::Relaxed).saturating_add(n),
+                Ordering::Relaxed,
+            );
+        }
+        let r = &self.counts.returned;
+        r.store(
+            r.load(Ordering::Relaxed).wrapping_add(back),
+            Ordering::Relaxed,
+        );
+        back
+    }
+
+    /// After a takeover of the lock: `available = total - Σ count`, which
+    /// finishes or undoes whatever change the dead holder left half done
+    /// (see the module docs' table).
+    pub(crate) fn repair(&self, _held: &Held<'_>) {
+        let held_now = self.holdings.iter().fold(0u64, |sum, h| {
+            sum.saturating_add(h.count.load(Ordering::Relaxed))
+        });
+        let total = self.counts.total.load(Ordering::Relaxed);
+        self.counts
+            .available
+            .store(total.saturating_sub(held_now), Ordering::Relaxed);
+    }
+
+    /// `total == available + Σ count`: what every change keeps, outside
+    /// the lock, among honest peers.
+    #[cfg(test)]
+    pub(crate) fn consistent(&self) -> bool {
+        let held_now: u64 = self
+            .holdings
+            .iter()
+            .map(|h| h.count.load(Ordering::Relaxed))
+            .sum();
+        self.counts.total.load(Ordering::Relaxed) == self.available() + held_now
+    }
+}
+
+#[cfg(not(loom))]
+pub use handle::{Permit, Semaphore};
+
+#[cfg(not(loom))]
+mod handle {
+    use std::time::{Duration, Instant};
+
+    use super::{Control, OverRelease};
+    use crate::error::{Error, Kind};
+    use crate::options::Options;
+    use crate::segment::{Attach, Segment};
+    use crate::sync::atomic::{AtomicU32, Ordering};
+    use crate::sync::liveness::Witness;
+    use crate::sync::lock::{self, Held, Local};
+    use crate::sync::wait::{deadline_in, wait, WaitStrategy, Waited};
+
+    /// How long an acquirer that found no permit waits before its first
+    /// reap (if the liveness interval is longer), as `sync::lock`'s first
+    /// check.
+    const FIRST_REAP: Duration = Duration::from_millis(1);
+
+    /// A named counting semaphore between processes: Python's
+    /// `multiprocessing.Semaphore` and `BoundedSemaphore` for unrelated
+    /// processes, whose permits come back when a process holding them
+    /// dies.
+    ///
+    /// ```
+    /// use shmkit::lock::Semaphore;
+    /// # let name = format!("doc-sem-{}", std::process::id());
+    /// // Process A: two permits (say, two GPUs).
+    /// let gpus = Semaphore::create(&name, 2)?;
+    /// // Process B (here the same process)
+    /// let other = Semaphore::open(&name)?;
+    ///
+    /// let first = gpus.acquire();
+    /// let second = other.acquire();
+    /// assert!(other.try_acquire().is_none(), "both taken");
+    /// drop(first); // given back
+    /// assert_eq!(other.available(), 1);
+    /// # drop(second);
+    /// # shmkit::remove(&name)?;
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    ///
+    /// # Permits of a process that dies
+    ///
+    /// A permit acquired through a [`Permit`] guard is recorded as held by
+    /// this handle until the guard drops. When the process dies holding
+    /// it (killed, crashed, exited without dropping), the permit comes
+    /// back: an acquirer that finds no permit checks the holders 1 ms into
+    /// its wait and then at the liveness interval
+    /// ([`Options::liveness_interval`], default 100 ms), and gives back
+    /// the permits of those the kernel says are gone. A process killed in
+    /// the middle of an acquisition or a release leaves nothing half done
+    /// that the next one does not repair: the count stays exact.
+    ///
+    /// A permit meant to change hands (acquired here, released by another
+    /// process: a semaphore used as a counter of items) is taken out of
+    /// the books with [`Permit::forget`], and [`release`](Semaphore::release)
+    /// adds one.
+    ///
+    /// # Bounded
+    ///
+    /// A semaphore made with [`create_bounded`](Semaphore::create_bounded)
+    /// refuses a [`release`](Semaphore::release) that would make more
+    /// permits exist (available or held) than it started with, as Python's
+    /// `BoundedSemaphore` raises `ValueError`.
+    ///
+    /// # Cost
+    ///
+    /// Acquiring and returning a permit each take and release the
+    /// segment's robust lock (a compare-and-swap and a store) around a few
+    /// stores: no system call unless somebody sleeps. An acquirer that
+    /// finds no permit spins, then sleeps on a futex ([`Options::wait`]).
+    ///
+    /// # Handles
+    ///
+    /// Each handle takes a seat of its own in the segment (see
+    /// [`Error::TooManyHandles`]); a child created with `fork` must open
+    /// the semaphore again.
+    pub struct Semaphore {
+        seg: Segment,
+        local: Local,
+        /// Where this handle's holding record was last (a hint).
+        slot: AtomicU32,
+        wait: WaitStrategy,
+        liveness: Duration,
+    }
+
+    impl std::fmt::Debug for Semaphore {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Semaphore")
+                .field("name", &self.name())
+                .field("available", &self.available())
+                .finish_non_exhaustive()
+        }
+    }
+
+    impl Semaphore {
+        /// Creates a semaphore with `permits` permits. Fails with
+        /// [`Error::AlreadyExists`] if the name is taken.
+        pub fn create(name: &str, permits: u64) -> Result<Semaphore, Error> {
+            Semaphore::create_with(name, permits, &Options::new())
+        }
+
+        /// Creates a bounded semaphore with `permits` permits: a release
+        /// that would make more exist fails (see "Bounded" in the type
+        /// docs). `permits` must not be 0.
+        pub fn create_bounded(name: &str, permits: u64) -> Result<Semaphore, Error> {
+            Semaphore::create_bounded_with(name, permits, &Options::new())
+        }
+
+        /// Attaches to an existing semaphore, bounded or not.
+        pub fn open(name: &str) -> Result<Semaphore, Error> {
+            Semaphore::open_with(name, &Options::new())
+        }
+
+        /// Attaches to the semaphore, creating it with `permits` permits
+        /// (unbounded) if it does not exist.
+        pub fn open_or_create(name: &str, permits: u64) -> Result<Semaphore, Error> {
+            Semaphore::open_or_create_with(name, permits, &Options::new())
+        }
+
+        /// [`Semaphore::create`] with options.
+        pub fn create_with(name: &str, permits: u64, opts: &Options) -> Result<Semaphore, Error> {
+            Semaphore::attach(Attach::Create(name, 1), permits, 0, opts)
+        }
+
+        /// [`Semaphore::create_bounded`] with options.
+        pub fn create_bounded_with(
+            name: &str,
+            permits: u64,
+            opts: &Options,
+        ) -> Result<Semaphore, Error> {
+            if permits == 0 {
+                return Err(Error::InvalidArgument(
+                    "a bounded semaphore needs at least one permit",
+                ));
+            }
+            Semaphore::attach(Attach::Create(name, 1), permits, permits, opts)
+        }
+
+        /// [`Semaphore::open`] with options.
+        pub fn open_with(name: &str, opts: &Options) -> Result<Semaphore, Error> {
+            Semaphore::attach(Attach::Open(name), 0, 0, opts)
+        }
+
+        /// [`Semaphore::open_or_create`] with options.
+        pub fn open_or_create_with(
+            name: &str,
+            permits: u64,
+            opts: &Options,
+        ) -> Result<Semaphore, Error> {
+            Semaphore::attach(Attach::OpenOrCreate(name, 1), permits, 0, opts)
+        }
+
+        fn attach(
+            how: Attach<'_>,
+            permits: u64,
+            bound: u64,
+            opts: &Options,
+        ) -> Result<Semaphore, Error> {
+            let seg = Segment::attach(how, opts, &super::super::spec(Kind::Semaphore), 1, |seg| {
+                // SAFETY: as in `control`: the segment is being created as a
+                // semaphore.
+                unsafe { seg.control::<Control>() }.init(permits, bound)
+            })?;
+            Ok(Semaphore {
+                seg,
+                local: Local::default(),
+                slot: AtomicU32::new(0),
+                wait: opts.wait,
+                liveness: opts.liveness_interval,
+            })
+        }
+
+        fn control(&self) -> &Control {
+            // SAFETY: the segment was created or validated as a semaphore,
+            // whose control block is `Control::LEN` bytes (the kind table's
+            // rule); Control is made of atomics only, aligned to 128.
+            unsafe { self.seg.control::<Control>() }
+        }
+
+        /// The lock over the books, until `deadline`; repaired and reaped
+        /// after a takeover from a dead holder.
+        fn books(&self, deadline: Option<Instant>) -> Option<Held<'_>> {
+            let ctl = self.control();
+            let held = lock::lock(
+                &ctl.lock,
+                &self.seg,
+                &self.local,
+                self.wait,
+                self.liveness,
+                deadline,
+            )
+            .ok()?;
+            if held.was_stolen() {
+                ctl.repair(&held);
+                ctl.reap(&held, &self.seg);
+            }
+            Some(held)
+        }
+
+        /// The books, for as long as it takes (only a live holder that
+        /// never lets go can make that long: they are held for a few
+        /// stores).
+        fn books_now(&self) -> Held<'_> {
+            loop {
+                if let Some(h) = self.books(None) {
+                    return h;
+                }
+            }
+        }
+
+        /// One acquisition attempt under the books; `Err` if the books could
+        /// not be had by `deadline`.
+        fn attempt(&self, deadline: Option<Instant>) -> Result<bool, ()> {
+            let ctl = self.control();
+            let held = self.books(deadline).ok_or(())?;
+            Ok(ctl.take(&held, self.seg.me(), &self.slot))
+        }
+
+        /// Gives back the permits of dead holders; whether there were any.
+        fn reap(&self, deadline: Option<Instant>) -> bool {
+            match self.books(deadline) {
+                Some(held) => self.control().reap(&held, &self.seg) != 0,
+                None => false,
+            }
+        }
+
+        fn notify(&self) {
+            // After the books were released: a woken acquirer finds them
+            // free.
+            self.control().freed.notify();
+        }
+
+        fn acquire_until(&self, deadline: Option<Instant>) -> Option<Permit<'_>> {
+            let ctl = self.control();
+            let permit = || Permit { sem: self };
+            let poll = || {
+                // Test before taking the lock: no lock traffic while none
+                // is free.
+                if ctl.available() == 0 {
+                    return None;
+                }
+                match self.attempt(deadline) {
+                    Ok(true) => Some(Some(permit())),
+                    Ok(false) => None,
+                    Err(()) => Some(None), // the books stayed held past the deadline
+                }
+            };
+            let mut next_reap = Instant::now() + self.liveness.min(FIRST_REAP);
+            let reap_if_due = || {
+                let now = Instant::now();
+                if now >= next_reap {
+                    next_reap = now + self.liveness;
+                    self.reap(deadline);
+                }
+            };
+            match wait(
+                &ctl.freed,
+                self.wait,
+                deadline,
+                self.liveness,
+                poll,
+                reap_if_due,
+            ) {
+                Waited::Ready(p) => p,
+                // One last look, with a reap: permits of the dead do not
+                // make a bounded call fail.
+                Waited::TimedOut => {
+                    if self.attempt(deadline) == Ok(true) {
+                        return Some(permit());
+                    }
+                    if self.reap(deadline) && self.attempt(deadline) == Ok(true) {
+                        return Some(permit());
+                    }
+                    None
+                }
+            }
+        }
+
+        /// Acquires a permit, waiting for as long as none is available;
+        /// returned when the guard drops. Permits held by processes that
+        /// died come back meanwhile (see the type docs). Only live holders
+        /// (and releases that never come) can make this wait for ever;
+        /// [`Semaphore::acquire_timeout`] bounds it.
+        pub fn acquire(&self) -> Permit<'_> {
+            loop {
+                if let Some(p) = self.acquire_until(None) {
+                    return p;
+                }
+            }
+        }
+
+        /// [`Semaphore::acquire`], waiting at most `timeout`; `None` if no
+        /// permit came free meanwhile.
+        pub fn acquire_timeout(&self, timeout: Duration) -> Option<Permit<'_>> {
+            self.acquire_until(Some(deadline_in(timeout)))
+        }
+
+        /// A permit if one is available now, or held by a process that is
+        /// gone (one liveness check of the holders, system calls, when none
+        /// is available).
+        pub fn try_acquire(&self) -> Option<Permit<'_>> {
+            self.acquire_until(Some(Instant::now()))
+        }
+
+        /// Adds a permit, waking an acquirer: Python's `release()`. For a
+        /// permit acquired here and released by another process (see
+        /// [`Permit::forget`]). A bounded semaphore refuses it when as many
+        /// permits as its bound exist already.
+        pub fn release(&self) -> Result<(), OverRelease> {
+            let held = self.books_now();
+            let r = self.control().release(&held);
+            drop(held);
+            match r {
+                Ok(()) => {
+                    self.notify();
+                    Ok(())
+                }
+                Err(bound) => Err(OverRelease {
+                    name: self.name().to_owned(),
+                    bound,
+                }),
+            }
+        }
+
+        /// Permits available now (it may change at once).
+        pub fn available(&self) -> u64 {
+            self.control().available()
+        }
+
+        /// The bound of a bounded semaphore, `None` for an unbounded one.
+        pub fn bound(&self) -> Option<u64> {
+            // Relaxed: written once, before the segment was published.
+            let b = self.control().counts.bound.load(Ordering::Relaxed);
+            (b != 0).then_some(b)
+        }
+
+        /// The segment name.
+        pub fn name(&self) -> &str {
+            self.seg.name()
+        }
+    }
+
+    /// A permit of a [`Semaphore`], held: returned by
+    /// [`Semaphore::acquire`], [`Semaphore::acquire_timeout`] and
+    /// [`Semaphore::try_acquire`]. Dropping it gives the permit back; so
+    /// does the death of its process.
+    #[must_use = "the permit is given back when the guard drops"]
+    pub struct Permit<'a> {
+        sem: &'a Semaphore,
+    }
+
+    impl Permit<'_> {
+        /// Consumes the permit for good, without giving it back: the
+        /// semaphore has one permit fewer until a
+        /// [`release`](Semaphore::release) adds one (tokio's
+        /// `SemaphorePermit::forget`; Python's `acquire()` without a
+        /// `release()`). It is then no longer this process's: its death
+        /// does not give it back.
+        pub fn forget(self) {
+            let sem = self.sem;
+            core::mem::forget(self);
+            let held = sem.books_now();
+            sem.control().forget(&held, sem.seg.me(), &sem.slot);
+        }
+    }
+
+    impl Drop for Permit<'_> {
+        fn drop(&mut self) {
+            let sem = self.sem;
+            let held = sem.books_now();
+            sem.control().give(&held, sem.seg.me(), &sem.slot);
+            drop(held);
+            sem.notify();
+        }
+    }
+
+    impl std::fmt::Debug for Permit<'_> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Permit")
+                .field("semaphore", &self.sem.name())
+                .finish()
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::sync::lock::{Local, Tag};
+    use crate::testing::Peers;
+
+    fn cache() -> AtomicU32 {
+        AtomicU32::new(0)
+    }
+
+    /// Acquire, return, forget, release and the bound; heap-backed, no
+    /// clock: runs under Miri.
+    #[test]
+    fn counting_and_the_bound() {
+        let s = Control::new(2, 2);
+        let local = Local::default();
+        let (c1, c2) = (cache(), cache());
+        let t = Tag::nth(0);
+        let held = s.lock.try_lock(1, &local, t).unwrap();
+        assert!(s.take(&held, 1, &c1));
+        assert!(s.take(&held, 2, &c2));
+        assert!(!s.take(&held, 2, &c2), "none left");
+        assert!(s.consistent());
+        assert_eq!(s.release(&held), Err(2), "bounded: two exist");
+        s.give(&held, 1, &c1);
+        assert_eq!(s.available(), 1);
+        s.forget(&held, 2, &c2);
+        assert_eq!(s.counts.total.load(Ordering::Relaxed), 1);
+        assert!(s.consistent());
+        assert_eq!(s.release(&held), Ok(()));
+        assert_eq!(s.available(), 2);
+        assert!(s.holdings.iter().all(|h| h.id.load(Ordering::Relaxed) == 0));
+        assert!(s.consistent());
+    }
+
+    /// A holder that dies holding permits: a reap gives them back; a
+    /// holder killed half way through an acquisition inside the lock: the
+    /// stealer's repair and reap leave the count exact.
+    #[test]
+    fn a_dead_holder_s_permits_come_back_exactly() {
+        let s = Control::new(3, 0);
+        let peers = Peers::new(&[1, 2]);
+        let (dead, live) = (Local::default(), Local::default());
+        let (c1, c2) = (cache(), cache());
+        let t = Tag::nth(0);
+        let held = s.lock.try_lock(1, &dead, t).unwrap();
+        assert!(s.take(&held, 1, &c1));
+        assert!(s.take(&held, 1, &c1));
+        drop(held);
+        // Killed half way through a third acquisition: counted, not cached.
+        let held = s.lock.try_lock(1, &dead, t).unwrap();
+        let i = s.slot(&held, 1, &c1, true).unwrap();
+        s.holdings[i].count.store(3, Ordering::Relaxed);
+        core::mem::forget(held);
+        peers.kill(1);
+        assert!(!s.consistent());
+        let w = peers.me(2);
+        let held = crate::sync::lock::judge(&s.lock, &w, &live, t).unwrap();
+        assert!(held.was_stolen());
+        s.repair(&held);
+        assert!(s.consistent());
+        assert_eq!(s.available(), 0);
+        assert_eq!(s.reap(&held, &w), 3);
+        assert_eq!(s.available(), 3);
+        assert!(s.take(&held, 2, &c2));
+        assert_eq!(s.reap(&held, &w), 0, "a live holder keeps its permit");
+        assert!(s.consistent());
+        assert_eq!(s.counts.returned.load(Ordering::Relaxed), 3);
+    }
+
+    /// Forged counts and records: wrong numbers, no panic.
+    #[test]
+    fn hostile_words_cause_wrong_counts_only() {
+        let s = Control::new(1, 0);
+        let peers = Peers::new(&[1, 2]);
+        let local = Local::default();
+        let c = cache();
+        let held = s.lock.try_lock(1, &local, Tag::nth(0)).unwrap();
+        for h in &s.holdings {
+            h.id.store(2, Ordering::Relaxed); // every record a live handle's
+            h.count.store(u64::MAX, Ordering::Relaxed);
+        }
+        c.store(u32::MAX, Ordering::Relaxed);
+        assert!(s.take(&held, 1, &c), "unrecorded");
+        s.give(&held, 1, &c);
+        s.forget(&held, 1, &c);
+        s.counts.available.store(u64::MAX, Ordering::Relaxed);
+        s.counts.total.store(u64::MAX, Ordering::Relaxed);
+        let _ = s.release(&held);
+        s.give(&held, 1, &c);
+        s.repair(&held);
+        peers.kill(2);
+        let _ = s.reap(&held, &peers.me(1));
+        assert!(s.take(&held, 1, &c));
+    }
+}
+
+/// Loom models of the semaphore's books: run with
+/// `RUSTFLAGS="--cfg loom" cargo test --release --lib lock::semaphore`.
+#[cfg(all(test, loom))]
+mod loom_models {
+    use super::*;
+    use crate::sync::lock::{judge, Local, Tag};
+    use crate::testing::Peers;
+    use loom::cell::UnsafeCell;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// The books, taken the way a waiter makes one attempt: an
+    /// acquisition, else a judgement of the word; repaired and reaped after
+    /// a takeover, as the handle does.
+    fn books<'a>(s: &'a Control, peers: &Peers, me: u64, local: &'a Local) -> Option<Held<'a>> {
+        let w = peers.me(me);
+        let held = s
+            .lock
+            .try_lock(me, local, Tag::nth(0))
+            .or_else(|| judge(&s.lock, &w, local, Tag::nth(0)))?;
+        if held.was_stolen() {
+            s.repair(&held);
+            s.reap(&held, &w);
+        }
+        Some(held)
+    }
+
+    /// One permit, two handles: each makes one attempt and, with the permit,
+    /// touches a plain cell (a data race if both held it at once), then
+    /// gives it back. The count ends where it began.
+    #[test]
+    fn one_permit_excludes() {
+        loom::model(|| {
+            let s = Arc::new((Control::new(1, 0), UnsafeCell::new(0u32)));
+            let peers = Peers::new(&[1, 2]);
+            let run = |s: Arc<(Control, UnsafeCell<u32>)>, peers: Peers, me: u64| {
+                let (sem, cell) = &*s;
+                let local = Local::default();
+                let cache = AtomicU32::new(0);
+                let Some(held) = books(sem, &peers, me, &local) else {
+                    return;
+                };
+                let took = sem.take(&held, me, &cache);
+                drop(held);
+                if took {
+                    // SAFETY: the one permit is ours (the model's claim).
+                    cell.with_mut(|c| unsafe { *c += 1 });
+                    // Given back: a retry until the books are free.
+                    loop {
+                        if let Some(held) = books(sem, &peers, me, &local) {
+                            sem.give(&held, me, &cache);
+                            break;
+                        }
+                        thread::yield_now();
+                    }
+                }
+            };
+            let (s2, p2) = (s.clone(), peers.clone());
+            let other = thread::spawn(move || run(s2, p2, 2));
+            run(s.clone(), peers, 1);
+            other.join().unwrap();
+            assert_eq!(s.0.available(), 1);
+            assert!(s.0.consistent());
+        });
+    }
+
+    /// Handle 1 holds one of two permits and is killed half way through
+    /// acquiring the other (inside the books: counted, not cached); handle
+    /// 2 makes one attempt meanwhile; then, all threads done, one more
+    /// attempt (which must get the books: free, or held by the dead)
+    /// repairs and reaps. Whatever the interleaving, the count ends exact:
+    /// the dead holder's permits are all back.
+    #[test]
+    fn a_dead_holder_s_permits_are_returned_exactly() {
+        loom::model(|| {
+            let s = Arc::new(Control::new(2, 0));
+            let peers = Peers::new(&[1, 2]);
+            let (s1, p1) = (s.clone(), peers.clone());
+            let dying = thread::spawn(move || {
+                let local = Local::default();
+                let cache = AtomicU32::new(0);
+                if let Some(held) = books(&s1, &p1, 1, &local) {
+                    if s1.take(&held, 1, &cache) {
+                        drop(held);
+                        if let Some(held) = books(&s1, &p1, 1, &local) {
+                            // Killed after `count += 1`, before the cache.
+                            if s1.available() > 0 {
+                                let i = s1.slot(&held, 1, &cache, true).unwrap();
+                                let c = &s1.holdings[i].count;
+                                c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                            }
+                            core::mem::forget(held);
+                        }
+                    }
+                }
+                p1.kill(1);
+            });
+            let (s2, p2) = (s.clone(), peers.clone());
+            let other = thread::spawn(move || {
+                let local = Local::default();
+                let cache = AtomicU32::new(0);
+                let held = books(&s2, &p2, 2, &local);
+                if let Some(held) = held {
+                    if s2.take(&held, 2, &cache) {
+                        s2.give(&held, 2, &cache);
+                    }
+                }
+            });
+            dying.join().unwrap();
+            other.join().unwrap();
+            let local = Local::default();
+            let held = books(&s, &peers, 2, &local).expect("nobody alive holds the books");
+            s.reap(&held, &peers.me(2));
+            drop(held);
+            assert_eq!(s.available(), 2, "every permit back");
+            assert!(s.consistent());
+        });
+    }
+}
