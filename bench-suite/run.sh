@@ -9,6 +9,12 @@
 #   bash bench-suite/run.sh --only iceoryx2  # just the matching steps, nothing written
 #   bash bench-suite/run.sh --out DIR      # write DIR/BENCHMARKS.md and DIR/bench-suite/plots
 #
+# The Python package rows (shmkit's Python package against multiprocessing,
+# faster-fifo and cloudtoid-interprocess) run in a venv built here, under
+# the target directory: `pip install ./python faster-fifo
+# cloudtoid-interprocess`; a package that does not install is reported as
+# skipped.
+#
 # Rows of shmkit parts still being built (`Value`, `mpmc`, `pipe`) are turned on when
 # they compile against the tree; otherwise BENCHMARKS.md says they were not
 # measured. Honors CARGO_TARGET_DIR.
@@ -46,6 +52,43 @@ else
     done
 fi
 echo "    extra rows: ${features[*]:-none}"
+
+# The Python package rows run in a venv of their own: the shmkit package
+# built from ./python and the peers it is compared with. A package pip
+# cannot install (no wheel, a failed build) is written down with pip's last
+# line, and BENCHMARKS.md says its rows were skipped and why. Set
+# SHMKIT_BENCH_VENV to use a venv you have prepared instead.
+if [ -z "${SHMKIT_BENCH_VENV:-}" ]; then
+    venv="${CARGO_TARGET_DIR:-$here/target}/bench-venv"
+    export SHMKIT_BENCH_VENV="$venv"
+    failures="$venv/shmkit-bench-skipped.txt"
+    echo "==> the venv of the Python package rows ($venv)"
+    if ! command -v python3 >/dev/null; then
+        :
+    elif [ ! -x "$venv/bin/python" ] && ! python3 -m venv "$venv" >/dev/null 2>&1; then
+        echo "    python3 -m venv failed: the Python package rows will be skipped"
+        rm -rf "$venv"
+    else
+        : >"$failures"
+        # pkg-name (as py_bench.py check reports it), pip arguments
+        install() {
+            local name="$1" log="$venv/pip-$1.log"
+            shift
+            if "$venv/bin/python" -m pip install --disable-pip-version-check --quiet "$@" >"$log" 2>&1; then
+                echo "    $name: installed"
+            else
+                local why
+                why="$(grep -E '^ERROR' "$log" | tail -n 1 | tr '\t' ' ')"
+                [ -n "$why" ] || why="$(grep -E '\S' "$log" | tail -n 1 | tr '\t' ' ')"
+                printf '%s\tpip install %s failed: %s (log: %s)\n' "$name" "$*" "$why" "$log" >>"$failures"
+                echo "    $name: skipped (pip install failed: $why)"
+            fi
+        }
+        install shmkit --force-reinstall --no-deps "$(cd "$here/.." && pwd)/python"
+        install faster-fifo faster-fifo
+        install cloudtoid cloudtoid-interprocess
+    fi
+fi
 
 echo "==> building the suite"
 feature_arg=()

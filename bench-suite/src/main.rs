@@ -33,6 +33,7 @@ mod mpmc;
 mod pipe;
 mod plan;
 mod plot;
+mod pypkg;
 mod python;
 mod report;
 mod shm;
@@ -150,6 +151,11 @@ pub struct Results {
     pub tput: BTreeMap<(Sys, usize, usize), TputAcc>,
     /// Value reads by (cell, setup).
     pub values: BTreeMap<(Cell, usize), ValueAcc>,
+    /// Python package rows by (row, setup).
+    pub pkg: BTreeMap<(pypkg::Row, usize), pypkg::Acc>,
+    /// The Python packages measured: version, or why skipped; `Err` when
+    /// the whole section was.
+    pub pkg_versions: Result<BTreeMap<pypkg::Impl, Result<String, String>>, String>,
     /// CPU time of a blocked receiver, by strategy.
     pub idle: Vec<(Strategy, Result<blocking::Idle, String>)>,
     /// Why rows are missing (Python absent, a part of shmkit not built).
@@ -356,6 +362,7 @@ fn step_text(step: &Step, setups: &[Setup]) -> String {
         Step::Value { cell, setup, .. } => {
             format!("{} · value reads · {}", setups[setup].key, cell.label())
         }
+        Step::PyPkg { row, setup, .. } => format!("{} · {}", setups[setup].key, row.text()),
         Step::Idle { strategy } => format!("receiver blocked in recv for 1 s · {}", strategy.arg()),
     }
 }
@@ -426,6 +433,36 @@ fn run(c: Config, out: Option<PathBuf>, only: &[String]) -> Result<()> {
             })
         });
     }
+    let mut pkg_versions = Err("not run".to_owned());
+    let mut pkg_env = None;
+    if steps.iter().any(|s| matches!(s, Step::PyPkg { .. })) {
+        match pypkg::env() {
+            Ok(env) => {
+                pkg_versions = Ok(env.packages.clone());
+                for (&imp, status) in &env.packages {
+                    if let Err(why) = status {
+                        skipped.push(format!(
+                            "Python package rows of {}: skipped: {why}",
+                            imp.label()
+                        ));
+                    }
+                }
+                steps.retain(|s| match s {
+                    Step::PyPkg { row, .. } => env.skip_reason(row.imp).is_none(),
+                    _ => true,
+                });
+                pkg_env = Some(env);
+            }
+            Err(why) => {
+                skipped.push(format!(
+                    "Python package rows (shmkit against multiprocessing, faster-fifo and \
+                     cloudtoid-interprocess): skipped: {why}"
+                ));
+                pkg_versions = Err(why);
+                steps.retain(|s| !matches!(s, Step::PyPkg { .. }));
+            }
+        }
+    }
     if python.is_none() {
         steps.retain(|s| match s {
             Step::Lat { sys, .. } | Step::PyTput { sys, .. } => !sys.is_python(),
@@ -457,6 +494,7 @@ fn run(c: Config, out: Option<PathBuf>, only: &[String]) -> Result<()> {
     let mut lat: BTreeMap<(Sys, usize), LatAcc> = BTreeMap::new();
     let mut tput: BTreeMap<(Sys, usize, usize), TputAcc> = BTreeMap::new();
     let mut vals: BTreeMap<(Cell, usize), ValueAcc> = BTreeMap::new();
+    let mut pkg: BTreeMap<(pypkg::Row, usize), pypkg::Acc> = BTreeMap::new();
     let mut idle = Vec::new();
     for (k, step) in steps.iter().enumerate() {
         let setup_of = |i: usize| &setups[i];
@@ -599,6 +637,53 @@ fn run(c: Config, out: Option<PathBuf>, only: &[String]) -> Result<()> {
                     &outcome,
                 );
             }
+            Step::PyPkg { row, setup, rep } => {
+                let s = setup_of(setup);
+                let env = pkg_env
+                    .as_ref()
+                    .expect("PyPkg steps are kept only with a venv");
+                let _pinned = AffinityGuard::pin(s.pin.map(|p| p.parent))?;
+                let acc = pkg.entry((row, setup)).or_default();
+                let outcome = match env.measure(row, s.pin, &c.pkg_rounds, c.pkg_budget) {
+                    Ok(pypkg::Outcome::Hist(h)) => {
+                        let o = format!(
+                            "p50 {}, p99 {} ({} samples)",
+                            fmt_ns(h.value_at_quantile(0.5) as f64),
+                            fmt_ns(h.value_at_quantile(0.99) as f64),
+                            h.len()
+                        );
+                        match &mut acc.hist {
+                            Some(m) => m.add(&h)?,
+                            None => acc.hist = Some(h),
+                        }
+                        o
+                    }
+                    Ok(pypkg::Outcome::Value(v)) => {
+                        acc.vals.push(v);
+                        if row.bench.is_rate() {
+                            fmt_rate(v)
+                        } else {
+                            format!("{} per read", fmt_ns(v))
+                        }
+                    }
+                    Err(e) => {
+                        let e = e.to_string();
+                        record_error(&mut acc.error, e.clone());
+                        format!("FAILED: {e}")
+                    }
+                };
+                progress.line(
+                    k,
+                    &format!(
+                        "{} · {} (rep {}/{})",
+                        s.key,
+                        row.text(),
+                        rep + 1,
+                        c.pkg_reps
+                    ),
+                    &outcome,
+                );
+            }
             Step::Idle { strategy } => {
                 let r = blocking::idle_cpu(strategy, None).map_err(|e| e.to_string());
                 let outcome = match &r {
@@ -627,6 +712,8 @@ fn run(c: Config, out: Option<PathBuf>, only: &[String]) -> Result<()> {
         lat,
         tput,
         values: vals,
+        pkg,
+        pkg_versions,
         idle,
         skipped,
         machine,

@@ -7,6 +7,7 @@ use testkit::Pin;
 
 use crate::blocking;
 use crate::measure::{RoundParams, SIZES};
+use crate::pypkg;
 use crate::spsc::Strategy;
 
 /// A system under test: one row of the tables.
@@ -265,6 +266,12 @@ pub struct Config {
     pub value_budget: Duration,
     /// Repetitions of every Rust value row.
     pub value_reps: usize,
+    /// Round trips of one Python package row, per repetition.
+    pub pkg_rounds: RoundParams,
+    /// One Python package stream or value measurement.
+    pub pkg_budget: Duration,
+    /// Repetitions of every Python package row.
+    pub pkg_reps: usize,
     /// A smoke run.
     pub quick: bool,
 }
@@ -297,6 +304,14 @@ impl Config {
             sizes: SIZES.to_vec(),
             value_budget: Duration::from_millis(200),
             value_reps: 3,
+            pkg_rounds: RoundParams {
+                warmup: Duration::from_millis(50),
+                budget: Duration::from_millis(300),
+                max_rounds: 100_000,
+                gap: Duration::ZERO,
+            },
+            pkg_budget: Duration::from_millis(250),
+            pkg_reps: 3,
             quick: false,
         }
     }
@@ -329,6 +344,14 @@ impl Config {
             sizes: vec![8, 64, 64 << 10, 1 << 20],
             value_budget: Duration::from_millis(20),
             value_reps: 1,
+            pkg_rounds: RoundParams {
+                warmup: Duration::from_millis(20),
+                budget: Duration::from_millis(60),
+                max_rounds: 10_000,
+                gap: Duration::ZERO,
+            },
+            pkg_budget: Duration::from_millis(60),
+            pkg_reps: 1,
             quick: true,
         }
     }
@@ -351,6 +374,12 @@ pub enum Step {
     /// One repetition of a value row.
     Value {
         cell: Cell,
+        setup: usize,
+        rep: usize,
+    },
+    /// One repetition of a Python package row (`pypkg`).
+    PyPkg {
+        row: pypkg::Row,
         setup: usize,
         rep: usize,
     },
@@ -378,6 +407,15 @@ impl Step {
                     } else {
                         spawn
                     }
+            }
+            Step::PyPkg { row, .. } => {
+                // Two interpreters start (shmkit's import included).
+                let startup = 0.35;
+                if row.bench.is_round_trip() {
+                    (c.pkg_rounds.warmup + c.pkg_rounds.budget).as_secs_f64() + startup
+                } else {
+                    c.pkg_budget.as_secs_f64() + startup
+                }
             }
             Step::Idle { .. } => blocking::BLOCKED.as_secs_f64() + 0.1,
         }
@@ -419,6 +457,11 @@ pub fn plan(c: &Config, setups: &[Setup]) -> Vec<Step> {
                 if !matches!(cell, Cell::PyLocked | Cell::PyRaw) || rep == 0 {
                     steps.push(Step::Value { cell, setup, rep });
                 }
+            }
+        }
+        for rep in 0..c.pkg_reps {
+            for row in pypkg::Row::all() {
+                steps.push(Step::PyPkg { row, setup, rep });
             }
         }
     }

@@ -3,6 +3,7 @@
 //! (standard library only). Without `python3` the rows are skipped.
 
 use std::io::Read;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -56,10 +57,15 @@ fn cpus(pin: Option<Pin>) -> [String; 2] {
 /// Runs the script with `args`; returns its standard output. Killed after
 /// `limit`.
 fn run(args: &[String], limit: Duration) -> Result<String> {
-    let mut child = Command::new("python3")
-        .arg("-c")
-        .arg(SCRIPT)
-        .args(args)
+    let mut cmd = Command::new("python3");
+    cmd.arg("-c").arg(SCRIPT).args(args);
+    run_command(cmd, limit)
+}
+
+/// Runs a Python command; returns its standard output, or an error with
+/// the last line of its standard error. Killed after `limit`.
+pub(crate) fn run_command(mut cmd: Command, limit: Duration) -> Result<String> {
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -106,8 +112,14 @@ pub fn latency(prim: Prim, pin: Option<Pin>, p: &RoundParams) -> Result<Histogra
         out.display().to_string(),
     ];
     let result = run(&args, p.budget * 4 + Duration::from_secs(30));
-    let bytes = std::fs::read(&out);
-    let _ = std::fs::remove_file(&out);
+    read_samples(&out, result)
+}
+
+/// The round trips a script wrote to `out` (native-endian `u64`
+/// nanoseconds), once `result` says it succeeded; removes the file.
+pub(crate) fn read_samples(out: &Path, result: Result<String>) -> Result<Histogram<u64>> {
+    let bytes = std::fs::read(out);
+    let _ = std::fs::remove_file(out);
     result?;
     let mut hist = measure::new_histogram();
     for chunk in bytes?.chunks_exact(8) {

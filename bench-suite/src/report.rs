@@ -301,7 +301,8 @@ fn markdown(r: &Results, plots: &[(usize, &'static str, String)]) -> String {
     let _ = writeln!(
         o,
         "\nFull tables: [round trips](#round-trip-latency), [throughput](#throughput-over-message-size), \
-         [value reads](#value-reads-under-contention), [blocking](#blocking); plots in `{PLOTS}/`. \
+         [value reads](#value-reads-under-contention), [Python packages](#python-packages), \
+         [blocking](#blocking); plots in `{PLOTS}/`. \
          Main setup: {}.\n",
         main.title
     );
@@ -318,7 +319,9 @@ fn markdown(r: &Results, plots: &[(usize, &'static str, String)]) -> String {
          so none of this is part of shmkit's `cargo test`), turns on the rows of shmkit parts that \
          compile in the tree, measures with a progress line per step, and rewrites this file and \
          the plots in `{PLOTS}/`. It needs cargo; `python3` (standard library only) for the \
-         Python rows, which are skipped without it. This run took {minutes:.1} minutes of \
+         Python rows, which are skipped without it; for the Python package rows, `run.sh` \
+         builds a venv under the target directory with `pip install ./python faster-fifo \
+         cloudtoid-interprocess` (a package that does not install is reported as skipped). This run took {minutes:.1} minutes of \
          measuring on {} CPUs, plus the build (about 1.5 minutes from scratch on this machine). \
          `bash bench-suite/run.sh --quick` is a smoke run (about 15 seconds of measuring), and \
          `--only TEXT` reruns just the steps whose progress line contains TEXT (say `--only \
@@ -345,6 +348,18 @@ fn markdown(r: &Results, plots: &[(usize, &'static str, String)]) -> String {
             .as_deref()
             .unwrap_or("not found (Python rows skipped)")
     );
+    let pkgs = match &r.pkg_versions {
+        Ok(p) => p
+            .iter()
+            .map(|(imp, v)| match v {
+                Ok(v) => format!("{} {v}", imp.label()),
+                Err(_) => format!("{} (skipped)", imp.label()),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        Err(why) => format!("skipped: {why}"),
+    };
+    let _ = writeln!(o, "| Python packages | {pkgs} |");
     let crates: Vec<String> = m.crates.iter().map(|(n, v)| format!("{n} {v}")).collect();
     let _ = writeln!(o, "| crates | {} |", crates.join(", "));
     let _ = writeln!(o, "| shmkit | {} |", m.git);
@@ -384,6 +399,7 @@ fn markdown(r: &Results, plots: &[(usize, &'static str, String)]) -> String {
     latency_section(&mut o, r, plots);
     throughput_section(&mut o, r, plots);
     values_section(&mut o, r);
+    pypkg_section(&mut o, r);
     blocking_section(&mut o, r, &blocking);
     // Measurements behind the library's constants: kept by hand, beside the
     // suite, and carried into every regenerated file.
@@ -868,4 +884,141 @@ fn blocking_section(o: &mut String, r: &Results, targets: &[Target]) {
     }
     let _ = writeln!(o, "\nTargets of the blocking issue:\n");
     target_table(o, targets);
+}
+
+/// The Python package rows: one table per setup, shmkit's column against
+/// each peer's, with "how many times faster" ratios.
+fn pypkg_section(o: &mut String, r: &Results) {
+    use crate::pypkg::{Bench, Impl, Row};
+    let _ = writeln!(o, "## Python packages\n");
+    let c = &r.config;
+    let _ = writeln!(
+        o,
+        "The `shmkit` Python package (`python/`, `pip install ./python`) against \
+         `multiprocessing` and the shared-memory queues a Python user would otherwise pick, \
+         faster-fifo and cloudtoid-interprocess, from one Python process to another \
+         (`bench-suite/src/py_bench.py`, run in a venv that `run.sh` builds under `target/`). \
+         shmkit's and cloudtoid's peer is a separately started interpreter that attaches by \
+         name; `multiprocessing` and faster-fifo queues can only be inherited, so their peer is \
+         a forked child. Queues hold {cap} items for every implementation (the byte-sized ones \
+         64 KiB); items are the tuple `(i, 1.5, \"abc\")`, pickled (protocol 5 where the \
+         package pickles, as all but cloudtoid do; cloudtoid carries `pickle.dumps` output), \
+         or 8 bytes (`raw=True` for shmkit; cloudtoid sends bytes as they are; \
+         `multiprocessing` and faster-fifo have no raw mode and pickle them). Streams: `put` \
+         in a loop for {:.0} ms, clocked until the peer confirms the count; cloudtoid has no \
+         blocking send, so its producer retries `try_send`. Round trips: an item there and back \
+         through two queues (or a duplex pipe), {:.0} ms after {:.0} ms of warm-up; the p50, \
+         with the p99 in brackets. Repetitions of every row, interleaved: {}; streams and reads \
+         are medians, round-trip histograms merged. The `vs` columns say how many times \
+         faster shmkit is (above 1: shmkit faster).\n",
+        c.pkg_budget.as_secs_f64() * 1e3,
+        c.pkg_rounds.budget.as_secs_f64() * 1e3,
+        c.pkg_rounds.warmup.as_secs_f64() * 1e3,
+        c.pkg_reps,
+        cap = 1024,
+    );
+    if let Err(why) = &r.pkg_versions {
+        let _ = writeln!(o, "Not measured: skipped: {why}\n");
+        return;
+    }
+    let skipped = |imp: Impl| match &r.pkg_versions {
+        Ok(p) => matches!(p.get(&imp), Some(Err(_))),
+        Err(_) => true,
+    };
+    let peers = [Impl::Mp, Impl::FasterFifo, Impl::Cloudtoid];
+    for (i, s) in r.setups.iter().enumerate() {
+        let _ = writeln!(o, "### {}\n", s.title);
+        o.push_str("| row |");
+        for imp in Impl::COLUMNS {
+            let _ = write!(o, " {} |", imp.label());
+        }
+        for imp in peers {
+            let _ = write!(o, " vs {} |", imp.label());
+        }
+        o.push_str("\n|---|");
+        for _ in 0..Impl::COLUMNS.len() + peers.len() {
+            o.push_str("--:|");
+        }
+        o.push('\n');
+        let mut notes = Vec::new();
+        let mut lines: Vec<(Bench, String, Option<Impl>)> = Bench::all()
+            .into_iter()
+            .map(|b| (b, b.label(), None))
+            .collect();
+        // The unlocked multiprocessing value: a line of its own, in the
+        // multiprocessing column.
+        lines.push((
+            Bench::ValueRead,
+            format!("{}, multiprocessing lock=False", Bench::ValueRead.label()),
+            Some(Impl::MpNoLock),
+        ));
+        for (bench, label, mp_as) in lines {
+            let col = |imp: Impl| match (imp, mp_as) {
+                (Impl::Mp, Some(m)) => m,
+                _ => imp,
+            };
+            let acc = |imp: Impl| {
+                r.pkg.get(&(
+                    Row {
+                        bench,
+                        imp: col(imp),
+                    },
+                    i,
+                ))
+            };
+            if Impl::COLUMNS
+                .iter()
+                .all(|&imp| acc(imp).is_none() && !skipped(imp))
+            {
+                continue;
+            }
+            let _ = write!(o, "| {label} |");
+            for imp in Impl::COLUMNS {
+                let cell = match acc(imp) {
+                    _ if !bench.impls().contains(&col(imp)) => "—".to_owned(),
+                    _ if skipped(imp) => "skipped".to_owned(),
+                    None => "—".to_owned(),
+                    Some(a) => match (&a.hist, a.value()) {
+                        (Some(h), Some(v)) => {
+                            format!("{} ({})", ns(v), ns(h.value_at_quantile(0.99) as f64))
+                        }
+                        (_, Some(v)) if bench.is_rate() => format!("{} msg/s", rate(v)),
+                        (_, Some(v)) => ns(v),
+                        (_, None) => "failed".to_owned(),
+                    },
+                };
+                if let Some((e, n)) = acc(imp).and_then(|a| a.error.as_ref()) {
+                    notes.push(format!("{label}, {}: {n} failed: {e}", col(imp).label()));
+                }
+                let _ = write!(o, " {cell} |");
+            }
+            let shm = acc(Impl::Shmkit).and_then(|a| a.value());
+            for imp in peers {
+                let x = shm.zip(acc(imp).and_then(|a| a.value())).map(|(s, p)| {
+                    if bench.is_rate() {
+                        s / p
+                    } else {
+                        p / s
+                    }
+                });
+                let _ = write!(o, " {} |", x.map_or("—".into(), ratio));
+            }
+            o.push('\n');
+        }
+        o.push('\n');
+        if !notes.is_empty() {
+            for n in notes {
+                let _ = writeln!(o, "- {n}");
+            }
+            o.push('\n');
+        }
+    }
+    if let Ok(p) = &r.pkg_versions {
+        for (imp, v) in p {
+            if let Err(why) = v {
+                let _ = writeln!(o, "- {}: skipped: {why}", imp.label());
+            }
+        }
+        o.push('\n');
+    }
 }

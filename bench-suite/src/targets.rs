@@ -176,6 +176,8 @@ pub fn targets(r: &Results) -> (Vec<Target>, Vec<Target>) {
         note: None,
     });
 
+    t.extend(pypkg_targets(r));
+
     // The blocking issue.
     let mut b = Vec::new();
     for (sys, name, refs) in [
@@ -243,6 +245,65 @@ pub fn targets(r: &Results) -> (Vec<Target>, Vec<Target>) {
         });
     }
     (t, b)
+}
+
+/// The Python package's targets (issue #17): a stream of small pickled
+/// objects through `shmkit.Queue` against `multiprocessing.Queue` and
+/// faster-fifo.
+fn pypkg_targets(r: &Results) -> Vec<Target> {
+    use crate::pypkg::{Bench, Impl, Item, Row};
+    let main = r.setups[MAIN].key;
+    let at = |imp: Impl| {
+        r.pkg
+            .get(&(
+                Row {
+                    bench: Bench::QueueStream(Item::Obj),
+                    imp,
+                },
+                MAIN,
+            ))
+            .and_then(|a| a.value())
+    };
+    let shm = at(Impl::Shmkit);
+    let mut t = Vec::new();
+    for (imp, want) in [(Impl::Mp, 10.0), (Impl::FasterFifo, 1.5)] {
+        let peer = at(imp);
+        let x = shm.zip(peer).map(|(a, b)| a / b);
+        let why_absent = match &r.pkg_versions {
+            Err(why) => format!("not measured: skipped: {why}"),
+            Ok(p) => match p.get(&imp) {
+                Some(Err(why)) => format!("not measured: {} skipped: {why}", imp.label()),
+                _ => "no data".into(),
+            },
+        };
+        t.push(Target {
+            what: format!(
+                "Python shmkit.Queue stream of small pickled objects ≥ {want}× {}",
+                if imp == Impl::Mp {
+                    "multiprocessing.Queue"
+                } else {
+                    "faster-fifo"
+                }
+            ),
+            measured: match (shm, peer, x) {
+                (Some(a), Some(b), Some(x)) => {
+                    format!("{} ({} vs {} msg/s, {main})", ratio(x), rate(a), rate(b))
+                }
+                _ => why_absent,
+            },
+            status: Status::of(x.map(|x| x >= want)),
+            why: x.filter(|&x| x < want).map(|_| {
+                "Each item costs a Python-level `put` and `get` on both sides: a pickle and an \
+                 unpickle of the tuple, the Python call and argument parsing, and the tuple's \
+                 allocation, which together take most of a microsecond per side; shmkit's own \
+                 queue operation is a small part of it (compare the 8-byte raw row). The \
+                 ratio also moves with how the two interpreters share the CPUs."
+                    .into()
+            }),
+            note: None,
+        });
+    }
+    t
 }
 
 /// The sizes the pipe's throughput targets name.

@@ -1,6 +1,7 @@
 //! `shmkit.Queue`, `JoinableQueue` and `SimpleQueue` on the mpmc byte
 //! queue (`shmkit::mpmc::BytesSender` / `BytesReceiver`).
 
+use std::cell::Cell;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use pyo3::types::{PyBytes, PyType};
 use shmkit::mpmc::{BytesReceiver, BytesRecvError, BytesSendError, BytesSender};
 
 use crate::errors::{self, AttachResult};
+use crate::fastpickle;
 use crate::pipe::{byte_view, lock_detached, pickle};
 use crate::value::How;
 use crate::wait::{self, Deadline};
@@ -20,6 +22,26 @@ use crate::wait::{self, Deadline};
 pub(crate) const DEFAULT_MAXSIZE: usize = 1024;
 /// The largest item (pickled, in bytes) unless `item_size=` says otherwise.
 pub(crate) const DEFAULT_ITEM_SIZE: usize = 1024;
+
+/// Items up to this size are received into a per-thread buffer (one of
+/// `item_size` bytes, kept between calls); a queue of larger items receives
+/// into a fresh one each time.
+const SCRATCH_MAX: usize = 64 << 10;
+
+thread_local! {
+    /// The buffer an item is pickled into or received into, reused by
+    /// every call on this thread. Taken out for the call and put back
+    /// after, so that a call from a signal handler while this thread waits
+    /// in `put` or `get` finds an empty one and makes its own.
+    static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    let mut buf = SCRATCH.take();
+    let r = f(&mut buf);
+    SCRATCH.set(buf);
+    r
+}
 
 /// `queue.Empty` or `queue.Full`.
 fn queue_exc(py: Python<'_>, which: &str, msg: String) -> PyErr {
@@ -129,28 +151,40 @@ impl Queue {
         })
     }
 
-    /// The item as the bytes that go into the queue.
-    fn encode<'py>(&self, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
-        let py = obj.py();
+    /// Puts the item's bytes (pickled unless `raw`) with `put_bytes`.
+    fn put_obj(
+        &self,
+        py: Python<'_>,
+        obj: &Bound<'_, PyAny>,
+        deadline: Option<Deadline>,
+    ) -> PyResult<()> {
         if self.raw {
             if let Ok(b) = obj.cast::<PyBytes>() {
-                return Ok(b.clone());
+                return self.put_bytes(py, b.as_bytes(), deadline);
             }
             // A copy: the buffer's owner may change it while the GIL is
             // released.
             let b = byte_view(obj, 0, None)?.call_method0("tobytes")?;
-            return Ok(b.cast_into::<PyBytes>()?);
+            return self.put_bytes(py, b.cast::<PyBytes>()?.as_bytes(), deadline);
         }
-        Ok(pickle(py, "dumps")?
-            .call1((obj, 5))?
-            .cast_into::<PyBytes>()?)
+        with_scratch(|buf| {
+            if fastpickle::dumps_into(obj, buf) {
+                return self.put_bytes(py, buf, deadline);
+            }
+            let data = pickle(py, "dumps")?.call1((obj, 5))?;
+            self.put_bytes(py, data.cast::<PyBytes>()?.as_bytes(), deadline)
+        })
     }
 
-    fn decode<'py>(&self, data: Bound<'py, PyBytes>) -> PyResult<Bound<'py, PyAny>> {
+    /// The item whose bytes are `data` (unpickled unless `raw`).
+    fn decode<'py>(&self, py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
         if self.raw {
-            return Ok(data.into_any());
+            return Ok(PyBytes::new(py, data).into_any());
         }
-        pickle(data.py(), "loads")?.call1((data,))
+        match fastpickle::loads(py, data)? {
+            Some(obj) => Ok(obj),
+            None => pickle(py, "loads")?.call1((PyBytes::new(py, data),)),
+        }
     }
 
     fn put_bytes(&self, py: Python<'_>, msg: &[u8], deadline: Option<Deadline>) -> PyResult<()> {
@@ -185,16 +219,40 @@ impl Queue {
         }
     }
 
-    fn get_bytes<'py>(
+    /// Takes an item, waiting until `deadline` (`None`: not at all), and
+    /// decodes it. The first attempt holds the GIL; only a wait releases it.
+    fn get_obj<'py>(
         &self,
         py: Python<'py>,
         deadline: Option<Deadline>,
-    ) -> PyResult<Bound<'py, PyBytes>> {
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if self.item_size > SCRATCH_MAX {
+            let mut buf = Vec::new();
+            let n = self.get_into(py, &mut buf, deadline)?;
+            return self.decode(py, &buf[..n]);
+        }
+        with_scratch(|buf| {
+            let n = self.get_into(py, buf, deadline)?;
+            self.decode(py, &buf[..n])
+        })
+    }
+
+    /// Receives an item into the front of `buf` (grown to `item_size`);
+    /// returns its length.
+    fn get_into(
+        &self,
+        py: Python<'_>,
+        buf: &mut Vec<u8>,
+        deadline: Option<Deadline>,
+    ) -> PyResult<usize> {
+        if buf.len() < self.item_size {
+            buf.resize(self.item_size, 0);
+        }
         {
             let mut g = lock_detached(py, &self.rx);
             let rx = g.as_mut().ok_or_else(|| closed(&self.name))?;
-            match rx.try_recv() {
-                Ok(v) => return Ok(PyBytes::new(py, &v)),
+            match rx.try_recv_into(buf) {
+                Ok(n) => return Ok(n),
                 Err(BytesRecvError::Empty) if deadline.is_some() => {}
                 Err(e) => return Err(recv_error(py, e)),
             }
@@ -206,13 +264,13 @@ impl Queue {
             let Some(rx) = g.as_mut() else {
                 return Some(Err(None));
             };
-            match rx.recv_timeout(slice) {
+            match rx.recv_into_timeout(buf, slice) {
                 Err(BytesRecvError::Timeout) => None,
                 r => Some(r.map_err(Some)),
             }
         })?;
         match got {
-            Some(Ok(v)) => Ok(PyBytes::new(py, &v)),
+            Some(Ok(n)) => Ok(n),
             Some(Err(Some(e))) => Err(recv_error(py, e)),
             Some(Err(None)) => Err(closed(&self.name)),
             None => Err(recv_error(py, BytesRecvError::Timeout)),
@@ -253,8 +311,7 @@ impl Queue {
         timeout: Option<f64>,
     ) -> PyResult<()> {
         let deadline = deadline(block, timeout)?;
-        let data = self.encode(obj)?;
-        self.put_bytes(py, data.as_bytes(), deadline)
+        self.put_obj(py, obj, deadline)
     }
 
     /// `put(obj, False)`.
@@ -272,8 +329,7 @@ impl Queue {
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let deadline = deadline(block, timeout)?;
-        let data = self.get_bytes(py, deadline)?;
-        self.decode(data)
+        self.get_obj(py, deadline)
     }
 
     /// `get(False)`.
