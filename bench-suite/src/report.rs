@@ -927,6 +927,9 @@ fn pypkg_section(o: &mut String, r: &Results) {
     };
     let peers = [Impl::Mp, Impl::FasterFifo, Impl::Cloudtoid];
     for (i, s) in r.setups.iter().enumerate() {
+        if !r.pkg.keys().any(|&(_, setup)| setup == i) {
+            continue;
+        }
         let _ = writeln!(o, "### {}\n", s.title);
         o.push_str("| row |");
         for imp in Impl::COLUMNS {
