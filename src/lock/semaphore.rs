@@ -25,6 +25,7 @@
 //! |---|---|---|
 //! | acquire | `count += 1`, `available -= 1` | the permit is held by the dead: returned |
 //! | return a permit | `count -= 1` (and `id = 0` at 0), `available += 1` | returned |
+//! | return a kept permit (`release_kept`: own record, else another's) | as return a permit | returned |
 //! | forget a permit | `count -= 1`, `total -= 1`, `available` unchanged | as if returned (the forgetter died holding it) |
 //! | release | `total += 1`, `available += 1` | released |
 //! | reap a dead record | `count = 0`, `id = 0`, `available += n` | returned |
@@ -280,6 +281,32 @@ impl Control {
             a.load(Ordering::Relaxed).saturating_add(1),
             Ordering::Relaxed,
         );
+    }
+
+    /// Returns a kept permit (see `Permit::keep`): `me`'s if it holds one,
+    /// else one another handle holds (acquired there, released here):
+    /// `count -= 1` (and `id = 0` at 0), then `available += 1`. False, and
+    /// nothing changed, if no record holds a permit.
+    pub(crate) fn give_kept(&self, held: &Held<'_>, me: u64, cache: &AtomicU32) -> bool {
+        if !self.unrecord(held, me, cache) {
+            let theirs = self.holdings.iter().find(|h| {
+                h.id.load(Ordering::Relaxed) != 0 && h.count.load(Ordering::Relaxed) != 0
+            });
+            let Some(h) = theirs else {
+                return false;
+            };
+            let left = h.count.load(Ordering::Relaxed) - 1;
+            h.count.store(left, Ordering::Relaxed);
+            if left == 0 {
+                h.id.store(0, Ordering::Relaxed);
+            }
+        }
+        let a = &self.counts.available;
+        a.store(
+            a.load(Ordering::Relaxed).saturating_add(1),
+            Ordering::Relaxed,
+        );
+        true
     }
 
     /// Consumes a permit `me` held, for good: `count -= 1`, then
@@ -678,8 +705,47 @@ mod handle {
         /// [`Permit::forget`]). A bounded semaphore refuses it when as many
         /// permits as its bound exist already.
         pub fn release(&self) -> Result<(), OverRelease> {
+            self.release_or_give(false)
+        }
+
+        /// Python's `release()` for permits kept with [`Permit::keep`]:
+        /// gives back a permit this handle keeps; else one another handle
+        /// keeps (a permit acquired in one process and released by
+        /// another: a semaphore used as a counter of items); else adds a
+        /// permit, as [`release`](Semaphore::release) does (refused beyond
+        /// a bounded semaphore's bound). So a process that acquires and
+        /// dies before anyone released for it has its permit back, and a
+        /// permit released by another process is no longer the acquirer's.
+        ///
+        /// The permit given back may be one another handle holds through a
+        /// live [`Permit`] guard; that guard's drop then adds one, as a
+        /// second `release()` would in Python.
+        ///
+        /// ```
+        /// use shmkit::lock::Semaphore;
+        /// # let name = format!("doc-sem-kept-{}", std::process::id());
+        /// let consumer = Semaphore::create_bounded(&name, 1)?;
+        /// let producer = Semaphore::open(&name)?;
+        /// consumer.acquire().keep(); // still recorded as the consumer's
+        /// producer.release_kept().unwrap(); // gives the consumer's back
+        /// assert_eq!(consumer.available(), 1);
+        /// assert!(producer.release_kept().is_err(), "bounded: one exists");
+        /// # shmkit::remove(&name)?;
+        /// # Ok::<(), shmkit::Error>(())
+        /// ```
+        pub fn release_kept(&self) -> Result<(), OverRelease> {
+            self.release_or_give(true)
+        }
+
+        /// `release` or, with `kept`, `release_kept`.
+        fn release_or_give(&self, kept: bool) -> Result<(), OverRelease> {
             let held = self.books_now();
-            let r = self.control().release(&held);
+            let ctl = self.control();
+            let r = if kept && ctl.give_kept(&held, self.seg.me(), &self.slot) {
+                Ok(())
+            } else {
+                ctl.release(&held)
+            };
             drop(held);
             match r {
                 Ok(()) => {
@@ -735,6 +801,17 @@ mod handle {
         }
     }
 
+    impl Permit<'_> {
+        /// Keeps the permit without a guard (Python's `acquire()`): it stays
+        /// recorded as this handle's, comes back if the process dies, and
+        /// [`Semaphore::release_kept`] gives it back (from this handle or
+        /// another).
+        pub fn keep(self) {
+            // The record is the holding; nothing to do but not return it.
+            core::mem::forget(self);
+        }
+    }
+
     impl Drop for Permit<'_> {
         fn drop(&mut self) {
             let sem = self.sem;
@@ -786,6 +863,37 @@ mod tests {
         assert_eq!(s.release(&held), Ok(()));
         assert_eq!(s.available(), 2);
         assert!(s.holdings.iter().all(|h| h.id.load(Ordering::Relaxed) == 0));
+        assert!(s.consistent());
+    }
+
+    /// Kept permits given back: the releaser's own first, else another
+    /// handle's, else none (and `release` decides, bounded); heap-backed,
+    /// runs under Miri.
+    #[test]
+    fn kept_permits_are_given_back_own_first() {
+        let s = Control::new(3, 3);
+        let local = Local::default();
+        let (c1, c2, c3) = (cache(), cache(), cache());
+        let held = s.lock.try_lock(1, &local, Tag::nth(0)).unwrap();
+        assert!(s.take(&held, 1, &c1));
+        assert!(s.take(&held, 1, &c1));
+        assert!(s.take(&held, 2, &c2));
+        let count = |i: usize| s.holdings[i].count.load(Ordering::Relaxed);
+        let (i1, i2) = (
+            c1.load(Ordering::Relaxed) as usize,
+            c2.load(Ordering::Relaxed) as usize,
+        );
+        assert!(s.give_kept(&held, 2, &c2), "its own");
+        assert_eq!((count(i1), count(i2)), (2, 0));
+        assert!(s.consistent());
+        assert!(s.give_kept(&held, 3, &c3), "another's: 1's");
+        assert_eq!(count(i1), 1);
+        assert!(s.give_kept(&held, 3, &c3));
+        assert!(s.holdings.iter().all(|h| h.id.load(Ordering::Relaxed) == 0));
+        assert_eq!(s.available(), 3);
+        assert!(s.consistent());
+        assert!(!s.give_kept(&held, 3, &c3), "nobody holds one");
+        assert_eq!(s.release(&held), Err(3), "bounded: three exist");
         assert!(s.consistent());
     }
 
