@@ -27,6 +27,7 @@
 //! | return a permit | `count -= 1` (and `id = 0` at 0), `available += 1` | returned |
 //! | return a kept permit (`release_kept`: own record, else another's) | as return a permit | returned |
 //! | forget a permit | `count -= 1`, `total -= 1`, `available` unchanged | as if returned (the forgetter died holding it) |
+//! | forget a handle's kept permits (`forget_kept`) | `count = 0`, `id = 0`, `total -= n` | as if returned |
 //! | release | `total += 1`, `available += 1` | released |
 //! | reap a dead record | `count = 0`, `id = 0`, `available += n` | returned |
 //!
@@ -318,6 +319,24 @@ impl Control {
             t.load(Ordering::Relaxed).saturating_sub(1),
             Ordering::Relaxed,
         );
+    }
+
+    /// Consumes for good every permit `me`'s record holds: `count = 0`,
+    /// `id = 0`, then `total -= n`. Returns `n`.
+    pub(crate) fn forget_all(&self, held: &Held<'_>, me: u64, cache: &AtomicU32) -> u64 {
+        let Some(i) = self.slot(held, me, cache, false) else {
+            return 0;
+        };
+        let h = &self.holdings[i];
+        let n = h.count.load(Ordering::Relaxed);
+        h.count.store(0, Ordering::Relaxed);
+        h.id.store(0, Ordering::Relaxed);
+        let t = &self.counts.total;
+        t.store(
+            t.load(Ordering::Relaxed).saturating_sub(n),
+            Ordering::Relaxed,
+        );
+        n
     }
 
     /// Adds a permit: `total += 1`, then `available += 1`; refused if the
@@ -759,6 +778,29 @@ mod handle {
             }
         }
 
+        /// Consumes for good every permit this handle keeps
+        /// ([`Permit::keep`]), as [`Permit::forget`] does one: Python's
+        /// view of permits acquired and never released by a program that
+        /// ends in order (they stay taken), where a process that dies
+        /// gives them back. Returns how many. Permits of this handle's live
+        /// [`Permit`] guards are recorded with the kept ones: call it with
+        /// none alive.
+        ///
+        /// ```
+        /// use shmkit::lock::Semaphore;
+        /// # let name = format!("doc-sem-forget-kept-{}", std::process::id());
+        /// let sem = Semaphore::create(&name, 2)?;
+        /// sem.acquire().keep();
+        /// assert_eq!(sem.forget_kept(), 1);
+        /// assert_eq!(sem.available(), 1, "consumed, not given back");
+        /// # shmkit::remove(&name)?;
+        /// # Ok::<(), shmkit::Error>(())
+        /// ```
+        pub fn forget_kept(&self) -> u64 {
+            let held = self.books_now();
+            self.control().forget_all(&held, self.seg.me(), &self.slot)
+        }
+
         /// Permits available now (it may change at once).
         pub fn available(&self) -> u64 {
             self.control().available()
@@ -894,6 +936,22 @@ mod tests {
         assert!(s.consistent());
         assert!(!s.give_kept(&held, 3, &c3), "nobody holds one");
         assert_eq!(s.release(&held), Err(3), "bounded: three exist");
+        assert!(s.consistent());
+        // Forgotten: consumed, the bound leaves room for releases.
+        assert!(s.take(&held, 1, &c1));
+        assert!(s.take(&held, 1, &c1));
+        assert!(s.take(&held, 2, &c2));
+        assert_eq!(s.forget_all(&held, 1, &c1), 2);
+        assert_eq!(s.forget_all(&held, 1, &c1), 0);
+        assert!(s.consistent());
+        assert_eq!(
+            (s.available(), s.counts.total.load(Ordering::Relaxed)),
+            (0, 1)
+        );
+        assert_eq!(s.release(&held), Ok(()));
+        assert_eq!(s.release(&held), Ok(()));
+        assert_eq!(s.release(&held), Err(3));
+        assert!(s.give_kept(&held, 1, &c1), "2's");
         assert!(s.consistent());
     }
 
