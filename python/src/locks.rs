@@ -21,6 +21,14 @@
 //!   else adds one (refused beyond a bounded semaphore's bound). So a
 //!   consumer's acquisitions do not pile up as holdings that its death
 //!   would hand back. Permits are not bound to threads.
+//!
+//!   A permit acquired and never released is ambiguous: held (a pool:
+//!   give it back when the holder dies) or consumed (a counter of items:
+//!   it stays taken, as in multiprocessing). The handle's end decides: a
+//!   process that dies (killed, crashed, `os._exit`) gives its permits
+//!   back; a handle that is dropped in order (garbage collected, or at
+//!   interpreter exit) consumes them (`Semaphore::forget_kept`), as
+//!   multiprocessing's semaphores keep them taken.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -278,11 +286,13 @@ impl Event {
 ///
 /// A permit that `acquire()` took is held by this process until a
 /// `release()` (from this process or another) gives it back; if the
-/// process dies first, it comes back to the others by itself (within the
-/// liveness interval). `release()` gives back this handle's own permits
-/// first, then one another process holds (a producer releasing what a
-/// consumer took), and adds a permit when nobody holds one, as Python's
-/// semaphores allow. Any thread may release.
+/// process dies first (killed, crashed), it comes back to the others by
+/// itself (within the liveness interval). A handle that ends in order
+/// (garbage collected, interpreter exit) leaves its unreleased permits
+/// taken, as multiprocessing does. `release()` gives back this handle's
+/// own permits first, then one another process holds (a producer
+/// releasing what a consumer took), and adds a permit when nobody holds
+/// one, as Python's semaphores allow. Any thread may release.
 #[pyclass(subclass, frozen, module = "shmkit")]
 pub struct Semaphore {
     handle: Arc<shmkit::lock::Semaphore>,
@@ -293,6 +303,14 @@ impl Semaphore {
         Semaphore {
             handle: Arc::new(handle),
         }
+    }
+}
+
+impl Drop for Semaphore {
+    fn drop(&mut self) {
+        // An orderly end: permits acquired and never released stay taken
+        // (see the module docs); only a death gives them back.
+        self.handle.forget_kept();
     }
 }
 

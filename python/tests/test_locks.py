@@ -473,6 +473,62 @@ def test_semaphore_holder_killed_its_permit_comes_back(name, spawn):
     assert sem.get_value() == 1
 
 
+def test_semaphore_consumer_that_exits_in_order_leaves_its_permits_taken(name, spawn):
+    # multiprocessing's counter: what a consumer acquired stays consumed
+    # when it exits normally (only a death gives permits back).
+    sem = shmkit.Semaphore(name, 0)
+    sem.release(2)
+    child = spawn(
+        """
+        import sys, shmkit
+        sem = shmkit.Semaphore(sys.argv[1], create=False)
+        print(sem.acquire(timeout=10), sem.acquire(timeout=10), flush=True)
+        """,
+        name,
+    )
+    child.expect("True True")
+    child.ok()
+    assert sem.get_value() == 0
+    assert not sem.acquire(timeout=0.3), "no permit came back"
+    sem.release()
+    assert sem.get_value() == 1
+
+
+def test_semaphore_permit_released_by_a_producer_is_not_returned_at_death(name, spawn):
+    # A consumer holds one permit; a producer's release takes it off the
+    # consumer's books, so the consumer's death returns nothing more.
+    sem = shmkit.Semaphore(name, 1)
+    child = spawn(
+        """
+        import sys, time, shmkit
+        sem = shmkit.Semaphore(sys.argv[1], create=False)
+        sem.acquire()
+        print("held", flush=True)
+        time.sleep(60)
+        """,
+        name,
+    )
+    child.expect("held")
+    sem.release()
+    assert sem.get_value() == 1
+    child.kill()
+    assert sem.acquire(timeout=1)
+    assert not sem.acquire(timeout=0.3), "nothing more came back"
+    sem.release()
+
+
+def test_semaphore_handle_dropped_with_permits_keeps_them_taken(name):
+    sem = shmkit.Semaphore(name, 2)
+    other = shmkit.Semaphore(name, create=False)
+    assert other.acquire(False)
+    del other
+    assert sem.get_value() == 1
+    assert sem.acquire(False)
+    assert not sem.acquire(timeout=0.3)
+    sem.release(2)
+    assert sem.get_value() == 2
+
+
 def test_ctrl_c_interrupts_a_blocked_semaphore_acquire(name, spawn):
     shmkit.Semaphore(name, 0)
     child = spawn(
