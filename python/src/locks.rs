@@ -44,10 +44,46 @@ use crate::lock::{self as parked, HasLock};
 use crate::value::How;
 use crate::wait::{self, Deadline};
 
-impl HasLock for shmkit::lock::Lock {
-    type Guard<'a> = shmkit::lock::LockGuard<'a>;
-    fn lock_timeout(&self, timeout: Duration) -> Result<Self::Guard<'_>, LockTimeout> {
-        shmkit::lock::Lock::lock_timeout(self, timeout)
+/// A `shmkit::lock::Lock` with what this process knows of its own use.
+struct Shared {
+    lock: shmkit::lock::Lock,
+    /// Threads of this process holding the lock through this handle (0 or
+    /// 1): tells a release from the wrong thread from one of a free lock.
+    /// Counted by [`Holding`], so a thread that exits holding the lock
+    /// (its registry dropping the guard) is no longer counted.
+    holders: AtomicUsize,
+    /// Whether the last acquisition through this handle took the lock over
+    /// from a dead holder.
+    died: AtomicBool,
+}
+
+/// The guard parked for a Python `Lock`: the lock held, counted.
+struct Holding<'a> {
+    _guard: shmkit::lock::LockGuard<'a>,
+    holders: &'a AtomicUsize,
+}
+
+impl Drop for Holding<'_> {
+    fn drop(&mut self) {
+        // Relaxed: process-local information for error messages; the
+        // lock itself orders what it protects.
+        self.holders.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl HasLock for Shared {
+    type Guard<'a> = Holding<'a>;
+    fn lock_timeout(&self, timeout: Duration) -> Result<Holding<'_>, LockTimeout> {
+        let guard = self.lock.lock_timeout(timeout)?;
+        // Relaxed: read by the holder (this thread) or, after a release,
+        // by whoever the release's synchronization orders after it.
+        self.died
+            .store(guard.previous_holder_died(), Ordering::Relaxed);
+        self.holders.fetch_add(1, Ordering::Relaxed);
+        Ok(Holding {
+            _guard: guard,
+            holders: &self.holders,
+        })
     }
 }
 
@@ -89,28 +125,14 @@ fn acquire_deadline(block: bool, timeout: Option<f64>) -> PyResult<Option<Deadli
 /// re-entrant: a thread that acquires it twice waits for itself.
 #[pyclass(frozen, module = "shmkit")]
 pub struct Lock {
-    handle: Arc<shmkit::lock::Lock>,
-    /// Threads of this process holding the lock through this handle (0 or
-    /// 1): tells a release from the wrong thread from one of a free lock.
-    holders: AtomicUsize,
-    /// Whether the last acquisition through this handle took the lock over
-    /// from a dead holder.
-    died: AtomicBool,
+    handle: Arc<Shared>,
 }
 
 impl Lock {
     /// One attempt of at most `timeout`: parks the guard in this thread's
-    /// registry and notes whether the previous holder died.
+    /// registry.
     fn park(&self, timeout: Duration) -> bool {
-        if parked::park(&self.handle, timeout).is_err() {
-            return false;
-        }
-        let died = parked::with_guard(&self.handle, |g| g.previous_holder_died()).unwrap_or(false);
-        // Relaxed: read by the holder (this thread) or, after a release,
-        // by whoever the release's synchronization orders after it.
-        self.died.store(died, Ordering::Relaxed);
-        self.holders.fetch_add(1, Ordering::Relaxed);
-        true
+        parked::park(&self.handle, timeout).is_ok()
     }
 
     fn held_here(&self) -> bool {
@@ -131,9 +153,11 @@ impl Lock {
         }
         .py(py)?;
         Ok(Lock {
-            handle: Arc::new(handle),
-            holders: AtomicUsize::new(0),
-            died: AtomicBool::new(false),
+            handle: Arc::new(Shared {
+                lock: handle,
+                holders: AtomicUsize::new(0),
+                died: AtomicBool::new(false),
+            }),
         })
     }
 
@@ -159,10 +183,9 @@ impl Lock {
     /// thread holds it.
     fn release(&self) -> PyResult<()> {
         if self.held_here() {
-            self.holders.fetch_sub(1, Ordering::Relaxed);
             return parked::leave(parked::key(&self.handle));
         }
-        if self.holders.load(Ordering::Relaxed) != 0 {
+        if self.handle.holders.load(Ordering::Relaxed) != 0 {
             return Err(PyRuntimeError::new_err(
                 "the lock is held by another thread of this process; \
                  a shmkit.Lock is released by the thread that acquired it",
@@ -174,7 +197,7 @@ impl Lock {
     /// Whether some process (or thread) holds the lock, at the moment of
     /// the call.
     fn locked(&self) -> bool {
-        self.handle.is_locked()
+        self.handle.lock.is_locked()
     }
 
     /// Whether the last acquisition through this handle took the lock over
@@ -182,13 +205,13 @@ impl Lock {
     /// updated. False after every ordinary acquisition.
     #[getter]
     fn previous_holder_died(&self) -> bool {
-        self.died.load(Ordering::Relaxed)
+        self.handle.died.load(Ordering::Relaxed)
     }
 
     /// The segment name.
     #[getter]
     fn name(&self) -> &str {
-        self.handle.name()
+        self.handle.lock.name()
     }
 
     fn __enter__(&self, py: Python<'_>) -> PyResult<bool> {
@@ -203,7 +226,7 @@ impl Lock {
 
     fn __repr__(&self) -> String {
         let state = if self.locked() { "locked" } else { "unlocked" };
-        format!("<shmkit.Lock {:?} {state}>", self.handle.name())
+        format!("<shmkit.Lock {:?} {state}>", self.handle.lock.name())
     }
 }
 

@@ -130,6 +130,11 @@ def test_lock_held_by_an_exiting_thread_is_released(name):
     t = threading.Thread(target=lock.acquire)
     t.start()
     t.join()
+    # The thread's registry is dropped as the OS thread ends, which may
+    # come just after join() returns.
+    wait_until(lambda: not lock.locked(), what="the exited thread's release")
+    with pytest.raises(RuntimeError, match="release unlocked lock"):
+        lock.release()
     assert lock.acquire(timeout=5)
     lock.release()
 
