@@ -278,6 +278,21 @@ def test_event_set_wakes_every_waiter(name):
     assert results == [True] * 5
 
 
+def test_event_pulse_ends_a_wait_that_began_before_it(name):
+    # threading.Event: set() wakes the waiters of the moment even if clear()
+    # follows at once. Pulses at random points of the 50 ms slices.
+    evt = shmkit.Event(name)
+    for i in range(10):
+        results = []
+        t = threading.Thread(target=lambda: results.append(evt.wait(10)))
+        t.start()
+        time.sleep(0.05 + i * 0.0051)
+        evt.set()
+        evt.clear()
+        t.join(10)
+        assert results == [True]
+
+
 def test_event_set_in_one_process_wakes_a_waiter_in_another(name, spawn):
     evt = shmkit.Event(name)
     child = spawn(
