@@ -272,18 +272,22 @@ impl Event {
     }
 
     /// Waits until the flag is set, or `timeout` seconds (`None`: no
-    /// limit; negative: do not wait). Returns the flag: True unless the
-    /// time ran out. The GIL is released while waiting; Ctrl-C interrupts
+    /// limit; negative: do not wait). Returns True if the flag was set
+    /// meanwhile (even if cleared again since), False if the time ran out. The GIL is released while waiting; Ctrl-C interrupts
     /// the wait.
     #[pyo3(signature = (timeout=None))]
     fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+        // Read before the flag: a set after it moves the count.
+        let start = self.handle.sets();
         if self.handle.is_set() {
             return Ok(true);
         }
         let deadline = wait::deadline_or_now(timeout);
         let handle = &self.handle;
+        // Each slice is a wait of its own; the count catches a set and
+        // clear between two slices, which ends a threading.Event's wait.
         let got = wait::blocking(py, deadline, |slice| {
-            handle.wait_timeout(slice).then_some(())
+            (handle.wait_timeout(slice) || handle.sets() != start).then_some(())
         })?;
         Ok(got.is_some() || self.handle.is_set())
     }

@@ -278,6 +278,21 @@ def test_event_set_wakes_every_waiter(name):
     assert results == [True] * 5
 
 
+def test_event_pulse_ends_a_wait_that_began_before_it(name):
+    # threading.Event: set() wakes the waiters of the moment even if clear()
+    # follows at once. Pulses at random points of the 50 ms slices.
+    evt = shmkit.Event(name)
+    for i in range(10):
+        results = []
+        t = threading.Thread(target=lambda: results.append(evt.wait(10)))
+        t.start()
+        time.sleep(0.05 + i * 0.0051)
+        evt.set()
+        evt.clear()
+        t.join(10)
+        assert results == [True]
+
+
 def test_event_set_in_one_process_wakes_a_waiter_in_another(name, spawn):
     evt = shmkit.Event(name)
     child = spawn(
@@ -553,3 +568,70 @@ def test_ctrl_c_interrupts_a_blocked_semaphore_acquire(name, spawn):
     took = time.monotonic() - t0
     assert rc != 0 and "KeyboardInterrupt" in err, err
     assert took < 1.0, f"KeyboardInterrupt took {took:.3f}s"
+
+
+# --- Attaching -------------------------------------------------------------
+
+
+def test_kinds_show_in_inspect_and_refuse_each_other(name):
+    shmkit.Lock(name + "-l")
+    shmkit.Event(name + "-e")
+    shmkit.BoundedSemaphore(name + "-s", 2)
+    kinds = {i.name: i.kind for i in shmkit.ls() if i.name.startswith(name)}
+    assert kinds == {name + "-l": "lock", name + "-e": "event", name + "-s": "semaphore"}
+    assert shmkit.inspect(name + "-l").kind == "lock"
+    with pytest.raises(shmkit.WrongKindError):
+        shmkit.Event(name + "-l")
+    with pytest.raises(shmkit.WrongKindError):
+        shmkit.Lock(name + "-s")
+    with pytest.raises(shmkit.WrongKindError):
+        shmkit.Semaphore(name + "-e", create=False)
+
+
+def test_non_blocking_acquire_takes_over_from_a_killed_holder(name, spawn):
+    lock = shmkit.Lock(name)
+    sem = shmkit.Semaphore(name + "-s", 1)
+    child = spawn(
+        """
+        import sys, time, shmkit
+        lock = shmkit.Lock(sys.argv[1], create=False)
+        sem = shmkit.Semaphore(sys.argv[1] + "-s", create=False)
+        lock.acquire()
+        sem.acquire()
+        print("held", flush=True)
+        time.sleep(60)
+        """,
+        name,
+    )
+    child.expect("held")
+    assert not lock.acquire(False)
+    assert not sem.acquire(False)
+    child.kill()
+    # The kernel has let go of the dead process's seats: one liveness
+    # check, no wait.
+    assert lock.acquire(False)
+    assert lock.previous_holder_died
+    lock.release()
+    assert sem.acquire(False)
+    sem.release()
+
+
+def test_lock_threads_sharing_one_handle_exclude_each_other(name):
+    # lock_tests.BaseLockTests.test_acquire_contended, on one handle.
+    lock = shmkit.Lock(name)
+    lock.acquire()
+    got = []
+
+    def other():
+        got.append(lock.acquire(timeout=0.1))
+        got.append(lock.acquire(timeout=10))
+        lock.release()
+
+    t = threading.Thread(target=other)
+    t.start()
+    wait_until(lambda: got, what="the timed-out acquire")
+    assert got == [False]
+    lock.release()
+    t.join(10)
+    assert got == [False, True]
+    assert not lock.locked()

@@ -328,6 +328,30 @@ mod handle {
             )
         }
 
+        /// How many times the flag went from clear to set since the event
+        /// was created (wrapping). A waiter that waits in parts (Python's
+        /// `wait`, which comes back every 50 ms to check for signals)
+        /// compares it with the count at its start, so that a set and clear
+        /// between two parts still ends its wait.
+        ///
+        /// ```
+        /// use std::time::Duration;
+        /// use shmkit::lock::Event;
+        /// # let name = format!("doc-event-sets-{}", std::process::id());
+        /// let event = Event::create(&name)?;
+        /// let start = event.sets();
+        /// assert!(!event.wait_timeout(Duration::from_millis(1)));
+        /// event.set(); // a pulse between two parts of a wait
+        /// event.clear();
+        /// assert!(!event.wait_timeout(Duration::from_millis(1)));
+        /// assert_ne!(event.sets(), start, "the wait is over");
+        /// # shmkit::remove(&name)?;
+        /// # Ok::<(), shmkit::Error>(())
+        /// ```
+        pub fn sets(&self) -> u64 {
+            self.control().state() >> 1
+        }
+
         /// The segment name.
         pub fn name(&self) -> &str {
             self.seg.name()
