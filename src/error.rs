@@ -38,10 +38,12 @@ pub enum Kind {
     Mutex,
     /// A re-entrant [`RLock`](crate::lock::RLock) (code 12).
     RLock,
+    /// A [`Condition`](crate::lock::Condition) variable (code 13).
+    Condition,
 }
 
 impl Kind {
-    const ALL: [Kind; 12] = [
+    const ALL: [Kind; 13] = [
         Kind::Spsc,
         Kind::Mpmc,
         Kind::Pipe,
@@ -54,6 +56,7 @@ impl Kind {
         Kind::Semaphore,
         Kind::Mutex,
         Kind::RLock,
+        Kind::Condition,
     ];
 
     /// The header code of this kind.
@@ -71,6 +74,7 @@ impl Kind {
             Kind::Semaphore => 10,
             Kind::Mutex => 11,
             Kind::RLock => 12,
+            Kind::Condition => 13,
         }
     }
 
@@ -95,6 +99,7 @@ impl fmt::Display for Kind {
             Kind::Semaphore => "semaphore",
             Kind::Mutex => "mutex",
             Kind::RLock => "re-entrant lock",
+            Kind::Condition => "condition",
         })
     }
 }

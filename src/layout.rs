@@ -489,6 +489,19 @@ pub mod lock {
     pub const TAKEOVERS: usize = Control::TAKEOVERS;
 }
 
+/// A [`Condition`](crate::lock::Condition) (see `src/lock/condition.rs`):
+/// control-block offsets. Its data region is empty.
+pub mod condition {
+    use crate::lock::ConditionControl as Control;
+
+    /// Bytes of the control block.
+    pub const CONTROL_LEN: usize = Control::LEN;
+    /// `u64`: notifications so far, wrapping.
+    pub const SEQ: usize = Control::SEQ;
+    /// The event waiters sleep on ([`super::event`]).
+    pub const WOKEN: usize = Control::WOKEN;
+}
+
 /// An [`RLock`](crate::lock::RLock) (see `src/lock/rlock.rs`): a lock's
 /// control block (the offsets of [`lock`]), then the holder's depth. Its
 /// data region is empty.

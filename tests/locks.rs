@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::{bounded, hear, say, ChildProc, Seg};
 use shmkit::layout::{event, event_segment, header};
-use shmkit::lock::{Event, Lock, Mutex, RLock, Semaphore};
+use shmkit::lock::{Condition, Event, Lock, Mutex, RLock, Semaphore, Wake};
 use shmkit::{inspect, Options, Value};
 
 /// A liveness interval short enough that a test waiting for a takeover is
@@ -55,6 +55,8 @@ fn child_entry() {
         "hold_permits" => child_hold_permits(name, arg.parse().unwrap()),
         "churn_permits" => child_churn_permits(name, arg.parse().unwrap()),
         "mutex_midway" => child_mutex_midway(name),
+        "consume" => child_consume(name, arg.parse().unwrap()),
+        "attach_condition" => child_attach_condition(name),
         "hold_rlock" => child_hold_rlock(name, arg.parse().unwrap()),
         "mutex_churn" => child_mutex_churn(name, arg.parse().unwrap()),
         other => panic!("unknown child mode {other:?}"),
@@ -125,6 +127,33 @@ fn child_churn_permits(name: &str, n: u64) {
         if i + 1 == n {
             say("DONE", "");
         }
+    }
+}
+
+/// A consumer: `n` times, waits under the lock `<name>-lock` while the
+/// `u64` value `<name>-items` is 0 (on the condition `name`), then takes an
+/// item (a read and a store: only the lock makes it safe); says `DONE`.
+fn child_consume(name: &str, n: u64) {
+    let lock = Lock::open_with(&format!("{name}-lock"), &opts()).unwrap();
+    let cond = Condition::open_with(name, &opts()).unwrap();
+    let items = Value::<u64>::open(&format!("{name}-items")).unwrap();
+    say("READY", "");
+    for _ in 0..n {
+        let g = cond
+            .wait_while(lock.lock(), || items.load() == 0)
+            .expect("the producer is attached");
+        items.store(items.load() - 1);
+        drop(g);
+    }
+    say("DONE", "");
+}
+
+/// Attaches to the condition `name` and stays attached until killed.
+fn child_attach_condition(name: &str) {
+    let _cond = Condition::open_with(name, &opts()).unwrap();
+    say("ATTACHED", "");
+    loop {
+        std::thread::sleep(Duration::from_secs(60));
     }
 }
 
@@ -640,4 +669,86 @@ fn an_rlock_is_owned_by_a_thread_through_one_handle() {
     assert_eq!(a.depth(), 0);
     let g = b.try_lock().expect("free");
     assert!(!g.previous_holder_died());
+}
+
+// ---------------------------------------------------------------------------
+// Condition
+
+#[test]
+fn consumer_processes_wait_on_a_condition_for_a_producer_s_items() {
+    let _heavy = heavy();
+    let seg = Seg::new("cv-pc");
+    let (lock_seg, items_seg) = (Seg::new("cv-pc-lock"), Seg::new("cv-pc-items"));
+    const EACH: u64 = 200;
+    let lock = Lock::create_with(&lock_seg.name, &opts()).unwrap();
+    let cond = Condition::create_with(&seg.name, &opts()).unwrap();
+    let items = Value::<u64>::create(&items_seg.name, 0).unwrap();
+    let mut children: Vec<ChildProc> = (0..2)
+        .map(|_| ChildProc::spawn("consume", &seg.name, EACH))
+        .collect();
+    for c in &mut children {
+        c.expect("READY");
+    }
+    let report = inspect::inspect(&seg.name, &Options::new()).unwrap();
+    assert_eq!(report.kind_name(), "condition");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    for i in 0..2 * EACH {
+        {
+            let _g = lock.lock();
+            items.store(items.load() + 1);
+        }
+        // Alternately one and all: each must wake a consumer that waits.
+        if i % 2 == 0 {
+            cond.notify_one();
+        } else {
+            cond.notify_all();
+        }
+    }
+    for c in &mut children {
+        c.expect("DONE");
+    }
+    for c in children {
+        c.wait_success();
+    }
+    assert_eq!(items.load(), 0, "every item taken once");
+    let report = inspect::inspect(&seg.name, &Options::new()).unwrap();
+    assert_eq!(report.stat("notifications"), Some(2 * EACH));
+    assert_eq!(report.stat("waiters_asleep"), Some(0));
+}
+
+#[test]
+fn a_wait_ends_when_no_other_handle_of_the_condition_is_alive() {
+    let seg = Seg::new("cv-alone");
+    let lock_seg = Seg::new("cv-alone-lock");
+    let lock = Arc::new(Lock::create_with(&lock_seg.name, &opts()).unwrap());
+    let cond = Arc::new(Condition::create_with(&seg.name, &opts()).unwrap());
+    let mut child = ChildProc::spawn("attach_condition", &seg.name, "");
+    child.expect("ATTACHED");
+    // A live participant: the wait runs to its timeout.
+    let (g, wake) = cond.wait_timeout(lock.lock(), LIVENESS * 5);
+    assert_eq!(wake, Wake::TimedOut);
+    drop(g);
+    // A waiter blocked with a condition that stays true ends once the only
+    // other participant is killed, holding the lock again.
+    let waiter = {
+        let (lock, cond) = (Arc::clone(&lock), Arc::clone(&cond));
+        bounded(
+            "wait_while() after the last other participant died",
+            move || {
+                let alone = cond.wait_while(lock.lock(), || true).unwrap_err();
+                let g = alone.into_guard();
+                !g.previous_holder_died()
+            },
+        )
+    };
+    child.kill();
+    assert!(waiter.join(), "the lock retaken, from nobody dead");
+    assert!(!lock.is_locked());
+    // Alone from the start: a timed wait says so before its timeout.
+    let (_g, wake) = cond.wait_timeout(lock.lock(), common::TIMEOUT);
+    assert_eq!(wake, Wake::Alone);
+    assert!(matches!(
+        Lock::open(&seg.name),
+        Err(shmkit::Error::WrongKind { .. })
+    ));
 }

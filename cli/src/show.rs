@@ -92,7 +92,10 @@ fn capacity(r: &Report) -> String {
 /// elements, no capacity; its contents are its state (`locked`, `set`,
 /// permits).
 fn is_sync(r: &Report) -> bool {
-    matches!(r.kind_name(), "lock" | "rlock" | "event" | "semaphore")
+    matches!(
+        r.kind_name(),
+        "lock" | "rlock" | "event" | "condition" | "semaphore"
+    )
 }
 
 /// How full a queue or pipe is; what a value holds, or an array's first

@@ -117,6 +117,13 @@ pub(super) fn decode(r: &mut Report, view: &View, file: &File) -> bool {
             Kind::Lock => lock(r, &ids, view, c),
             Kind::Event => event_segment(r, view, c),
             Kind::Semaphore => semaphore(r, &ids, view, c),
+            Kind::Condition => {
+                use layout::condition::{SEQ, WOKEN};
+                r.stat_push("notifications", view.u64_at(at(c, SEQ)).unwrap_or(0));
+                let asleep = waiters(view, at(c, WOKEN));
+                r.stat_push("waiters_asleep", asleep);
+                r.contents = Some(format!("{asleep} asleep"));
+            }
             Kind::RLock => {
                 lock(r, &ids, view, c);
                 let depth = view.u64_at(at(c, layout::rlock::DEPTH)).unwrap_or(0);
@@ -386,7 +393,8 @@ fn role_name(kind: Kind, word: usize) -> Option<String> {
         | Kind::Event
         | Kind::Semaphore
         | Kind::Mutex
-        | Kind::RLock => 0,
+        | Kind::RLock
+        | Kind::Condition => 0,
     };
     (0..rings)
         .flat_map(|ring| [Role::Sender, Role::Receiver].map(|role| (ring, role)))

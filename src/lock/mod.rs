@@ -1,6 +1,6 @@
 //! Named synchronization primitives between unrelated processes: a robust
 //! [`Lock`], a re-entrant [`RLock`], a [`Mutex<T>`](Mutex) (a lock and the value it protects), an
-//! [`Event`] and a [`Semaphore`] (bounded or not), each a segment of its own, attached by name like every other
+//! [`Event`], a [`Condition`] and a [`Semaphore`] (bounded or not), each a segment of its own, attached by name like every other
 //! handle (`create`, `open`, `open_or_create`, and `_with` forms taking
 //! [`Options`](crate::Options)).
 //!
@@ -30,12 +30,17 @@
 //! every live handle it waits for: a word naming no live handle is taken
 //! over at the next liveness check.
 
+mod condition;
 mod event;
 mod mutex;
 mod rlock;
 pub(crate) mod semaphore;
 pub(crate) mod typed;
 
+#[cfg(not(loom))]
+pub(crate) use condition::Control as ConditionControl;
+#[cfg(not(loom))]
+pub use condition::{Alone, Condition, Wake};
 #[cfg(not(loom))]
 pub(crate) use event::Control as EventControl;
 #[cfg(not(loom))]

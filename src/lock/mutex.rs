@@ -337,7 +337,14 @@ mod handle {
         died: bool,
     }
 
-    impl LockGuard<'_> {
+    impl<'a> LockGuard<'a> {
+        /// The handle this guard holds the lock through (for a
+        /// [`Condition`](crate::lock::Condition), which releases and retakes
+        /// it).
+        pub(crate) fn handle(&self) -> &'a Lock {
+            self.lock
+        }
+
         /// Whether this acquisition took the lock over from a holder that
         /// had died holding it (or from a lock word that named no live
         /// handle): whatever the lock protects may be half updated, and

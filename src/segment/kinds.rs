@@ -72,7 +72,7 @@ impl KindLayout {
 }
 
 /// Every kind, in the order of their codes (1, 2, ...).
-pub(crate) const KINDS: [KindLayout; 12] = [
+pub(crate) const KINDS: [KindLayout; 13] = [
     KindLayout {
         kind: Kind::Spsc,
         name: "spsc",
@@ -154,6 +154,13 @@ pub(crate) const KINDS: [KindLayout; 12] = [
         kind: Kind::RLock,
         name: "rlock",
         control_len: crate::lock::RLockControl::LEN as u64,
+        data_len: no_data,
+        sized_at_create: false,
+    },
+    KindLayout {
+        kind: Kind::Condition,
+        name: "condition",
+        control_len: crate::lock::ConditionControl::LEN as u64,
         data_len: no_data,
         sized_at_create: false,
     },

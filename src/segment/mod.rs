@@ -530,6 +530,18 @@ impl Segment {
         }
     }
 
+    /// Whether a handle other than this one is attached, alive: whether
+    /// the kernel says some seat's lock is held through an open file
+    /// description other than this handle's (ours never conflicts with
+    /// our own query). `None` where the system cannot tell. Up to one
+    /// system call per seat.
+    pub(crate) fn others_attached(&self) -> Option<bool> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        return crate::sync::presence::held_seats(&self.file).map(|held| !held.is_empty());
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        return None;
+    }
+
     /// The data region as 64-bit atomic words (its length rounded down).
     #[inline]
     pub(crate) fn data_words(&self) -> &[crate::sync::atomic::AtomicU64] {
