@@ -36,10 +36,12 @@ pub enum Kind {
     Semaphore,
     /// A [`Mutex`](crate::lock::Mutex): a lock and a value (code 11).
     Mutex,
+    /// A re-entrant [`RLock`](crate::lock::RLock) (code 12).
+    RLock,
 }
 
 impl Kind {
-    const ALL: [Kind; 11] = [
+    const ALL: [Kind; 12] = [
         Kind::Spsc,
         Kind::Mpmc,
         Kind::Pipe,
@@ -51,6 +53,7 @@ impl Kind {
         Kind::Event,
         Kind::Semaphore,
         Kind::Mutex,
+        Kind::RLock,
     ];
 
     /// The header code of this kind.
@@ -67,6 +70,7 @@ impl Kind {
             Kind::Event => 9,
             Kind::Semaphore => 10,
             Kind::Mutex => 11,
+            Kind::RLock => 12,
         }
     }
 
@@ -90,6 +94,7 @@ impl fmt::Display for Kind {
             Kind::Event => "event",
             Kind::Semaphore => "semaphore",
             Kind::Mutex => "mutex",
+            Kind::RLock => "re-entrant lock",
         })
     }
 }

@@ -489,6 +489,18 @@ pub mod lock {
     pub const TAKEOVERS: usize = Control::TAKEOVERS;
 }
 
+/// An [`RLock`](crate::lock::RLock) (see `src/lock/rlock.rs`): a lock's
+/// control block (the offsets of [`lock`]), then the holder's depth. Its
+/// data region is empty.
+pub mod rlock {
+    use crate::lock::RLockControl as Control;
+
+    /// Bytes of the control block.
+    pub const CONTROL_LEN: usize = Control::LEN;
+    /// `u64`: how many levels the holder holds (information; 0 when free).
+    pub const DEPTH: usize = Control::DEPTH;
+}
+
 /// A [`Mutex`](crate::lock::Mutex) (see `src/lock/typed.rs`): a lock's
 /// control block, then the seqlock's counter; the copies of the value in
 /// its data region.

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::{bounded, hear, say, ChildProc, Seg};
 use shmkit::layout::{event, event_segment, header};
-use shmkit::lock::{Event, Lock, Mutex, Semaphore};
+use shmkit::lock::{Event, Lock, Mutex, RLock, Semaphore};
 use shmkit::{inspect, Options, Value};
 
 /// A liveness interval short enough that a test waiting for a takeover is
@@ -55,6 +55,7 @@ fn child_entry() {
         "hold_permits" => child_hold_permits(name, arg.parse().unwrap()),
         "churn_permits" => child_churn_permits(name, arg.parse().unwrap()),
         "mutex_midway" => child_mutex_midway(name),
+        "hold_rlock" => child_hold_rlock(name, arg.parse().unwrap()),
         "mutex_churn" => child_mutex_churn(name, arg.parse().unwrap()),
         other => panic!("unknown child mode {other:?}"),
     }
@@ -124,6 +125,19 @@ fn child_churn_permits(name: &str, n: u64) {
         if i + 1 == n {
             say("DONE", "");
         }
+    }
+}
+
+/// Takes the re-entrant lock `name` `depth` levels deep and holds it until
+/// killed.
+fn child_hold_rlock(name: &str, depth: u32) {
+    let lock = RLock::open_with(name, &opts()).unwrap();
+    let levels: Vec<_> = (0..depth).map(|_| lock.lock()).collect();
+    assert_eq!(lock.depth(), depth);
+    say("LOCKED", "");
+    loop {
+        std::thread::sleep(Duration::from_secs(60));
+        assert_eq!(levels.len() as u32, depth);
     }
 }
 
@@ -555,4 +569,75 @@ fn a_mutex_checks_its_element_type_and_rolls_back_a_panicking_holder() {
     }
     b.lock()[2] = 4;
     assert_eq!(*a.lock(), [1, 2, 4]);
+}
+
+// ---------------------------------------------------------------------------
+// RLock
+
+#[test]
+fn an_rlock_holder_killed_three_levels_deep_hands_it_to_the_next_locker_who_is_told() {
+    let seg = Seg::new("rl-kill");
+    let lock = Arc::new(RLock::create_with(&seg.name, &opts()).unwrap());
+    let mut child = ChildProc::spawn("hold_rlock", &seg.name, 3);
+    child.expect("LOCKED");
+    let report = inspect::inspect(&seg.name, &Options::new()).unwrap();
+    assert_eq!(report.kind_name(), "rlock");
+    assert_eq!(report.contents.as_deref(), Some("locked"));
+    assert_eq!(report.stat("depth"), Some(3));
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    let holder = report.peers.iter().find(|p| p.role == "holder").unwrap();
+    assert_eq!((holder.pid, holder.alive), (child.pid(), true));
+    assert_eq!(lock.try_lock().unwrap_err().holder_pid, child.pid());
+
+    let waiter = {
+        let lock = Arc::clone(&lock);
+        bounded("RLock::lock() after the holder was killed", move || {
+            let outer = lock.lock();
+            let inner = lock.lock();
+            let told = (outer.previous_holder_died(), inner.previous_holder_died());
+            (told, lock.depth())
+        })
+    };
+    child.kill();
+    let (told, depth) = waiter.join();
+    assert_eq!(
+        told,
+        (true, false),
+        "the taker is told, its inner level is not"
+    );
+    assert_eq!(depth, 2);
+    assert_eq!(lock.takeovers(), 1);
+    assert!(!lock.is_locked(), "both levels left");
+    let report = inspect::inspect(&seg.name, &Options::new()).unwrap();
+    assert_eq!(report.contents.as_deref(), Some("unlocked"));
+    assert_eq!(report.stat("depth"), Some(0));
+}
+
+#[test]
+fn an_rlock_is_owned_by_a_thread_through_one_handle() {
+    let seg = Seg::new("rl-own");
+    let a = RLock::create(&seg.name).unwrap();
+    let b = RLock::open_or_create(&seg.name).unwrap();
+    assert!(matches!(
+        Lock::open(&seg.name),
+        Err(shmkit::Error::WrongKind { .. })
+    ));
+    let outer = a.lock();
+    // The same thread through another handle is another owner.
+    assert!(b.try_lock().is_err());
+    assert!(b.lock_timeout(LIVENESS).is_err());
+    let inner = a.try_lock().expect("re-entered without waiting");
+    // Another thread of the same handle is another owner too.
+    std::thread::scope(|s| {
+        let other = s.spawn(|| (a.try_lock().is_err(), a.depth()));
+        assert_eq!(other.join().unwrap(), (true, 0));
+    });
+    // Guards leave in any order.
+    drop(outer);
+    assert_eq!(a.depth(), 1);
+    assert!(b.try_lock().is_err());
+    drop(inner);
+    assert_eq!(a.depth(), 0);
+    let g = b.try_lock().expect("free");
+    assert!(!g.previous_holder_died());
 }

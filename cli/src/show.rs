@@ -92,7 +92,7 @@ fn capacity(r: &Report) -> String {
 /// elements, no capacity; its contents are its state (`locked`, `set`,
 /// permits).
 fn is_sync(r: &Report) -> bool {
-    matches!(r.kind_name(), "lock" | "event" | "semaphore")
+    matches!(r.kind_name(), "lock" | "rlock" | "event" | "semaphore")
 }
 
 /// How full a queue or pipe is; what a value holds, or an array's first

@@ -117,6 +117,11 @@ pub(super) fn decode(r: &mut Report, view: &View, file: &File) -> bool {
             Kind::Lock => lock(r, &ids, view, c),
             Kind::Event => event_segment(r, view, c),
             Kind::Semaphore => semaphore(r, &ids, view, c),
+            Kind::RLock => {
+                lock(r, &ids, view, c);
+                let depth = view.u64_at(at(c, layout::rlock::DEPTH)).unwrap_or(0);
+                r.stat_push("depth", depth);
+            }
             Kind::Mutex => {
                 mutex(r, &ids, view, c);
                 super::contents::mutex(r, view, &id);
@@ -380,7 +385,8 @@ fn role_name(kind: Kind, word: usize) -> Option<String> {
         | Kind::Lock
         | Kind::Event
         | Kind::Semaphore
-        | Kind::Mutex => 0,
+        | Kind::Mutex
+        | Kind::RLock => 0,
     };
     (0..rings)
         .flat_map(|ring| [Role::Sender, Role::Receiver].map(|role| (ring, role)))

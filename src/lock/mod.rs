@@ -1,5 +1,5 @@
 //! Named synchronization primitives between unrelated processes: a robust
-//! [`Lock`], a [`Mutex<T>`](Mutex) (a lock and the value it protects), an
+//! [`Lock`], a re-entrant [`RLock`], a [`Mutex<T>`](Mutex) (a lock and the value it protects), an
 //! [`Event`] and a [`Semaphore`] (bounded or not), each a segment of its own, attached by name like every other
 //! handle (`create`, `open`, `open_or_create`, and `_with` forms taking
 //! [`Options`](crate::Options)).
@@ -32,6 +32,7 @@
 
 mod event;
 mod mutex;
+mod rlock;
 pub(crate) mod semaphore;
 pub(crate) mod typed;
 
@@ -43,6 +44,10 @@ pub use event::Event;
 pub(crate) use mutex::Control as LockControl;
 #[cfg(not(loom))]
 pub use mutex::{Lock, LockGuard};
+#[cfg(not(loom))]
+pub(crate) use rlock::Control as RLockControl;
+#[cfg(not(loom))]
+pub use rlock::{RLock, RLockGuard};
 #[cfg(not(loom))]
 pub(crate) use semaphore::Control as SemaphoreControl;
 pub use semaphore::OverRelease;

@@ -72,7 +72,7 @@ impl KindLayout {
 }
 
 /// Every kind, in the order of their codes (1, 2, ...).
-pub(crate) const KINDS: [KindLayout; 11] = [
+pub(crate) const KINDS: [KindLayout; 12] = [
     KindLayout {
         kind: Kind::Spsc,
         name: "spsc",
@@ -148,6 +148,13 @@ pub(crate) const KINDS: [KindLayout; 11] = [
         name: "mutex",
         control_len: crate::lock::MutexControl::LEN as u64,
         data_len: mutex_data,
+        sized_at_create: false,
+    },
+    KindLayout {
+        kind: Kind::RLock,
+        name: "rlock",
+        control_len: crate::lock::RLockControl::LEN as u64,
+        data_len: no_data,
         sized_at_create: false,
     },
 ];

@@ -137,6 +137,16 @@ impl Tag {
         Tag(i as u8)
     }
 
+    /// The tag as a number (`0..=TAGS`), to keep in an atomic.
+    pub(crate) fn index(self) -> u8 {
+        self.0
+    }
+
+    /// The tag numbered `i` by [`Tag::index`]; `None` past [`Tag::SHARED`].
+    pub(crate) fn from_index(i: u8) -> Option<Tag> {
+        (usize::from(i) <= TAGS).then_some(Tag(i))
+    }
+
     /// The calling thread's tag.
     #[cfg(not(loom))]
     #[inline]
@@ -404,6 +414,26 @@ impl<'a> Held<'a> {
     /// forged word), whose work the caller may have to repair.
     pub(crate) fn was_stolen(&self) -> bool {
         self.stolen
+    }
+
+    /// Keeps the lock held with no guard: for a holder whose holding is
+    /// counted elsewhere (a re-entrant lock's depth). Returns the tag that
+    /// [`Held::from_raw`] needs to release it.
+    pub(crate) fn into_raw(self) -> Tag {
+        let tag = self.tag;
+        core::mem::forget(self);
+        tag
+    }
+
+    /// The guard of a holding kept by [`Held::into_raw`]; dropping it
+    /// releases the lock.
+    ///
+    /// # Safety
+    /// `block` and `local` are those of the holding `into_raw` kept and
+    /// `tag` the tag it returned; this is called once for it, on the thread
+    /// that acquired it (whose count `tag` names, see [`Local`]).
+    pub(crate) unsafe fn from_raw(block: &'a LockBlock, local: &'a Local, tag: Tag) -> Held<'a> {
+        Held::new(block, local, tag, false)
     }
 }
 
