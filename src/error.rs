@@ -34,10 +34,12 @@ pub enum Kind {
     Event,
     /// A [`Semaphore`](crate::lock::Semaphore), bounded or not (code 10).
     Semaphore,
+    /// A [`Mutex`](crate::lock::Mutex): a lock and a value (code 11).
+    Mutex,
 }
 
 impl Kind {
-    const ALL: [Kind; 10] = [
+    const ALL: [Kind; 11] = [
         Kind::Spsc,
         Kind::Mpmc,
         Kind::Pipe,
@@ -48,6 +50,7 @@ impl Kind {
         Kind::Lock,
         Kind::Event,
         Kind::Semaphore,
+        Kind::Mutex,
     ];
 
     /// The header code of this kind.
@@ -63,6 +66,7 @@ impl Kind {
             Kind::Lock => 8,
             Kind::Event => 9,
             Kind::Semaphore => 10,
+            Kind::Mutex => 11,
         }
     }
 
@@ -85,6 +89,7 @@ impl fmt::Display for Kind {
             Kind::Lock => "lock",
             Kind::Event => "event",
             Kind::Semaphore => "semaphore",
+            Kind::Mutex => "mutex",
         })
     }
 }

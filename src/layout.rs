@@ -489,6 +489,36 @@ pub mod lock {
     pub const TAKEOVERS: usize = Control::TAKEOVERS;
 }
 
+/// A [`Mutex`](crate::lock::Mutex) (see `src/lock/typed.rs`): a lock's
+/// control block, then the seqlock's counter; the copies of the value in
+/// its data region.
+pub mod mutex {
+    use crate::lock::LockControl;
+    use crate::lock::MutexControl as Control;
+    use crate::sync::lock::LockBlock;
+
+    /// Bytes of the control block.
+    pub const CONTROL_LEN: usize = Control::LEN;
+    /// `u64`: the id of the handle holding the lock
+    /// ([`super::header::id`]), 0 if free.
+    pub const OWNER: usize = Control::LOCK + LockControl::LOCK + LockBlock::OWNER;
+    /// The event waiters sleep on ([`super::event`]).
+    pub const RELEASED: usize = Control::LOCK + LockControl::LOCK + LockBlock::RELEASED;
+    /// `u64`: takeovers from a holder found dead.
+    pub const TAKEOVERS: usize = Control::LOCK + LockControl::TAKEOVERS;
+    /// `u64`: publications so far; modulo [`COPIES`] it names the copy
+    /// holding the value.
+    pub const SEQ: usize = Control::SEQ;
+    /// Copies of the value in the data region.
+    pub const COPIES: usize = crate::lock::typed::COPIES;
+
+    /// Bytes from one copy of an `elem_size`-byte value to the next: copy
+    /// `k` starts at data byte `k * copy_stride(elem_size)`.
+    pub const fn copy_stride(elem_size: usize) -> usize {
+        crate::lock::typed::copy_words(elem_size) * 8
+    }
+}
+
 /// An [`Event`](crate::lock::Event) (see `src/lock/event.rs`):
 /// control-block offsets. Its data region is empty.
 pub mod event_segment {

@@ -11,12 +11,12 @@
 #[allow(dead_code)]
 mod common;
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex as StdMutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::{bounded, hear, say, ChildProc, Seg};
 use shmkit::layout::{event, event_segment, header};
-use shmkit::lock::{Event, Lock, Semaphore};
+use shmkit::lock::{Event, Lock, Mutex, Semaphore};
 use shmkit::{inspect, Options, Value};
 
 /// A liveness interval short enough that a test waiting for a takeover is
@@ -28,7 +28,7 @@ const ROUNDS: u64 = 100_000;
 
 /// Tests that keep both cores busy take this, so that they do not run at
 /// the same time as each other.
-static HEAVY: Mutex<()> = Mutex::new(());
+static HEAVY: StdMutex<()> = StdMutex::new(());
 
 fn heavy() -> MutexGuard<'static, ()> {
     HEAVY
@@ -54,6 +54,8 @@ fn child_entry() {
         "wait_event" => child_wait_event(name),
         "hold_permits" => child_hold_permits(name, arg.parse().unwrap()),
         "churn_permits" => child_churn_permits(name, arg.parse().unwrap()),
+        "mutex_midway" => child_mutex_midway(name),
+        "mutex_churn" => child_mutex_churn(name, arg.parse().unwrap()),
         other => panic!("unknown child mode {other:?}"),
     }
     std::process::exit(0);
@@ -119,6 +121,43 @@ fn child_churn_permits(name: &str, n: u64) {
         assert!(now <= bound, "{now} holders of {bound} permits");
         inside.fetch_sub(1);
         drop(p);
+        if i + 1 == n {
+            say("DONE", "");
+        }
+    }
+}
+
+/// Takes the mutex `name` (`[u64; 4]`), checks it is whole, writes half
+/// of the next value into its copy (two words of four), says so and waits
+/// to be killed.
+fn child_mutex_midway(name: &str) {
+    let m = Mutex::<[u64; 4]>::open_with(name, &opts()).unwrap();
+    let mut g = m.lock();
+    let n = g[0];
+    assert_eq!(*g, [n; 4], "torn");
+    g[0] = n + 1;
+    g[1] = n + 1;
+    say("MIDWAY", "");
+    loop {
+        std::thread::sleep(Duration::from_secs(60));
+    }
+}
+
+/// Over and over: takes the mutex `name` (`[u64; 4]`), checks the value is
+/// whole (four equal words), and adds one to each word, one at a time;
+/// says `DONE` after `n` rounds, then goes on until killed (at any point:
+/// working on its copy, publishing it, or releasing).
+fn child_mutex_churn(name: &str, n: u64) {
+    let m = Mutex::<[u64; 4]>::open_with(name, &opts()).unwrap();
+    say("READY", "");
+    for i in 0.. {
+        let mut g = m.lock();
+        let v = g[0];
+        assert_eq!(*g, [v; 4], "torn after {} takeovers", m.takeovers());
+        for w in g.iter_mut() {
+            *w = v + 1;
+        }
+        drop(g);
         if i + 1 == n {
             say("DONE", "");
         }
@@ -398,4 +437,122 @@ fn processes_killed_while_churning_permits_leave_the_count_exact() {
         assert_eq!(report.stat("total"), Some(PERMITS));
         assert_eq!(report.stat("held"), Some(0));
     }
+}
+
+// ---------------------------------------------------------------------------
+// Mutex
+
+#[test]
+fn a_mutex_holder_killed_mid_update_leaves_the_value_whole_and_the_next_locker_is_told() {
+    let seg = Seg::new("mx-kill");
+    let m = Arc::new(Mutex::<[u64; 4]>::create_with(&seg.name, [5; 4], &opts()).unwrap());
+    let mut child = ChildProc::spawn("mutex_midway", &seg.name, "");
+    child.expect("MIDWAY");
+    assert!(m.is_locked());
+    // `inspect` shows the value (the published one) and the live holder.
+    let report = inspect::inspect(&seg.name, &Options::new()).unwrap();
+    assert_eq!(report.kind_name(), "mutex");
+    assert_eq!(report.contents.as_deref(), Some("[5, 5, 5, 5]"));
+    assert_eq!(report.stat("locked"), Some(1));
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    let holder = report.peers.iter().find(|p| p.role == "holder").unwrap();
+    assert_eq!((holder.pid, holder.alive), (child.pid(), true));
+    let busy = m.try_lock().unwrap_err();
+    assert_eq!(busy.holder_pid, child.pid());
+
+    let waiter = {
+        let m = Arc::clone(&m);
+        bounded("Mutex::lock() after the holder was killed", move || {
+            let g = m.lock();
+            (g.previous_holder_died(), *g)
+        })
+    };
+    child.kill();
+    let (died, value) = waiter.join();
+    assert!(died, "the next locker is told the holder died");
+    assert_eq!(
+        value, [5; 4],
+        "the old value, whole: the half update is gone"
+    );
+    assert_eq!(m.takeovers(), 1);
+    {
+        let mut g = m.lock();
+        assert!(!g.previous_holder_died(), "told once");
+        *g = [6; 4];
+    }
+    let report = inspect::inspect(&seg.name, &Options::new()).unwrap();
+    assert_eq!(report.contents.as_deref(), Some("[6, 6, 6, 6]"));
+    assert_eq!(report.stat("locked"), Some(0));
+    assert_eq!(report.stat("takeovers"), Some(1));
+}
+
+#[test]
+fn processes_killed_while_updating_a_mutex_never_leave_it_torn() {
+    let _heavy = heavy();
+    let seg = Seg::new("mx-churn");
+    let m = Mutex::<[u64; 4]>::create_with(&seg.name, [0; 4], &opts()).unwrap();
+    let mut told = 0;
+    for round in 0..5 {
+        let mut children: Vec<ChildProc> = (0..2)
+            .map(|_| ChildProc::spawn("mutex_churn", &seg.name, 2_000))
+            .collect();
+        for c in &mut children {
+            c.expect("READY");
+        }
+        for c in &mut children {
+            c.expect("DONE");
+        }
+        let before = *m.lock_timeout(common::TIMEOUT).expect("the mutex");
+        assert_eq!(before, [before[0]; 4], "round {round}: torn {before:?}");
+        // Killed at arbitrary points: holding the lock or not, working on
+        // a copy, publishing it, or releasing.
+        for c in &mut children {
+            c.kill();
+        }
+        let g = m.lock_timeout(common::TIMEOUT).expect("taken over if held");
+        told += u64::from(g.previous_holder_died());
+        assert_eq!(*g, [g[0]; 4], "round {round}: torn {:?}", *g);
+        assert!(g[0] >= before[0], "round {round}: went back");
+        drop(g);
+        assert_eq!(m.takeovers(), told, "each takeover told once");
+    }
+}
+
+#[test]
+fn a_mutex_checks_its_element_type_and_rolls_back_a_panicking_holder() {
+    let seg = Seg::new("mx-attach");
+    assert!(matches!(
+        Mutex::<u64>::open(&seg.name),
+        Err(shmkit::Error::NotFound { .. })
+    ));
+    let a = Mutex::<[u32; 3]>::open_or_create(&seg.name, [1, 2, 3]).unwrap();
+    let b = Mutex::<[u32; 3]>::open_or_create(&seg.name, [0; 3]).unwrap();
+    assert_eq!(*b.lock(), [1, 2, 3], "created once");
+    assert!(matches!(
+        Mutex::<u64>::open(&seg.name),
+        Err(shmkit::Error::WrongType { .. })
+    ));
+    assert!(matches!(
+        Lock::open(&seg.name),
+        Err(shmkit::Error::WrongKind { .. })
+    ));
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut g = a.lock();
+        g[0] = 100;
+        panic!("half way through an update");
+    }));
+    assert!(panicked.is_err());
+    assert!(!b.is_locked(), "released");
+    assert_eq!(
+        *b.lock(),
+        [1, 2, 3],
+        "the panicking holder's copy was dropped"
+    );
+    {
+        let g = a.lock();
+        assert!(b.try_lock().is_err(), "held by `a`");
+        assert_eq!(g[2], 3);
+    }
+    b.lock()[2] = 4;
+    assert_eq!(*a.lock(), [1, 2, 4]);
 }

@@ -1,7 +1,8 @@
 """multiprocessing's vocabulary for unrelated processes, by name.
 
 ``Queue``, ``JoinableQueue``, ``SimpleQueue``, ``Pipe``, ``Connection``,
-``Value`` and ``Array`` work like their
+``Value``, ``Array``, ``Lock``, ``Event``, ``Semaphore`` and
+``BoundedSemaphore`` work like their
 ``multiprocessing`` namesakes, except that processes find them by a name
 (``shmkit.Value('i', 'hits')``) instead of inheriting them from a parent, and
 that they live in shared memory: a segment ``/dev/shm/shmkit.<name>`` that
@@ -40,9 +41,13 @@ from ._shmkit import (
     MAX_NAME_LEN,
     TYPECODES,
     Array,
+    BoundedSemaphore,
     Connection,
+    Event,
     JoinableQueue,
+    Lock,
     SegmentInfo,
+    Semaphore,
     SimpleQueue,
     TypedQueue,
     Value,
@@ -67,6 +72,10 @@ __all__ = [
     "Value",
     "Array",
     "WriterLock",
+    "Lock",
+    "Event",
+    "Semaphore",
+    "BoundedSemaphore",
     "SegmentInfo",
     "remove",
     "ls",

@@ -16,6 +16,7 @@ mod errors;
 mod fastpickle;
 mod inspect;
 mod lock;
+mod locks;
 mod pipe;
 mod queue;
 mod typecode;
@@ -28,6 +29,10 @@ fn _shmkit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<value::Value>()?;
     m.add_class::<array::Array>()?;
     m.add_class::<lock::WriterLock>()?;
+    m.add_class::<locks::Lock>()?;
+    m.add_class::<locks::Event>()?;
+    m.add_class::<locks::Semaphore>()?;
+    m.add_class::<locks::BoundedSemaphore>()?;
     m.add_class::<pipe::Connection>()?;
     m.add_class::<queue::Queue>()?;
     m.add_class::<queue::JoinableQueue>()?;

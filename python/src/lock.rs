@@ -74,7 +74,7 @@ pub(crate) fn key<H>(handle: &Arc<H>) -> usize {
 
 /// Takes `handle`'s writer lock within `timeout` and parks the guard in this
 /// thread's registry.
-fn park<H: HasLock>(handle: &Arc<H>, timeout: Duration) -> Result<(), LockTimeout> {
+pub(crate) fn park<H: HasLock>(handle: &Arc<H>, timeout: Duration) -> Result<(), LockTimeout> {
     let owner = Arc::clone(handle);
     // SAFETY: the reference is only used to build the guard parked beside
     // `owner`, an `Arc` of the same handle: the handle stays alive and does
@@ -126,7 +126,7 @@ fn reenter(k: usize) -> bool {
 }
 
 /// Counts one release; drops the guard (releasing the lock) at the last.
-fn leave(k: usize) -> PyResult<()> {
+pub(crate) fn leave(k: usize) -> PyResult<()> {
     let last = HELD.with_borrow_mut(|held| {
         let i = held.iter().position(|h| h.key == k)?;
         held[i].depth -= 1;

@@ -259,6 +259,20 @@ impl<'a> Seqlock<'a> {
         // reader whose Acquire load of `seq` returns `s + 1`.
         self.seq.store(s.wrapping_add(1), Ordering::Release);
     }
+
+    /// A writer killed inside publication `seq + 1` of `v`, for models and
+    /// tests of what it leaves: [`Seqlock::open_copy`], then the first
+    /// `words` words of the copy, and no [`Seqlock::close_copy`].
+    #[cfg(test)]
+    pub(crate) fn write_torn<T: Pod>(&self, _held: &Held<'_>, v: &T, words: usize) {
+        let copy = self.open_copy(self.current_seq());
+        for (w, chunk) in copy.iter().zip(bytemuck::bytes_of(v).chunks(8)).take(words) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            // Relaxed: as `copy_in`'s stores.
+            w.store(u64::from_ne_bytes(b), Ordering::Relaxed);
+        }
+    }
 }
 
 /// Heap-backed seqlocks for unit tests, loom models and Miri.

@@ -35,6 +35,26 @@ pub(super) fn value(r: &mut Report, view: &View, id: &Identity) {
     });
 }
 
+/// Sets `r.contents` to the value a mutex holds (its published copy, read
+/// as `inspect` reads a value: without the lock).
+pub(super) fn mutex(r: &mut Report, view: &View, id: &Identity) {
+    let size = id.elem_size as usize;
+    let seq = id.control_offset + layout::mutex::SEQ as u64;
+    let stride = layout::mutex::copy_stride(size) / 8;
+    let bytes = cell_bytes(
+        view,
+        seq,
+        id.data_offset,
+        stride,
+        layout::mutex::COPIES,
+        size,
+    );
+    r.contents = Some(match bytes {
+        Some(b) => render(&r.elem_layout(), &b),
+        None => "(being written)".to_owned(),
+    });
+}
+
 /// Sets `r.contents` to the first [`ARRAY_SHOWN`] elements of the array
 /// `view` holds.
 pub(super) fn array(r: &mut Report, view: &View, id: &Identity) {

@@ -117,6 +117,10 @@ pub(super) fn decode(r: &mut Report, view: &View, file: &File) -> bool {
             Kind::Lock => lock(r, &ids, view, c),
             Kind::Event => event_segment(r, view, c),
             Kind::Semaphore => semaphore(r, &ids, view, c),
+            Kind::Mutex => {
+                mutex(r, &ids, view, c);
+                super::contents::mutex(r, view, &id);
+            }
         }
     }
     let seen_all = ids.attached(r);
@@ -375,7 +379,8 @@ fn role_name(kind: Kind, word: usize) -> Option<String> {
         | Kind::Array
         | Kind::Lock
         | Kind::Event
-        | Kind::Semaphore => 0,
+        | Kind::Semaphore
+        | Kind::Mutex => 0,
     };
     (0..rings)
         .flat_map(|ring| [Role::Sender, Role::Receiver].map(|role| (ring, role)))
@@ -632,6 +637,19 @@ fn lock(r: &mut Report, ids: &Ids, view: &View, c: u64) {
     r.stat_push("waiters_asleep", waiters(view, at(c, RELEASED)));
     r.stat_push("takeovers", view.u64_at(at(c, TAKEOVERS)).unwrap_or(0));
     r.contents = Some(if owner == 0 { "unlocked" } else { "locked" }.to_owned());
+}
+
+/// mutex `Control`: a lock's (the holder, its waiters, takeovers) with
+/// `locked` as a stat (1 or 0), and the publications; the contents are
+/// the value (`contents::mutex`).
+fn mutex(r: &mut Report, ids: &Ids, view: &View, c: u64) {
+    use layout::mutex::{OWNER, RELEASED, SEQ, TAKEOVERS};
+    let owner = view.u64_at(at(c, OWNER)).unwrap_or(0);
+    r.peers.extend(ids.peer_of(owner, "holder"));
+    r.stat_push("locked", u64::from(owner != 0));
+    r.stat_push("waiters_asleep", waiters(view, at(c, RELEASED)));
+    r.stat_push("takeovers", view.u64_at(at(c, TAKEOVERS)).unwrap_or(0));
+    r.stat_push("publications", view.u64_at(at(c, SEQ)).unwrap_or(0));
 }
 
 /// event `Control`: `set` or `clear` as the contents, the sets so far and

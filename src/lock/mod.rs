@@ -1,5 +1,6 @@
 //! Named synchronization primitives between unrelated processes: a robust
-//! [`Lock`], an [`Event`] and a [`Semaphore`] (bounded or not), each a segment of its own, attached by name like every other
+//! [`Lock`], a [`Mutex<T>`](Mutex) (a lock and the value it protects), an
+//! [`Event`] and a [`Semaphore`] (bounded or not), each a segment of its own, attached by name like every other
 //! handle (`create`, `open`, `open_or_create`, and `_with` forms taking
 //! [`Options`](crate::Options)).
 //!
@@ -32,6 +33,7 @@
 mod event;
 mod mutex;
 pub(crate) mod semaphore;
+pub(crate) mod typed;
 
 #[cfg(not(loom))]
 pub(crate) use event::Control as EventControl;
@@ -46,6 +48,10 @@ pub(crate) use semaphore::Control as SemaphoreControl;
 pub use semaphore::OverRelease;
 #[cfg(not(loom))]
 pub use semaphore::{Permit, Semaphore};
+#[cfg(not(loom))]
+pub(crate) use typed::Control as MutexControl;
+#[cfg(not(loom))]
+pub use typed::{Mutex, MutexGuard};
 
 /// The element type every lock segment records: locks hold no elements, so
 /// this names the format of their control blocks instead (as a pipe's

@@ -25,7 +25,9 @@
 //! |---|---|---|
 //! | acquire | `count += 1`, `available -= 1` | the permit is held by the dead: returned |
 //! | return a permit | `count -= 1` (and `id = 0` at 0), `available += 1` | returned |
+//! | return a kept permit (`release_kept`: own record, else another's) | as return a permit | returned |
 //! | forget a permit | `count -= 1`, `total -= 1`, `available` unchanged | as if returned (the forgetter died holding it) |
+//! | forget a handle's kept permits (`forget_kept`) | `count = 0`, `id = 0`, `total -= n` | as if returned |
 //! | release | `total += 1`, `available += 1` | released |
 //! | reap a dead record | `count = 0`, `id = 0`, `available += n` | returned |
 //!
@@ -282,6 +284,32 @@ impl Control {
         );
     }
 
+    /// Returns a kept permit (see `Permit::keep`): `me`'s if it holds one,
+    /// else one another handle holds (acquired there, released here):
+    /// `count -= 1` (and `id = 0` at 0), then `available += 1`. False, and
+    /// nothing changed, if no record holds a permit.
+    pub(crate) fn give_kept(&self, held: &Held<'_>, me: u64, cache: &AtomicU32) -> bool {
+        if !self.unrecord(held, me, cache) {
+            let theirs = self.holdings.iter().find(|h| {
+                h.id.load(Ordering::Relaxed) != 0 && h.count.load(Ordering::Relaxed) != 0
+            });
+            let Some(h) = theirs else {
+                return false;
+            };
+            let left = h.count.load(Ordering::Relaxed) - 1;
+            h.count.store(left, Ordering::Relaxed);
+            if left == 0 {
+                h.id.store(0, Ordering::Relaxed);
+            }
+        }
+        let a = &self.counts.available;
+        a.store(
+            a.load(Ordering::Relaxed).saturating_add(1),
+            Ordering::Relaxed,
+        );
+        true
+    }
+
     /// Consumes a permit `me` held, for good: `count -= 1`, then
     /// `total -= 1`.
     pub(crate) fn forget(&self, held: &Held<'_>, me: u64, cache: &AtomicU32) {
@@ -291,6 +319,24 @@ impl Control {
             t.load(Ordering::Relaxed).saturating_sub(1),
             Ordering::Relaxed,
         );
+    }
+
+    /// Consumes for good every permit `me`'s record holds: `count = 0`,
+    /// `id = 0`, then `total -= n`. Returns `n`.
+    pub(crate) fn forget_all(&self, held: &Held<'_>, me: u64, cache: &AtomicU32) -> u64 {
+        let Some(i) = self.slot(held, me, cache, false) else {
+            return 0;
+        };
+        let h = &self.holdings[i];
+        let n = h.count.load(Ordering::Relaxed);
+        h.count.store(0, Ordering::Relaxed);
+        h.id.store(0, Ordering::Relaxed);
+        let t = &self.counts.total;
+        t.store(
+            t.load(Ordering::Relaxed).saturating_sub(n),
+            Ordering::Relaxed,
+        );
+        n
     }
 
     /// Adds a permit: `total += 1`, then `available += 1`; refused if the
@@ -678,8 +724,47 @@ mod handle {
         /// [`Permit::forget`]). A bounded semaphore refuses it when as many
         /// permits as its bound exist already.
         pub fn release(&self) -> Result<(), OverRelease> {
+            self.release_or_give(false)
+        }
+
+        /// Python's `release()` for permits kept with [`Permit::keep`]:
+        /// gives back a permit this handle keeps; else one another handle
+        /// keeps (a permit acquired in one process and released by
+        /// another: a semaphore used as a counter of items); else adds a
+        /// permit, as [`release`](Semaphore::release) does (refused beyond
+        /// a bounded semaphore's bound). So a process that acquires and
+        /// dies before anyone released for it has its permit back, and a
+        /// permit released by another process is no longer the acquirer's.
+        ///
+        /// The permit given back may be one another handle holds through a
+        /// live [`Permit`] guard; that guard's drop then adds one, as a
+        /// second `release()` would in Python.
+        ///
+        /// ```
+        /// use shmkit::lock::Semaphore;
+        /// # let name = format!("doc-sem-kept-{}", std::process::id());
+        /// let consumer = Semaphore::create_bounded(&name, 1)?;
+        /// let producer = Semaphore::open(&name)?;
+        /// consumer.acquire().keep(); // still recorded as the consumer's
+        /// producer.release_kept().unwrap(); // gives the consumer's back
+        /// assert_eq!(consumer.available(), 1);
+        /// assert!(producer.release_kept().is_err(), "bounded: one exists");
+        /// # shmkit::remove(&name)?;
+        /// # Ok::<(), shmkit::Error>(())
+        /// ```
+        pub fn release_kept(&self) -> Result<(), OverRelease> {
+            self.release_or_give(true)
+        }
+
+        /// `release` or, with `kept`, `release_kept`.
+        fn release_or_give(&self, kept: bool) -> Result<(), OverRelease> {
             let held = self.books_now();
-            let r = self.control().release(&held);
+            let ctl = self.control();
+            let r = if kept && ctl.give_kept(&held, self.seg.me(), &self.slot) {
+                Ok(())
+            } else {
+                ctl.release(&held)
+            };
             drop(held);
             match r {
                 Ok(()) => {
@@ -691,6 +776,29 @@ mod handle {
                     bound,
                 }),
             }
+        }
+
+        /// Consumes for good every permit this handle keeps
+        /// ([`Permit::keep`]), as [`Permit::forget`] does one: Python's
+        /// view of permits acquired and never released by a program that
+        /// ends in order (they stay taken), where a process that dies
+        /// gives them back. Returns how many. Permits of this handle's live
+        /// [`Permit`] guards are recorded with the kept ones: call it with
+        /// none alive.
+        ///
+        /// ```
+        /// use shmkit::lock::Semaphore;
+        /// # let name = format!("doc-sem-forget-kept-{}", std::process::id());
+        /// let sem = Semaphore::create(&name, 2)?;
+        /// sem.acquire().keep();
+        /// assert_eq!(sem.forget_kept(), 1);
+        /// assert_eq!(sem.available(), 1, "consumed, not given back");
+        /// # shmkit::remove(&name)?;
+        /// # Ok::<(), shmkit::Error>(())
+        /// ```
+        pub fn forget_kept(&self) -> u64 {
+            let held = self.books_now();
+            self.control().forget_all(&held, self.seg.me(), &self.slot)
         }
 
         /// Permits available now (it may change at once).
@@ -732,6 +840,17 @@ mod handle {
             core::mem::forget(self);
             let held = sem.books_now();
             sem.control().forget(&held, sem.seg.me(), &sem.slot);
+        }
+    }
+
+    impl Permit<'_> {
+        /// Keeps the permit without a guard (Python's `acquire()`): it stays
+        /// recorded as this handle's, comes back if the process dies, and
+        /// [`Semaphore::release_kept`] gives it back (from this handle or
+        /// another).
+        pub fn keep(self) {
+            // The record is the holding; nothing to do but not return it.
+            core::mem::forget(self);
         }
     }
 
@@ -786,6 +905,53 @@ mod tests {
         assert_eq!(s.release(&held), Ok(()));
         assert_eq!(s.available(), 2);
         assert!(s.holdings.iter().all(|h| h.id.load(Ordering::Relaxed) == 0));
+        assert!(s.consistent());
+    }
+
+    /// Kept permits given back: the releaser's own first, else another
+    /// handle's, else none (and `release` decides, bounded); heap-backed,
+    /// runs under Miri.
+    #[test]
+    fn kept_permits_are_given_back_own_first() {
+        let s = Control::new(3, 3);
+        let local = Local::default();
+        let (c1, c2, c3) = (cache(), cache(), cache());
+        let held = s.lock.try_lock(1, &local, Tag::nth(0)).unwrap();
+        assert!(s.take(&held, 1, &c1));
+        assert!(s.take(&held, 1, &c1));
+        assert!(s.take(&held, 2, &c2));
+        let count = |i: usize| s.holdings[i].count.load(Ordering::Relaxed);
+        let (i1, i2) = (
+            c1.load(Ordering::Relaxed) as usize,
+            c2.load(Ordering::Relaxed) as usize,
+        );
+        assert!(s.give_kept(&held, 2, &c2), "its own");
+        assert_eq!((count(i1), count(i2)), (2, 0));
+        assert!(s.consistent());
+        assert!(s.give_kept(&held, 3, &c3), "another's: 1's");
+        assert_eq!(count(i1), 1);
+        assert!(s.give_kept(&held, 3, &c3));
+        assert!(s.holdings.iter().all(|h| h.id.load(Ordering::Relaxed) == 0));
+        assert_eq!(s.available(), 3);
+        assert!(s.consistent());
+        assert!(!s.give_kept(&held, 3, &c3), "nobody holds one");
+        assert_eq!(s.release(&held), Err(3), "bounded: three exist");
+        assert!(s.consistent());
+        // Forgotten: consumed, the bound leaves room for releases.
+        assert!(s.take(&held, 1, &c1));
+        assert!(s.take(&held, 1, &c1));
+        assert!(s.take(&held, 2, &c2));
+        assert_eq!(s.forget_all(&held, 1, &c1), 2);
+        assert_eq!(s.forget_all(&held, 1, &c1), 0);
+        assert!(s.consistent());
+        assert_eq!(
+            (s.available(), s.counts.total.load(Ordering::Relaxed)),
+            (0, 1)
+        );
+        assert_eq!(s.release(&held), Ok(()));
+        assert_eq!(s.release(&held), Ok(()));
+        assert_eq!(s.release(&held), Err(3));
+        assert!(s.give_kept(&held, 1, &c1), "2's");
         assert!(s.consistent());
     }
 

@@ -1121,21 +1121,19 @@ mod loom_models {
         }
     }
 
-    /// A 32-byte ring (largest message 8 bytes). The lengths 0, 5, 8, 3
-    /// put records at offsets 0, 8, then force padding (offset 24 + 16 >
-    /// 32) and a wait for the reader to empty the ring, then wrap again.
-    /// Every message arrives once, in order, intact; a torn payload or a
-    /// stale header read as a message would fail the comparison.
-    #[test]
-    fn records_wrap_with_padding_and_never_tear() {
-        const LENS: [usize; 4] = [0, 5, 8, 3];
-        loom::model(|| {
+    /// A writer sends messages of `lens` through a 32-byte ring (largest
+    /// message 8 bytes) while a reader takes them, each side polling. Every
+    /// message must arrive once, in order, intact: a torn payload, a stale
+    /// header read as a message or a header zeroed before it was read fails
+    /// the comparison (or leaves the reader waiting, which loom reports).
+    fn transfer(lens: [usize; 4]) {
+        loom::model(move || {
             let h = Arc::new(HeapRing::new(32));
             let h2 = h.clone();
             let writer = thread::spawn(move || {
                 let r = h2.ring();
                 let mut w = Writer::attach(&r).unwrap();
-                for (i, len) in LENS.into_iter().enumerate() {
+                for (i, len) in lens.into_iter().enumerate() {
                     while !w.try_send(&r, &msg(i as u8, len)) {
                         thread::yield_now();
                     }
@@ -1143,43 +1141,29 @@ mod loom_models {
             });
             let r = h.ring();
             let mut rd = Reader::attach(&r).unwrap();
-            for (i, len) in LENS.into_iter().enumerate() {
-                assert_eq!(recv(&mut rd, &r), msg(i as u8, len));
+            for (i, len) in lens.into_iter().enumerate() {
+                assert_eq!(recv(&mut rd, &r), msg(i as u8, len), "message {i}");
             }
             writer.join().unwrap();
             assert_eq!(r.queued_bytes(), 0);
         });
     }
 
-    /// The writer fills the 32-byte ring exactly to the word while the
-    /// reader lags: 16 + 8 bytes, then an empty record that fits only once
-    /// the reader has freed the first (its next header goes where the first
-    /// record's header is), then an 8-byte message that needs the padding
-    /// at the end. Every message arrives, in order: a writer that zeroed a
-    /// header the reader had yet to read would lose one.
+    /// The lengths 0, 5, 8, 3 put records at offsets 0, 8, then force
+    /// padding (offset 24 + 16 > 32) and a wait for the reader to empty the
+    /// ring, then wrap again.
+    #[test]
+    fn records_wrap_with_padding_and_never_tear() {
+        transfer([0, 5, 8, 3]);
+    }
+
+    /// The writer fills the ring exactly to the word while the reader lags:
+    /// 16 + 8 bytes, then an empty record that fits only once the reader has
+    /// freed the first (its next header goes where the first record's header
+    /// is), then an 8-byte message that needs the padding at the end.
     #[test]
     fn the_ring_fills_to_the_word_while_the_reader_lags() {
-        const LENS: [usize; 4] = [8, 0, 0, 8];
-        loom::model(|| {
-            let h = Arc::new(HeapRing::new(32));
-            let h2 = h.clone();
-            let writer = thread::spawn(move || {
-                let r = h2.ring();
-                let mut w = Writer::attach(&r).unwrap();
-                for (i, len) in LENS.into_iter().enumerate() {
-                    while !w.try_send(&r, &msg(i as u8, len)) {
-                        thread::yield_now();
-                    }
-                }
-            });
-            let r = h.ring();
-            let mut rd = Reader::attach(&r).unwrap();
-            for (i, len) in LENS.into_iter().enumerate() {
-                assert_eq!(recv(&mut rd, &r), msg(i as u8, len), "message {i}");
-            }
-            writer.join().unwrap();
-            assert_eq!(r.queued_bytes(), 0);
-        });
+        transfer([8, 0, 0, 8]);
     }
 
     /// Both sides park instead of spinning (a 32-byte ring holds one 8-byte

@@ -72,7 +72,7 @@ impl KindLayout {
 }
 
 /// Every kind, in the order of their codes (1, 2, ...).
-pub(crate) const KINDS: [KindLayout; 10] = [
+pub(crate) const KINDS: [KindLayout; 11] = [
     KindLayout {
         kind: Kind::Spsc,
         name: "spsc",
@@ -141,6 +141,13 @@ pub(crate) const KINDS: [KindLayout; 10] = [
         name: "semaphore",
         control_len: crate::lock::SemaphoreControl::LEN as u64,
         data_len: no_data,
+        sized_at_create: false,
+    },
+    KindLayout {
+        kind: Kind::Mutex,
+        name: "mutex",
+        control_len: crate::lock::MutexControl::LEN as u64,
+        data_len: mutex_data,
         sized_at_create: false,
     },
 ];
@@ -234,6 +241,19 @@ fn no_data(capacity: u64, _elem_size: u32) -> Result<u64, String> {
     Ok(0)
 }
 
+/// A mutex's two copies of its value, one after the other (see
+/// `lock::typed`).
+fn mutex_data(capacity: u64, elem_size: u32) -> Result<u64, String> {
+    if capacity != 1 {
+        return Err(format!("capacity {capacity}; a mutex's is always 1"));
+    }
+    // Cannot overflow: at most 2^29 words a copy.
+    Ok(
+        (crate::lock::typed::copy_words(elem_size as usize) * crate::lock::typed::COPIES * 8)
+            as u64,
+    )
+}
+
 /// One word for a value of at most 8 bytes (see `value::word`); above, the
 /// seqlock's copies, each on whole lines.
 fn value_data(capacity: u64, elem_size: u32) -> Result<u64, String> {
@@ -311,6 +331,15 @@ mod tests {
             );
         }
         assert!(data(Kind::Value, 1, u32::MAX).is_ok());
+        // A mutex: two copies of whole words, packed.
+        for (elem_size, len) in [(0, 0), (1, 16), (8, 16), (32, 64), (33, 80)] {
+            assert_eq!(
+                data(Kind::Mutex, 1, elem_size),
+                Ok(len),
+                "mutex of {elem_size}"
+            );
+        }
+        assert!(data(Kind::Mutex, 2, 8).is_err());
         // An array: small elements packed in words of their width, larger
         // ones in cells of a seq word and two copies.
         for (len, elem_size, bytes) in [
