@@ -1,5 +1,8 @@
 //! `shmkit.Queue`, `JoinableQueue` and `SimpleQueue` on the mpmc byte
-//! queue (`shmkit::mpmc::BytesSender` / `BytesReceiver`).
+//! queue (`shmkit::mpmc::BytesSender` / `BytesReceiver`), and what every
+//! queue class (`TypedQueue` too) does alike with its Rust handles, written
+//! once: [`Ends`] (put, get, `block` and `timeout`, `task_done`, `join`,
+//! close), [`QueueError`] (which exception an error is), [`deadline`].
 
 use std::cell::Cell;
 use std::sync::Mutex;
@@ -9,7 +12,9 @@ use pyo3::exceptions::{PyEOFError, PyTimeoutError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyType};
-use shmkit::mpmc::{BytesReceiver, BytesRecvError, BytesSendError, BytesSender};
+use shmkit::mpmc::{
+    BytesReceiver, BytesRecvError, BytesSendError, BytesSender, JoinTimeoutError, TaskDoneError,
+};
 
 use crate::errors::{self, AttachResult};
 use crate::fastpickle;
@@ -43,49 +48,243 @@ fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
     r
 }
 
-/// `queue.Empty` or `queue.Full`.
-fn queue_exc(py: Python<'_>, which: &str, msg: String) -> PyErr {
+/// `queue.Full` (`full`) or `queue.Empty`.
+fn queue_exc(py: Python<'_>, full: bool, msg: String) -> PyErr {
     static EMPTY: PyOnceLock<Py<PyType>> = PyOnceLock::new();
     static FULL: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-    let cell = if which == "Empty" { &EMPTY } else { &FULL };
+    let (cell, which) = if full {
+        (&FULL, "Full")
+    } else {
+        (&EMPTY, "Empty")
+    };
     match cell.import(py, "queue", which) {
         Ok(ty) => PyErr::from_type(ty.clone(), msg),
         Err(e) => e,
     }
 }
 
-fn send_error(py: Python<'_>, e: BytesSendError) -> PyErr {
-    let msg = e.to_string();
-    match e {
-        BytesSendError::Full | BytesSendError::Timeout => queue_exc(py, "Full", msg),
-        BytesSendError::TooLarge { .. } => PyValueError::new_err(format!(
-            "{msg} (the queue's item_size; pickled items count their pickled size)"
-        )),
-        _ => pyo3::exceptions::PyBrokenPipeError::new_err(msg),
+/// The error of a Rust queue handle's send or receive, as the queue
+/// classes raise it: `NOT_NOW` and `TIMEOUT` as `queue.Full` (a put) or
+/// `queue.Empty` (a get), the others as [`QueueError::raise`] says.
+pub(crate) trait QueueError: PartialEq + std::fmt::Display + Send {
+    /// `Full` (a send) or `Empty` (a receive): a `try_` call found no room
+    /// (no item).
+    const NOT_NOW: Self;
+    /// `Timeout`: a bounded wait found none.
+    const TIMEOUT: Self;
+    /// The exception of any other error.
+    fn raise(self, py: Python<'_>) -> PyErr;
+}
+
+impl QueueError for BytesSendError {
+    const NOT_NOW: Self = BytesSendError::Full;
+    const TIMEOUT: Self = BytesSendError::Timeout;
+
+    fn raise(self, _: Python<'_>) -> PyErr {
+        match self {
+            BytesSendError::TooLarge { .. } => PyValueError::new_err(format!(
+                "{self} (the queue's item_size; pickled items count their pickled size)"
+            )),
+            _ => pyo3::exceptions::PyBrokenPipeError::new_err(self.to_string()),
+        }
     }
 }
 
-fn recv_error(py: Python<'_>, e: BytesRecvError) -> PyErr {
-    let msg = e.to_string();
-    match e {
-        BytesRecvError::Empty | BytesRecvError::Timeout => queue_exc(py, "Empty", msg),
-        BytesRecvError::Disconnected => PyEOFError::new_err(msg),
-        BytesRecvError::Corrupted { .. } => errors::raise(py, "CorruptedError", (msg,), &[]),
-        _ => pyo3::exceptions::PyOSError::new_err(msg),
-    }
-}
+impl QueueError for BytesRecvError {
+    const NOT_NOW: Self = BytesRecvError::Empty;
+    const TIMEOUT: Self = BytesRecvError::Timeout;
 
-fn closed(name: &str) -> PyErr {
-    PyValueError::new_err(format!("Queue {name:?} is closed"))
+    fn raise(self, py: Python<'_>) -> PyErr {
+        let msg = self.to_string();
+        match self {
+            BytesRecvError::Disconnected => PyEOFError::new_err(msg),
+            BytesRecvError::Corrupted { .. } => errors::raise(py, "CorruptedError", (msg,), &[]),
+            _ => pyo3::exceptions::PyOSError::new_err(msg),
+        }
+    }
 }
 
 /// The deadline of `block` and `timeout` as `queue.Queue.put`/`get` read
 /// them: `block=False` does not wait, whatever `timeout` says.
-fn deadline(block: bool, timeout: Option<f64>) -> PyResult<Option<Deadline>> {
+pub(crate) fn deadline(block: bool, timeout: Option<f64>) -> PyResult<Option<Deadline>> {
     if !block {
         return Ok(None);
     }
     wait::deadline(timeout).map(Some)
+}
+
+/// The capacity of a queue made with `maxsize` (`DEFAULT_MAXSIZE` when
+/// `maxsize <= 0`, multiprocessing's "unbounded").
+pub(crate) fn capacity(maxsize: isize) -> usize {
+    if maxsize <= 0 {
+        DEFAULT_MAXSIZE
+    } else {
+        maxsize as usize
+    }
+}
+
+/// Attaches a queue's sender as `create` says (`open_tx` given how), then
+/// its receiver, with the GIL released (opening can wait briefly for a
+/// creator still initialising the queue).
+pub(crate) fn attach<Tx: Send, Rx: Send>(
+    py: Python<'_>,
+    create: Option<bool>,
+    open_tx: impl FnOnce(How) -> Result<Tx, shmkit::Error> + Send,
+    open_rx: impl FnOnce() -> Result<Rx, shmkit::Error> + Send,
+) -> PyResult<(Tx, Rx)> {
+    py.detach(|| -> Result<_, shmkit::Error> { Ok((open_tx(How::of(create))?, open_rx()?)) })
+        .py(py)
+}
+
+/// What the queue classes (`Queue` and its subclasses, `TypedQueue`) do
+/// alike with their Rust handles, written once: a sender and a receiver,
+/// each behind its own lock, `None` once closed.
+pub(crate) struct Ends<Tx, Rx> {
+    /// The class, for "closed" errors.
+    class: &'static str,
+    name: String,
+    tx: Mutex<Option<Tx>>,
+    rx: Mutex<Option<Rx>>,
+}
+
+impl<Tx: Send, Rx: Send> Ends<Tx, Rx> {
+    pub(crate) fn new(class: &'static str, name: &str, tx: Tx, rx: Rx) -> Self {
+        Ends {
+            class,
+            name: name.to_owned(),
+            tx: Mutex::new(Some(tx)),
+            rx: Mutex::new(Some(rx)),
+        }
+    }
+
+    /// The segment name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn closed(&self) -> PyErr {
+        PyValueError::new_err(format!("{} {:?} is closed", self.class, self.name))
+    }
+
+    /// A put: `send(tx, None)` is the sender's `try_` form, `send(tx,
+    /// Some(slice))` its `_timeout` form. See [`Ends::call`].
+    pub(crate) fn put<E: QueueError>(
+        &self,
+        py: Python<'_>,
+        deadline: Option<Deadline>,
+        send: impl FnMut(&mut Tx, Option<Duration>) -> Result<(), E> + Send,
+    ) -> PyResult<()> {
+        self.call(py, &self.tx, true, deadline, send)
+    }
+
+    /// A get: `recv(rx, None)` is the receiver's `try_` form, `recv(rx,
+    /// Some(slice))` its `_timeout` form. See [`Ends::call`].
+    pub(crate) fn get<R: Send, E: QueueError>(
+        &self,
+        py: Python<'_>,
+        deadline: Option<Deadline>,
+        recv: impl FnMut(&mut Rx, Option<Duration>) -> Result<R, E> + Send,
+    ) -> PyResult<R> {
+        self.call(py, &self.rx, false, deadline, recv)
+    }
+
+    /// Calls the handle in `lock` (a sender if `put`): once, holding the
+    /// GIL; then, if that found the queue full (empty) and `deadline` says
+    /// to wait, in slices with the GIL released (see [`wait::blocking`])
+    /// until the call is done or the deadline passes.
+    fn call<H: Send, R: Send, E: QueueError>(
+        &self,
+        py: Python<'_>,
+        lock: &Mutex<Option<H>>,
+        put: bool,
+        deadline: Option<Deadline>,
+        mut call: impl FnMut(&mut H, Option<Duration>) -> Result<R, E> + Send,
+    ) -> PyResult<R> {
+        let raise = |e: E| {
+            if e == E::NOT_NOW || e == E::TIMEOUT {
+                queue_exc(py, put, e.to_string())
+            } else {
+                e.raise(py)
+            }
+        };
+        {
+            let mut g = lock_detached(py, lock);
+            let h = g.as_mut().ok_or_else(|| self.closed())?;
+            match call(h, None) {
+                Ok(r) => return Ok(r),
+                Err(e) if e == E::NOT_NOW && deadline.is_some() => {}
+                Err(e) => return Err(raise(e)),
+            }
+        }
+        let deadline = deadline.expect("checked above");
+        let done = wait::blocking(py, deadline, |slice| {
+            // Locked per slice, so that a blocked call lets other threads'
+            // calls on this handle in between.
+            let mut g = lock.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(h) = g.as_mut() else {
+                return Some(Err(None));
+            };
+            match call(h, Some(slice)) {
+                Err(e) if e == E::TIMEOUT => None,
+                r => Some(r.map_err(Some)),
+            }
+        })?;
+        match done {
+            Some(Ok(r)) => Ok(r),
+            Some(Err(Some(e))) => Err(raise(e)),
+            Some(Err(None)) => Err(self.closed()),
+            None => Err(raise(E::TIMEOUT)),
+        }
+    }
+
+    /// Runs `f` on the receiving handle (any handle of the queue would do
+    /// for the counts; `task_done` must be the receiver's).
+    pub(crate) fn with_rx<R>(&self, py: Python<'_>, f: impl FnOnce(&Rx) -> R) -> PyResult<R> {
+        let g = lock_detached(py, &self.rx);
+        g.as_ref().map(f).ok_or_else(|| self.closed())
+    }
+
+    /// `task_done()`, with the receiver's `task_done`.
+    pub(crate) fn task_done(
+        &self,
+        py: Python<'_>,
+        task_done: fn(&Rx) -> Result<(), TaskDoneError>,
+    ) -> PyResult<()> {
+        self.with_rx(py, task_done)?
+            .map_err(|_| PyValueError::new_err("task_done() called too many times"))
+    }
+
+    /// `join(timeout)`, with the receiver's `join_timeout`.
+    pub(crate) fn join(
+        &self,
+        py: Python<'_>,
+        timeout: Option<f64>,
+        join_timeout: fn(&Rx, Duration) -> Result<(), JoinTimeoutError>,
+    ) -> PyResult<()> {
+        let deadline = wait::deadline(timeout)?;
+        let rx = &self.rx;
+        let done = wait::blocking(py, deadline, |slice: Duration| {
+            let g = rx.lock().unwrap_or_else(|p| p.into_inner());
+            match g.as_ref() {
+                None => Some(false),
+                Some(rx) => join_timeout(rx, slice).is_ok().then_some(true),
+            }
+        })?;
+        match done {
+            Some(true) => Ok(()),
+            Some(false) => Err(self.closed()),
+            None => Err(PyTimeoutError::new_err(
+                "timed out waiting for every item to be marked done",
+            )),
+        }
+    }
+
+    /// `close()`: detaches both handles.
+    pub(crate) fn close(&self, py: Python<'_>) {
+        let tx = lock_detached(py, &self.tx).take();
+        let rx = lock_detached(py, &self.rx).take();
+        drop((tx, rx));
+    }
 }
 
 /// A queue shared by name between processes: `multiprocessing.Queue` for
@@ -108,12 +307,10 @@ fn deadline(block: bool, timeout: Option<f64>) -> PyResult<Option<Deadline>> {
 /// until `shmkit.remove(name)`.
 #[pyclass(frozen, subclass, module = "shmkit")]
 pub struct Queue {
-    name: String,
+    ends: Ends<BytesSender, BytesReceiver>,
     raw: bool,
     maxsize: usize,
     item_size: usize,
-    tx: Mutex<Option<BytesSender>>,
-    rx: Mutex<Option<BytesReceiver>>,
 }
 
 impl Queue {
@@ -125,29 +322,22 @@ impl Queue {
         item_size: usize,
         raw: bool,
     ) -> PyResult<Queue> {
-        let cap = if maxsize <= 0 {
-            DEFAULT_MAXSIZE
-        } else {
-            maxsize as usize
-        };
-        // Opening can wait briefly for a creator still initialising it.
-        let (tx, rx) = py
-            .detach(|| -> Result<_, shmkit::Error> {
-                let tx = match How::of(create) {
-                    How::Create => BytesSender::create(name, cap, item_size)?,
-                    How::Open => BytesSender::open(name)?,
-                    How::OpenOrCreate => BytesSender::open_or_create(name, cap, item_size)?,
-                };
-                Ok((tx, BytesReceiver::open(name)?))
-            })
-            .py(py)?;
+        let cap = capacity(maxsize);
+        let (tx, rx) = attach(
+            py,
+            create,
+            |how| match how {
+                How::Create => BytesSender::create(name, cap, item_size),
+                How::Open => BytesSender::open(name),
+                How::OpenOrCreate => BytesSender::open_or_create(name, cap, item_size),
+            },
+            || BytesReceiver::open(name),
+        )?;
         Ok(Queue {
-            name: name.to_owned(),
             raw,
             maxsize: tx.capacity(),
             item_size: tx.max_message_size(),
-            tx: Mutex::new(Some(tx)),
-            rx: Mutex::new(Some(rx)),
+            ends: Ends::new("Queue", name, tx, rx),
         })
     }
 
@@ -188,35 +378,10 @@ impl Queue {
     }
 
     fn put_bytes(&self, py: Python<'_>, msg: &[u8], deadline: Option<Deadline>) -> PyResult<()> {
-        {
-            let mut g = lock_detached(py, &self.tx);
-            let tx = g.as_mut().ok_or_else(|| closed(&self.name))?;
-            match tx.try_send(msg) {
-                Ok(()) => return Ok(()),
-                Err(BytesSendError::Full) if deadline.is_some() => {}
-                Err(e) => return Err(send_error(py, e)),
-            }
-        }
-        let deadline = deadline.expect("checked above");
-        let tx = &self.tx;
-        let sent = wait::blocking(py, deadline, |slice| {
-            // Locked per slice, so that a blocked put lets other threads'
-            // calls on this handle in between.
-            let mut g = tx.lock().unwrap_or_else(|p| p.into_inner());
-            let Some(tx) = g.as_mut() else {
-                return Some(Err(None));
-            };
-            match tx.send_timeout(msg, slice) {
-                Err(BytesSendError::Timeout) => None,
-                r => Some(r.map_err(Some)),
-            }
-        })?;
-        match sent {
-            Some(Ok(())) => Ok(()),
-            Some(Err(Some(e))) => Err(send_error(py, e)),
-            Some(Err(None)) => Err(closed(&self.name)),
-            None => Err(send_error(py, BytesSendError::Timeout)),
-        }
+        self.ends.put(py, deadline, |tx, slice| match slice {
+            None => tx.try_send(msg),
+            Some(slice) => tx.send_timeout(msg, slice),
+        })
     }
 
     /// Takes an item, waiting until `deadline` (`None`: not at all), and
@@ -248,40 +413,10 @@ impl Queue {
         if buf.len() < self.item_size {
             buf.resize(self.item_size, 0);
         }
-        {
-            let mut g = lock_detached(py, &self.rx);
-            let rx = g.as_mut().ok_or_else(|| closed(&self.name))?;
-            match rx.try_recv_into(buf) {
-                Ok(n) => return Ok(n),
-                Err(BytesRecvError::Empty) if deadline.is_some() => {}
-                Err(e) => return Err(recv_error(py, e)),
-            }
-        }
-        let deadline = deadline.expect("checked above");
-        let rx = &self.rx;
-        let got = wait::blocking(py, deadline, |slice| {
-            let mut g = rx.lock().unwrap_or_else(|p| p.into_inner());
-            let Some(rx) = g.as_mut() else {
-                return Some(Err(None));
-            };
-            match rx.recv_into_timeout(buf, slice) {
-                Err(BytesRecvError::Timeout) => None,
-                r => Some(r.map_err(Some)),
-            }
-        })?;
-        match got {
-            Some(Ok(n)) => Ok(n),
-            Some(Err(Some(e))) => Err(recv_error(py, e)),
-            Some(Err(None)) => Err(closed(&self.name)),
-            None => Err(recv_error(py, BytesRecvError::Timeout)),
-        }
-    }
-
-    /// Runs `f` on the receiving handle (any handle of the queue would do
-    /// for the counts; `task_done` must be the receiver's).
-    fn with_rx<R>(&self, py: Python<'_>, f: impl FnOnce(&BytesReceiver) -> R) -> PyResult<R> {
-        let g = lock_detached(py, &self.rx);
-        g.as_ref().map(f).ok_or_else(|| closed(&self.name))
+        self.ends.get(py, deadline, |rx, slice| match slice {
+            None => rx.try_recv_into(buf),
+            Some(slice) => rx.recv_into_timeout(buf, slice),
+        })
     }
 }
 
@@ -339,31 +474,29 @@ impl Queue {
 
     /// Items in the queue now (other processes may change it at once).
     fn qsize(&self, py: Python<'_>) -> PyResult<usize> {
-        self.with_rx(py, BytesReceiver::len)
+        self.ends.with_rx(py, BytesReceiver::len)
     }
 
     /// Whether the queue is empty now.
     fn empty(&self, py: Python<'_>) -> PyResult<bool> {
-        self.with_rx(py, BytesReceiver::is_empty)
+        self.ends.with_rx(py, BytesReceiver::is_empty)
     }
 
     /// Whether the queue is full now.
     fn full(&self, py: Python<'_>) -> PyResult<bool> {
-        self.with_rx(py, BytesReceiver::is_full)
+        self.ends.with_rx(py, BytesReceiver::is_full)
     }
 
     /// Detaches this process's handles; items stay queued for others.
     /// `put` and `get` raise `ValueError` afterwards.
     fn close(&self, py: Python<'_>) {
-        let tx = lock_detached(py, &self.tx).take();
-        let rx = lock_detached(py, &self.rx).take();
-        drop((tx, rx));
+        self.ends.close(py);
     }
 
     /// The segment name.
     #[getter]
     fn name(&self) -> &str {
-        &self.name
+        self.ends.name()
     }
 
     /// How many items the queue holds when full.
@@ -383,7 +516,7 @@ impl Queue {
         Ok(format!(
             "<shmkit.{} {:?} maxsize={} item_size={}{}>",
             slf.get_type().name()?,
-            q.name,
+            q.ends.name(),
             q.maxsize,
             q.item_size,
             if q.raw { " raw" } else { "" }
@@ -418,32 +551,15 @@ impl JoinableQueue {
     /// more times than items were got.
     fn task_done(slf: &Bound<'_, Self>) -> PyResult<()> {
         let q = slf.as_super().get();
-        q.with_rx(slf.py(), BytesReceiver::task_done)?
-            .map_err(|_| PyValueError::new_err("task_done() called too many times"))
+        q.ends.task_done(slf.py(), BytesReceiver::task_done)
     }
 
     /// Waits until every item put on the queue has been marked done;
     /// `TimeoutError` after `timeout` seconds (default: no limit).
     #[pyo3(signature = (timeout=None))]
     fn join(slf: &Bound<'_, Self>, timeout: Option<f64>) -> PyResult<()> {
-        let py = slf.py();
         let q = slf.as_super().get();
-        let deadline = wait::deadline(timeout)?;
-        let rx = &q.rx;
-        let done = wait::blocking(py, deadline, |slice: Duration| {
-            let g = rx.lock().unwrap_or_else(|p| p.into_inner());
-            match g.as_ref() {
-                None => Some(false),
-                Some(rx) => rx.join_timeout(slice).is_ok().then_some(true),
-            }
-        })?;
-        match done {
-            Some(true) => Ok(()),
-            Some(false) => Err(closed(&q.name)),
-            None => Err(PyTimeoutError::new_err(
-                "timed out waiting for every item to be marked done",
-            )),
-        }
+        q.ends.join(slf.py(), timeout, BytesReceiver::join_timeout)
     }
 }
 

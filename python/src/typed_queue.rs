@@ -8,23 +8,16 @@
 //! each code a primitive at the offset `#[repr(C)]` gives it, or a clear
 //! refusal for a format no Rust `repr(C)` type without padding matches.
 
-use std::sync::Mutex;
-use std::time::Duration;
-
-use pyo3::exceptions::{PyBrokenPipeError, PyEOFError, PyTimeoutError, PyValueError};
+use pyo3::exceptions::{PyBrokenPipeError, PyEOFError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyTuple, PyType};
+use pyo3::types::{PyBytes, PyTuple};
 use shmkit::element::{Description, Primitive};
 use shmkit::mpmc::{RawReceiver, RawRecvError, RawSendError, RawSender};
 
-use crate::errors::AttachResult;
-use crate::pipe::{byte_view, lock_detached};
+use crate::pipe::byte_view;
+use crate::queue::{attach, capacity, deadline, Ends, QueueError};
 use crate::value::How;
-use crate::wait::{self, Deadline};
-
-/// The capacity of a queue made with `maxsize <= 0`, as for `Queue`.
-const DEFAULT_MAXSIZE: usize = crate::queue::DEFAULT_MAXSIZE;
+use crate::wait::Deadline;
 
 /// What a `struct` format says: the element's layout, and how many Python
 /// values an item packs.
@@ -218,50 +211,28 @@ pub(crate) fn layout(py: Python<'_>, format: &str) -> PyResult<String> {
     Ok(format_of(py, format)?.0.layout.to_string())
 }
 
-/// `queue.Empty` or `queue.Full`.
-fn queue_exc(py: Python<'_>, full: bool, msg: String) -> PyErr {
-    static EMPTY: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-    static FULL: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-    let (cell, which) = if full {
-        (&FULL, "Full")
-    } else {
-        (&EMPTY, "Empty")
-    };
-    match cell.import(py, "queue", which) {
-        Ok(ty) => PyErr::from_type(ty.clone(), msg),
-        Err(e) => e,
+impl QueueError for RawSendError {
+    const NOT_NOW: Self = RawSendError::Full;
+    const TIMEOUT: Self = RawSendError::Timeout;
+
+    fn raise(self, _: Python<'_>) -> PyErr {
+        match self {
+            RawSendError::WrongSize { .. } => PyValueError::new_err(self.to_string()),
+            _ => PyBrokenPipeError::new_err(self.to_string()),
+        }
     }
 }
 
-fn send_error(py: Python<'_>, e: RawSendError) -> PyErr {
-    let msg = e.to_string();
-    match e {
-        RawSendError::Full | RawSendError::Timeout => queue_exc(py, true, msg),
-        RawSendError::WrongSize { .. } => PyValueError::new_err(msg),
-        _ => PyBrokenPipeError::new_err(msg),
-    }
-}
+impl QueueError for RawRecvError {
+    const NOT_NOW: Self = RawRecvError::Empty;
+    const TIMEOUT: Self = RawRecvError::Timeout;
 
-fn recv_error(py: Python<'_>, e: RawRecvError) -> PyErr {
-    let msg = e.to_string();
-    match e {
-        RawRecvError::Empty | RawRecvError::Timeout => queue_exc(py, false, msg),
-        RawRecvError::Disconnected => PyEOFError::new_err(msg),
-        _ => PyValueError::new_err(msg),
+    fn raise(self, _: Python<'_>) -> PyErr {
+        match self {
+            RawRecvError::Disconnected => PyEOFError::new_err(self.to_string()),
+            _ => PyValueError::new_err(self.to_string()),
+        }
     }
-}
-
-fn closed(name: &str) -> PyErr {
-    PyValueError::new_err(format!("TypedQueue {name:?} is closed"))
-}
-
-/// The deadline of `block` and `timeout` as `queue.Queue.put`/`get` read
-/// them: `block=False` does not wait, whatever `timeout` says.
-fn deadline(block: bool, timeout: Option<f64>) -> PyResult<Option<Deadline>> {
-    if !block {
-        return Ok(None);
-    }
-    wait::deadline(timeout).map(Some)
 }
 
 /// A queue of fixed-layout items shared by name, interoperable with a Rust
@@ -288,7 +259,7 @@ fn deadline(block: bool, timeout: Option<f64>) -> PyResult<Option<Deadline>> {
 /// objects of exactly the item size, and `get` returns `bytes`.
 #[pyclass(frozen, subclass, module = "shmkit")]
 pub struct TypedQueue {
-    name: String,
+    ends: Ends<RawSender, RawReceiver>,
     format: String,
     layout: Description,
     /// `struct.Struct(format)`.
@@ -297,8 +268,6 @@ pub struct TypedQueue {
     values: usize,
     raw: bool,
     maxsize: usize,
-    tx: Mutex<Option<RawSender>>,
-    rx: Mutex<Option<RawReceiver>>,
 }
 
 impl TypedQueue {
@@ -350,35 +319,10 @@ impl TypedQueue {
     }
 
     fn put_bytes(&self, py: Python<'_>, item: &[u8], deadline: Option<Deadline>) -> PyResult<()> {
-        {
-            let mut g = lock_detached(py, &self.tx);
-            let tx = g.as_mut().ok_or_else(|| closed(&self.name))?;
-            match tx.try_send(item) {
-                Ok(()) => return Ok(()),
-                Err(RawSendError::Full) if deadline.is_some() => {}
-                Err(e) => return Err(send_error(py, e)),
-            }
-        }
-        let deadline = deadline.expect("checked above");
-        let tx = &self.tx;
-        let sent = wait::blocking(py, deadline, |slice| {
-            // Locked per slice, so that a blocked put lets other threads'
-            // calls on this handle in between.
-            let mut g = tx.lock().unwrap_or_else(|p| p.into_inner());
-            let Some(tx) = g.as_mut() else {
-                return Some(Err(None));
-            };
-            match tx.send_timeout(item, slice) {
-                Err(RawSendError::Timeout) => None,
-                r => Some(r.map_err(Some)),
-            }
-        })?;
-        match sent {
-            Some(Ok(())) => Ok(()),
-            Some(Err(Some(e))) => Err(send_error(py, e)),
-            Some(Err(None)) => Err(closed(&self.name)),
-            None => Err(send_error(py, RawSendError::Timeout)),
-        }
+        self.ends.put(py, deadline, |tx, slice| match slice {
+            None => tx.try_send(item),
+            Some(slice) => tx.send_timeout(item, slice),
+        })
     }
 
     fn get_bytes<'py>(
@@ -387,41 +331,12 @@ impl TypedQueue {
         deadline: Option<Deadline>,
     ) -> PyResult<Bound<'py, PyBytes>> {
         let mut item = vec![0u8; self.layout.size()];
-        {
-            let mut g = lock_detached(py, &self.rx);
-            let rx = g.as_mut().ok_or_else(|| closed(&self.name))?;
-            match rx.try_recv_into(&mut item) {
-                Ok(()) => return Ok(PyBytes::new(py, &item)),
-                Err(RawRecvError::Empty) if deadline.is_some() => {}
-                Err(e) => return Err(recv_error(py, e)),
-            }
-        }
-        let deadline = deadline.expect("checked above");
-        let rx = &self.rx;
         let buf = &mut item;
-        let got = wait::blocking(py, deadline, |slice| {
-            let mut g = rx.lock().unwrap_or_else(|p| p.into_inner());
-            let Some(rx) = g.as_mut() else {
-                return Some(Err(None));
-            };
-            match rx.recv_into_timeout(buf, slice) {
-                Err(RawRecvError::Timeout) => None,
-                r => Some(r.map_err(Some)),
-            }
+        self.ends.get(py, deadline, |rx, slice| match slice {
+            None => rx.try_recv_into(buf),
+            Some(slice) => rx.recv_into_timeout(buf, slice),
         })?;
-        match got {
-            Some(Ok(())) => Ok(PyBytes::new(py, &item)),
-            Some(Err(Some(e))) => Err(recv_error(py, e)),
-            Some(Err(None)) => Err(closed(&self.name)),
-            None => Err(recv_error(py, RawRecvError::Timeout)),
-        }
-    }
-
-    /// Runs `f` on the receiving handle (any handle of the queue would do
-    /// for the counts; `task_done` must be the receiver's).
-    fn with_rx<R>(&self, py: Python<'_>, f: impl FnOnce(&RawReceiver) -> R) -> PyResult<R> {
-        let g = lock_detached(py, &self.rx);
-        g.as_ref().map(f).ok_or_else(|| closed(&self.name))
+        Ok(PyBytes::new(py, &item))
     }
 }
 
@@ -438,33 +353,26 @@ impl TypedQueue {
         raw: bool,
     ) -> PyResult<TypedQueue> {
         let (f, packer) = format_of(py, format)?;
-        let cap = if maxsize <= 0 {
-            DEFAULT_MAXSIZE
-        } else {
-            maxsize as usize
-        };
+        let cap = capacity(maxsize);
         let layout = &f.layout;
-        // Opening can wait briefly for a creator still initialising it.
-        let (tx, rx) = py
-            .detach(|| -> Result<_, shmkit::Error> {
-                let tx = match How::of(create) {
-                    How::Create => RawSender::create(name, cap, layout)?,
-                    How::Open => RawSender::open(name, layout)?,
-                    How::OpenOrCreate => RawSender::open_or_create(name, cap, layout)?,
-                };
-                Ok((tx, RawReceiver::open(name, layout)?))
-            })
-            .py(py)?;
+        let (tx, rx) = attach(
+            py,
+            create,
+            |how| match how {
+                How::Create => RawSender::create(name, cap, layout),
+                How::Open => RawSender::open(name, layout),
+                How::OpenOrCreate => RawSender::open_or_create(name, cap, layout),
+            },
+            || RawReceiver::open(name, layout),
+        )?;
         Ok(TypedQueue {
-            name: name.to_owned(),
             format: format.to_owned(),
             maxsize: tx.capacity(),
             layout: f.layout,
             packer,
             values: f.values,
             raw,
-            tx: Mutex::new(Some(tx)),
-            rx: Mutex::new(Some(rx)),
+            ends: Ends::new("TypedQueue", name, tx, rx),
         })
     }
 
@@ -510,24 +418,23 @@ impl TypedQueue {
 
     /// Items in the queue now (other processes may change it at once).
     fn qsize(&self, py: Python<'_>) -> PyResult<usize> {
-        self.with_rx(py, RawReceiver::len)
+        self.ends.with_rx(py, RawReceiver::len)
     }
 
     /// Whether the queue is empty now.
     fn empty(&self, py: Python<'_>) -> PyResult<bool> {
-        self.with_rx(py, RawReceiver::is_empty)
+        self.ends.with_rx(py, RawReceiver::is_empty)
     }
 
     /// Whether the queue is full now.
     fn full(&self, py: Python<'_>) -> PyResult<bool> {
-        self.with_rx(py, RawReceiver::is_full)
+        self.ends.with_rx(py, RawReceiver::is_full)
     }
 
     /// Marks one item this handle got as processed (`JoinableQueue`'s).
     /// `ValueError` if called more times than items were got.
     fn task_done(&self, py: Python<'_>) -> PyResult<()> {
-        self.with_rx(py, RawReceiver::task_done)?
-            .map_err(|_| PyValueError::new_err("task_done() called too many times"))
+        self.ends.task_done(py, RawReceiver::task_done)
     }
 
     /// Waits until every item put on the queue, by any process (Rust ones
@@ -535,36 +442,19 @@ impl TypedQueue {
     /// (default: no limit).
     #[pyo3(signature = (timeout=None))]
     fn join(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<()> {
-        let deadline = wait::deadline(timeout)?;
-        let rx = &self.rx;
-        let done = wait::blocking(py, deadline, |slice: Duration| {
-            let g = rx.lock().unwrap_or_else(|p| p.into_inner());
-            match g.as_ref() {
-                None => Some(false),
-                Some(rx) => rx.join_timeout(slice).is_ok().then_some(true),
-            }
-        })?;
-        match done {
-            Some(true) => Ok(()),
-            Some(false) => Err(closed(&self.name)),
-            None => Err(PyTimeoutError::new_err(
-                "timed out waiting for every item to be marked done",
-            )),
-        }
+        self.ends.join(py, timeout, RawReceiver::join_timeout)
     }
 
     /// Detaches this process's handles; items stay queued for others.
     /// `put` and `get` raise `ValueError` afterwards.
     fn close(&self, py: Python<'_>) {
-        let tx = lock_detached(py, &self.tx).take();
-        let rx = lock_detached(py, &self.rx).take();
-        drop((tx, rx));
+        self.ends.close(py);
     }
 
     /// The segment name.
     #[getter]
     fn name(&self) -> &str {
-        &self.name
+        self.ends.name()
     }
 
     /// How many items the queue holds when full.
@@ -597,7 +487,7 @@ impl TypedQueue {
         Ok(format!(
             "<shmkit.{} {:?} maxsize={} format={:?}{}>",
             slf.get_type().name()?,
-            q.name,
+            q.ends.name(),
             q.maxsize,
             q.format,
             if q.raw { " raw" } else { "" }

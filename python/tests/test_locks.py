@@ -3,7 +3,12 @@ multiprocessing's semantics, attached by name; cases adapted from CPython's
 Lib/test/lock_tests.py (which test_threading runs) and
 _test_multiprocessing.py (_TestLock, _TestSemaphore, _TestEvent)."""
 
+import json
+import pathlib
+import shutil
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -635,3 +640,51 @@ def test_lock_threads_sharing_one_handle_exclude_each_other(name):
     t.join(10)
     assert got == [False, True]
     assert not lock.locked()
+
+
+# --- With Rust ---------------------------------------------------------------
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def rust_lock_example():
+    """The built Rust half (`cargo build --example lock_interop`)."""
+    if shutil.which("cargo") is None:
+        pytest.skip("needs cargo to build examples/lock_interop.rs")
+    out = subprocess.run(
+        ["cargo", "build", "--example", "lock_interop", "--message-format=json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert out.returncode == 0, out.stderr
+    for line in out.stdout.splitlines():
+        msg = json.loads(line)
+        if msg.get("target", {}).get("name") == "lock_interop" and msg.get("executable"):
+            return msg["executable"]
+    raise AssertionError("cargo built no lock_interop executable")
+
+
+@pytest.mark.parametrize("first", ["rust", "python"])
+def test_python_and_rust_share_a_lock_and_events(name, rust_lock_example, first):
+    rust = [rust_lock_example, name]
+    python = [sys.executable, str(ROOT / "python/examples/lock_interop.py"), name]
+    a, b = (rust, python) if first == "rust" else (python, rust)
+    procs = [subprocess.Popen(a, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)]
+    time.sleep(0.3)  # the first one is waiting for the second by now
+    procs.append(subprocess.Popen(b, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outs = {}
+    try:
+        for p, who in zip(procs, (first, "python" if first == "rust" else "rust")):
+            out, err = p.communicate(timeout=120)
+            assert p.returncode == 0, f"{who} failed ({p.returncode}): {out} {err}"
+            outs[who] = out
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert "rust: done" in outs["rust"]
+    assert "python: done; count is 40000" in outs["python"]

@@ -57,15 +57,13 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::marker::PhantomData;
 use std::time::Duration;
 
 use super::end::{MpmcEnd, Stats};
-use super::queue::{self, stride_words};
-use super::{join_within, JoinTimeoutError, TaskDoneError};
-use crate::channel::mem::Heap;
-use crate::channel::roles::Side;
-use crate::channel::{Departure, End, Patience, Port, Ring, Stall};
+use super::handle::{FromStall, Handle};
+use super::queue::stride_words;
+use super::{JoinTimeoutError, TaskDoneError};
+use crate::channel::{Departure, Patience, Port};
 use crate::error::{Error, Kind};
 use crate::options::Options;
 use crate::segment::header::fnv1a;
@@ -124,24 +122,6 @@ fn check_max(max: usize) -> Result<u32, Error> {
             "max_message_size must be in 1..=mpmc::MAX_MESSAGE_SIZE",
         )),
     }
-}
-
-/// Attaches a byte-queue end as `side`; returns it with the queue's
-/// maximum message size.
-fn attach(
-    how: Attach<'_>,
-    max: usize,
-    opts: &Options,
-    side: Side,
-) -> Result<(MpmcEnd, usize), Error> {
-    // An opener's maximum is the segment's (the kind is sized at create):
-    // the size in its spec is not compared.
-    let max = match how {
-        Attach::Open(_) => 1,
-        Attach::Create(..) | Attach::OpenOrCreate(..) => check_max(max)?,
-    };
-    let (end, max) = MpmcEnd::attach_spec(how, opts, side, &spec(max), slot_words)?;
-    Ok((end, max as usize))
 }
 
 /// Writes message `msg` (at most the queue's maximum) into a slot's payload
@@ -215,6 +195,12 @@ impl fmt::Display for BytesSendError {
 
 impl std::error::Error for BytesSendError {}
 
+impl FromStall for BytesSendError {
+    const NOT_NOW: Self = BytesSendError::Full;
+    const TIMEOUT: Self = BytesSendError::Timeout;
+    const DISCONNECTED: Self = BytesSendError::Disconnected;
+}
+
 /// Why no message was received.
 ///
 /// Which variants a method returns: `try_` forms: `Empty`; `_timeout`
@@ -276,6 +262,12 @@ impl fmt::Display for BytesRecvError {
 
 impl std::error::Error for BytesRecvError {}
 
+impl FromStall for BytesRecvError {
+    const NOT_NOW: Self = BytesRecvError::Empty;
+    const TIMEOUT: Self = BytesRecvError::Timeout;
+    const DISCONNECTED: Self = BytesRecvError::Disconnected;
+}
+
 /// A queue of `capacity` byte messages of at most `max_message_size` bytes
 /// on the heap, for threads of one process: the same handles and behaviour
 /// as a named queue, no segment.
@@ -293,24 +285,14 @@ impl std::error::Error for BytesRecvError {}
 /// assert_eq!(&buf[..n], b"hello");
 /// ```
 pub fn bytes_channel(capacity: usize, max_message_size: usize) -> (BytesSender, BytesReceiver) {
-    assert!(
-        (1..=super::MAX_CAPACITY).contains(&capacity),
-        "mpmc::bytes_channel: capacity {capacity} is not in 1..=MAX_CAPACITY"
-    );
-    assert!(
-        (1..=MAX_MESSAGE_SIZE).contains(&max_message_size),
-        "mpmc::bytes_channel: max_message_size {max_message_size} is not in \
-         1..=MAX_MESSAGE_SIZE"
-    );
-    let shape = queue::Shape::new(capacity as u64, slot_words(max_message_size));
-    let words = shape
-        .data_words()
-        .expect("mpmc::bytes_channel: capacity too large for this address space");
-    let mem = Heap::shared(queue::Control::new(), words);
-    queue::Queue::new(mem.control(), mem.data(), shape).init();
-    let liveness = crate::sync::liveness::DEFAULT_INTERVAL;
-    let tx = MpmcEnd::join(mem.clone(), Side::Send, shape, liveness).expect("a new queue has room");
-    let rx = MpmcEnd::join(mem, Side::Recv, shape, liveness).expect("a new queue has room");
+    let (tx, rx) = MpmcEnd::heap_pair("mpmc::bytes_channel", capacity, || {
+        assert!(
+            (1..=MAX_MESSAGE_SIZE).contains(&max_message_size),
+            "mpmc::bytes_channel: max_message_size {max_message_size} is not in \
+             1..=MAX_MESSAGE_SIZE"
+        );
+        slot_words(max_message_size)
+    });
     (
         BytesSender::from_parts(tx, Port::in_process(), max_message_size),
         BytesReceiver::from_parts(rx, Port::in_process(), max_message_size),
@@ -323,13 +305,11 @@ pub fn bytes_channel(capacity: usize, max_message_size: usize) -> (BytesSender, 
 /// written once. `Clone`, `Send`, not `Sync` (`task_done` counts the
 /// messages *this handle* received: clone a handle for another thread).
 pub struct Bytes<D: Direction> {
-    end: MpmcEnd,
-    port: Port,
+    handle: Handle<D>,
     max: usize,
     /// Reused for encoding (`send_value`) or decoding (`recv_value`).
     #[cfg(feature = "serde")]
     scratch: Vec<u8>,
-    _direction: PhantomData<D>,
 }
 
 /// A sending end of an mpmc queue of byte messages. `Clone`, `Send`, not
@@ -372,15 +352,6 @@ impl Direction for Sending {
 impl Direction for Receiving {
     const SENDING: bool = false;
     const NAME: &'static str = "BytesReceiver";
-}
-
-/// The protocol side of direction `D`.
-fn side<D: Direction>() -> Side {
-    if D::SENDING {
-        Side::Send
-    } else {
-        Side::Recv
-    }
 }
 
 impl<D: Direction> Bytes<D> {
@@ -434,18 +405,26 @@ impl<D: Direction> Bytes<D> {
     }
 
     fn attach(how: Attach<'_>, max: usize, opts: &Options) -> Result<Self, Error> {
-        let (end, max) = attach(how, max, opts, side::<D>())?;
-        Ok(Self::from_parts(end, opts.port(), max))
+        // An opener's maximum is the segment's (the kind is sized at
+        // create): the size in its spec is not compared.
+        let max = match how {
+            Attach::Open(_) => 1,
+            Attach::Create(..) | Attach::OpenOrCreate(..) => check_max(max)?,
+        };
+        let (handle, max) = Handle::attach(how, opts, &spec(max), slot_words)?;
+        Ok(Self::with_handle(handle, max as usize))
     }
 
     fn from_parts(end: MpmcEnd, port: Port, max: usize) -> Self {
+        Self::with_handle(Handle::new(end, port), max)
+    }
+
+    fn with_handle(handle: Handle<D>, max: usize) -> Self {
         Bytes {
-            end,
-            port,
+            handle,
             max,
             #[cfg(feature = "serde")]
             scratch: Vec::new(),
-            _direction: PhantomData,
         }
     }
 
@@ -453,8 +432,7 @@ impl<D: Direction> Bytes<D> {
     /// peer-table entry, the same mapping); `None` when
     /// [`MAX_HANDLES`](super::MAX_HANDLES) handles are attached.
     pub fn try_clone(&self) -> Option<Self> {
-        let end = self.end.duplicate().ok()?;
-        Some(Self::from_parts(end, self.port.clone(), self.max))
+        Some(Self::with_handle(self.handle.try_clone()?, self.max))
     }
 
     /// The largest message the queue takes, in bytes: the
@@ -466,61 +444,57 @@ impl<D: Direction> Bytes<D> {
     /// Messages queued now (a snapshot: other processes may be sending and
     /// receiving).
     pub fn len(&self) -> usize {
-        self.end.len() as usize
+        self.handle.len()
     }
 
     /// Whether no message is queued (a receiver: none is ready to take).
     pub fn is_empty(&self) -> bool {
-        if D::SENDING {
-            self.len() == 0
-        } else {
-            !crate::channel::RxEnd::has_item(&self.end, &())
-        }
+        self.handle.is_empty()
     }
 
     /// The number of messages the queue holds when full.
     pub fn capacity(&self) -> usize {
-        self.end.capacity() as usize
+        self.handle.capacity()
     }
 
     /// Whether a send would find the queue full.
     pub fn is_full(&self) -> bool {
-        self.end.is_full()
+        self.handle.is_full()
     }
 
     /// Waits until every message ever sent on this queue, by any sender,
     /// has been marked done (see [`Sender::join`](super::Sender::join)).
     pub fn join(&self) {
-        self.end.join_deadline(&self.port, None);
+        self.handle.join();
     }
 
     /// [`Bytes::join`], waiting at most `timeout`.
     pub fn join_timeout(&self, timeout: Duration) -> Result<(), JoinTimeoutError> {
-        join_within(&self.end, &self.port, timeout)
+        self.handle.join_timeout(timeout)
     }
 
     /// The queue's counters: messages sent, received and done, crash
     /// repairs.
     pub fn stats(&self) -> Stats {
-        self.end.stats()
+        self.handle.stats()
     }
 
     /// Whether a live handle of the other side is attached now (a killed
     /// one counts until a liveness check notices).
     pub fn is_connected(&self) -> bool {
-        self.port.peer_alive(&self.end)
+        self.handle.is_connected()
     }
 
     /// How the other side's last handle left, once none is attached (see
     /// [`Receiver::peer_departure`](super::Receiver::peer_departure)).
     pub fn peer_departure(&self) -> Option<Departure> {
-        End::peer_departure(&self.end)
+        self.handle.peer_departure()
     }
 
     /// Waits at most `timeout` until a handle of the other side is or has
     /// been attached; returns whether one has.
     pub fn wait_for_peer(&self, timeout: Duration) -> bool {
-        self.port.wait_for_peer(&self.end, timeout)
+        self.handle.wait_for_peer(timeout)
     }
 
     /// Detaches now, as dropping does. Messages already queued stay queued.
@@ -530,7 +504,7 @@ impl<D: Direction> Bytes<D> {
 
     /// The segment name (empty for an in-process channel).
     pub fn name(&self) -> &str {
-        self.end.name()
+        self.handle.name()
     }
 }
 
@@ -571,24 +545,8 @@ impl BytesSender {
                 max: self.max,
             });
         }
-        let end = &self.end;
-        let write = |payload: &[AtomicU64]| write_message(payload, msg);
-        let sent = match patience {
-            Patience::Now => self
-                .port
-                .attempt(end, || end.try_push_words_linearizable(write).then_some(())),
-            _ => self
-                .port
-                .run_for_room(end, patience, || end.try_push_words(write).then_some(())),
-        };
-        match sent {
-            Ok(()) => Ok(()),
-            Err(Stall::Gone) => Err(BytesSendError::Disconnected),
-            Err(Stall::NotNow) => match patience {
-                Patience::Now => Err(BytesSendError::Full),
-                _ => Err(BytesSendError::Timeout),
-            },
-        }
+        self.handle
+            .send(patience, |payload| write_message(payload, msg))
     }
 
     /// Sends `msg` as one message if a slot is free now. A full queue is
@@ -700,26 +658,9 @@ impl BytesReceiver {
                 Err(len)
             };
         };
-        let end = &self.end;
-        let taken = {
-            let (mut check, mut put) = (check, put);
-            match patience {
-                Patience::Now => self
-                    .port
-                    .attempt(end, || end.try_pop_words_linearizable(&mut check, &mut put)),
-                _ => self
-                    .port
-                    .run(end, patience, || end.try_pop_words(&mut check, &mut put)),
-            }
-        };
-        match taken {
-            Ok(Ok(())) => got.map_err(|len| BytesRecvError::Corrupted { len, max: self.max }),
-            Ok(Err(needed)) => Err(BytesRecvError::BufferTooShort { needed }),
-            Err(Stall::Gone) => Err(BytesRecvError::Disconnected),
-            Err(Stall::NotNow) => match patience {
-                Patience::Now => Err(BytesRecvError::Empty),
-                _ => Err(BytesRecvError::Timeout),
-            },
+        match self.handle.recv(patience, check, put)? {
+            Ok(()) => got.map_err(|len| BytesRecvError::Corrupted { len, max: self.max }),
+            Err(needed) => Err(BytesRecvError::BufferTooShort { needed }),
         }
     }
 
@@ -826,7 +767,7 @@ impl BytesReceiver {
     /// `JoinableQueue.task_done`); see
     /// [`Receiver::task_done`](super::Receiver::task_done).
     pub fn task_done(&self) -> Result<(), TaskDoneError> {
-        self.end.task_done().then_some(()).ok_or(TaskDoneError)
+        self.handle.task_done()
     }
 }
 

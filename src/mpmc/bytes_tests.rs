@@ -12,7 +12,7 @@ fn message(seed: usize, len: usize) -> Vec<u8> {
 /// Sets the length word of the message at position `pos` of `h`'s queue,
 /// as a hostile peer could.
 fn scribble_length<D: Direction>(h: &Bytes<D>, pos: u64, len: u64) {
-    h.end.queue().payload(pos)[0].store(len, Ordering::Relaxed);
+    h.handle.end.queue().payload(pos)[0].store(len, Ordering::Relaxed);
 }
 
 #[test]

@@ -14,7 +14,8 @@ use super::peers::{
 use super::queue::stride_words;
 use super::queue::{Attempt, Control, Lookahead, Queue, Shape};
 use super::wait::wait_out;
-use crate::channel::mem::Mem;
+use super::TaskDoneError;
+use crate::channel::mem::{Heap, Mem};
 use crate::channel::roles::{Roles, Side};
 use crate::channel::{self, End, Port, RxEnd, TxEnd};
 use crate::sync::atomic::{AtomicU64, Ordering};
@@ -132,6 +133,37 @@ impl MpmcEnd {
         Ok(end)
     }
 
+    /// A sending and a receiving end of a new queue on the heap, of
+    /// `capacity` slots of `stride()` words each: what the in-process
+    /// constructors share (`what` names the one called, in panics).
+    /// `stride` runs once `capacity` has been checked.
+    ///
+    /// # Panics
+    ///
+    /// If `capacity` is 0 or above [`MAX_CAPACITY`], or the queue would not
+    /// fit the address space.
+    pub(crate) fn heap_pair(
+        what: &str,
+        capacity: usize,
+        stride: impl FnOnce() -> usize,
+    ) -> (MpmcEnd, MpmcEnd) {
+        assert!(
+            (1..=MAX_CAPACITY).contains(&capacity),
+            "{what}: capacity {capacity} is not in 1..=MAX_CAPACITY"
+        );
+        let shape = Shape::new(capacity as u64, stride());
+        let words = shape
+            .data_words()
+            .unwrap_or_else(|| panic!("{what}: capacity too large for this address space"));
+        let mem = Heap::shared(Control::new(), words);
+        Queue::new(mem.control(), mem.data(), shape).init();
+        let liveness = crate::sync::liveness::DEFAULT_INTERVAL;
+        let tx =
+            MpmcEnd::join(mem.clone(), Side::Send, shape, liveness).expect("a new queue has room");
+        let rx = MpmcEnd::join(mem, Side::Recv, shape, liveness).expect("a new queue has room");
+        (tx, rx)
+    }
+
     /// Another handle on the same side of the same queue: a new entry, the
     /// same mapping.
     pub(crate) fn duplicate(&self) -> Result<MpmcEnd, TableFull> {
@@ -213,10 +245,13 @@ impl MpmcEnd {
         )
     }
 
-    /// Marks one item this handle received as done; `false` if it has none
+    /// Marks one item this handle received as done; an error if it has none
     /// left to mark.
-    pub(crate) fn task_done(&self) -> bool {
-        self.queue().task_done(self.entry)
+    pub(crate) fn task_done(&self) -> Result<(), TaskDoneError> {
+        self.queue()
+            .task_done(self.entry)
+            .then_some(())
+            .ok_or(TaskDoneError)
     }
 
     pub(crate) fn stats(&self) -> Stats {

@@ -99,6 +99,8 @@
 #[cfg(not(loom))]
 pub mod bytes;
 mod end;
+#[cfg(not(loom))]
+mod handle;
 pub(crate) mod peers;
 pub(crate) mod queue;
 #[cfg(not(loom))]
@@ -111,8 +113,6 @@ use std::time::{Duration, Instant};
 
 use bytemuck::Pod;
 
-use crate::channel::mem::Heap;
-use crate::channel::roles::Side;
 use crate::channel::Port;
 use end::MpmcEnd;
 
@@ -194,22 +194,9 @@ impl std::error::Error for JoinTimeoutError {}
 /// assert_eq!(got, [0, 1, 2, 3]);
 /// ```
 pub fn channel<T: Pod>(capacity: usize) -> (Sender<T>, Receiver<T>) {
-    assert!(
-        (1..=MAX_CAPACITY).contains(&capacity),
-        "mpmc::channel: capacity {capacity} is not in 1..=MAX_CAPACITY"
-    );
-    let shape = queue::Shape::new(
-        capacity as u64,
-        queue::stride_words(core::mem::size_of::<T>()),
-    );
-    let words = shape
-        .data_words()
-        .expect("mpmc::channel: capacity too large for this address space");
-    let mem = Heap::shared(queue::Control::new(), words);
-    queue::Queue::new(mem.control(), mem.data(), shape).init();
-    let liveness = crate::sync::liveness::DEFAULT_INTERVAL;
-    let tx = MpmcEnd::join(mem.clone(), Side::Send, shape, liveness).expect("a new queue has room");
-    let rx = MpmcEnd::join(mem, Side::Recv, shape, liveness).expect("a new queue has room");
+    let (tx, rx) = MpmcEnd::heap_pair("mpmc::channel", capacity, || {
+        queue::stride_words(core::mem::size_of::<T>())
+    });
     (
         Sender::from_parts(tx, (), Port::in_process()),
         Receiver::from_parts(rx, (), Port::in_process()),
@@ -277,7 +264,7 @@ impl<T: Pod> Receiver<T> {
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn task_done(&self) -> Result<(), TaskDoneError> {
-        self.end.task_done().then_some(()).ok_or(TaskDoneError)
+        self.end.task_done()
     }
 
     /// Waits until every item ever sent on this queue has been marked done;

@@ -63,16 +63,14 @@
 //! needs to be aligned.
 
 use std::fmt;
-use std::marker::PhantomData;
 use std::time::Duration;
 
 use super::bytes::{Direction, Receiving, Sending};
 use super::end::{MpmcEnd, Stats};
-use super::queue::{self, stride_words};
-use super::{join_within, JoinTimeoutError, TaskDoneError};
-use crate::channel::mem::Heap;
-use crate::channel::roles::Side;
-use crate::channel::{Departure, End, Patience, Port, Ring, Stall};
+use super::handle::{FromStall, Handle};
+use super::queue::stride_words;
+use super::{JoinTimeoutError, TaskDoneError};
+use crate::channel::{Departure, Patience, Port};
 use crate::element::Description;
 use crate::error::{Error, Kind};
 use crate::options::Options;
@@ -126,6 +124,12 @@ impl fmt::Display for RawSendError {
 
 impl std::error::Error for RawSendError {}
 
+impl FromStall for RawSendError {
+    const NOT_NOW: Self = RawSendError::Full;
+    const TIMEOUT: Self = RawSendError::Timeout;
+    const DISCONNECTED: Self = RawSendError::Disconnected;
+}
+
 /// Why no item was received.
 ///
 /// Which variants a method returns: `try_` forms: `Empty`; `_timeout`
@@ -168,6 +172,12 @@ impl fmt::Display for RawRecvError {
 
 impl std::error::Error for RawRecvError {}
 
+impl FromStall for RawRecvError {
+    const NOT_NOW: Self = RawRecvError::Empty;
+    const TIMEOUT: Self = RawRecvError::Timeout;
+    const DISCONNECTED: Self = RawRecvError::Disconnected;
+}
+
 /// A queue of `capacity` items of the element `layout` describes, on the
 /// heap, for threads of one process: the same handles and behaviour as a
 /// named queue, no segment.
@@ -184,19 +194,9 @@ impl std::error::Error for RawRecvError {}
 /// assert_eq!(rx.recv().unwrap(), 1.5f32.to_ne_bytes());
 /// ```
 pub fn raw_channel(capacity: usize, layout: &Description) -> (RawSender, RawReceiver) {
-    assert!(
-        (1..=super::MAX_CAPACITY).contains(&capacity),
-        "mpmc::raw_channel: capacity {capacity} is not in 1..=MAX_CAPACITY"
-    );
-    let shape = queue::Shape::new(capacity as u64, stride_words(layout.size()));
-    let words = shape
-        .data_words()
-        .expect("mpmc::raw_channel: capacity too large for this address space");
-    let mem = Heap::shared(queue::Control::new(), words);
-    queue::Queue::new(mem.control(), mem.data(), shape).init();
-    let liveness = crate::sync::liveness::DEFAULT_INTERVAL;
-    let tx = MpmcEnd::join(mem.clone(), Side::Send, shape, liveness).expect("a new queue has room");
-    let rx = MpmcEnd::join(mem, Side::Recv, shape, liveness).expect("a new queue has room");
+    let (tx, rx) = MpmcEnd::heap_pair("mpmc::raw_channel", capacity, || {
+        stride_words(layout.size())
+    });
     (
         RawSender::from_parts(tx, Port::in_process(), layout.clone()),
         RawReceiver::from_parts(rx, Port::in_process(), layout.clone()),
@@ -208,10 +208,8 @@ pub fn raw_channel(capacity: usize, layout: &Description) -> (RawSender, RawRece
 /// listed here. `Clone`, `Send`, not `Sync` (`task_done` counts the items
 /// *this handle* received: clone a handle for another thread).
 pub struct Raw<D: Direction> {
-    end: MpmcEnd,
-    port: Port,
+    handle: Handle<D>,
     layout: Description,
-    _direction: PhantomData<D>,
 }
 
 /// A sending end of an mpmc queue of items described at run time. `Clone`,
@@ -289,19 +287,19 @@ impl<D: Direction> Raw<D> {
             kind: Kind::Mpmc,
             elem: ElemType::described(layout, TYPE_NAME, opts)?,
         };
-        let side = if D::SENDING { Side::Send } else { Side::Recv };
         // Slots of `stride_words(size)`, as `Typed<T>` for a `T` of this
         // size: the segment was validated for this element size.
-        let (end, _) = MpmcEnd::attach_spec(how, opts, side, &spec, stride_words)?;
-        Ok(Self::from_parts(end, opts.port(), layout.clone()))
+        let (handle, _) = Handle::attach(how, opts, &spec, stride_words)?;
+        Ok(Raw {
+            handle,
+            layout: layout.clone(),
+        })
     }
 
     fn from_parts(end: MpmcEnd, port: Port, layout: Description) -> Self {
         Raw {
-            end,
-            port,
+            handle: Handle::new(end, port),
             layout,
-            _direction: PhantomData,
         }
     }
 
@@ -309,12 +307,10 @@ impl<D: Direction> Raw<D> {
     /// peer-table entry, the same mapping); `None` when
     /// [`MAX_HANDLES`](super::MAX_HANDLES) handles are attached.
     pub fn try_clone(&self) -> Option<Self> {
-        let end = self.end.duplicate().ok()?;
-        Some(Self::from_parts(
-            end,
-            self.port.clone(),
-            self.layout.clone(),
-        ))
+        Some(Raw {
+            handle: self.handle.try_clone()?,
+            layout: self.layout.clone(),
+        })
     }
 
     /// The element's description, as given at attach.
@@ -330,60 +326,56 @@ impl<D: Direction> Raw<D> {
     /// Items queued now (a snapshot: other processes may be sending and
     /// receiving).
     pub fn len(&self) -> usize {
-        self.end.len() as usize
+        self.handle.len()
     }
 
     /// Whether no item is queued (a receiver: none is ready to take).
     pub fn is_empty(&self) -> bool {
-        if D::SENDING {
-            self.len() == 0
-        } else {
-            !crate::channel::RxEnd::has_item(&self.end, &())
-        }
+        self.handle.is_empty()
     }
 
     /// The number of items the queue holds when full.
     pub fn capacity(&self) -> usize {
-        self.end.capacity() as usize
+        self.handle.capacity()
     }
 
     /// Whether a send would find the queue full.
     pub fn is_full(&self) -> bool {
-        self.end.is_full()
+        self.handle.is_full()
     }
 
     /// Waits until every item ever sent on this queue, by any sender, has
     /// been marked done (see [`Sender::join`](super::Sender::join)).
     pub fn join(&self) {
-        self.end.join_deadline(&self.port, None);
+        self.handle.join();
     }
 
     /// [`Raw::join`], waiting at most `timeout`.
     pub fn join_timeout(&self, timeout: Duration) -> Result<(), JoinTimeoutError> {
-        join_within(&self.end, &self.port, timeout)
+        self.handle.join_timeout(timeout)
     }
 
     /// The queue's counters: items sent, received and done, crash repairs.
     pub fn stats(&self) -> Stats {
-        self.end.stats()
+        self.handle.stats()
     }
 
     /// Whether a live handle of the other side is attached now (a killed
     /// one counts until a liveness check notices).
     pub fn is_connected(&self) -> bool {
-        self.port.peer_alive(&self.end)
+        self.handle.is_connected()
     }
 
     /// How the other side's last handle left, once none is attached (see
     /// [`Receiver::peer_departure`](super::Receiver::peer_departure)).
     pub fn peer_departure(&self) -> Option<Departure> {
-        End::peer_departure(&self.end)
+        self.handle.peer_departure()
     }
 
     /// Waits at most `timeout` until a handle of the other side is or has
     /// been attached; returns whether one has.
     pub fn wait_for_peer(&self, timeout: Duration) -> bool {
-        self.port.wait_for_peer(&self.end, timeout)
+        self.handle.wait_for_peer(timeout)
     }
 
     /// Detaches now, as dropping does. Items already queued stay queued.
@@ -393,7 +385,7 @@ impl<D: Direction> Raw<D> {
 
     /// The segment name (empty for an in-process channel).
     pub fn name(&self) -> &str {
-        self.end.name()
+        self.handle.name()
     }
 }
 
@@ -437,24 +429,8 @@ impl RawSender {
         }
         // The bytes a typed sender's `store_payload` writes for a `T` whose
         // bytes these are.
-        let write = |payload: &[AtomicU64]| store_bytes(payload, item);
-        let end = &self.end;
-        let sent = match patience {
-            Patience::Now => self
-                .port
-                .attempt(end, || end.try_push_words_linearizable(write).then_some(())),
-            _ => self
-                .port
-                .run_for_room(end, patience, || end.try_push_words(write).then_some(())),
-        };
-        match sent {
-            Ok(()) => Ok(()),
-            Err(Stall::Gone) => Err(RawSendError::Disconnected),
-            Err(Stall::NotNow) => match patience {
-                Patience::Now => Err(RawSendError::Full),
-                _ => Err(RawSendError::Timeout),
-            },
-        }
+        self.handle
+            .send(patience, |payload| store_bytes(payload, item))
     }
 
     /// Sends `item` (the element's bytes) if a slot is free now. A full
@@ -490,26 +466,12 @@ impl RawReceiver {
             });
         }
         // Every item is one element: nothing to refuse before the claim.
-        let mut check = |_: &[AtomicU64]| Ok::<(), core::convert::Infallible>(());
+        let check = |_: &[AtomicU64]| Ok::<(), core::convert::Infallible>(());
         // `out` is one element long, and the slot's payload holds one.
-        let mut put = |payload: &[AtomicU64]| load_bytes(payload, out);
-        let end = &self.end;
-        let taken = match patience {
-            Patience::Now => self
-                .port
-                .attempt(end, || end.try_pop_words_linearizable(&mut check, &mut put)),
-            _ => self
-                .port
-                .run(end, patience, || end.try_pop_words(&mut check, &mut put)),
-        };
-        match taken {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(never)) => match never {},
-            Err(Stall::Gone) => Err(RawRecvError::Disconnected),
-            Err(Stall::NotNow) => match patience {
-                Patience::Now => Err(RawRecvError::Empty),
-                _ => Err(RawRecvError::Timeout),
-            },
+        let put = |payload: &[AtomicU64]| load_bytes(payload, out);
+        match self.handle.recv(patience, check, put)? {
+            Ok(()) => Ok(()),
+            Err(never) => match never {},
         }
     }
 
@@ -565,7 +527,7 @@ impl RawReceiver {
     /// `JoinableQueue.task_done`); see
     /// [`Receiver::task_done`](super::Receiver::task_done).
     pub fn task_done(&self) -> Result<(), TaskDoneError> {
-        self.end.task_done().then_some(()).ok_or(TaskDoneError)
+        self.handle.task_done()
     }
 }
 

@@ -3,7 +3,10 @@
 //! one queue.
 
 use super::*;
+use crate::channel::mem::Heap;
+use crate::channel::roles::Side;
 use crate::element::Element;
+use crate::mpmc::queue;
 use crate::mpmc::{Receiver, Sender};
 use crate::testing::Stop;
 
