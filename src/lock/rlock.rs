@@ -103,8 +103,10 @@ impl Reentry {
     }
 
     /// Thread `me` took the lock (`held`): it is the owner, one level deep.
+    /// `me` is 0 for a thread in teardown, which has no token: it then
+    /// holds its one level without being recorded as an owner, so it never
+    /// re-enters, and its guard's drop still releases the lock.
     pub(crate) fn first(&self, me: u64, held: Held<'_>) {
-        debug_assert!(me != 0);
         self.tag
             .store(u32::from(held.into_raw().index()), Ordering::Relaxed);
         self.depth.store(1, Ordering::Relaxed);
@@ -313,8 +315,7 @@ mod handle {
             )?;
             let (held, died) = ctl.lock.acquired(held);
             self.show_depth(1);
-            // A thread in teardown (token 0) holds one level, unrecorded
-            // as an owner: it cannot re-enter, and its guard still leaves.
+            // Token 0 (a thread in teardown): see `Reentry::first`.
             self.reentry.first(me, held);
             Ok(RLockGuard::new(self, died))
         }
