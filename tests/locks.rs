@@ -440,6 +440,40 @@ fn permits_of_killed_holders_come_back() {
     assert_eq!(report.stat("total"), Some(3));
 }
 
+/// Permits of a dead holder that one acquirer's reap gives back wake the
+/// others: a waiter whose own next reap is far off gets one at once. (A
+/// handle dropped with kept permits is a dead holder: its seat is freed.)
+#[test]
+fn permits_reaped_by_one_acquirer_wake_the_waiters() {
+    let seg = Seg::new("sem-reap-wakes");
+    let sem = Semaphore::create_with(&seg.name, 2, &opts()).unwrap();
+    let holder = Semaphore::open_with(&seg.name, &opts()).unwrap();
+    holder.acquire().keep();
+    holder.acquire().keep();
+    let waiter = {
+        let name = seg.name.clone();
+        bounded("acquire_timeout() woken by another's reap", move || {
+            let slow = Options::new().liveness_interval(Duration::from_secs(30));
+            let sem = Semaphore::open_with(&name, &slow).unwrap();
+            let start = Instant::now();
+            let p = sem.acquire_timeout(Duration::from_secs(6));
+            let took = start.elapsed();
+            p.map(|p| p.forget()).map(|()| took)
+        })
+    };
+    // The waiter sleeps, past its first reap (the holder was alive then).
+    std::thread::sleep(Duration::from_millis(300));
+    drop(holder);
+    let mine = sem.try_acquire().expect("one of the holder's, reaped");
+    let took = waiter.join().expect("the other, after the reap");
+    assert!(
+        took < Duration::from_secs(3),
+        "woken by the reap, not by its own deadline: {took:?}"
+    );
+    drop(mine);
+    assert_eq!(sem.available(), 1, "the waiter's was forgotten");
+}
+
 #[test]
 fn processes_killed_while_churning_permits_leave_the_count_exact() {
     let _heavy = heavy();

@@ -24,9 +24,12 @@
 //! | change | writes, in order | killed before the last write |
 //! |---|---|---|
 //! | acquire | `count += 1`, `available -= 1` | the permit is held by the dead: returned |
+//! | acquire, no record free | reap (below), then as acquire | as reap, then as acquire |
 //! | return a permit | `count -= 1` (and `id = 0` at 0), `available += 1` | returned |
+//! | return a permit whose record is gone (`release_kept` gave it back) | as release | as release |
 //! | return a kept permit (`release_kept`: own record, else another's) | as return a permit | returned |
 //! | forget a permit | `count -= 1`, `total -= 1`, `available` unchanged | as if returned (the forgetter died holding it) |
+//! | forget a permit whose record is gone | nothing | nothing |
 //! | forget a handle's kept permits (`forget_kept`) | `count = 0`, `id = 0`, `total -= n` | as if returned |
 //! | release | `total += 1`, `available += 1` | released |
 //! | reap a dead record | `count = 0`, `id = 0`, `available += n` | returned |
@@ -37,21 +40,27 @@
 //!
 //! **Reap**: for every record naming another handle, ask the segment's
 //! witness (the kernel's seat locks, see `sync::presence`); a dead one's
-//! permits go back to `available`. Only waiters that find no permit reap,
-//! at most once per liveness interval (and 1 ms into their wait), so the
-//! system calls are paid by those who wait for the permits.
+//! permits go back to `available`. Waiters that find no permit reap, at
+//! most once per liveness interval (and 1 ms into their wait), so the
+//! system calls are paid by those who wait for the permits; so does an
+//! acquirer that finds no record free (every record names a handle, and
+//! as many as there are seats: some must be dead), so that every permit
+//! of a live handle is recorded.
 //!
 //! Waiting: acquirers sleep on the `freed` event (`sync::event`), which
-//! every return and release notifies after the lock is released.
+//! every return, release and reap that gave permits back notifies after
+//! the lock is released.
 //!
 //! # Trust
 //!
 //! A peer can write any value into any word: counts are then wrong (more
 //! or fewer permits than there should be), never undefined behaviour or a
 //! panic (arithmetic saturates or wraps), and a record naming a live
-//! handle is as good as that handle's. With all records taken by forged
-//! live ids, an acquisition is made without a record (not returned if its
-//! holder dies). Every wait is on the lock (whose holder is checked) or
+//! handle is as good as that handle's. Only when every record is taken by
+//! forged live ids (the reap an acquirer then makes frees none) is an
+//! acquisition made without a record: not returned if its holder dies,
+//! and its later return, finding no record, adds a permit as a release
+//! does. Every wait is on the lock (whose holder is checked) or
 //! bounded by the liveness interval per sleep, with a reap at each.
 
 use crate::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -232,25 +241,36 @@ impl Control {
         Some(i)
     }
 
-    /// Acquires a permit for `me` if one is available: `count += 1`, then
-    /// `available -= 1`.
-    pub(crate) fn take(&self, held: &Held<'_>, me: u64, cache: &AtomicU32) -> bool {
-        let available = self.available();
-        if available == 0 {
+    /// Acquires a permit for `witness.me()` if one is available:
+    /// `count += 1`, then `available -= 1`. With no record of its own and
+    /// none free, the records of dead handles are reaped first (a system
+    /// call per record; see [`Control::reap`], whose permits then count as
+    /// available) and a freed one is claimed.
+    pub(crate) fn take(&self, held: &Held<'_>, witness: &impl Witness, cache: &AtomicU32) -> bool {
+        if self.available() == 0 {
             return false;
         }
-        if let Some(i) = self.slot(held, me, cache, true) {
+        let me = witness.me();
+        let slot = self.slot(held, me, cache, true).or_else(|| {
+            self.reap(held, witness);
+            self.slot(held, me, cache, true)
+        });
+        if let Some(i) = slot {
             let count = &self.holdings[i].count;
             count.store(
                 count.load(Ordering::Relaxed).wrapping_add(1),
                 Ordering::Relaxed,
             );
         }
-        // Else every record names another live handle (forged): the permit
-        // goes unrecorded (module docs, "Trust").
-        self.counts
-            .available
-            .store(available - 1, Ordering::Relaxed);
+        // Else every record names another live handle (forged: a live
+        // handle has a seat, and there are as many records as seats): the
+        // permit goes unrecorded (module docs, "Trust").
+        // Read again: a reap may have added to it.
+        let a = &self.counts.available;
+        a.store(
+            a.load(Ordering::Relaxed).saturating_sub(1),
+            Ordering::Relaxed,
+        );
         true
     }
 
@@ -272,16 +292,24 @@ impl Control {
         true
     }
 
-    /// Returns a permit `me` held: `count -= 1`, then `available += 1`.
-    pub(crate) fn give(&self, held: &Held<'_>, me: u64, cache: &AtomicU32) {
-        // Without a record (an unrecorded permit, or one a forger erased)
-        // the permit still comes back.
-        self.unrecord(held, me, cache);
+    /// Returns a permit `me` held: `count -= 1`, then `available += 1`;
+    /// true.
+    ///
+    /// If `me` has no record holding a permit (`give_kept` from another
+    /// handle gave this one back already, or a forger erased it), the
+    /// return is a [`Control::release`]: a new permit (`total += 1`, then
+    /// `available += 1`), or nothing, and false, where the bound refuses
+    /// it. So `available + Σ count == total` holds and the bound is kept.
+    pub(crate) fn give(&self, held: &Held<'_>, me: u64, cache: &AtomicU32) -> bool {
+        if !self.unrecord(held, me, cache) {
+            return self.release(held).is_ok();
+        }
         let a = &self.counts.available;
         a.store(
             a.load(Ordering::Relaxed).saturating_add(1),
             Ordering::Relaxed,
         );
+        true
     }
 
     /// Returns a kept permit (see `Permit::keep`): `me`'s if it holds one,
@@ -290,13 +318,16 @@ impl Control {
     /// nothing changed, if no record holds a permit.
     pub(crate) fn give_kept(&self, held: &Held<'_>, me: u64, cache: &AtomicU32) -> bool {
         if !self.unrecord(held, me, cache) {
-            let theirs = self.holdings.iter().find(|h| {
-                h.id.load(Ordering::Relaxed) != 0 && h.count.load(Ordering::Relaxed) != 0
+            // The count as loaded once: a peer may rewrite the word at any
+            // time.
+            let theirs = self.holdings.iter().find_map(|h| {
+                let count = h.count.load(Ordering::Relaxed);
+                (h.id.load(Ordering::Relaxed) != 0 && count != 0).then_some((h, count))
             });
-            let Some(h) = theirs else {
+            let Some((h, count)) = theirs else {
                 return false;
             };
-            let left = h.count.load(Ordering::Relaxed) - 1;
+            let left = count.saturating_sub(1);
             h.count.store(left, Ordering::Relaxed);
             if left == 0 {
                 h.id.store(0, Ordering::Relaxed);
@@ -311,9 +342,13 @@ impl Control {
     }
 
     /// Consumes a permit `me` held, for good: `count -= 1`, then
-    /// `total -= 1`.
+    /// `total -= 1`. If `me` has no record holding a permit (`give_kept`
+    /// from another handle gave this one back already), nothing changes:
+    /// the permit is not `me`'s to consume any more.
     pub(crate) fn forget(&self, held: &Held<'_>, me: u64, cache: &AtomicU32) {
-        self.unrecord(held, me, cache);
+        if !self.unrecord(held, me, cache) {
+            return;
+        }
         let t = &self.counts.total;
         t.store(
             t.load(Ordering::Relaxed).saturating_sub(1),
@@ -432,6 +467,36 @@ mod handle {
     /// check.
     const FIRST_REAP: Duration = Duration::from_millis(1);
 
+    /// The books held: the lock, released on drop; then, if permits of dead
+    /// holders were given back meanwhile, the waiters are woken (after the
+    /// release: a woken acquirer finds the books free).
+    struct Books<'a> {
+        /// `Some` until dropped.
+        held: Option<Held<'a>>,
+        sem: &'a Semaphore,
+        /// A reap under these books gave permits back.
+        reaped: bool,
+    }
+
+    impl<'a> core::ops::Deref for Books<'a> {
+        type Target = Held<'a>;
+
+        fn deref(&self) -> &Held<'a> {
+            self.held
+                .as_ref()
+                .expect("the books are held until dropped")
+        }
+    }
+
+    impl Drop for Books<'_> {
+        fn drop(&mut self) {
+            drop(self.held.take());
+            if self.reaped {
+                self.sem.notify();
+            }
+        }
+    }
+
     /// A named counting semaphore between processes: Python's
     /// `multiprocessing.Semaphore` and `BoundedSemaphore` for unrelated
     /// processes, whose permits come back when a process holding them
@@ -460,7 +525,9 @@ mod handle {
     /// A permit acquired through a [`Permit`] guard is recorded as held by
     /// this handle until the guard drops. When the process dies holding
     /// it (killed, crashed, exited without dropping), the permit comes
-    /// back: an acquirer that finds no permit checks the holders 1 ms into
+    /// back; so does a permit kept with [`Permit::keep`] when its process
+    /// dies or its handle is dropped (the handle's seat is freed, so its
+    /// record is found to be a dead handle's, the process alive or not): an acquirer that finds no permit checks the holders 1 ms into
     /// its wait and then at the liveness interval
     /// ([`Options::liveness_interval`], default 100 ms), and gives back
     /// the permits of those the kernel says are gone. A process killed in
@@ -596,7 +663,7 @@ mod handle {
 
         /// The lock over the books, until `deadline`; repaired and reaped
         /// after a takeover from a dead holder.
-        fn books(&self, deadline: Option<Instant>) -> Option<Held<'_>> {
+        fn books(&self, deadline: Option<Instant>) -> Option<Books<'_>> {
             let ctl = self.control();
             let held = lock::lock(
                 &ctl.lock,
@@ -607,17 +674,22 @@ mod handle {
                 deadline,
             )
             .ok()?;
+            let mut reaped = false;
             if held.was_stolen() {
                 ctl.repair(&held);
-                ctl.reap(&held, &self.seg);
+                reaped = ctl.reap(&held, &self.seg) != 0;
             }
-            Some(held)
+            Some(Books {
+                held: Some(held),
+                sem: self,
+                reaped,
+            })
         }
 
         /// The books, for as long as it takes (only a live holder that
         /// never lets go can make that long: they are held for a few
         /// stores).
-        fn books_now(&self) -> Held<'_> {
+        fn books_now(&self) -> Books<'_> {
             loop {
                 if let Some(h) = self.books(None) {
                     return h;
@@ -629,14 +701,26 @@ mod handle {
         /// not be had by `deadline`.
         fn attempt(&self, deadline: Option<Instant>) -> Result<bool, ()> {
             let ctl = self.control();
-            let held = self.books(deadline).ok_or(())?;
-            Ok(ctl.take(&held, self.seg.me(), &self.slot))
+            let mut books = self.books(deadline).ok_or(())?;
+            // `take` reaps when it finds no record to claim; `returned`
+            // tells (a peer's write there costs a spurious wake-up only).
+            let returned = ctl.counts.returned.load(Ordering::Relaxed);
+            let took = ctl.take(&books, &self.seg, &self.slot);
+            if ctl.counts.returned.load(Ordering::Relaxed) != returned {
+                books.reaped = true;
+            }
+            Ok(took)
         }
 
-        /// Gives back the permits of dead holders; whether there were any.
+        /// Gives back the permits of dead holders; whether there were any
+        /// (the waiters are then woken).
         fn reap(&self, deadline: Option<Instant>) -> bool {
             match self.books(deadline) {
-                Some(held) => self.control().reap(&held, &self.seg) != 0,
+                Some(mut books) => {
+                    // Or the takeover's reap in `books`.
+                    books.reaped |= self.control().reap(&books, &self.seg) != 0;
+                    books.reaped
+                }
                 None => false,
             }
         }
@@ -737,8 +821,12 @@ mod handle {
         /// permit released by another process is no longer the acquirer's.
         ///
         /// The permit given back may be one another handle holds through a
-        /// live [`Permit`] guard; that guard's drop then adds one, as a
-        /// second `release()` would in Python.
+        /// live [`Permit`] guard; that guard's drop, finding its permit
+        /// given back already, is then a [`release`](Semaphore::release):
+        /// it adds a permit, or, on a bounded semaphore that has as many
+        /// as its bound, nothing (where Python's `BoundedSemaphore` would
+        /// raise `ValueError`; a drop cannot fail). That guard's
+        /// [`Permit::forget`] changes nothing: its permit is back already.
         ///
         /// ```
         /// use shmkit::lock::Semaphore;
@@ -822,7 +910,9 @@ mod handle {
     /// A permit of a [`Semaphore`], held: returned by
     /// [`Semaphore::acquire`], [`Semaphore::acquire_timeout`] and
     /// [`Semaphore::try_acquire`]. Dropping it gives the permit back; so
-    /// does the death of its process.
+    /// does the death of its process. [`Permit::keep`] keeps it without the
+    /// guard; a kept permit comes back when its process dies or its
+    /// handle is dropped (see there).
     #[must_use = "the permit is given back when the guard drops"]
     pub struct Permit<'a> {
         sem: &'a Semaphore,
@@ -845,9 +935,11 @@ mod handle {
 
     impl Permit<'_> {
         /// Keeps the permit without a guard (Python's `acquire()`): it stays
-        /// recorded as this handle's, comes back if the process dies, and
+        /// recorded as this handle's, comes back if the process dies or
+        /// this handle is dropped (its seat is freed: the next reap finds
+        /// the record's handle gone, even with the process alive), and
         /// [`Semaphore::release_kept`] gives it back (from this handle or
-        /// another).
+        /// another); [`Semaphore::forget_kept`] consumes it.
         pub fn keep(self) {
             // The record is the holding; nothing to do but not return it.
             core::mem::forget(self);
@@ -858,9 +950,11 @@ mod handle {
         fn drop(&mut self) {
             let sem = self.sem;
             let held = sem.books_now();
-            sem.control().give(&held, sem.seg.me(), &sem.slot);
+            let given = sem.control().give(&held, sem.seg.me(), &sem.slot);
             drop(held);
-            sem.notify();
+            if given {
+                sem.notify();
+            }
         }
     }
 
@@ -888,13 +982,14 @@ mod tests {
     #[test]
     fn counting_and_the_bound() {
         let s = Control::new(2, 2);
+        let peers = Peers::new(&[1, 2]);
         let local = Local::default();
         let (c1, c2) = (cache(), cache());
         let t = Tag::nth(0);
         let held = s.lock.try_lock(1, &local, t).unwrap();
-        assert!(s.take(&held, 1, &c1));
-        assert!(s.take(&held, 2, &c2));
-        assert!(!s.take(&held, 2, &c2), "none left");
+        assert!(s.take(&held, &peers.me(1), &c1));
+        assert!(s.take(&held, &peers.me(2), &c2));
+        assert!(!s.take(&held, &peers.me(2), &c2), "none left");
         assert!(s.consistent());
         assert_eq!(s.release(&held), Err(2), "bounded: two exist");
         s.give(&held, 1, &c1);
@@ -914,12 +1009,13 @@ mod tests {
     #[test]
     fn kept_permits_are_given_back_own_first() {
         let s = Control::new(3, 3);
+        let peers = Peers::new(&[1, 2, 3]);
         let local = Local::default();
         let (c1, c2, c3) = (cache(), cache(), cache());
         let held = s.lock.try_lock(1, &local, Tag::nth(0)).unwrap();
-        assert!(s.take(&held, 1, &c1));
-        assert!(s.take(&held, 1, &c1));
-        assert!(s.take(&held, 2, &c2));
+        assert!(s.take(&held, &peers.me(1), &c1));
+        assert!(s.take(&held, &peers.me(1), &c1));
+        assert!(s.take(&held, &peers.me(2), &c2));
         let count = |i: usize| s.holdings[i].count.load(Ordering::Relaxed);
         let (i1, i2) = (
             c1.load(Ordering::Relaxed) as usize,
@@ -938,9 +1034,9 @@ mod tests {
         assert_eq!(s.release(&held), Err(3), "bounded: three exist");
         assert!(s.consistent());
         // Forgotten: consumed, the bound leaves room for releases.
-        assert!(s.take(&held, 1, &c1));
-        assert!(s.take(&held, 1, &c1));
-        assert!(s.take(&held, 2, &c2));
+        assert!(s.take(&held, &peers.me(1), &c1));
+        assert!(s.take(&held, &peers.me(1), &c1));
+        assert!(s.take(&held, &peers.me(2), &c2));
         assert_eq!(s.forget_all(&held, 1, &c1), 2);
         assert_eq!(s.forget_all(&held, 1, &c1), 0);
         assert!(s.consistent());
@@ -966,8 +1062,8 @@ mod tests {
         let (c1, c2) = (cache(), cache());
         let t = Tag::nth(0);
         let held = s.lock.try_lock(1, &dead, t).unwrap();
-        assert!(s.take(&held, 1, &c1));
-        assert!(s.take(&held, 1, &c1));
+        assert!(s.take(&held, &peers.me(1), &c1));
+        assert!(s.take(&held, &peers.me(1), &c1));
         drop(held);
         // Killed half way through a third acquisition: counted, not cached.
         let held = s.lock.try_lock(1, &dead, t).unwrap();
@@ -984,10 +1080,76 @@ mod tests {
         assert_eq!(s.available(), 0);
         assert_eq!(s.reap(&held, &w), 3);
         assert_eq!(s.available(), 3);
-        assert!(s.take(&held, 2, &c2));
+        assert!(s.take(&held, &peers.me(2), &c2));
         assert_eq!(s.reap(&held, &w), 0, "a live holder keeps its permit");
         assert!(s.consistent());
         assert_eq!(s.counts.returned.load(Ordering::Relaxed), 3);
+    }
+
+    /// Every record names a dead handle (holders killed without the
+    /// count ever reaching 0, so no waiter reaped): an acquisition reaps
+    /// them and claims one, so its permit is recorded and comes back when
+    /// its holder dies; heap-backed, runs under Miri.
+    #[test]
+    fn an_acquisition_with_no_record_free_reaps_the_dead() {
+        let s = Control::new(1000, 0);
+        let peers = Peers::new(&[1, 2]); // ids 3.. are dead
+        let local = Local::default();
+        let held = s.lock.try_lock(1, &local, Tag::nth(0)).unwrap();
+        for (i, h) in s.holdings.iter().enumerate() {
+            h.id.store(100 + i as u64, Ordering::Relaxed);
+            h.count.store(1, Ordering::Relaxed);
+        }
+        s.counts
+            .available
+            .store(1000 - SLOTS as u64, Ordering::Relaxed);
+        assert!(s.consistent());
+        let c1 = cache();
+        assert!(s.take(&held, &peers.me(1), &c1));
+        assert!(s.consistent(), "the permit is recorded");
+        assert_eq!(s.available(), 999);
+        assert_eq!(s.counts.returned.load(Ordering::Relaxed), SLOTS as u64);
+        let mine = c1.load(Ordering::Relaxed) as usize;
+        assert_eq!(s.holdings[mine].id.load(Ordering::Relaxed), 1);
+        assert_eq!(s.holdings[mine].count.load(Ordering::Relaxed), 1);
+        // Its holder dies: the permit comes back; the count stays exact.
+        peers.kill(1);
+        assert_eq!(s.reap(&held, &peers.me(2)), 1);
+        s.repair(&held);
+        assert_eq!(s.available(), 1000);
+        assert!(s.consistent());
+    }
+
+    /// A guard's return, or forget, after `give_kept` from another handle
+    /// took its record: a release (refused beyond the bound), or nothing;
+    /// `available + Σ count == total` throughout; heap-backed, runs under
+    /// Miri.
+    #[test]
+    fn a_return_whose_record_was_given_back_is_a_release() {
+        let peers = Peers::new(&[1, 2]);
+        let local = Local::default();
+        let (c1, c2) = (cache(), cache());
+        let total = |s: &Control| s.counts.total.load(Ordering::Relaxed);
+        for bound in [1, 0] {
+            let s = Control::new(1, bound);
+            let held = s.lock.try_lock(1, &local, Tag::nth(0)).unwrap();
+            assert!(s.take(&held, &peers.me(1), &c1));
+            assert!(s.give_kept(&held, 2, &c2), "1's, given back by 2");
+            assert!(s.consistent());
+            // 1's guard drops: its record is gone.
+            assert_eq!(s.give(&held, 1, &c1), bound == 0);
+            assert!(s.consistent());
+            let expect = if bound == 0 { 2 } else { 1 };
+            assert_eq!((s.available(), total(&s)), (expect, expect));
+        }
+        // Forgotten after its record was given back: nothing more changes.
+        let s = Control::new(2, 0);
+        let held = s.lock.try_lock(1, &local, Tag::nth(0)).unwrap();
+        assert!(s.take(&held, &peers.me(1), &c1));
+        assert!(s.give_kept(&held, 2, &c2));
+        s.forget(&held, 1, &c1);
+        assert!(s.consistent());
+        assert_eq!((s.available(), total(&s)), (2, 2));
     }
 
     /// Forged counts and records: wrong numbers, no panic.
@@ -1003,7 +1165,7 @@ mod tests {
             h.count.store(u64::MAX, Ordering::Relaxed);
         }
         c.store(u32::MAX, Ordering::Relaxed);
-        assert!(s.take(&held, 1, &c), "unrecorded");
+        assert!(s.take(&held, &peers.me(1), &c), "unrecorded");
         s.give(&held, 1, &c);
         s.forget(&held, 1, &c);
         s.counts.available.store(u64::MAX, Ordering::Relaxed);
@@ -1013,7 +1175,7 @@ mod tests {
         s.repair(&held);
         peers.kill(2);
         let _ = s.reap(&held, &peers.me(1));
-        assert!(s.take(&held, 1, &c));
+        assert!(s.take(&held, &peers.me(1), &c));
     }
 }
 
@@ -1044,6 +1206,31 @@ mod loom_models {
         Some(held)
     }
 
+    /// A peer writes 0 into the count of the record `give_kept` is taking a
+    /// permit from, at any point: the count never wraps to `u64::MAX`.
+    #[test]
+    fn a_count_zeroed_under_give_kept_does_not_wrap() {
+        loom::model(|| {
+            let s = Arc::new(Control::new(1, 0));
+            let peers = Peers::new(&[1, 2, 3]);
+            let local = Local::default();
+            let cache = AtomicU32::new(0);
+            {
+                let held = books(&s, &peers, 1, &local).unwrap();
+                assert!(s.take(&held, &peers.me(1), &cache));
+            }
+            let i = cache.load(Ordering::Relaxed) as usize;
+            let s2 = s.clone();
+            let forger = thread::spawn(move || s2.holdings[i].count.store(0, Ordering::Relaxed));
+            let local3 = Local::default();
+            if let Some(held) = books(&s, &peers, 3, &local3) {
+                s.give_kept(&held, 3, &AtomicU32::new(0));
+            }
+            forger.join().unwrap();
+            assert_ne!(s.holdings[i].count.load(Ordering::Relaxed), u64::MAX);
+        });
+    }
+
     /// One permit, two handles: each makes one attempt and, with the permit,
     /// touches a plain cell (a data race if both held it at once), then
     /// gives it back. The count ends where it began.
@@ -1059,7 +1246,7 @@ mod loom_models {
                 let Some(held) = books(sem, &peers, me, &local) else {
                     return;
                 };
-                let took = sem.take(&held, me, &cache);
+                let took = sem.take(&held, &peers.me(me), &cache);
                 drop(held);
                 if took {
                     // SAFETY: the one permit is ours (the model's claim).
@@ -1099,7 +1286,7 @@ mod loom_models {
                 let local = Local::default();
                 let cache = AtomicU32::new(0);
                 if let Some(held) = books(&s1, &p1, 1, &local) {
-                    if s1.take(&held, 1, &cache) {
+                    if s1.take(&held, &p1.me(1), &cache) {
                         drop(held);
                         if let Some(held) = books(&s1, &p1, 1, &local) {
                             // Killed after `count += 1`, before the cache.
@@ -1120,7 +1307,7 @@ mod loom_models {
                 let cache = AtomicU32::new(0);
                 let held = books(&s2, &p2, 2, &local);
                 if let Some(held) = held {
-                    if s2.take(&held, 2, &cache) {
+                    if s2.take(&held, &p2.me(2), &cache) {
                         s2.give(&held, 2, &cache);
                     }
                 }
