@@ -40,10 +40,12 @@ pub enum Kind {
     RLock,
     /// A [`Condition`](crate::lock::Condition) variable (code 13).
     Condition,
+    /// A [`Barrier`](crate::lock::Barrier) (code 14).
+    Barrier,
 }
 
 impl Kind {
-    const ALL: [Kind; 13] = [
+    const ALL: [Kind; 14] = [
         Kind::Spsc,
         Kind::Mpmc,
         Kind::Pipe,
@@ -57,6 +59,7 @@ impl Kind {
         Kind::Mutex,
         Kind::RLock,
         Kind::Condition,
+        Kind::Barrier,
     ];
 
     /// The header code of this kind.
@@ -75,6 +78,7 @@ impl Kind {
             Kind::Mutex => 11,
             Kind::RLock => 12,
             Kind::Condition => 13,
+            Kind::Barrier => 14,
         }
     }
 
@@ -100,6 +104,7 @@ impl fmt::Display for Kind {
             Kind::Mutex => "mutex",
             Kind::RLock => "re-entrant lock",
             Kind::Condition => "condition",
+            Kind::Barrier => "barrier",
         })
     }
 }

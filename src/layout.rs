@@ -489,6 +489,30 @@ pub mod lock {
     pub const TAKEOVERS: usize = Control::TAKEOVERS;
 }
 
+/// A [`Barrier`](crate::lock::Barrier) (see `src/lock/barrier.rs`):
+/// control-block offsets. Its data region is empty.
+pub mod barrier {
+    use crate::lock::BarrierControl as Control;
+
+    /// Bytes of the control block.
+    pub const CONTROL_LEN: usize = Control::LEN;
+    /// `u64`: arrivals in the current generation (bits 0..32), the
+    /// generation (bits 32..63), broken (bit 63).
+    pub const STATE: usize = Control::STATE;
+    /// `u64`: parties per generation.
+    pub const PARTIES: usize = Control::PARTIES;
+    /// The event waiters sleep on ([`super::event`]).
+    pub const PASSED: usize = Control::PASSED;
+    /// Member records.
+    pub const MEMBER_COUNT: usize = crate::lock::barrier::SLOTS;
+
+    /// Where member record `i` is: the id of an attached handle
+    /// ([`super::header::id`]), 0 if free.
+    pub const fn member(i: usize) -> usize {
+        Control::MEMBERS + 8 * i
+    }
+}
+
 /// A [`Condition`](crate::lock::Condition) (see `src/lock/condition.rs`):
 /// control-block offsets. Its data region is empty.
 pub mod condition {

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::{bounded, hear, say, ChildProc, Seg};
 use shmkit::layout::{event, event_segment, header};
-use shmkit::lock::{Condition, Event, Lock, Mutex, RLock, Semaphore, Wake};
+use shmkit::lock::{Barrier, Condition, Event, Lock, Mutex, RLock, Semaphore, Wake};
 use shmkit::{inspect, Options, Value};
 
 /// A liveness interval short enough that a test waiting for a takeover is
@@ -55,6 +55,9 @@ fn child_entry() {
         "hold_permits" => child_hold_permits(name, arg.parse().unwrap()),
         "churn_permits" => child_churn_permits(name, arg.parse().unwrap()),
         "mutex_midway" => child_mutex_midway(name),
+        "barrier_rounds" => child_barrier_rounds(name, arg.parse().unwrap()),
+        "barrier_wait" => child_barrier_wait(name),
+        "barrier_attach" => child_barrier_attach(name),
         "consume" => child_consume(name, arg.parse().unwrap()),
         "attach_condition" => child_attach_condition(name),
         "hold_rlock" => child_hold_rlock(name, arg.parse().unwrap()),
@@ -127,6 +130,34 @@ fn child_churn_permits(name: &str, n: u64) {
         if i + 1 == n {
             say("DONE", "");
         }
+    }
+}
+
+/// Waits at the barrier `name` `n` times; says how many it led.
+fn child_barrier_rounds(name: &str, n: u64) {
+    let b = Barrier::open_with(name, &opts()).unwrap();
+    say("READY", "");
+    let led = (0..n).filter(|_| b.wait().expect("nobody dies")).count();
+    say("LED", led);
+}
+
+/// Waits once at the barrier `name`; says whether it passed or broke.
+fn child_barrier_wait(name: &str) {
+    let b = Barrier::open_with(name, &opts()).unwrap();
+    say("WAITING", "");
+    match b.wait() {
+        Ok(_) => say("PASSED", ""),
+        Err(_) => say("BROKEN", ""),
+    }
+}
+
+/// Attaches to the barrier `name` (a party that has not arrived) until
+/// killed.
+fn child_barrier_attach(name: &str) {
+    let _b = Barrier::open_with(name, &opts()).unwrap();
+    say("ATTACHED", "");
+    loop {
+        std::thread::sleep(Duration::from_secs(60));
     }
 }
 
@@ -781,6 +812,98 @@ fn a_wait_ends_when_no_other_handle_of_the_condition_is_alive() {
     // Alone from the start: a timed wait says so before its timeout.
     let (_g, wake) = cond.wait_timeout(lock.lock(), common::TIMEOUT);
     assert_eq!(wake, Wake::Alone);
+    assert!(matches!(
+        Lock::open(&seg.name),
+        Err(shmkit::Error::WrongKind { .. })
+    ));
+}
+
+// ---------------------------------------------------------------------------
+// Barrier
+
+#[test]
+fn three_processes_pass_generations_with_one_leader_each() {
+    let _heavy = heavy();
+    let seg = Seg::new("br-gen");
+    const ROUNDS: u64 = 300;
+    let b = Barrier::create_with(&seg.name, 3, &opts()).unwrap();
+    let mut children: Vec<ChildProc> = (0..2)
+        .map(|_| ChildProc::spawn("barrier_rounds", &seg.name, ROUNDS))
+        .collect();
+    for c in &mut children {
+        c.expect("READY");
+    }
+    let mut led = (0..ROUNDS).filter(|_| b.wait().unwrap()).count() as u64;
+    for c in &mut children {
+        led += c.expect("LED").trim().parse::<u64>().unwrap();
+    }
+    for c in children {
+        c.wait_success();
+    }
+    assert_eq!(led, ROUNDS, "one leader per generation");
+    let report = inspect::inspect(&seg.name, &Options::new()).unwrap();
+    assert_eq!(report.kind_name(), "barrier");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(report.stat("generation"), Some(ROUNDS));
+    assert_eq!(report.stat("broken"), Some(0));
+    assert_eq!(report.contents.as_deref(), Some("0 of 3 waiting"));
+}
+
+#[test]
+fn a_barrier_party_killed_breaks_it_for_the_rest() {
+    // Killed before arriving: the waiters break.
+    let seg = Seg::new("br-kill");
+    let b = Arc::new(Barrier::create_with(&seg.name, 3, &opts()).unwrap());
+    let mut absent = ChildProc::spawn("barrier_attach", &seg.name, "");
+    absent.expect("ATTACHED");
+    let mut waiting = ChildProc::spawn("barrier_wait", &seg.name, "");
+    waiting.expect("WAITING");
+    common::wait_for("the child to arrive", || b.n_waiting() == 1);
+    let report = inspect::inspect(&seg.name, &Options::new()).unwrap();
+    assert_eq!(report.contents.as_deref(), Some("1 of 3 waiting"));
+    let parties = report.peers.iter().filter(|p| p.role == "party").count();
+    assert_eq!(parties, 3, "{:?}", report.peers);
+    let waiter = {
+        let b = Arc::clone(&b);
+        bounded("Barrier::wait() after a party was killed", move || b.wait())
+    };
+    absent.kill();
+    assert!(waiter.join().is_err(), "broken for the parent");
+    waiting.expect("BROKEN");
+    waiting.wait_success();
+    assert!(b.is_broken());
+    assert!(b.wait().is_err(), "stays broken");
+    let report = inspect::inspect(&seg.name, &Options::new()).unwrap();
+    assert_eq!(report.contents.as_deref(), Some("broken"));
+
+    // Killed after arriving: its arrival counts, so the last arrival passes
+    // that generation (leading); the next generation breaks.
+    let seg = Seg::new("br-kill-arrived");
+    let b = Barrier::create_with(&seg.name, 2, &opts()).unwrap();
+    let mut arrived = ChildProc::spawn("barrier_wait", &seg.name, "");
+    arrived.expect("WAITING");
+    common::wait_for("the child to arrive", || b.n_waiting() == 1);
+    arrived.kill();
+    assert_eq!(b.wait(), Ok(true), "the dead party had arrived");
+    let waiter = bounded(
+        "Barrier::wait() after an arrived party was killed",
+        move || b.wait(),
+    );
+    assert!(waiter.join().is_err(), "the next generation cannot fill");
+}
+
+#[test]
+fn a_barrier_of_one_party_and_abort() {
+    let seg = Seg::new("br-one");
+    assert!(Barrier::create(&seg.name, 0).is_err());
+    let b = Barrier::create(&seg.name, 1).unwrap();
+    assert_eq!(b.wait(), Ok(true), "alone, it leads every generation");
+    assert_eq!(b.wait(), Ok(true));
+    let other = Barrier::open_or_create(&seg.name, 5).unwrap();
+    assert_eq!(other.parties(), 1, "created once");
+    other.abort();
+    assert!(b.wait().is_err());
+    drop(other); // leaves the members in order: breaks nothing more
     assert!(matches!(
         Lock::open(&seg.name),
         Err(shmkit::Error::WrongKind { .. })

@@ -94,7 +94,7 @@ fn capacity(r: &Report) -> String {
 fn is_sync(r: &Report) -> bool {
     matches!(
         r.kind_name(),
-        "lock" | "rlock" | "event" | "condition" | "semaphore"
+        "lock" | "rlock" | "event" | "condition" | "barrier" | "semaphore"
     )
 }
 

@@ -117,6 +117,7 @@ pub(super) fn decode(r: &mut Report, view: &View, file: &File) -> bool {
             Kind::Lock => lock(r, &ids, view, c),
             Kind::Event => event_segment(r, view, c),
             Kind::Semaphore => semaphore(r, &ids, view, c),
+            Kind::Barrier => barrier(r, &ids, view, c),
             Kind::Condition => {
                 use layout::condition::{SEQ, WOKEN};
                 r.stat_push("notifications", view.u64_at(at(c, SEQ)).unwrap_or(0));
@@ -394,7 +395,8 @@ fn role_name(kind: Kind, word: usize) -> Option<String> {
         | Kind::Semaphore
         | Kind::Mutex
         | Kind::RLock
-        | Kind::Condition => 0,
+        | Kind::Condition
+        | Kind::Barrier => 0,
     };
     (0..rings)
         .flat_map(|ring| [Role::Sender, Role::Receiver].map(|role| (ring, role)))
@@ -664,6 +666,32 @@ fn mutex(r: &mut Report, ids: &Ids, view: &View, c: u64) {
     r.stat_push("waiters_asleep", waiters(view, at(c, RELEASED)));
     r.stat_push("takeovers", view.u64_at(at(c, TAKEOVERS)).unwrap_or(0));
     r.stat_push("publications", view.u64_at(at(c, SEQ)).unwrap_or(0));
+}
+
+/// barrier `Control`: parties, arrivals, generation, broken; each member
+/// as a peer (role `party`); `N of M waiting` (or `broken`) as the
+/// contents.
+fn barrier(r: &mut Report, ids: &Ids, view: &View, c: u64) {
+    use layout::barrier::{member, MEMBER_COUNT, PARTIES, PASSED, STATE};
+    let word = |off: usize| view.u64_at(at(c, off)).unwrap_or(0);
+    let (state, parties) = (word(STATE), word(PARTIES));
+    let (arrived, broken) = (state & 0xffff_ffff, state >> 63);
+    r.stat_push("parties", parties);
+    r.stat_push("waiting", arrived);
+    r.stat_push("generation", (state >> 32) & 0x7fff_ffff);
+    r.stat_push("broken", broken);
+    r.stat_push("waiters_asleep", waiters(view, at(c, PASSED)));
+    for i in 0..MEMBER_COUNT {
+        let id = word(member(i));
+        if id != 0 {
+            r.peers.extend(ids.peer_of(id, "party"));
+        }
+    }
+    r.contents = Some(if broken != 0 {
+        "broken".to_owned()
+    } else {
+        format!("{arrived} of {parties} waiting")
+    });
 }
 
 /// event `Control`: `set` or `clear` as the contents, the sets so far and

@@ -1,6 +1,6 @@
 //! Named synchronization primitives between unrelated processes: a robust
 //! [`Lock`], a re-entrant [`RLock`], a [`Mutex<T>`](Mutex) (a lock and the value it protects), an
-//! [`Event`], a [`Condition`] and a [`Semaphore`] (bounded or not), each a segment of its own, attached by name like every other
+//! [`Event`], a [`Condition`], a [`Barrier`] and a [`Semaphore`] (bounded or not), each a segment of its own, attached by name like every other
 //! handle (`create`, `open`, `open_or_create`, and `_with` forms taking
 //! [`Options`](crate::Options)).
 //!
@@ -30,6 +30,7 @@
 //! every live handle it waits for: a word naming no live handle is taken
 //! over at the next liveness check.
 
+pub(crate) mod barrier;
 mod condition;
 mod event;
 mod mutex;
@@ -37,6 +38,11 @@ mod rlock;
 pub(crate) mod semaphore;
 pub(crate) mod typed;
 
+#[cfg(not(loom))]
+pub use barrier::Barrier;
+pub use barrier::BrokenBarrier;
+#[cfg(not(loom))]
+pub(crate) use barrier::Control as BarrierControl;
 #[cfg(not(loom))]
 pub(crate) use condition::Control as ConditionControl;
 #[cfg(not(loom))]

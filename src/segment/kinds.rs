@@ -72,7 +72,7 @@ impl KindLayout {
 }
 
 /// Every kind, in the order of their codes (1, 2, ...).
-pub(crate) const KINDS: [KindLayout; 13] = [
+pub(crate) const KINDS: [KindLayout; 14] = [
     KindLayout {
         kind: Kind::Spsc,
         name: "spsc",
@@ -161,6 +161,13 @@ pub(crate) const KINDS: [KindLayout; 13] = [
         kind: Kind::Condition,
         name: "condition",
         control_len: crate::lock::ConditionControl::LEN as u64,
+        data_len: no_data,
+        sized_at_create: false,
+    },
+    KindLayout {
+        kind: Kind::Barrier,
+        name: "barrier",
+        control_len: crate::lock::BarrierControl::LEN as u64,
         data_len: no_data,
         sized_at_create: false,
     },
