@@ -461,10 +461,19 @@ mod handle {
         pub fn wait_timeout(&self, timeout: Duration) -> Result<bool, BrokenBarrier> {
             let mut arrived = self.arrive()?;
             if !self.wait_passed(&mut arrived, Some(deadline_in(timeout)))? {
-                self.abort();
-                return Err(self.broken());
+                return Err(self.abandon(arrived));
             }
             Ok(arrived.is_leader())
+        }
+
+        /// Gives up an arrival whose generation has not passed: an arrival
+        /// cannot be taken back, so this breaks the barrier (for every
+        /// party, as [`abort`](Barrier::abort)) and returns the error the
+        /// other parties get.
+        pub fn abandon(&self, arrived: Arrived) -> BrokenBarrier {
+            let _ = arrived;
+            self.abort();
+            self.broken()
         }
 
         /// The first of the two steps of [`Barrier::wait`], for a caller
@@ -473,7 +482,8 @@ mod handle {
         /// this arrival in the current generation. Then call
         /// [`wait_passed`](Barrier::wait_passed) until it returns
         /// `Ok(true)` or an error. An arrival cannot be taken back: a
-        /// caller that gives up should [`abort`](Barrier::abort).
+        /// caller that gives up [`abandon`](Barrier::abandon)s it, which
+        /// breaks the barrier.
         pub fn arrive(&self) -> Result<Arrived, BrokenBarrier> {
             let parties = self.parties();
             let (at, index) = match self.control().arrive() {
