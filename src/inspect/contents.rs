@@ -89,7 +89,7 @@ pub(super) fn array(r: &mut Report, view: &View, id: &Identity) {
 }
 
 /// Entries of a map shown: a map of at most this many slots is listed.
-pub(super) const MAP_SLOTS_SHOWN: usize = 64;
+pub(super) const MAP_SLOTS_SHOWN: usize = 256;
 
 /// Sets `r.contents` to the entries of a small map (`typed`: a `Map<K, V>`,
 /// whose keys and values are shown by their layouts; else bytes in hex).
