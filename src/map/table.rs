@@ -440,11 +440,11 @@ impl<'a, S: Shape> Table<'a, S> {
             .map(|d| (place.home + d) & self.mask)
             .find(|&i| {
                 let slot = self.slot(i);
-                // Acquire: SYNC POINT "slot released" does not apply (we own
-                // the slot if this names us, and then our own lock orders
-                // its writes); Acquire is for a claim we read as someone
-                // else's, which we skip.
-                slot.meta.load(Ordering::Acquire) & CLAIM == me
+                // Relaxed: a claim naming our stripe was set, like every
+                // write to the slot since, by a holder of our lock, so the
+                // lock's handover orders it before us; a claim naming
+                // anyone else is skipped.
+                slot.meta.load(Ordering::Relaxed) & CLAIM == me
                     && slot
                         .cell
                         .read_locked_with(held, |c| self.matches(c, key))
@@ -582,8 +582,8 @@ impl<'a, S: Shape> Table<'a, S> {
         let me = stripe as u64 + 1;
         let mut n = 0u64;
         for i in 0..self.slots() {
-            // Acquire: see `find`.
-            if self.slot(i).meta.load(Ordering::Acquire) & CLAIM != me {
+            // Relaxed: see `find`.
+            if self.slot(i).meta.load(Ordering::Relaxed) & CLAIM != me {
                 continue;
             }
             if self.read_at(held, i, |_, _| ()).is_some() {
@@ -1154,51 +1154,103 @@ mod loom_models {
         });
     }
 
-    /// A writer claims a slot for a new key, writes half the record and
-    /// dies (modelled as a Release store of a flag that the survivor loads
-    /// with Acquire, as in `crate::sync::lock`). A reader never sees the
-    /// half record; the survivor takes the lock over, repairs, and its own
-    /// insert of the same key lands in the freed slot, counted once.
+    /// Where a dying writer of key 4 stops, in the steps of an insert and
+    /// of a remove.
+    #[derive(Clone, Copy, Debug)]
+    enum StopAt {
+        /// An insert, after claiming its slot.
+        Claimed,
+        /// An insert, half way through writing its record (unpublished).
+        MidRecord,
+        /// An insert, after publishing its record, before counting it.
+        Published,
+        /// A remove of the present key, after publishing FREE, before
+        /// giving the slot up or counting.
+        Freed,
+    }
+
+    /// A writer of key 4 dies at each step of an insert or a remove
+    /// (modelled as a Release store of a flag that the survivor loads with
+    /// Acquire, as in `crate::sync::lock`). A reader never sees a half
+    /// record; the survivor takes the lock over, repairs the stripe, and
+    /// its insert of the same key lands once, counted once.
     #[test]
-    fn map_writer_that_stops_mid_insert_then_takeover() {
-        loom::model(|| {
-            let h = Arc::new((
-                HeapTable::<U64s>::new(1, 1, Typed::NEW, (5, 6)),
-                AtomicU32::new(0),
-            ));
-            let h2 = h.clone();
-            let dying = thread::spawn(move || {
-                let (ht, dead) = &*h2;
-                let t = ht.table();
-                let held = ht.lock(0, 1);
-                let k = 4u64;
-                let p = t.place(bytemuck::bytes_of(&k));
-                let i = t.claim(&held, p).unwrap();
-                t.slot(i).cell.write_with_torn(&held, |c| {
-                    c[0].store(header(OCCUPIED, 8, 8), Ordering::Relaxed)
-                });
-                core::mem::forget(held);
-                dead.store(1, Ordering::Release);
-            });
-            let h3 = h.clone();
-            let survivor = thread::spawn(move || {
-                let (ht, dead) = &*h3;
-                while dead.load(Ordering::Acquire) == 0 {
-                    thread::yield_now();
+    fn map_writer_that_stops_at_each_step_then_takeover() {
+        for stop in [
+            StopAt::Claimed,
+            StopAt::MidRecord,
+            StopAt::Published,
+            StopAt::Freed,
+        ] {
+            loom::model(move || writer_that_stops_at(stop));
+        }
+    }
+
+    fn writer_that_stops_at(stop: StopAt) {
+        let h = Arc::new((
+            HeapTable::<U64s>::new(1, 1, Typed::NEW, (5, 6)),
+            AtomicU32::new(0),
+        ));
+        let k = 4u64;
+        let key = bytemuck::bytes_of(&k);
+        if let StopAt::Freed = stop {
+            write(&h.0, 1, k, |_| Some(val(k, 1)));
+        }
+        let h2 = h.clone();
+        let dying = thread::spawn(move || {
+            let (ht, dead) = &*h2;
+            let t = ht.table();
+            let held = ht.lock(0, 1);
+            let p = t.place(key);
+            match stop {
+                StopAt::Claimed => {
+                    t.claim(&held, p).unwrap();
                 }
-                let held = ht.steal(0, 1, 2).unwrap();
-                let t = ht.table();
-                t.repair(&held, 0);
-                assert_eq!(update(&t, &held, 4, |_| Some(val(4, 9))), Ok(None));
-            });
-            let t = h.0.table();
-            if let Some(v) = get(&t, 4) {
-                assert_eq!(v, val(4, 9), "half a record read: {v:#x}");
+                StopAt::MidRecord => {
+                    let i = t.claim(&held, p).unwrap();
+                    t.slot(i).cell.write_with_torn(&held, |c| {
+                        c[0].store(header(OCCUPIED, 8, 8), Ordering::Relaxed)
+                    });
+                }
+                StopAt::Published => {
+                    let i = t.claim(&held, p).unwrap();
+                    t.publish(&held, i, key, 8, |w| {
+                        crate::sync::copy::store_payload(w, &val(k, 1))
+                    });
+                }
+                StopAt::Freed => {
+                    let i = t.find(&held, key, p).unwrap();
+                    t.slot(i)
+                        .cell
+                        .write_with(&held, |c| c[0].store(FREE, Ordering::Relaxed));
+                }
             }
-            dying.join().unwrap();
-            survivor.join().unwrap();
-            assert_eq!(get(&t, 4), Some(val(4, 9)));
-            assert_eq!(t.len(), 1);
+            core::mem::forget(held);
+            dead.store(1, Ordering::Release);
         });
+        let h3 = h.clone();
+        let survivor = thread::spawn(move || {
+            let (ht, dead) = &*h3;
+            while dead.load(Ordering::Acquire) == 0 {
+                thread::yield_now();
+            }
+            let held = ht.steal(0, 1, 2).unwrap();
+            let t = ht.table();
+            t.repair(&held, 0);
+            let prev = update(&t, &held, k, |_| Some(val(k, 9))).unwrap();
+            let published = matches!(stop, StopAt::Published);
+            assert_eq!(prev, published.then(|| val(k, 1)), "{stop:?}");
+        });
+        let t = h.0.table();
+        if let Some(v) = get(&t, k) {
+            assert!(
+                v == val(k, 1) || v == val(k, 9),
+                "{stop:?}: half a record read: {v:#x}"
+            );
+        }
+        dying.join().unwrap();
+        survivor.join().unwrap();
+        assert_eq!(get(&t, k), Some(val(k, 9)), "{stop:?}");
+        assert_eq!(t.len(), 1, "{stop:?}");
     }
 }
