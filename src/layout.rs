@@ -446,7 +446,8 @@ pub mod value {
 /// An `Array` (see `src/array/table.rs`): control-block offsets, and the
 /// elements of its data region.
 pub mod array {
-    use crate::array::table::{cell_words, Control};
+    use crate::array::table::Control;
+    use crate::cell::elems::cell_words;
     use crate::sync::lock::LockBlock;
 
     /// Bytes of the control block.

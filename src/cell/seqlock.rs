@@ -159,6 +159,16 @@ impl<'a> Seqlock<'a> {
         self.optimistic(|copy| load_bytes(copy, out)).is_some()
     }
 
+    /// One optimistic read of a value whose format is the caller's (a byte
+    /// string and its length, say): `read` copies what it needs out of the
+    /// published copy, whose words may be changing under it (so it must
+    /// treat them as untrusted); `None` if `copies - 1` publications
+    /// happened meanwhile, and its result is then to be thrown away.
+    #[inline]
+    pub(crate) fn try_read_with<R>(&self, read: impl FnOnce(&[AtomicU64]) -> R) -> Option<R> {
+        self.optimistic(read)
+    }
+
     /// The optimistic read protocol: `read` copies what it needs out of the
     /// copy that `seq` names; its result stands if no writer can have reused
     /// that copy meanwhile.
@@ -185,6 +195,28 @@ impl<'a> Seqlock<'a> {
         // `crate::sync::lock`) orders the last publication before this load, and
         // nobody else writes while we hold the lock.
         copy_out(self.copy(self.seq.load(Ordering::Relaxed)))
+    }
+
+    /// [`Seqlock::read_locked`] of a value in the caller's format: `read`
+    /// gets the published copy.
+    #[inline]
+    pub(crate) fn read_locked_with<R>(
+        &self,
+        _held: &Held<'_>,
+        read: impl FnOnce(&[AtomicU64]) -> R,
+    ) -> R {
+        // Relaxed: as in `read_locked`.
+        read(self.copy(self.seq.load(Ordering::Relaxed)))
+    }
+
+    /// [`Seqlock::write`] of a value in the caller's format: `write` fills
+    /// the unpublished copy (every word of it that readers will look at),
+    /// which is then published. The caller holds the writer lock.
+    #[inline]
+    pub(crate) fn write_with(&self, _held: &Held<'_>, write: impl FnOnce(&[AtomicU64])) {
+        let s = self.current_seq();
+        write(self.open_copy(s));
+        self.close_copy(s);
     }
 
     /// Writes `v` into the unpublished copy and publishes it. The caller holds

@@ -297,15 +297,7 @@ fn array_data(len: u64, elem_size: u32) -> Result<u64, String> {
     if len == 0 {
         return Err("length 0; an array has at least one element".to_owned());
     }
-    let size = elem_size as usize;
-    if crate::cell::word::fits(size) {
-        len.checked_mul(crate::cell::word::width(size) as u64)
-            .and_then(|b| b.checked_next_multiple_of(8))
-    } else {
-        len.checked_mul(crate::array::table::cell_words(size) as u64)
-            .and_then(|w| w.checked_mul(8))
-    }
-    .ok_or_else(|| too_big(len, elem_size))
+    crate::cell::elems::run_bytes(len, elem_size as usize).ok_or_else(|| too_big(len, elem_size))
 }
 
 #[cfg(test)]
