@@ -42,10 +42,14 @@ pub enum Kind {
     Condition,
     /// A [`Barrier`](crate::lock::Barrier) (code 14).
     Barrier,
+    /// A [`List`](crate::list::List) (code 15).
+    List,
+    /// A [`BytesList`](crate::list::BytesList) of byte strings (code 16).
+    BytesList,
 }
 
 impl Kind {
-    const ALL: [Kind; 14] = [
+    const ALL: [Kind; 16] = [
         Kind::Spsc,
         Kind::Mpmc,
         Kind::Pipe,
@@ -60,6 +64,8 @@ impl Kind {
         Kind::RLock,
         Kind::Condition,
         Kind::Barrier,
+        Kind::List,
+        Kind::BytesList,
     ];
 
     /// The header code of this kind.
@@ -79,6 +85,8 @@ impl Kind {
             Kind::RLock => 12,
             Kind::Condition => 13,
             Kind::Barrier => 14,
+            Kind::List => 15,
+            Kind::BytesList => 16,
         }
     }
 
@@ -105,6 +113,8 @@ impl fmt::Display for Kind {
             Kind::RLock => "re-entrant lock",
             Kind::Condition => "condition",
             Kind::Barrier => "barrier",
+            Kind::List => "list",
+            Kind::BytesList => "list of byte strings",
         })
     }
 }

@@ -134,6 +134,13 @@ pub(super) fn decode(r: &mut Report, view: &View, file: &File) -> bool {
                 mutex(r, &ids, view, c);
                 super::contents::mutex(r, view, &id);
             }
+            Kind::List => list(r, &ids, view, c, cap),
+            Kind::BytesList => {
+                // The element size a byte list records is its maximum item
+                // size.
+                r.stat_push("max_item_size", u64::from(id.elem_size));
+                list(r, &ids, view, c, cap);
+            }
         }
     }
     let seen_all = ids.attached(r);
@@ -396,7 +403,9 @@ fn role_name(kind: Kind, word: usize) -> Option<String> {
         | Kind::Mutex
         | Kind::RLock
         | Kind::Condition
-        | Kind::Barrier => 0,
+        | Kind::Barrier
+        | Kind::List
+        | Kind::BytesList => 0,
     };
     (0..rings)
         .flat_map(|ring| [Role::Sender, Role::Receiver].map(|role| (ring, role)))
@@ -638,6 +647,29 @@ fn array(r: &mut Report, ids: &Ids, view: &View, c: u64) {
     let version = view.u64_at(at(c, VERSION)).unwrap_or(0);
     r.stat_push("range_writes", version / 2);
     r.stat_push("range_write_in_progress", version & 1);
+    if let Some(owner) = view.u64_at(at(c, LOCK_OWNER)) {
+        r.peers.extend(ids.peer_of(owner, "writer lock"));
+    }
+    r.stat_push("writers_asleep", waiters(view, at(c, LOCK_RELEASED)));
+}
+
+/// list `Control`: the length (as the fill), the mutations begun, the
+/// writer lock's holder and its sleepers.
+fn list(r: &mut Report, ids: &Ids, view: &View, c: u64, capacity: u64) {
+    use layout::list::{LEN, LOCK_OWNER, LOCK_RELEASED, VERSION};
+    let len = view.u64_at(at(c, LEN)).unwrap_or(0);
+    if len > capacity {
+        r.problem(format!(
+            "length word is {len}, above the capacity {capacity} (readers take it as \
+             {capacity})"
+        ));
+    }
+    r.fill = Some(Fill {
+        used: len.min(capacity),
+        capacity,
+        unit: "items",
+    });
+    r.stat_push("mutations", view.u64_at(at(c, VERSION)).unwrap_or(0));
     if let Some(owner) = view.u64_at(at(c, LOCK_OWNER)) {
         r.peers.extend(ids.peer_of(owner, "writer lock"));
     }

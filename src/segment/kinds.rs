@@ -72,7 +72,7 @@ impl KindLayout {
 }
 
 /// Every kind, in the order of their codes (1, 2, ...).
-pub(crate) const KINDS: [KindLayout; 14] = [
+pub(crate) const KINDS: [KindLayout; 16] = [
     KindLayout {
         kind: Kind::Spsc,
         name: "spsc",
@@ -170,6 +170,20 @@ pub(crate) const KINDS: [KindLayout; 14] = [
         control_len: crate::lock::BarrierControl::LEN as u64,
         data_len: no_data,
         sized_at_create: false,
+    },
+    KindLayout {
+        kind: Kind::List,
+        name: "list",
+        control_len: crate::list::table::Control::LEN as u64,
+        data_len: list_data,
+        sized_at_create: false,
+    },
+    KindLayout {
+        kind: Kind::BytesList,
+        name: "bytes-list",
+        control_len: crate::list::table::Control::LEN as u64,
+        data_len: bytes_list_data,
+        sized_at_create: true,
     },
 ];
 
@@ -298,6 +312,30 @@ fn array_data(len: u64, elem_size: u32) -> Result<u64, String> {
         return Err("length 0; an array has at least one element".to_owned());
     }
     crate::cell::elems::run_bytes(len, elem_size as usize).ok_or_else(|| too_big(len, elem_size))
+}
+
+/// `capacity` elements, stored as an array's (see `list::table`).
+fn list_data(capacity: u64, elem_size: u32) -> Result<u64, String> {
+    if capacity == 0 {
+        return Err("capacity 0; a list holds at least one element".to_owned());
+    }
+    crate::cell::elems::run_bytes(capacity, elem_size as usize)
+        .ok_or_else(|| too_big(capacity, elem_size))
+}
+
+/// `capacity` cells whose copies hold a length word and `max_item_size`
+/// bytes: an array's cells of `8 + max_item_size`-byte elements.
+fn bytes_list_data(capacity: u64, max_item_size: u32) -> Result<u64, String> {
+    if max_item_size == 0 {
+        return Err("maximum item size 0; it is at least 1 byte".to_owned());
+    }
+    if max_item_size as usize > crate::list::MAX_ITEM_SIZE {
+        return Err(format!(
+            "maximum item size {max_item_size} is above {}",
+            crate::list::MAX_ITEM_SIZE
+        ));
+    }
+    list_data(capacity, max_item_size + 8)
 }
 
 #[cfg(test)]
