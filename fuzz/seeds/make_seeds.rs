@@ -1,5 +1,5 @@
-//! Writes the committed seed inputs of the fuzz targets: `seeds/open_segment/`
-//! and `seeds/pipe_decode/`.
+//! Writes the committed seed inputs of the fuzz targets: `seeds/open_segment/`,
+//! `seeds/list_segment/` and `seeds/pipe_decode/`.
 //!
 //! ```text
 //! cargo run --manifest-path fuzz/Cargo.toml --example make_seeds
@@ -26,6 +26,7 @@ fn main() {
     let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds");
     for (dir, files) in [
         ("open_segment", open_segment()),
+        ("list_segment", list_segment()),
         ("pipe_decode", pipe_decode()),
     ] {
         let dir = seeds.join(dir);
@@ -54,6 +55,52 @@ fn q(v: u64) -> [u8; 8] {
 /// Writes `v` at `at` of segment memory.
 fn put(mem: &mut [u8], at: usize, v: &[u8]) {
     mem[at..at + v.len()].copy_from_slice(v);
+}
+
+// ---------------------------------------------------------------------------
+// list_segment
+
+/// Seeded list inputs (`fuzz_targets/list_segment.rs`): every operation on
+/// an honest list of each handle, and the control words and cells patched.
+fn list_segment() -> Vec<(&'static str, Vec<u8>)> {
+    // push, extend 3, get 0, set 1, snapshot, pop, truncate 1, len, push,
+    // extend 4, snapshot.
+    let ops = [
+        0,
+        1 | 3 << 3,
+        3,
+        4 | 1 << 3,
+        6,
+        2,
+        5 | 1 << 3,
+        7,
+        0,
+        1 | 4 << 3,
+        6,
+    ];
+    let (u64_list, big_list, bytes_list) = (SEEDED, SEEDED | 1, SEEDED | 2);
+    // Patch kinds: 2 the length word, 3 the version, 4 the lock word (each
+    // a selector and a u64), 5 the cells (an offset, a count, the bytes).
+    let len_max = [&[2u8, 3][..], &q(0)].concat();
+    let len_cap_plus = [&[2u8, 2][..], &q(1)].concat();
+    let version = [&[3u8, 0][..], &q(0x1234_5678_9abc_def1)].concat();
+    let lock = [&[4u8, 0][..], &q(0x0000_0001_0000_0002)].concat();
+    let cells = [&[5u8][..], &h(3), &[15], &[0xa5; 16]].concat();
+    vec![
+        ("honest_u64_cap4", seeded(u64_list, 3, &ops, &[])),
+        ("honest_big_cap2", seeded(big_list, 1, &ops, &[])),
+        ("honest_bytes_cap7", seeded(bytes_list, 4, &ops, &[])),
+        ("len_max", seeded(u64_list, 3, &ops, &len_max)),
+        (
+            "len_over_capacity",
+            seeded(bytes_list, 2, &ops, &len_cap_plus),
+        ),
+        (
+            "version_and_lock",
+            seeded(big_list | 32, 3, &ops, &[version, lock].concat()),
+        ),
+        ("cells", seeded(bytes_list, 5, &ops, &cells)),
+    ]
 }
 
 // ---------------------------------------------------------------------------
