@@ -388,6 +388,10 @@ fn byte_appenders_killed_mid_stream_leave_every_item_whole() {
 
 #[test]
 fn operations_errors_and_attach() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<List<u8>>();
+    shareable::<BytesList>();
+
     let seg = Seg::new("lops");
     let a = List::<u32>::create(&seg.name, 3).unwrap();
     let b = List::<u32>::open(&seg.name).unwrap();
@@ -495,6 +499,7 @@ fn inspect_shows_the_fill() {
     assert_eq!(r.kind_name(), "list");
     assert_eq!(r.fill.map(|f| (f.used, f.capacity)), Some((3, 10)));
     assert_eq!(r.stat("mutations"), Some(1));
+    assert_eq!(r.contents.as_deref(), Some("[1, 2, 3] (3 elements)"));
     assert!(r.problems.is_empty(), "{:?}", r.problems);
 
     let bseg = Seg::new("lbinsp");

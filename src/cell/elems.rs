@@ -48,7 +48,9 @@ pub(crate) enum Elems<'a> {
 
 impl<'a> Elems<'a> {
     /// `len` elements of `size` bytes at the start of `words`; `None` if
-    /// `words` is too short for them.
+    /// `words` is too short for them. (A segment's: loom's atomics are not
+    /// memory that can be viewed at another width.)
+    #[cfg(not(loom))]
     pub(crate) fn of_size(words: &'a [AtomicU64], size: usize, len: usize) -> Option<Self> {
         if word::fits(size) {
             Words::view(words, word::width(size), len).map(Elems::Words)

@@ -134,7 +134,10 @@ pub(super) fn decode(r: &mut Report, view: &View, file: &File) -> bool {
                 mutex(r, &ids, view, c);
                 super::contents::mutex(r, view, &id);
             }
-            Kind::List => list(r, &ids, view, c, cap),
+            Kind::List => {
+                let len = list(r, &ids, view, c, cap);
+                super::contents::elements(r, view, &id, len);
+            }
             Kind::BytesList => {
                 // The element size a byte list records is its maximum item
                 // size.
@@ -654,8 +657,9 @@ fn array(r: &mut Report, ids: &Ids, view: &View, c: u64) {
 }
 
 /// list `Control`: the length (as the fill), the mutations begun, the
-/// writer lock's holder and its sleepers.
-fn list(r: &mut Report, ids: &Ids, view: &View, c: u64, capacity: u64) {
+/// writer lock's holder and its sleepers. Returns the length (at most the
+/// capacity).
+fn list(r: &mut Report, ids: &Ids, view: &View, c: u64, capacity: u64) -> u64 {
     use layout::list::{LEN, LOCK_OWNER, LOCK_RELEASED, VERSION};
     let len = view.u64_at(at(c, LEN)).unwrap_or(0);
     if len > capacity {
@@ -664,8 +668,9 @@ fn list(r: &mut Report, ids: &Ids, view: &View, c: u64, capacity: u64) {
              {capacity})"
         ));
     }
+    let len = len.min(capacity);
     r.fill = Some(Fill {
-        used: len.min(capacity),
+        used: len,
         capacity,
         unit: "items",
     });
@@ -674,6 +679,7 @@ fn list(r: &mut Report, ids: &Ids, view: &View, c: u64, capacity: u64) {
         r.peers.extend(ids.peer_of(owner, "writer lock"));
     }
     r.stat_push("writers_asleep", waiters(view, at(c, LOCK_RELEASED)));
+    len
 }
 
 /// lock `Control`: the holder, its waiters, takeovers; `locked` or

@@ -439,6 +439,13 @@ mod tests {
             let err = of(kind).sizes(capacity, 8).unwrap_err();
             assert!(err.contains(why), "{kind:?} {capacity}: {err}");
         }
+        // A list: an array's elements; a byte list: cells of a length word
+        // and the bytes.
+        assert_eq!(data(Kind::List, 3, 3), data(Kind::Array, 3, 3));
+        assert_eq!(data(Kind::List, 2, 9), Ok(2 * 5 * 8));
+        assert_eq!(data(Kind::BytesList, 2, 9), Ok(2 * (1 + 2 * 3) * 8));
+        assert!(of(Kind::BytesList).sized_at_create && !of(Kind::List).sized_at_create);
+        assert!(data(Kind::List, 0, 8).is_err() && data(Kind::BytesList, 1, 0).is_err());
         let err = of(Kind::MpmcBytes).sizes(4, 0).unwrap_err();
         assert!(err.contains("maximum message size 0"), "{err}");
         // A possible data region, but too large a segment.
