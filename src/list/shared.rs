@@ -11,7 +11,7 @@ use crate::error::Error;
 use crate::options::Options;
 use crate::segment::{Attach, Segment, Spec};
 use crate::sync::atomic::AtomicU64;
-use crate::sync::lock::{self, Held, Local};
+use crate::sync::lock::{self, Acquire, Busy, Held, Local};
 use crate::sync::wait::WaitStrategy;
 
 /// Optimistic attempts of a single-element read before it reads under the
@@ -50,6 +50,30 @@ pub(crate) struct Core<F> {
     liveness: Duration,
     capacity: usize,
     format: F,
+}
+
+impl<F: Placed> Acquire for Core<F> {
+    type Guard<'a>
+        = Held<'a>
+    where
+        Self: 'a;
+
+    fn lock_until(&self, deadline: Option<Instant>) -> Result<Held<'_>, Busy> {
+        // A lock taken over from a dead holder needs no repair: what a
+        // writer leaves half done is invisible (see `table`).
+        lock::lock(
+            &self.table().ctl.lock,
+            &self.seg,
+            &self.local,
+            self.wait,
+            self.liveness,
+            deadline,
+        )
+    }
+
+    fn segment(&self) -> &Segment {
+        &self.seg
+    }
 }
 
 impl<F: Placed> Core<F> {
@@ -102,20 +126,7 @@ impl<F: Placed> Core<F> {
     /// The writer lock, waiting as long as another live handle holds it
     /// (one that is gone is taken over; nothing it left needs repair).
     fn lock(&self) -> Held<'_> {
-        let ctl = self.table().ctl;
-        loop {
-            // Without a deadline the wait only ends with the lock held.
-            if let Ok(held) = lock::lock(
-                &ctl.lock,
-                &self.seg,
-                &self.local,
-                self.wait,
-                self.liveness,
-                None::<Instant>,
-            ) {
-                return held;
-            }
-        }
+        self.lock_forever()
     }
 
     pub(crate) fn name(&self) -> &str {
