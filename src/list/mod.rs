@@ -69,6 +69,8 @@
 //! it: a writer that is slow or stopped (`SIGSTOP`, a debugger), or a
 //! process that wrote the id of a live handle into the lock's word (see the
 //! crate's Trust section). So does a read that falls back to the lock.
+//! Unlike [`Array::lock_timeout`](crate::Array::lock_timeout), a list has
+//! no bounded form of a write yet.
 //!
 //! # The segment
 //!
