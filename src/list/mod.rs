@@ -28,7 +28,9 @@
 //! one order that every process sees.
 //!
 //! Readers ([`len`](List::len), [`get`](List::get), [`snapshot`](List::snapshot))
-//! take no lock and never wait for a writer, live or dead:
+//! take no lock, and never wait for a write in progress to finish: a write
+//! is invisible to them until its last store, which makes all of it
+//! visible at once, so a writer killed half way holds nobody up:
 //!
 //! | read | what it returns |
 //! |---|---|
@@ -37,8 +39,15 @@
 //! | `snapshot` | every element of one state the list had during the call: never part of a push or an `extend_from_slice`, never a mix of two `set`s' orders |
 //!
 //! A read that overlaps a write retries; one that keeps losing to writers
-//! (16 tries for `get`, 4 for a `snapshot`, which any mutation spoils)
-//! reads once under the writer lock instead, so that it cannot starve.
+//! (16 tries for `get`, 4 for a `snapshot`, which any write meanwhile
+//! spoils) reads once under the writer lock instead, so that it cannot
+//! starve. `len` is one load and never retries.
+//!
+//! What a reader cannot see: anything of a write that began after it read
+//! the version (it retries instead), part of a push or an
+//! `extend_from_slice` (the length publishes them), an element at or beyond
+//! the length it read, or a torn element. A `get` and a later `snapshot` are
+//! two reads: another process may write in between.
 //!
 //! # Crashes
 //!
