@@ -946,20 +946,25 @@ pub fn section(o: &mut String, r: &Results) {
             .locks
             .get(&(row, i))
             .and_then(|a| a.error.as_ref())
-            .map_or(String::new(), |(e, n)| format!("{n} failed: {e}"));
-        let _ = writeln!(
-            o,
-            "| {} | {} | failed: {e} | | | | | |",
-            row.label(),
-            r.setups[i].key
-        );
+            .map_or(String::new(), |(e, n)| format!(": {n} failed: {e}"));
+        let _ = writeln!(o, "| {} | {} | failed{e} |", row.label(), r.setups[i].key);
     };
     let rows =
         |g: Group| -> Vec<Row> { Row::all().into_iter().filter(|x| x.group() == g).collect() };
+    // Rows that measure the same way share one description.
     let describe = |o: &mut String, g: Group| {
         o.push('\n');
-        for row in rows(g) {
-            let _ = writeln!(o, "- *{}*: {}.", row.label(), row.describe());
+        let all = rows(g);
+        let mut k = 0;
+        while k < all.len() {
+            let text = all[k].describe();
+            let same: Vec<String> = all[k..]
+                .iter()
+                .take_while(|x| x.describe() == text)
+                .map(|x| format!("*{}*", x.label()))
+                .collect();
+            k += same.len();
+            let _ = writeln!(o, "- {}: {text}.", same.join(", "));
         }
         o.push('\n');
     };

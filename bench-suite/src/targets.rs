@@ -324,32 +324,48 @@ fn lock_targets(r: &Results) -> Vec<Target> {
     // Times: at most `want`× the reference's.
     for (what, row, reference, want, why) in [
         (
-            "shmkit Lock uncontended lock + unlock p50 ≤ 1.5× a robust process-shared pthread              mutex's",
+            "shmkit Lock uncontended lock + unlock p50 ≤ 1.5× a robust process-shared pthread \
+             mutex's",
             Row::UncLock,
             Row::UncPthread,
             1.5,
-            "Both take a free lock with one compare-and-swap. On top of it shmkit's `lock()`              finds the calling thread's tag in a thread-local, raises and lowers the thread's              intent count in the handle (the per-thread bookkeeping that tells a forged word              naming our own handle from a holder among our threads), and its release loads the              waiter count of the `released` event; glibc's robust unlock instead maintains the              thread's robust list. Compare with the floor row (a bare CAS and store).",
+            "Both take a free lock with one compare-and-swap. On top of it shmkit's `lock()` finds \
+             the calling thread's tag in a thread-local, raises and lowers the thread's intent \
+             count in the handle (the per-thread bookkeeping that tells a forged word naming our \
+             own handle from a holder among our threads), and its release loads the waiter count \
+             of the `released` event; glibc's robust unlock instead maintains the thread's robust \
+             list. Compare with the floor row (a bare CAS and store).",
         ),
         (
             "shmkit Lock hand-off between two processes p50 ≤ 1.0× the robust pthread mutex's",
             Row::HandoffLock,
             Row::HandoffPthread,
             1.0,
-            "Each hand-off moves the lock word and the counter's line between the two CPUs; a              side that finds the lock held spins (shmkit, default strategy) or sleeps in the              kernel (glibc's robust mutex has no spinning phase), and the two lose differently              to a peer that retakes the lock at once. See the table's tails.",
+            "Each hand-off moves the lock word and the counter's line between the two CPUs; a side \
+             that finds the lock held spins (shmkit, default strategy) or sleeps in the kernel \
+             (glibc's robust mutex has no spinning phase), and the two lose differently to a peer \
+             that retakes the lock at once. See the table's tails.",
         ),
         (
             "shmkit Event wake-up round trip p50 ≤ 1.0× a pipe's (both sides sleeping: `Park`)",
             Row::EventPark,
             Row::Pipe1,
             1.0,
-            "With `Park` each side registers as a waiter, issues `membarrier(2)` and sleeps on a              futex; the setter pays a `FUTEX_WAKE`: the same kernel wake-up a blocked pipe              `read` takes, plus the waiter protocol. Both are dominated by waking an idle              virtual CPU, which varies from run to run.",
+            "With `Park` each side registers as a waiter, issues `membarrier(2)` and sleeps on a \
+             futex; the setter pays a `FUTEX_WAKE`: the same kernel wake-up a blocked pipe `read` \
+             takes, plus the waiter protocol. Both are dominated by waking an idle virtual CPU, \
+             which varies from run to run.",
         ),
         (
-            "shmkit Event wake-up round trip p50 ≤ 1.0× a pipe's (default strategy, idle between              round trips)",
+            "shmkit Event wake-up round trip p50 ≤ 1.0× a pipe's (default strategy, idle between \
+             round trips)",
             Row::EventDefaultIdle,
             Row::Pipe1Idle,
             1.0,
-            "After the pause both sides have parked; the default strategy then spins up to 50 µs              (yielding after 5 µs) before each sleep, which a pipe's reader does not: when the              kernel wakes the sleeper on the waker's CPU the waker's spin delays it. Compare              the `Park` row.",
+            "After the pause both sides have parked; the default strategy then spins up to 50 µs \
+             (yielding after 5 µs) before each sleep, which a pipe's reader does not: when the \
+             kernel wakes the sleeper on the waker's CPU the waker's spin delays it. Compare the \
+             `Park` row.",
         ),
     ] {
         let x = p50(row).zip(p50(reference)).map(|(a, b)| a / b);
@@ -383,10 +399,22 @@ fn lock_targets(r: &Results) -> Vec<Target> {
             let th = r
                 .lock_val(Row::PyThreading, MAIN)
                 .zip(shm)
-                .map(|(t, s)| format!(" `threading.Lock` made {} shmkit.Lock's rate.", ratio(t / s)))
+                .map(|(t, s)| {
+                    format!(
+                        " `threading.Lock` made {} shmkit.Lock's rate.",
+                        ratio(t / s)
+                    )
+                })
                 .unwrap_or_default();
             format!(
-                "`multiprocessing.Lock` is a POSIX semaphore (`sem_wait` / `sem_post` on a                  futex word, no system call uncontended) behind a C method call, so its pair                  costs little more than two calls into C; 50× its rate would leave                  shmkit.Lock less than the cost of two Python method calls.{th}"
+                "`multiprocessing.Lock` is a POSIX semaphore behind C methods (`SemLock`: no \
+                 system call when uncontended), so its pair costs little more than two calls into \
+                 C; 50× its rate would leave shmkit.Lock less time than two Python method calls \
+                 take. shmkit.Lock's pair also costs more than those two calls: each `acquire()` \
+                 makes its first attempt as a zero-timeout `lock_timeout` (a clock read), boxes \
+                 the guard with a clone of the handle's `Arc` and parks it in a thread-local \
+                 registry, and each `release()` searches that registry twice before it drops the \
+                 box.{th}"
             )
         }),
         note: None,
