@@ -565,29 +565,29 @@ enum Kind {
 /// the pthread mutex.
 const COUNTER: usize = 128 / 8;
 
-/// The two locks behind one interface.
-enum Taker {
-    Shmkit(Lock),
-    /// In the data region of the row's shared file, which outlives it.
-    Pthread(RobustMutex),
+/// A lock the hand-off rows take: shmkit's, or the robust pthread mutex (in
+/// the data region of the row's shared file, which outlives it). Generic,
+/// so each row's loop is compiled for its lock alone.
+trait Take {
+    /// Takes the lock, runs `f`, releases it.
+    fn with<R>(&self, f: impl FnOnce() -> R) -> R;
 }
 
-impl Taker {
-    /// Takes the lock, runs `f`, releases it.
+impl Take for Lock {
     #[inline(always)]
     fn with<R>(&self, f: impl FnOnce() -> R) -> R {
-        match self {
-            Taker::Shmkit(l) => {
-                let _g = l.lock();
-                f()
-            }
-            Taker::Pthread(m) => {
-                m.lock();
-                let r = f();
-                m.unlock();
-                r
-            }
-        }
+        let _held = self.lock();
+        f()
+    }
+}
+
+impl Take for RobustMutex {
+    #[inline(always)]
+    fn with<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.lock();
+        let r = f();
+        self.unlock();
+        r
     }
 }
 
@@ -596,7 +596,7 @@ impl Taker {
 /// says so first.
 #[inline(always)]
 fn take_turn(
-    t: &Taker,
+    t: &impl Take,
     counter: &AtomicU64,
     parity: u64,
     mut stop: impl FnMut(u64) -> Result<bool>,
@@ -624,19 +624,32 @@ fn take_turn(
 }
 
 fn handoff(kind: Kind, peer_cpu: Option<usize>, p: &RoundParams) -> Result<Outcome> {
-    let mut ctl = SharedFile::create(4096)?;
+    let ctl = SharedFile::create(4096)?;
     let name = unique_name("h");
-    let mut names = Segments::new(&[&name]);
-    let taker = match kind {
-        Kind::Shmkit => Taker::Shmkit(Lock::create(&name)?),
-        Kind::Pthread => Taker::Pthread(RobustMutex::init(&ctl)?),
-    };
-    let kind_arg = match kind {
-        Kind::Shmkit => "shmkit",
-        Kind::Pthread => "pthread",
-    };
+    let names = Segments::new(&[&name]);
+    match kind {
+        Kind::Shmkit => {
+            let lock = Lock::create(&name)?;
+            handoff_with(&lock, "shmkit", &name, ctl, names, peer_cpu, p)
+        }
+        Kind::Pthread => {
+            let m = RobustMutex::init(&ctl)?;
+            handoff_with(&m, "pthread", &name, ctl, names, peer_cpu, p)
+        }
+    }
+}
+
+fn handoff_with(
+    taker: &impl Take,
+    kind: &str,
+    name: &str,
+    mut ctl: SharedFile,
+    mut names: Segments,
+    peer_cpu: Option<usize>,
+    p: &RoundParams,
+) -> Result<Outcome> {
     let mut peer = Launch::peer("lock-handoff")
-        .args([ctl.path(), kind_arg, &name])
+        .args([ctl.path(), kind, name])
         .cpu(peer_cpu)
         .spawn()?;
     peer.wait_ready(&ctl)?;
@@ -645,7 +658,7 @@ fn handoff(kind: Kind, peer_cpu: Option<usize>, p: &RoundParams) -> Result<Outco
     let counter = &ctl.data_words()[COUNTER];
     let hist = measure::time_rounds(p, |_| {
         // Now and then: is the peer still there?
-        let got = take_turn(&taker, counter, 0, |tries| {
+        let got = take_turn(taker, counter, 0, |tries| {
             if tries % (1 << 16) == 0 {
                 peer.check()?;
             }
@@ -663,20 +676,19 @@ fn handoff(kind: Kind, peer_cpu: Option<usize>, p: &RoundParams) -> Result<Outco
 /// The peer of the hand-off rows: takes the odd turns until told to quit.
 pub fn handoff_peer(ctl: &str, kind: &str, name: &str) -> Result<()> {
     let ctl = SharedFile::open(ctl)?;
-    let taker = match kind {
-        "shmkit" => Taker::Shmkit(Lock::open(name)?),
-        "pthread" => Taker::Pthread(RobustMutex::open(&ctl)?),
-        _ => return Err(format!("unknown lock kind {kind:?}").into()),
-    };
+    match kind {
+        "shmkit" => handoff_peer_with(&Lock::open(name)?, &ctl),
+        "pthread" => handoff_peer_with(&RobustMutex::open(&ctl)?, &ctl),
+        _ => Err(format!("unknown lock kind {kind:?}").into()),
+    }
+}
+
+fn handoff_peer_with(taker: &impl Take, ctl: &SharedFile) -> Result<()> {
     let counter = &ctl.data_words()[COUNTER];
     let quit = ctl.word(QUIT);
     ctl.set(READY, 1);
-    while take_turn(
-        &taker,
-        counter,
-        1,
-        |_| Ok(quit.load(Ordering::Relaxed) != 0),
-    )? {
+    let stop = |_| Ok(quit.load(Ordering::Relaxed) != 0);
+    while take_turn(taker, counter, 1, stop)? {
         if quit.load(Ordering::Relaxed) != 0 {
             break;
         }

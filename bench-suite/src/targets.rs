@@ -369,11 +369,18 @@ fn lock_targets(r: &Results) -> Vec<Target> {
         ),
     ] {
         let x = p50(row).zip(p50(reference)).map(|(a, b)| a / b);
+        // The hand-off rows' rates too: a mean, where the p50 is a median.
+        let rates = r
+            .lock_handoffs(row, MAIN)
+            .zip(r.lock_handoffs(reference, MAIN))
+            .map_or(String::new(), |(a, b)| {
+                format!("; hand-offs/s {} vs {}", rate(a), rate(b))
+            });
         t.push(Target {
             what: what.into(),
             measured: match (p50(row), p50(reference), x) {
                 (Some(a), Some(b), Some(x)) => {
-                    format!("{} ({} vs {}, {main})", ratio(x), ns(a), ns(b))
+                    format!("{} ({} vs {}, {main}{rates})", ratio(x), ns(a), ns(b))
                 }
                 (None, _, _) => no_data(row),
                 _ => no_data(reference),
