@@ -915,8 +915,11 @@ impl Results {
         self.locks.get(&(row, setup))?.median()
     }
 
-    /// Hand-offs per second of a hand-off row.
+    /// Hand-offs per second of a hand-off row (`None` for the others).
     pub fn lock_handoffs(&self, row: Row, setup: usize) -> Option<f64> {
+        if row.group() != Group::Handoff {
+            return None;
+        }
         self.locks
             .get(&(row, setup))?
             .hist
