@@ -937,6 +937,58 @@ fn wake_reference(row: Row) -> Row {
 }
 
 /// The Locks section of `BENCHMARKS.md`.
+/// The setups `row` ran in.
+fn setups(r: &Results, row: Row) -> Vec<usize> {
+    (0..r.setups.len())
+        .filter(|&i| r.locks.contains_key(&(row, i)))
+        .collect()
+}
+
+/// A row that produced no measurement, with why.
+fn failed(o: &mut String, r: &Results, row: Row, i: usize) {
+    let e = r
+        .locks
+        .get(&(row, i))
+        .and_then(|a| a.error.as_ref())
+        .map_or(String::new(), |(e, n)| format!(": {n} failed: {e}"));
+    let _ = writeln!(o, "| {} | {} | failed{e} |", row.label(), r.setups[i].key);
+}
+
+/// The rows of a group.
+fn rows(g: Group) -> Vec<Row> {
+    Row::all().into_iter().filter(|x| x.group() == g).collect()
+}
+
+/// The rows of `group`, one line per row and setup: its label, its setup
+/// and the `cells` made from its median (`failed` where it has none).
+fn table(
+    o: &mut String,
+    r: &Results,
+    group: Group,
+    cells: impl Fn(Row, usize, f64) -> Vec<String>,
+) {
+    for row in rows(group) {
+        for i in setups(r, row) {
+            let Some(p) = r.lock_q(row, i, 0.5) else {
+                failed(o, r, row, i);
+                continue;
+            };
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} |",
+                row.label(),
+                r.setups[i].key,
+                cells(row, i, p).join(" | ")
+            );
+        }
+    }
+}
+
+/// The p99 and p99.9 cells of a row.
+fn tails(r: &Results, row: Row, i: usize) -> [String; 2] {
+    [0.99, 0.999].map(|q| r.lock_q(row, i, q).map_or("—".into(), ns))
+}
+
 pub fn section(o: &mut String, r: &Results) {
     if r.locks.is_empty() {
         return;
@@ -951,21 +1003,8 @@ pub fn section(o: &mut String, r: &Results) {
          many times more pairs per second `shmkit.Lock` made. What each row measures is listed \
          under its table.\n"
     );
-    let setups = |row: Row| -> Vec<usize> {
-        (0..r.setups.len())
-            .filter(|&i| r.locks.contains_key(&(row, i)))
-            .collect()
-    };
-    let failed = |o: &mut String, row: Row, i: usize| {
-        let e = r
-            .locks
-            .get(&(row, i))
-            .and_then(|a| a.error.as_ref())
-            .map_or(String::new(), |(e, n)| format!(": {n} failed: {e}"));
-        let _ = writeln!(o, "| {} | {} | failed{e} |", row.label(), r.setups[i].key);
-    };
-    let rows =
-        |g: Group| -> Vec<Row> { Row::all().into_iter().filter(|x| x.group() == g).collect() };
+    let setups = |row: Row| setups(r, row);
+    let failed = |o: &mut String, row: Row, i: usize| failed(o, r, row, i);
     // Rows that measure the same way share one description.
     let describe = |o: &mut String, g: Group| {
         o.push('\n');
@@ -1000,25 +1039,16 @@ pub fn section(o: &mut String, r: &Results) {
         o,
         "| row | setup | p50 | p99 | p99.9 | vs pthread robust | vs floor |\n|---|---|--:|--:|--:|--:|--:|"
     );
-    for row in rows(Group::Uncontended) {
-        for i in setups(row) {
-            let Some(p) = r.lock_q(row, i, 0.5) else {
-                failed(o, row, i);
-                continue;
-            };
-            let _ = writeln!(
-                o,
-                "| {} | {} | {} | {} | {} | {} | {} |",
-                row.label(),
-                r.setups[i].key,
-                ns(p),
-                r.lock_q(row, i, 0.99).map_or("—".into(), ns),
-                r.lock_q(row, i, 0.999).map_or("—".into(), ns),
-                vs(Some(p), r.lock_q(Row::UncPthread, i, 0.5)),
-                vs(Some(p), r.lock_q(Row::UncFloor, i, 0.5)),
-            );
-        }
-    }
+    table(o, r, Group::Uncontended, |row, i, p| {
+        let [p99, p999] = tails(r, row, i);
+        vec![
+            ns(p),
+            p99,
+            p999,
+            vs(Some(p), r.lock_q(Row::UncPthread, i, 0.5)),
+            vs(Some(p), r.lock_q(Row::UncFloor, i, 0.5)),
+        ]
+    });
     describe(o, Group::Uncontended);
 
     // Hand-off.
@@ -1035,26 +1065,17 @@ pub fn section(o: &mut String, r: &Results) {
         o,
         "| row | setup | hand-offs/s | p50 per hand-off | p99 | p99.9 | vs pthread robust |\n|---|---|--:|--:|--:|--:|--:|"
     );
-    for row in rows(Group::Handoff) {
-        for i in setups(row) {
-            let Some(p) = r.lock_q(row, i, 0.5) else {
-                failed(o, row, i);
-                continue;
-            };
-            let _ = writeln!(
-                o,
-                "| {} | {} | {} | {} | {} | {} | {} |",
-                row.label(),
-                r.setups[i].key,
-                r.lock_handoffs(row, i)
-                    .map_or("—".into(), crate::report::rate),
-                ns(p),
-                r.lock_q(row, i, 0.99).map_or("—".into(), ns),
-                r.lock_q(row, i, 0.999).map_or("—".into(), ns),
-                vs(Some(p), r.lock_q(Row::HandoffPthread, i, 0.5)),
-            );
-        }
-    }
+    table(o, r, Group::Handoff, |row, i, p| {
+        let [p99, p999] = tails(r, row, i);
+        vec![
+            r.lock_handoffs(row, i)
+                .map_or("—".into(), crate::report::rate),
+            ns(p),
+            p99,
+            p999,
+            vs(Some(p), r.lock_q(Row::HandoffPthread, i, 0.5)),
+        ]
+    });
     describe(o, Group::Handoff);
 
     // Wake-ups.
@@ -1077,25 +1098,16 @@ pub fn section(o: &mut String, r: &Results) {
         o,
         "| row | setup | p50 | p99 | p99.9 | sleeps per round trip | vs pipe |\n|---|---|--:|--:|--:|--:|--:|"
     );
-    for row in rows(Group::Wake) {
-        for i in setups(row) {
-            let Some(p) = r.lock_q(row, i, 0.5) else {
-                failed(o, row, i);
-                continue;
-            };
-            let _ = writeln!(
-                o,
-                "| {} | {} | {} | {} | {} | {} | {} |",
-                row.label(),
-                r.setups[i].key,
-                ns(p),
-                r.lock_q(row, i, 0.99).map_or("—".into(), ns),
-                r.lock_q(row, i, 0.999).map_or("—".into(), ns),
-                r.lock_val(row, i).map_or("—".into(), |v| format!("{v:.2}")),
-                vs(Some(p), r.lock_q(wake_reference(row), i, 0.5)),
-            );
-        }
-    }
+    table(o, r, Group::Wake, |row, i, p| {
+        let [p99, p999] = tails(r, row, i);
+        vec![
+            ns(p),
+            p99,
+            p999,
+            r.lock_val(row, i).map_or("—".into(), |v| format!("{v:.2}")),
+            vs(Some(p), r.lock_q(wake_reference(row), i, 0.5)),
+        ]
+    });
     describe(o, Group::Wake);
 
     // Python.
