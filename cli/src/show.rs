@@ -242,11 +242,16 @@ fn describe(out: &mut impl Write, r: &Report) -> io::Result<()> {
         field(out, "kind", format!("{} ({})", h.kind_code, r.kind_name()))?;
         let tag = if h.elem.tagged { " (type tag)" } else { "" };
         if matches!(r.kind_name(), "mpmc-bytes" | "bytes-list") {
+            let what = if r.kind_name() == "bytes-list" {
+                "byte strings"
+            } else {
+                "byte messages"
+            };
             field(
                 out,
                 "element",
                 format!(
-                    "byte strings of at most {} bytes ({:?}, fingerprint {:#018x})",
+                    "{what} of at most {} bytes ({:?}, fingerprint {:#018x})",
                     h.elem.size, h.elem.layout, h.elem.fingerprint
                 ),
             )?;
