@@ -898,6 +898,7 @@ fn semaphore(cx: &mut Cx, ops: &mut Input<'_>, books: &mut Books) -> bool {
             }
             books.reapable = books.reapable.saturating_add(books.recorded);
             books.recorded = 0;
+            cx.trace(&format!("semaphore re-open: {books:?}"));
             return true;
         };
         cx.trace(&format!("semaphore op {op} p {p} {books:?}"));
