@@ -722,6 +722,18 @@ fn lock_segment() -> Vec<(&'static str, Vec<u8>)> {
                 &patch(1, NEAR_ZERO, 0),
             ),
         ),
+        // Our seat's generation forged to u64::MAX: the claim at open
+        // wraps it (a panic with overflow checks, fixed; the fuzz target
+        // found it).
+        (
+            "seat_generation_max",
+            lock_input(
+                LOCK,
+                FAST,
+                &lock_ops,
+                &[&[3u8, 0, NEAR_MAX][..], &q(0)].concat(),
+            ),
+        ),
         (
             "condition_seq",
             lock_input(
