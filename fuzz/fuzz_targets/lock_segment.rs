@@ -31,8 +31,10 @@
 //! n bytes  operations, each a byte: bits 0-3 the operation, bits 4-7 its
 //!          parameter p. 13 re-opens the handle (guards dropped first),
 //!          14 inspects the segment (`shmkit::inspect::inspect`; p >= 12
-//!          only, it scans /proc), 15 pokes a control word (the field byte
-//!          and value of a patch follow, see `patch_value`). 0-12 are the
+//!          only, once per input, in one execution of 16: it scans every
+//!          process's maps), 15 pokes a control word (a `u16` field
+//!          selector, a value selector and a `u64` follow, as in a patch
+//!          of kind 0: see `Block::pick`, `patch_value`). 0-12 are the
 //!          kind's own (see `lock`, `mutex`, `rlock`, `event`, `semaphore`,
 //!          `condition`, `barrier` below). Timed waits take 0, 1 or 2 ms
 //!          from p.
@@ -71,6 +73,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex as StdMutex, OnceLock};
 use std::time::Duration;
 
@@ -90,6 +93,9 @@ const MAX_TIMED_WAITS: u32 = 8;
 const MAX_UNBOUNDED: u32 = 2;
 /// Inspections an input may make (each scans every process's maps).
 const MAX_INSPECTS: u32 = 1;
+/// Inputs that ask for an inspection, per inspection made (see
+/// `Cx::inspect`).
+const INSPECT_EVERY: u32 = 16;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum K {
@@ -465,10 +471,18 @@ impl Cx {
     }
 
     fn inspect(&mut self, p: u8) {
+        // An inspection scans every process's maps (tens of ms, as long as
+        // dozens of other inputs): at most one per input, and only in one
+        // execution out of `INSPECT_EVERY`, counted from the first, so that
+        // running a single input (a reproducer) always inspects.
+        static EXECUTIONS: AtomicU32 = AtomicU32::new(0);
         if p < 12 || self.inspects == 0 {
             return;
         }
         self.inspects -= 1;
+        if EXECUTIONS.fetch_add(1, Ordering::Relaxed) % INSPECT_EVERY != 0 {
+            return;
+        }
         match shmkit::inspect::inspect(NAME, &self.opts) {
             Ok(r) => {
                 let s = format!("{r:?}");
