@@ -10,7 +10,8 @@
 //! what [`dumps_into`] writes, and [`loads`] reads what `pickle.dumps`
 //! writes for those types. Anything else (another type, a subclass, an int
 //! over 64 bits, a `str` with lone surrogates, deep nesting, an opcode not
-//! listed below) goes through `pickle` as before.
+//! listed below) goes through `pickle` as before: [`dump`] and [`load`]
+//! are the package's one codec (queues, pipes, dicts and lists).
 //!
 //! Sharing: `pickle` keeps an object referenced twice one object (its
 //! memo). This encoder has no memo, so it accepts at most one `list` or
@@ -22,6 +23,7 @@ use std::ffi::c_char;
 
 use pyo3::ffi;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 /// Containers nested deeper than this go through `pickle`.
@@ -449,4 +451,36 @@ impl<'a> Reader<'a> {
     fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
         self.take(N)?.try_into().ok()
     }
+}
+
+/// Pickles `obj` into `out` (cleared first): this module's encoder for the
+/// built-in items it handles, `pickle.dumps(obj, 5)` for the rest. The one
+/// way the package turns an object into bytes.
+pub(crate) fn dump(py: Python<'_>, obj: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> PyResult<()> {
+    if dumps_into(obj, out) {
+        return Ok(());
+    }
+    let data = pickle(py, "dumps")?.call1((obj, 5))?;
+    out.clear();
+    out.extend_from_slice(data.cast::<pyo3::types::PyBytes>()?.as_bytes());
+    Ok(())
+}
+
+/// The object pickled in `data`: [`loads`], else `pickle.loads`.
+pub(crate) fn load<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    match loads(py, data)? {
+        Some(obj) => Ok(obj),
+        None => pickle(py, "loads")?.call1((pyo3::types::PyBytes::new(py, data),)),
+    }
+}
+
+/// Unpickles with `pickle.loads`, pickles with `pickle.dumps(obj, 5)`.
+fn pickle<'py>(py: Python<'py>, func: &str) -> PyResult<Bound<'py, PyAny>> {
+    static DUMPS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    static LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let cell = if func == "dumps" { &DUMPS } else { &LOADS };
+    Ok(cell
+        .get_or_try_init(py, || py.import("pickle")?.getattr(func).map(Bound::unbind))?
+        .bind(py)
+        .clone())
 }

@@ -468,6 +468,12 @@ mod handle {
     /// (The first sleep of a wait ends by then, so that the reap runs.)
     const FIRST_REAP: Duration = crate::sync::wait::FIRST_NAP;
 
+    /// The least time a bounded call waits for the books: a live peer
+    /// holds them for a few stores, so a `try_acquire` that finds them
+    /// held while a permit is free waits that long rather than fail (only
+    /// a holder preempted in those stores makes it fail).
+    const BOOKS_GRACE: Duration = Duration::from_micros(50);
+
     /// The books held: the lock, released on drop; then, if permits of dead
     /// holders were given back meanwhile, the waiters are woken (after the
     /// release: a woken acquirer finds the books free).
@@ -662,10 +668,12 @@ mod handle {
             unsafe { self.seg.control::<Control>() }
         }
 
-        /// The lock over the books, until `deadline`; repaired and reaped
-        /// after a takeover from a dead holder.
+        /// The lock over the books, until `deadline` (but at least
+        /// [`BOOKS_GRACE`]); repaired and reaped after a takeover from a
+        /// dead holder.
         fn books(&self, deadline: Option<Instant>) -> Option<Books<'_>> {
             let ctl = self.control();
+            let deadline = deadline.map(|d| d.max(Instant::now() + BOOKS_GRACE));
             let held = lock::lock(
                 &ctl.lock,
                 &self.seg,
