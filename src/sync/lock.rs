@@ -584,7 +584,7 @@ mod blocking {
     use crate::segment::Segment;
     use crate::sync::liveness::Witness;
     use crate::sync::wait::WaitStrategy;
-    use crate::sync::wait::{deadline_in, wait, Waited};
+    use crate::sync::wait::{deadline_in, passed, wait, Waited};
 
     /// A handle whose guard comes from this lock (a lock's, a `Value`'s or
     /// an `Array`'s): the three ways of taking it, written once. Each
@@ -619,7 +619,7 @@ mod blocking {
 
         /// Does not wait (one liveness check if the lock is held).
         fn lock_now(&self) -> Result<Self::Guard<'_>, LockTimeout> {
-            self.lock_until(Some(Instant::now()))
+            self.lock_until(Some(passed()))
                 .map_err(|b| timed_out(self.segment(), b))
         }
     }
