@@ -67,7 +67,7 @@
 #[allow(dead_code)] // each target uses part of it
 mod common;
 
-use common::{debug, dir, Input};
+use common::{debug, dir, fix_checksum, Input};
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -304,13 +304,6 @@ fn word(file: &[u8], at: usize, width: usize) -> u64 {
 fn set_word(file: &mut [u8], at: usize, width: usize, v: u64) {
     if let Some(dst) = at.checked_add(width).and_then(|end| file.get_mut(at..end)) {
         dst.copy_from_slice(&v.to_ne_bytes()[..width]);
-    }
-}
-
-fn fix_checksum(file: &mut [u8]) {
-    if file.len() >= header::CHECKSUM + 8 {
-        let sum = header::checksum(file);
-        set_word(file, header::CHECKSUM, 8, sum);
     }
 }
 
