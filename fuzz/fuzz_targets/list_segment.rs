@@ -27,7 +27,7 @@
 #[allow(dead_code)] // each target uses part of it
 mod common;
 
-use common::{debug, dir, Input};
+use common::{debug, dir, fix_checksum, Input};
 
 use std::collections::HashMap;
 use std::fmt::Debug;
@@ -301,15 +301,13 @@ fn run<H: Handle>(flags: u8, cap_sel: u8, ops: &[u8], mut rest: Input<'_>) {
         let mut file = template::<H>(flags, capacity);
         clean = apply_patches(&mut rest, &mut file, capacity as u64) == 0;
         if !flag4 {
-            let sum = header::checksum(&file);
-            set_word(&mut file, header::CHECKSUM, sum);
+            fix_checksum(&mut file);
         }
         file
     } else {
         let mut file = rest.0.to_vec();
-        if flag4 && file.len() >= header::CHECKSUM + 8 {
-            let sum = header::checksum(&file);
-            set_word(&mut file, header::CHECKSUM, sum);
+        if flag4 {
+            fix_checksum(&mut file);
         }
         file
     };

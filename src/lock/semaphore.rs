@@ -465,7 +465,8 @@ mod handle {
     /// How long an acquirer that found no permit waits before its first
     /// reap (if the liveness interval is longer), as `sync::lock`'s first
     /// check.
-    const FIRST_REAP: Duration = Duration::from_millis(1);
+    /// (The first sleep of a wait ends by then, so that the reap runs.)
+    const FIRST_REAP: Duration = crate::sync::wait::FIRST_NAP;
 
     /// The least time a bounded call waits for the books: a live peer
     /// holds them for a few stores, so a `try_acquire` that finds them

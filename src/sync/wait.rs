@@ -64,6 +64,16 @@ pub(crate) enum Waited<R> {
     TimedOut,
 }
 
+/// The longest first sleep of a wait. Waits on another process check on it
+/// (`check_peer`) this soon into the wait (`sync::lock`'s first check of a
+/// holder, a semaphore's first reap, a barrier's first member check), but
+/// `check_peer` runs only between sleeps: a first sleep as long as the
+/// liveness interval would put that check off to the end of the interval.
+/// Later sleeps last up to the interval. The price is one more wake-up
+/// for a wait that sleeps longer than this.
+#[cfg(not(loom))]
+pub(crate) const FIRST_NAP: Duration = Duration::from_millis(1);
+
 /// Spin iterations between two clock reads while spinning.
 #[cfg(not(loom))]
 const SPINS_PER_CLOCK_READ: u32 = 64;
@@ -181,13 +191,16 @@ pub(crate) fn wait_marked<R>(
             }
         }
     }
-    // Park phase: sleep on the event, at most until the next liveness check.
+    // Park phase: sleep on the event, at most until the next liveness check
+    // (the first one at most `FIRST_NAP` in).
+    let mut nap_for = liveness.min(FIRST_NAP);
     loop {
         if let Some(r) = poll() {
             return Waited::Ready(r);
         }
         let now = Instant::now();
-        let mut nap = liveness;
+        let mut nap = nap_for;
+        nap_for = liveness;
         if let Some(d) = deadline {
             if now >= d {
                 return Waited::TimedOut;
