@@ -591,3 +591,10 @@ fn serde_keys_and_values() {
     let none: Option<Session> = map.get_value(&("session", 8u32)).unwrap();
     assert_eq!(none, None);
 }
+
+#[test]
+fn handles_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Map<u64, [u8; 3]>>();
+    check::<BytesMap>();
+}
