@@ -212,10 +212,12 @@ impl fmt::Display for Role {
     }
 }
 
-/// The writer lock of a [`Value`](crate::Value) or [`Array`](crate::Array)
-/// stayed held by another live handle until the deadline of a bounded call
-/// ([`Value::lock_timeout`](crate::Value::lock_timeout), `try_lock`, ...).
-/// Nothing was read or written.
+/// A lock stayed held by another live handle until the deadline of a
+/// bounded call: a [`Lock`](crate::lock::Lock), [`RLock`](crate::lock::RLock)
+/// or [`Mutex`](crate::lock::Mutex) (`try_lock`, `lock_timeout`), or the
+/// writer lock of a [`Value`](crate::Value) or [`Array`](crate::Array)
+/// ([`Value::lock_timeout`](crate::Value::lock_timeout), ...). Nothing was
+/// read or written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LockTimeout {
@@ -237,7 +239,7 @@ impl LockTimeout {
 
 impl fmt::Display for LockTimeout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "the writer lock of segment {:?} is held by ", self.name)?;
+        write!(f, "the lock of segment {:?} is held by ", self.name)?;
         match self.holder_pid {
             0 => f.write_str("another live handle"),
             pid => write!(f, "live process {pid}"),

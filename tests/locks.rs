@@ -909,3 +909,57 @@ fn a_barrier_of_one_party_and_abort() {
         Err(shmkit::Error::WrongKind { .. })
     ));
 }
+
+#[test]
+fn barrier_arrivals_are_numbered_and_a_timed_out_wait_breaks_it() {
+    let seg = Seg::new("br-timeout");
+    let b = Arc::new(Barrier::create_with(&seg.name, 3, &opts()).unwrap());
+    // Two arrivals in slices, as a binding waits, then the leader.
+    let mut first = b.arrive().unwrap();
+    let mut second = b.arrive().unwrap();
+    assert_eq!((first.index(), second.index()), (0, 1));
+    assert!(!first.is_leader() && !second.is_leader());
+    let soon = Instant::now() + Duration::from_millis(2);
+    assert_eq!(b.wait_passed(&mut first, Some(soon)), Ok(false));
+    let last = b.arrive().unwrap();
+    assert_eq!((last.index(), last.is_leader()), (2, true));
+    assert_eq!(b.wait_passed(&mut first, None), Ok(true));
+    assert_eq!(b.wait_passed(&mut second, Some(Instant::now())), Ok(true));
+    assert!(!b.is_broken());
+
+    // A wait that times out breaks the barrier for everyone (Python's rule).
+    let other = {
+        let b = Arc::clone(&b);
+        bounded("Barrier::wait() while another times out", move || b.wait())
+    };
+    common::wait_for("the thread to arrive", || b.n_waiting() == 1);
+    assert!(b.wait_timeout(Duration::from_millis(20)).is_err());
+    assert!(other.join().is_err(), "the other waiter is broken too");
+    assert!(b.is_broken());
+    assert!(b.arrive().is_err());
+}
+
+#[test]
+fn a_condition_waited_in_slices_sees_a_notification_made_between_them() {
+    let seg = Seg::new("cv-slices");
+    let lock_seg = Seg::new("cv-slices-lock");
+    let lock = Lock::create_with(&lock_seg.name, &opts()).unwrap();
+    let cond = Condition::create_with(&seg.name, &opts()).unwrap();
+    let other = Condition::open_with(&seg.name, &opts()).unwrap();
+    let guard = lock.lock();
+    let mut waiting = cond.begin_wait(&guard);
+    drop(guard);
+    let soon = || Some(Instant::now() + Duration::from_millis(1));
+    assert_eq!(cond.wait_notified(&mut waiting, soon()), Wake::TimedOut);
+    // Between two slices, with no waiter asleep: still seen.
+    other.notify_one();
+    assert_eq!(cond.wait_notified(&mut waiting, soon()), Wake::Notified);
+    // A new wait waits for a new notification.
+    let mut again = cond.begin_wait(&lock.lock());
+    assert_eq!(cond.wait_notified(&mut again, soon()), Wake::TimedOut);
+    // With the other handle gone, a slice past the liveness interval says
+    // nobody is left to notify.
+    drop(other);
+    std::thread::sleep(LIVENESS * 2);
+    assert_eq!(cond.wait_notified(&mut again, soon()), Wake::Alone);
+}

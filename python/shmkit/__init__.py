@@ -1,8 +1,8 @@
 """multiprocessing's vocabulary for unrelated processes, by name.
 
 ``Queue``, ``JoinableQueue``, ``SimpleQueue``, ``Pipe``, ``Connection``,
-``Value``, ``Array``, ``Lock``, ``Event``, ``Semaphore`` and
-``BoundedSemaphore`` work like their
+``Value``, ``Array``, ``Lock``, ``RLock``, ``Semaphore``, ``BoundedSemaphore``,
+``Event``, ``Condition`` and ``Barrier`` work like their
 ``multiprocessing`` namesakes, except that processes find them by a name
 (``shmkit.Value('i', 'hits')``) instead of inheriting them from a parent, and
 that they live in shared memory: a segment ``/dev/shm/shmkit.<name>`` that
@@ -14,11 +14,13 @@ Ctrl-C within 50 ms. Errors are ``shmkit.Error`` (an ``OSError``) and its
 subclasses, most also a standard exception (``NotFoundError`` is a
 ``FileNotFoundError``, ``WrongTypeError`` a ``TypeError``), and the
 exceptions ``multiprocessing`` and ``queue`` raise (``queue.Empty``, ``queue.Full``,
-``EOFError``, ``BrokenPipeError``, ``BufferTooShort``).
+``EOFError``, ``BrokenPipeError``, ``BufferTooShort``,
+``BrokenBarrierError``).
 """
 
 from ._errors import (
     AlreadyExistsError,
+    BrokenBarrierError,
     BufferTooShort,
     CorruptedError,
     Error,
@@ -41,17 +43,19 @@ from ._shmkit import (
     MAX_NAME_LEN,
     TYPECODES,
     Array,
+    Barrier,
     BoundedSemaphore,
+    Condition,
     Connection,
     Event,
     JoinableQueue,
     Lock,
+    RLock,
     SegmentInfo,
     Semaphore,
     SimpleQueue,
     TypedQueue,
     Value,
-    WriterLock,
     inspect,
     layout,
     ls,
@@ -71,11 +75,13 @@ __all__ = [
     "Connection",
     "Value",
     "Array",
-    "WriterLock",
     "Lock",
+    "RLock",
     "Event",
     "Semaphore",
     "BoundedSemaphore",
+    "Condition",
+    "Barrier",
     "SegmentInfo",
     "remove",
     "ls",
@@ -100,6 +106,7 @@ __all__ = [
     "TooManyHandlesError",
     "NoSpaceError",
     "BufferTooShort",
+    "BrokenBarrierError",
 ]
 
 

@@ -10,6 +10,7 @@ segment's name (``None`` where there is none).
 """
 
 import multiprocessing
+import threading
 
 __all__ = [
     "Error",
@@ -27,6 +28,7 @@ __all__ = [
     "TooManyHandlesError",
     "NoSpaceError",
     "BufferTooShort",
+    "BrokenBarrierError",
 ]
 
 
@@ -98,3 +100,10 @@ class BufferTooShort(multiprocessing.BufferTooShort):
     """
 
     needed = 0
+
+
+class BrokenBarrierError(threading.BrokenBarrierError):
+    """The barrier is broken: a party died, timed out, was interrupted, or
+    called ``abort()``. ``segment`` names the barrier."""
+
+    segment = None

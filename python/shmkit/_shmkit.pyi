@@ -1,9 +1,9 @@
 """Type stubs of shmkit's native module; ``shmkit`` re-exports every name."""
 
 import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
-from typing import Any, Literal, Optional, Union, overload
+from typing import Any, Literal, Optional, TypeVar, Union, overload
 
 from typing_extensions import Buffer
 
@@ -13,14 +13,21 @@ DEFAULT_PIPE_CAPACITY: int
 DEFAULT_QUEUE_MAXSIZE: int
 DEFAULT_ITEM_SIZE: int
 
+T = TypeVar("T")
 TypecodeOrType = Union[str, type]
 Scalar = Union[int, float, bytes]
 
-class WriterLock:
-    """The writer lock of a Value or Array: a re-entrant lock across processes."""
+class RLock:
+    """A re-entrant lock shared by name: multiprocessing.RLock for unrelated
+    processes; also the writer lock ``get_lock()`` returns."""
 
+    def __init__(self, name: str, *, create: Optional[bool] = None) -> None: ...
     def acquire(self, block: bool = True, timeout: Optional[float] = None) -> bool: ...
     def release(self) -> None: ...
+    @property
+    def previous_holder_died(self) -> bool: ...
+    @property
+    def name(self) -> str: ...
     def _is_owned(self) -> bool: ...
     def __enter__(self) -> bool: ...
     def __exit__(
@@ -88,6 +95,55 @@ class Semaphore:
 class BoundedSemaphore(Semaphore):
     """A Semaphore whose release beyond its initial value raises ValueError."""
 
+class Condition:
+    """A condition variable shared by name, over a shmkit.Lock:
+    multiprocessing.Condition for unrelated processes. notify(n) wakes every
+    waiter; wait() also ends (False) when nobody else is attached."""
+
+    def __init__(
+        self, name: str, lock: Optional[Lock] = None, *, create: Optional[bool] = None
+    ) -> None: ...
+    def acquire(self, block: bool = True, timeout: Optional[float] = None) -> bool: ...
+    def release(self) -> None: ...
+    def wait(self, timeout: Optional[float] = None) -> bool: ...
+    def wait_for(self, predicate: Callable[[], T], timeout: Optional[float] = None) -> T: ...
+    def notify(self, n: int = 1) -> None: ...
+    def notify_all(self) -> None: ...
+    @property
+    def lock(self) -> Lock: ...
+    @property
+    def name(self) -> str: ...
+    def __enter__(self) -> bool: ...
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> bool: ...
+
+class Barrier:
+    """Parties meeting by name: multiprocessing.Barrier for unrelated processes.
+    A party that dies breaks it (BrokenBarrierError); no action, no reset()."""
+
+    def __init__(
+        self,
+        name: str,
+        parties: Optional[int] = None,
+        timeout: Optional[float] = None,
+        *,
+        create: Optional[bool] = None,
+    ) -> None: ...
+    def wait(self, timeout: Optional[float] = None) -> int: ...
+    def abort(self) -> None: ...
+    @property
+    def parties(self) -> int: ...
+    @property
+    def n_waiting(self) -> int: ...
+    @property
+    def broken(self) -> bool: ...
+    @property
+    def name(self) -> str: ...
+
 class Value:
     """A number shared by name: multiprocessing.Value for unrelated processes."""
 
@@ -104,7 +160,7 @@ class Value:
     def name(self) -> str: ...
     @property
     def typecode(self) -> str: ...
-    def get_lock(self) -> WriterLock: ...
+    def get_lock(self) -> RLock: ...
 
 class Array:
     """A fixed-length array shared by name: multiprocessing.Array for unrelated processes."""
@@ -130,7 +186,7 @@ class Array:
     def tobytes(self) -> bytes: ...
     def snapshot(self) -> Union[array.array, bytes]:
         """A consistent copy as an array.array (bytes for 'c'), for numpy.frombuffer."""
-    def get_lock(self) -> WriterLock: ...
+    def get_lock(self) -> RLock: ...
     @property
     def name(self) -> str: ...
     @property

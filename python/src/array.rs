@@ -11,7 +11,7 @@ use shmkit::bytemuck::Zeroable;
 use shmkit::ArrayGuard;
 
 use crate::errors::AttachResult;
-use crate::lock::{self, WriterLock};
+use crate::lock::{self, RLock};
 use crate::typecode::{self, Scalar, Visit};
 use crate::value::How;
 use crate::wait;
@@ -51,7 +51,7 @@ trait AnyArray: Send + Sync {
     fn read<'py>(&self, py: Python<'py>, span: Span) -> PyResult<Bound<'py, PyAny>>;
     fn write(&self, py: Python<'_>, span: Span, values: &Bound<'_, PyAny>) -> PyResult<()>;
     fn snapshot_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>>;
-    fn lock(&self) -> WriterLock;
+    fn lock(&self) -> RLock;
     fn name(&self) -> &str;
     fn typecode(&self) -> char;
 }
@@ -152,8 +152,8 @@ impl<S: Scalar> AnyArray for Typed<S> {
         self.snapshot(py, 0, &mut all);
         Ok(PyBytes::new(py, bytemuck::cast_slice(&all)))
     }
-    fn lock(&self) -> WriterLock {
-        WriterLock::new(Arc::clone(&self.0), self.0.name())
+    fn lock(&self) -> RLock {
+        RLock::new(Arc::clone(&self.0), self.0.name())
     }
     fn name(&self) -> &str {
         self.0.name()
@@ -356,8 +356,8 @@ impl Array {
     }
 
     /// The segment's writer lock, a re-entrant lock shared by every process
-    /// attached to the array (see `WriterLock`). Only with `lock=True`.
-    fn get_lock(&self) -> PyResult<WriterLock> {
+    /// attached to the array (see `RLock`). Only with `lock=True`.
+    fn get_lock(&self) -> PyResult<RLock> {
         if !self.lock {
             return Err(pyo3::exceptions::PyAttributeError::new_err(
                 "this Array was made with lock=False: it has no get_lock()",

@@ -10,7 +10,8 @@
 //! what [`dumps_into`] writes, and [`loads`] reads what `pickle.dumps`
 //! writes for those types. Anything else (another type, a subclass, an int
 //! over 64 bits, a `str` with lone surrogates, deep nesting, an opcode not
-//! listed below) goes through `pickle` as before.
+//! listed below) goes through `pickle` as before: [`dump`] and [`load`]
+//! are the package's one codec (queues, pipes, dicts and lists).
 //!
 //! Sharing: `pickle` keeps an object referenced twice one object (its
 //! memo). This encoder has no memo, so it accepts at most one `list` or
@@ -18,10 +19,9 @@
 //! immutable ones may come back as equal copies, which Python does not
 //! tell apart. The decoder honours the memo opcodes `pickle.dumps` writes.
 
-use std::ffi::c_char;
-
 use pyo3::ffi;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 /// Containers nested deeper than this go through `pickle`.
@@ -59,24 +59,15 @@ const MEMOIZE: u8 = 0x94;
 const BINGET: u8 = b'h';
 const LONG_BINGET: u8 = b'j';
 
-extern "C" {
-    // In the limited API from 3.10 and exported by every CPython 3 (since
-    // 3.3); pyo3's abi3-py39 build does not declare it. The UTF-8 form is
-    // cached in the string object, so an ASCII string costs no copy.
-    fn PyUnicode_AsUTF8AndSize(
-        unicode: *mut ffi::PyObject,
-        size: *mut ffi::Py_ssize_t,
-    ) -> *const c_char;
-}
-
 /// The UTF-8 bytes of `s`, or `None` (with no exception set) if it has
 /// none (lone surrogates).
 fn utf8<'a>(s: &'a Bound<'_, PyString>) -> Option<&'a [u8]> {
     let mut len: ffi::Py_ssize_t = 0;
     // SAFETY: `s` is a live `str` (we hold the GIL through `s`); the
     // returned buffer belongs to `s` and lives as long as it does, which
-    // the borrow of `s` in the return type expresses.
-    let p = unsafe { PyUnicode_AsUTF8AndSize(s.as_ptr(), &mut len) };
+    // the borrow of `s` in the return type expresses. The UTF-8 form is
+    // cached in the string object, so an ASCII string costs no copy.
+    let p = unsafe { ffi::PyUnicode_AsUTF8AndSize(s.as_ptr(), &mut len) };
     if p.is_null() {
         // A `str` with lone surrogates: pickle writes it with
         // "surrogatepass"; leave it to pickle.
@@ -449,4 +440,36 @@ impl<'a> Reader<'a> {
     fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
         self.take(N)?.try_into().ok()
     }
+}
+
+/// Pickles `obj` into `out` (cleared first): this module's encoder for the
+/// built-in items it handles, `pickle.dumps(obj, 5)` for the rest. The one
+/// way the package turns an object into bytes.
+pub(crate) fn dump(py: Python<'_>, obj: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> PyResult<()> {
+    if dumps_into(obj, out) {
+        return Ok(());
+    }
+    let data = pickle(py, "dumps")?.call1((obj, 5))?;
+    out.clear();
+    out.extend_from_slice(data.cast::<pyo3::types::PyBytes>()?.as_bytes());
+    Ok(())
+}
+
+/// The object pickled in `data`: [`loads`], else `pickle.loads`.
+pub(crate) fn load<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    match loads(py, data)? {
+        Some(obj) => Ok(obj),
+        None => pickle(py, "loads")?.call1((pyo3::types::PyBytes::new(py, data),)),
+    }
+}
+
+/// Unpickles with `pickle.loads`, pickles with `pickle.dumps(obj, 5)`.
+fn pickle<'py>(py: Python<'py>, func: &str) -> PyResult<Bound<'py, PyAny>> {
+    static DUMPS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    static LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let cell = if func == "dumps" { &DUMPS } else { &LOADS };
+    Ok(cell
+        .get_or_try_init(py, || py.import("pickle")?.getattr(func).map(Bound::unbind))?
+        .bind(py)
+        .clone())
 }

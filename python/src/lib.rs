@@ -28,11 +28,13 @@ mod wait;
 fn _shmkit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<value::Value>()?;
     m.add_class::<array::Array>()?;
-    m.add_class::<lock::WriterLock>()?;
+    m.add_class::<lock::RLock>()?;
     m.add_class::<locks::Lock>()?;
     m.add_class::<locks::Event>()?;
     m.add_class::<locks::Semaphore>()?;
     m.add_class::<locks::BoundedSemaphore>()?;
+    m.add_class::<locks::Condition>()?;
+    m.add_class::<locks::Barrier>()?;
     m.add_class::<pipe::Connection>()?;
     m.add_class::<queue::Queue>()?;
     m.add_class::<queue::JoinableQueue>()?;

@@ -1,5 +1,6 @@
-//! `get_lock()`: the writer lock of a `Value` or `Array` as a Python
-//! re-entrant lock (multiprocessing's default, an `RLock`).
+//! `shmkit.RLock`: a named re-entrant lock (`shmkit::lock::RLock`), and
+//! what `get_lock()` returns: the writer lock of a `Value` or `Array` as the
+//! same Python class (multiprocessing's `get_lock()` returns an `RLock`).
 //!
 //! shmkit's guards (`ValueGuard`, `ArrayGuard`) borrow their handle and must
 //! be released by the thread that took them (they are neither `Send` nor
@@ -13,6 +14,7 @@
 
 use std::any::Any;
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,12 +22,30 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use shmkit::{Array, ArrayGuard, Element, LockTimeout, Value, ValueGuard};
 
+use crate::errors::AttachResult;
+use crate::value::How;
 use crate::wait;
 
-/// A handle whose writer lock can be held: `Value<T>` or `Array<T>`.
+/// A handle whose lock can be held: a lock, or the writer lock of a
+/// `Value<T>` or `Array<T>`.
 pub(crate) trait HasLock: Send + Sync + 'static {
     type Guard<'a>;
     fn lock_timeout(&self, timeout: Duration) -> Result<Self::Guard<'_>, LockTimeout>;
+    /// Whether `guard` took the lock over from a holder that died (false
+    /// where the handle does not say).
+    fn died(_guard: &Self::Guard<'_>) -> bool {
+        false
+    }
+}
+
+impl HasLock for shmkit::lock::RLock {
+    type Guard<'a> = shmkit::lock::RLockGuard<'a>;
+    fn lock_timeout(&self, timeout: Duration) -> Result<Self::Guard<'_>, LockTimeout> {
+        shmkit::lock::RLock::lock_timeout(self, timeout)
+    }
+    fn died(guard: &Self::Guard<'_>) -> bool {
+        guard.previous_holder_died()
+    }
 }
 
 impl<T: Element> HasLock for Value<T> {
@@ -72,9 +92,9 @@ pub(crate) fn key<H>(handle: &Arc<H>) -> usize {
     Arc::as_ptr(handle) as *const () as usize
 }
 
-/// Takes `handle`'s writer lock within `timeout` and parks the guard in this
-/// thread's registry.
-pub(crate) fn park<H: HasLock>(handle: &Arc<H>, timeout: Duration) -> Result<(), LockTimeout> {
+/// Takes `handle`'s lock within `timeout` and parks the guard in this
+/// thread's registry; whether it was taken over from a holder that died.
+pub(crate) fn park<H: HasLock>(handle: &Arc<H>, timeout: Duration) -> Result<bool, LockTimeout> {
     let owner = Arc::clone(handle);
     // SAFETY: the reference is only used to build the guard parked beside
     // `owner`, an `Arc` of the same handle: the handle stays alive and does
@@ -85,6 +105,7 @@ pub(crate) fn park<H: HasLock>(handle: &Arc<H>, timeout: Duration) -> Result<(),
     // call.
     let this: &'static H = unsafe { &*Arc::as_ptr(&owner) };
     let guard = this.lock_timeout(timeout)?;
+    let died = H::died(&guard);
     let parked: Box<dyn Any> = Box::new(Parked::<H> {
         guard,
         _owner: owner,
@@ -96,7 +117,7 @@ pub(crate) fn park<H: HasLock>(handle: &Arc<H>, timeout: Duration) -> Result<(),
             parked,
         })
     });
-    Ok(())
+    Ok(died)
 }
 
 /// Runs `f` with this thread's guard of `handle`, if this thread holds its
@@ -144,43 +165,76 @@ pub(crate) fn leave(k: usize) -> PyResult<()> {
 /// What the Python lock needs of a handle, as a trait object.
 pub(crate) trait Lockable: Send + Sync {
     fn key(&self) -> usize;
-    fn park(&self, timeout: Duration) -> Result<(), LockTimeout>;
+    fn park(&self, timeout: Duration) -> Result<bool, LockTimeout>;
 }
 
 impl<H: HasLock> Lockable for Arc<H> {
     fn key(&self) -> usize {
         key(self)
     }
-    fn park(&self, timeout: Duration) -> Result<(), LockTimeout> {
+    fn park(&self, timeout: Duration) -> Result<bool, LockTimeout> {
         park(self, timeout)
     }
 }
 
-/// The writer lock of a shared `Value` or `Array`, from `get_lock()`: a
-/// re-entrant lock across processes, like multiprocessing's `RLock`.
+/// `RLock(name, *, create=None)`: a re-entrant lock shared by name between
+/// processes, with `threading.RLock`'s and `multiprocessing.RLock`'s
+/// methods; also what `Value.get_lock()` and `Array.get_lock()` return
+/// (the value's writer lock).
+///
+/// `create=None` attaches to the lock if it exists and creates it if not;
+/// `True` only creates (`AlreadyExistsError`), `False` only attaches
+/// (`NotFoundError`). Rust's `shmkit::lock::RLock` opens the same name.
+///
+/// The thread that holds it may acquire it again; it is free after as many
+/// releases as acquisitions, which must come from the thread that
+/// acquired it (`RuntimeError` otherwise, as `RLock` raises). A process
+/// that dies holding it does not wedge it: the next acquirer takes it over
+/// (within the liveness interval) and finds `previous_holder_died` true.
 ///
 /// `with v.get_lock(): v.value += 1` makes the read-modify-write atomic
 /// among everyone who takes the lock. Reading or setting `.value` (or one
-/// element) alone is atomic without it. The lock is taken over from a
-/// process that died holding it. It must be released by the thread that
-/// acquired it.
-#[pyclass(frozen, module = "shmkit")]
-pub struct WriterLock {
+/// element) alone is atomic without it.
+#[pyclass(frozen, module = "shmkit", name = "RLock")]
+pub struct RLock {
     handle: Box<dyn Lockable>,
     name: String,
+    /// Whether the last first acquisition through this object took the
+    /// lock over from a holder that died.
+    died: AtomicBool,
 }
 
-impl WriterLock {
-    pub(crate) fn new<H: HasLock>(handle: Arc<H>, name: &str) -> WriterLock {
-        WriterLock {
+impl RLock {
+    pub(crate) fn new<H: HasLock>(handle: Arc<H>, name: &str) -> RLock {
+        RLock {
             handle: Box::new(handle),
             name: name.to_owned(),
+            died: AtomicBool::new(false),
         }
+    }
+
+    fn took(&self, died: bool) -> bool {
+        // Relaxed: information about this object's own acquisitions.
+        self.died.store(died, Ordering::Relaxed);
+        true
     }
 }
 
 #[pymethods]
-impl WriterLock {
+impl RLock {
+    #[new]
+    #[pyo3(signature = (name, *, create=None))]
+    fn open(py: Python<'_>, name: &str, create: Option<bool>) -> PyResult<RLock> {
+        use shmkit::lock::RLock as L;
+        let handle = match How::of(create) {
+            How::Create => L::create(name),
+            How::Open => L::open(name),
+            How::OpenOrCreate => L::open_or_create(name),
+        }
+        .py(py)?;
+        Ok(RLock::new(Arc::new(handle), name))
+    }
+
     /// Acquires the lock, waiting as long as `block` and `timeout` say
     /// (`timeout=None` or `-1`: no limit). Returns whether it was acquired.
     /// Re-entrant: a thread that holds it acquires it again at once.
@@ -190,8 +244,8 @@ impl WriterLock {
         if reenter(k) {
             return Ok(true);
         }
-        if self.handle.park(Duration::ZERO).is_ok() {
-            return Ok(true);
+        if let Ok(died) = self.handle.park(Duration::ZERO) {
+            return Ok(self.took(died));
         }
         if !block {
             return Ok(false);
@@ -210,7 +264,7 @@ impl WriterLock {
         // `detach` runs on this thread.
         let handle = &self.handle;
         let got = wait::blocking(py, deadline, |slice| handle.park(slice).ok())?;
-        Ok(got.is_some())
+        Ok(got.is_some_and(|died| self.took(died)))
     }
 
     /// Releases the lock once; the last release of a re-entered lock frees
@@ -229,6 +283,20 @@ impl WriterLock {
         Ok(false)
     }
 
+    /// Whether the last acquisition through this object that took the lock
+    /// (not a re-entry) took it over from a process that died holding it:
+    /// what it protects may be half updated.
+    #[getter]
+    fn previous_holder_died(&self) -> bool {
+        self.died.load(Ordering::Relaxed)
+    }
+
+    /// The segment name.
+    #[getter]
+    fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Whether this thread holds the lock.
     fn _is_owned(&self) -> bool {
         let k = self.handle.key();
@@ -241,6 +309,6 @@ impl WriterLock {
         } else {
             "not held by this thread"
         };
-        format!("<shmkit.WriterLock of {:?}, {state}>", self.name)
+        format!("<shmkit.RLock {:?}, {state}>", self.name)
     }
 }

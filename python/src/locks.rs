@@ -32,7 +32,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -479,5 +479,338 @@ impl BoundedSemaphore {
             ));
         }
         Ok(PyClassInitializer::from(Semaphore::of(handle)).add_subclass(BoundedSemaphore))
+    }
+}
+
+/// `Condition(name, lock=None, *, create=None)`: a condition variable shared
+/// by name between processes, with `threading.Condition`'s and
+/// `multiprocessing.Condition`'s methods, over a `shmkit.Lock`.
+///
+/// `lock` is the `shmkit.Lock` every party uses with this condition; with
+/// `None`, the lock named `name + ".lock"` (attached, or created if
+/// missing). Rust's `shmkit::lock::Condition` and `Lock` open the same two
+/// names. `create` as for `Lock`, for the condition itself.
+///
+/// Differences from `threading.Condition`: the default lock is a `Lock`,
+/// not an `RLock`; `notify(n)` wakes every waiter (each re-checks what it
+/// waits for: use `wait_for`, or `wait` in a loop, as the threading docs
+/// advise); a `wait` also ends, returning False, when no other process is
+/// attached to the condition to notify it.
+#[pyclass(frozen, module = "shmkit")]
+pub struct Condition {
+    cond: Arc<shmkit::lock::Condition>,
+    lock: Py<Lock>,
+}
+
+/// How a Python wait ended.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    Notified,
+    TimedOut,
+    /// Nobody else is attached to notify.
+    Alone,
+}
+
+impl Condition {
+    /// The protocol's wait: note the entry under the lock, release it, wait
+    /// in slices until `deadline`, retake the lock whatever happened.
+    fn wait_until(&self, py: Python<'_>, deadline: Deadline) -> PyResult<Ended> {
+        use shmkit::lock::Wake;
+        let lock = self.lock.get();
+        let mut waiting =
+            parked::with_guard(&lock.handle, |held| self.cond.begin_wait(&held._guard))
+                .ok_or_else(|| PyRuntimeError::new_err("cannot wait on un-acquired lock"))?;
+        lock.release()?;
+        let cond = &self.cond;
+        let woke = wait::blocking(py, deadline, |slice| {
+            match cond.wait_notified(&mut waiting, Some(Instant::now() + slice)) {
+                Wake::TimedOut => None,
+                Wake::Alone => Some(Ended::Alone),
+                _ => Some(Ended::Notified),
+            }
+        });
+        // Held again on every way out, as threading's wait does; an
+        // interruption meanwhile is raised once the lock is back.
+        let mut interrupted = None;
+        loop {
+            match wait::blocking(py, None, |slice| lock.park(slice).then_some(())) {
+                Ok(_) => break,
+                Err(e) => {
+                    interrupted.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = interrupted {
+            return Err(e);
+        }
+        Ok(woke?.unwrap_or(Ended::TimedOut))
+    }
+}
+
+#[pymethods]
+impl Condition {
+    #[new]
+    #[pyo3(signature = (name, lock=None, *, create=None))]
+    fn new(
+        py: Python<'_>,
+        name: &str,
+        lock: Option<Py<Lock>>,
+        create: Option<bool>,
+    ) -> PyResult<Condition> {
+        use shmkit::lock::Condition as C;
+        let cond = match How::of(create) {
+            How::Create => C::create(name),
+            How::Open => C::open(name),
+            How::OpenOrCreate => C::open_or_create(name),
+        }
+        .py(py)?;
+        let lock = match lock {
+            Some(lock) => lock,
+            None => Py::new(py, Lock::new(py, &format!("{name}.lock"), None)?)?,
+        };
+        Ok(Condition {
+            cond: Arc::new(cond),
+            lock,
+        })
+    }
+
+    /// Acquires the underlying lock (`Lock.acquire`'s arguments).
+    #[pyo3(signature = (block=true, timeout=None))]
+    fn acquire(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<bool> {
+        self.lock.get().acquire(py, block, timeout)
+    }
+
+    /// Releases the underlying lock.
+    fn release(&self) -> PyResult<()> {
+        self.lock.get().release()
+    }
+
+    /// Releases the lock, waits until notified or `timeout` seconds pass
+    /// (`None`: no limit), and acquires the lock again. Returns False if
+    /// the time ran out, or if no other process is attached to the
+    /// condition (nobody is left to notify); True otherwise. `RuntimeError`
+    /// if this thread does not hold the lock.
+    #[pyo3(signature = (timeout=None))]
+    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+        let deadline = wait::deadline_or_now(timeout);
+        Ok(self.wait_until(py, deadline)? == Ended::Notified)
+    }
+
+    /// Waits until `predicate()` is true (checked with the lock held, first
+    /// before any wait), or `timeout` seconds pass, or no other process is
+    /// attached to notify; returns the predicate's last value.
+    #[pyo3(signature = (predicate, timeout=None))]
+    fn wait_for(
+        &self,
+        py: Python<'_>,
+        predicate: &Bound<'_, PyAny>,
+        timeout: Option<f64>,
+    ) -> PyResult<Py<PyAny>> {
+        let deadline = wait::deadline_or_now(timeout);
+        loop {
+            let result = predicate.call0()?;
+            if result.is_truthy()? || deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(result.unbind());
+            }
+            if self.wait_until(py, deadline)? == Ended::Alone {
+                return Ok(predicate.call0()?.unbind());
+            }
+        }
+    }
+
+    /// Wakes the waiters. shmkit wakes every waiter whatever `n` is (each
+    /// re-checks what it waits for); `n` is accepted for threading's
+    /// signature. `RuntimeError` if this thread does not hold the lock.
+    #[pyo3(signature = (n=1))]
+    fn notify(&self, n: i64) -> PyResult<()> {
+        let _ = n;
+        self.notify_all()
+    }
+
+    /// Wakes every waiter. `RuntimeError` if this thread does not hold the
+    /// lock.
+    fn notify_all(&self) -> PyResult<()> {
+        if !self.lock.get().held_here() {
+            return Err(PyRuntimeError::new_err("cannot notify on un-acquired lock"));
+        }
+        self.cond.notify_all();
+        Ok(())
+    }
+
+    /// The underlying lock.
+    #[getter]
+    fn lock(&self, py: Python<'_>) -> Py<Lock> {
+        self.lock.clone_ref(py)
+    }
+
+    /// The segment name.
+    #[getter]
+    fn name(&self) -> &str {
+        self.cond.name()
+    }
+
+    fn __enter__(&self, py: Python<'_>) -> PyResult<bool> {
+        self.acquire(py, true, None)
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, _args: &Bound<'_, PyTuple>) -> PyResult<bool> {
+        self.release()?;
+        Ok(false)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<shmkit.Condition {:?} over {:?}>",
+            self.cond.name(),
+            self.lock.get().handle.lock.name()
+        )
+    }
+}
+
+/// `Barrier(name, parties=None, timeout=None, *, create=None)`: `parties`
+/// waits across all processes meet, with `threading.Barrier`'s and
+/// `multiprocessing.Barrier`'s methods.
+///
+/// `parties` is required to create the barrier; when attaching to an
+/// existing one it may be left out, and if given must match
+/// (`InvalidArgumentError`). `timeout` is the default of `wait()`.
+/// `create` as for `Lock`.
+///
+/// A process that dies attached to the barrier breaks it: every wait in
+/// progress and to come raises `BrokenBarrierError` (within the liveness
+/// interval). There is no `action` (a callable run before the others are
+/// released cannot be run across processes by this protocol) and no
+/// `reset()`: a broken barrier stays broken; remove it and create it
+/// again.
+#[pyclass(frozen, module = "shmkit")]
+pub struct Barrier {
+    handle: Arc<shmkit::lock::Barrier>,
+    timeout: Option<f64>,
+}
+
+/// `shmkit.BrokenBarrierError` (a `threading.BrokenBarrierError`).
+fn broken_barrier(py: Python<'_>, e: shmkit::lock::BrokenBarrier) -> PyErr {
+    let segment = pyo3::types::PyString::new(py, &e.name).into_any();
+    errors::raise(
+        py,
+        "BrokenBarrierError",
+        (e.to_string(),),
+        &[("segment", segment)],
+    )
+}
+
+#[pymethods]
+impl Barrier {
+    #[new]
+    #[pyo3(signature = (name, parties=None, timeout=None, *, create=None))]
+    fn new(
+        py: Python<'_>,
+        name: &str,
+        parties: Option<i64>,
+        timeout: Option<f64>,
+        create: Option<bool>,
+    ) -> PyResult<Barrier> {
+        use shmkit::lock::Barrier as B;
+        let wanted = match parties {
+            Some(p) if p < 1 => {
+                return Err(PyValueError::new_err("a barrier needs at least one party"))
+            }
+            p => p.map(|p| p as u64),
+        };
+        let handle = match (How::of(create), wanted) {
+            (How::Open, _) | (How::OpenOrCreate, None) => B::open(name),
+            (How::Create, Some(p)) => B::create(name, p),
+            (How::OpenOrCreate, Some(p)) => B::open_or_create(name, p),
+            (How::Create, None) => {
+                return Err(PyValueError::new_err(
+                    "parties is required to create a barrier",
+                ))
+            }
+        }
+        .py(py)?;
+        if let Some(p) = wanted.filter(|&p| p != handle.parties()) {
+            let msg = format!("barrier {name:?} has {} parties, not {p}", handle.parties());
+            let segment = pyo3::types::PyString::new(py, name).into_any();
+            return Err(errors::raise(
+                py,
+                "InvalidArgumentError",
+                (msg,),
+                &[("segment", segment)],
+            ));
+        }
+        Ok(Barrier {
+            handle: Arc::new(handle),
+            timeout,
+        })
+    }
+
+    /// Waits until `parties` waits have arrived, then all return. Returns
+    /// this arrival's place in its generation, `0..parties` (the last to
+    /// arrive gets `parties - 1`). `BrokenBarrierError` if the barrier is
+    /// or becomes broken; if `timeout` (default: the constructor's) runs
+    /// out first, or the wait is interrupted (Ctrl-C), the barrier breaks
+    /// for everyone, as threading's does.
+    #[pyo3(signature = (timeout=None))]
+    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<u64> {
+        let deadline = wait::deadline_or_now(timeout.or(self.timeout));
+        let b = &self.handle;
+        let mut arrived = b.arrive().map_err(|e| broken_barrier(py, e))?;
+        let passed = wait::blocking(py, deadline, |slice| {
+            match b.wait_passed(&mut arrived, Some(Instant::now() + slice)) {
+                Ok(false) => None,
+                Ok(true) => Some(Ok(())),
+                Err(e) => Some(Err(e)),
+            }
+        });
+        match passed {
+            Ok(Some(Ok(()))) => Ok(arrived.index()),
+            Ok(Some(Err(e))) => Err(broken_barrier(py, e)),
+            // Threading's rule: a wait that times out breaks it.
+            Ok(None) => Err(broken_barrier(py, b.abandon(arrived))),
+            Err(interrupted) => {
+                b.abandon(arrived);
+                Err(interrupted)
+            }
+        }
+    }
+
+    /// Breaks the barrier: every wait in progress and to come raises
+    /// `BrokenBarrierError`.
+    fn abort(&self) {
+        self.handle.abort();
+    }
+
+    /// Parties per generation.
+    #[getter]
+    fn parties(&self) -> u64 {
+        self.handle.parties()
+    }
+
+    /// Waits in progress in the current generation.
+    #[getter]
+    fn n_waiting(&self) -> u64 {
+        self.handle.n_waiting()
+    }
+
+    /// Whether the barrier is broken.
+    #[getter]
+    fn broken(&self) -> bool {
+        self.handle.is_broken()
+    }
+
+    /// The segment name.
+    #[getter]
+    fn name(&self) -> &str {
+        self.handle.name()
+    }
+
+    fn __repr__(&self) -> String {
+        let state = if self.broken() {
+            "broken".to_owned()
+        } else {
+            format!("{}/{} waiting", self.n_waiting(), self.parties())
+        };
+        format!("<shmkit.Barrier {:?} {state}>", self.handle.name())
     }
 }

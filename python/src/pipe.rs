@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyTuple};
 use shmkit::pipe::{Duplex, Receiver, RecvError, SendError, Sender};
 
 use crate::errors::{self, AttachResult};
+use crate::fastpickle;
 use crate::value::How;
 use crate::wait::{self, Deadline};
 
@@ -180,17 +180,6 @@ impl Connection {
     }
 }
 
-/// Unpickles with `pickle.loads`, pickles with `pickle.dumps(obj, 5)`.
-pub(crate) fn pickle<'py>(py: Python<'py>, func: &str) -> PyResult<Bound<'py, PyAny>> {
-    static DUMPS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    static LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    let cell = if func == "dumps" { &DUMPS } else { &LOADS };
-    Ok(cell
-        .get_or_try_init(py, || py.import("pickle")?.getattr(func).map(Bound::unbind))?
-        .bind(py)
-        .clone())
-}
-
 /// `obj[offset:offset + size]` as a contiguous byte view, with
 /// multiprocessing's checks of `offset` and `size`.
 pub(crate) fn byte_view<'py>(
@@ -299,9 +288,10 @@ impl Connection {
     #[pyo3(signature = (obj, *, timeout=None))]
     fn send(&self, py: Python<'_>, obj: &Bound<'_, PyAny>, timeout: Option<f64>) -> PyResult<()> {
         let deadline = wait::deadline(timeout)?;
-        let data = pickle(py, "dumps")?.call1((obj, 5))?;
-        let data = data.cast::<PyBytes>()?;
-        self.send_slice(py, data.as_bytes(), deadline)
+        crate::queue::with_scratch(|buf| {
+            fastpickle::dump(py, obj, buf)?;
+            self.send_slice(py, buf, deadline)
+        })
     }
 
     /// Sends `buf[offset:offset + size]` (any bytes-like object) as one
@@ -333,7 +323,7 @@ impl Connection {
     fn recv<'py>(&self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
         let deadline = wait::deadline(timeout)?;
         let data = self.recv_message(py, None, deadline)?;
-        pickle(py, "loads")?.call1((data,))
+        fastpickle::load(py, data.as_bytes())
     }
 
     /// Receives the next message as `bytes`. A message longer than
@@ -385,7 +375,7 @@ impl Connection {
             return Ok(0);
         }
         // Through a `bytes` object: without the buffer protocol in the
-        // stable ABI of Python 3.9, the memoryview copies it in.
+        // stable ABI before Python 3.11, the memoryview copies it in.
         let msg = PyBytes::new_with(py, n, |out| {
             rx.try_recv_bytes_into(out)
                 .map(|_| ())

@@ -18,7 +18,7 @@ use shmkit::mpmc::{
 
 use crate::errors::{self, AttachResult};
 use crate::fastpickle;
-use crate::pipe::{byte_view, lock_detached, pickle};
+use crate::pipe::{byte_view, lock_detached};
 use crate::value::How;
 use crate::wait::{self, Deadline};
 
@@ -41,7 +41,7 @@ thread_local! {
     static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
 }
 
-fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
     let mut buf = SCRATCH.take();
     let r = f(&mut buf);
     SCRATCH.set(buf);
@@ -358,11 +358,8 @@ impl Queue {
             return self.put_bytes(py, b.cast::<PyBytes>()?.as_bytes(), deadline);
         }
         with_scratch(|buf| {
-            if fastpickle::dumps_into(obj, buf) {
-                return self.put_bytes(py, buf, deadline);
-            }
-            let data = pickle(py, "dumps")?.call1((obj, 5))?;
-            self.put_bytes(py, data.cast::<PyBytes>()?.as_bytes(), deadline)
+            fastpickle::dump(py, obj, buf)?;
+            self.put_bytes(py, buf, deadline)
         })
     }
 
@@ -371,10 +368,7 @@ impl Queue {
         if self.raw {
             return Ok(PyBytes::new(py, data).into_any());
         }
-        match fastpickle::loads(py, data)? {
-            Some(obj) => Ok(obj),
-            None => pickle(py, "loads")?.call1((PyBytes::new(py, data),)),
-        }
+        fastpickle::load(py, data)
     }
 
     fn put_bytes(&self, py: Python<'_>, msg: &[u8], deadline: Option<Deadline>) -> PyResult<()> {

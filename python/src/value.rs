@@ -7,14 +7,14 @@ use pyo3::types::PyTuple;
 use shmkit::bytemuck::Zeroable;
 
 use crate::errors::AttachResult;
-use crate::lock::WriterLock;
+use crate::lock::RLock;
 use crate::typecode::{self, Scalar, Visit};
 
 /// What `shmkit.Value` needs of a `shmkit::Value<T>`, whatever `T`.
 trait AnyValue: Send + Sync {
     fn get<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>>;
     fn set(&self, v: &Bound<'_, PyAny>) -> PyResult<()>;
-    fn lock(&self) -> WriterLock;
+    fn lock(&self) -> RLock;
     fn name(&self) -> &str;
     fn typecode(&self) -> char;
 }
@@ -32,8 +32,8 @@ impl<S: Scalar> AnyValue for Typed<S> {
         self.0.store(v);
         Ok(())
     }
-    fn lock(&self) -> WriterLock {
-        WriterLock::new(Arc::clone(&self.0), self.0.name())
+    fn lock(&self) -> RLock {
+        RLock::new(Arc::clone(&self.0), self.0.name())
     }
     fn name(&self) -> &str {
         self.0.name()
@@ -148,8 +148,8 @@ impl Value {
     }
 
     /// The segment's writer lock, a re-entrant lock shared by every process
-    /// attached to the value (see `WriterLock`). Only with `lock=True`.
-    fn get_lock(&self) -> PyResult<WriterLock> {
+    /// attached to the value (see `RLock`). Only with `lock=True`.
+    fn get_lock(&self) -> PyResult<RLock> {
         if !self.lock {
             return Err(pyo3::exceptions::PyAttributeError::new_err(
                 "this Value was made with lock=False: it has no get_lock()",

@@ -13,9 +13,8 @@ use crate::element::Element;
 use crate::error::{Error, Kind, LockTimeout};
 use crate::options::Options;
 use crate::segment::{Attach, ElemType, Segment, Spec};
-use crate::sync::liveness::Witness;
-use crate::sync::lock::{self, Busy, Held, Local};
-use crate::sync::wait::{deadline_in, WaitStrategy};
+use crate::sync::lock::{self, Acquire, Busy, Held, Local};
+use crate::sync::wait::WaitStrategy;
 
 /// Optimistic snapshot attempts before a snapshot reads under the writer
 /// lock. Each attempt copies the whole range, so give up sooner than a
@@ -161,6 +160,36 @@ impl<T: Element> fmt::Debug for Array<T> {
     }
 }
 
+impl<T: Element> Acquire for Array<T> {
+    type Guard<'a>
+        = ArrayGuard<'a, T>
+    where
+        Self: 'a;
+
+    /// The writer lock, waiting until `deadline` (`None`: as long as it
+    /// takes); a range write left open by a holder that is gone is closed.
+    #[inline]
+    fn lock_until(&self, deadline: Option<Instant>) -> Result<ArrayGuard<'_, T>, Busy> {
+        let table = self.table();
+        let held = lock::lock(
+            &table.ctl.lock,
+            &self.seg,
+            &self.local,
+            self.wait,
+            self.liveness,
+            deadline,
+        )?;
+        if held.was_stolen() {
+            table.recover(&held);
+        }
+        Ok(ArrayGuard { array: self, held })
+    }
+
+    fn segment(&self) -> &Segment {
+        &self.seg
+    }
+}
+
 impl<T: Element> Array<T> {
     const SIZE: usize = core::mem::size_of::<T>();
     const IN_WORD: bool = word::fits(Self::SIZE);
@@ -286,30 +315,6 @@ impl<T: Element> Array<T> {
         }
     }
 
-    /// The writer lock, waiting until `deadline` (`None`: as long as it
-    /// takes); a range write left open by a holder that is gone is closed.
-    #[inline]
-    fn lock_until(&self, deadline: Option<Instant>) -> Result<ArrayGuard<'_, T>, Busy> {
-        let table = self.table();
-        let held = lock::lock(
-            &table.ctl.lock,
-            &self.seg,
-            &self.local,
-            self.wait,
-            self.liveness,
-            deadline,
-        )?;
-        if held.was_stolen() {
-            table.recover(&held);
-        }
-        Ok(ArrayGuard { array: self, held })
-    }
-
-    #[cold]
-    fn timed_out(&self, busy: Busy) -> LockTimeout {
-        LockTimeout::new(self.name(), self.seg.holder_pid(busy.holder))
-    }
-
     /// Takes the array's writer lock, waiting as long as another live
     /// handle holds it (see "Waiting" in the type docs), and returns a guard
     /// through which this thread reads and writes without waiting until it
@@ -336,12 +341,7 @@ impl<T: Element> Array<T> {
     /// ```
     #[inline]
     pub fn lock(&self) -> ArrayGuard<'_, T> {
-        loop {
-            // Without a deadline the wait only ends with the lock held.
-            if let Ok(g) = self.lock_until(None) {
-                return g;
-            }
-        }
+        self.lock_forever()
     }
 
     /// [`Array::lock`], waiting at most `timeout`: fails with
@@ -349,15 +349,13 @@ impl<T: Element> Array<T> {
     /// holds the lock all that time. A holder found gone is taken over even
     /// at the deadline.
     pub fn lock_timeout(&self, timeout: Duration) -> Result<ArrayGuard<'_, T>, LockTimeout> {
-        self.lock_until(Some(deadline_in(timeout)))
-            .map_err(|b| self.timed_out(b))
+        self.lock_within(timeout)
     }
 
     /// [`Array::lock`] if the lock can be had without waiting: free, or held
     /// by nobody alive (one liveness check, a system call, when it is held).
     pub fn try_lock(&self) -> Result<ArrayGuard<'_, T>, LockTimeout> {
-        self.lock_until(Some(Instant::now()))
-            .map_err(|b| self.timed_out(b))
+        self.lock_now()
     }
 
     /// A cell's value: optimistic reads, then one read under the lock.

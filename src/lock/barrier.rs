@@ -268,10 +268,11 @@ impl Control {
 }
 
 #[cfg(not(loom))]
-pub use handle::Barrier;
+pub use handle::{Arrived, Barrier};
 
 #[cfg(not(loom))]
 mod handle {
+    use std::cell::Cell;
     use std::time::{Duration, Instant};
 
     use super::{Arrival, BrokenBarrier, Control, Standing, BROKEN};
@@ -279,11 +280,37 @@ mod handle {
     use crate::options::Options;
     use crate::segment::{Attach, Segment};
     use crate::sync::liveness::Witness;
-    use crate::sync::wait::{wait, WaitStrategy, Waited};
+    use crate::sync::wait::{deadline_in, wait, WaitStrategy, Waited};
 
     /// How long a waiter waits before its first look at the members (if
     /// the liveness interval is longer), as `sync::lock`'s first check.
     const FIRST_CHECK: Duration = Duration::from_millis(1);
+
+    /// An arrival at a [`Barrier`] ([`Barrier::arrive`]): its place in
+    /// its generation, and the wait's state between slices.
+    #[derive(Debug)]
+    pub struct Arrived {
+        /// The state the arrival found; `None` for the leader, whose
+        /// arrival passed the generation.
+        at: Option<u64>,
+        index: u64,
+        next_check: Instant,
+    }
+
+    impl Arrived {
+        /// The arrival's place in its generation, `0..parties` (Python's
+        /// `Barrier.wait()` result): the leader's is `parties - 1`. A
+        /// forged state word can make two arrivals share a place.
+        pub fn index(&self) -> u64 {
+            self.index
+        }
+
+        /// Whether this arrival was the last of its generation, which it
+        /// passed (exactly one per generation).
+        pub fn is_leader(&self) -> bool {
+            self.at.is_none()
+        }
+    }
 
     /// A named barrier between processes: Python's
     /// `multiprocessing.Barrier(parties)` for unrelated processes. Each
@@ -419,33 +446,103 @@ mod handle {
         /// becomes broken before the generation passes (see "Parties and
         /// deaths" in the type docs).
         pub fn wait(&self) -> Result<bool, BrokenBarrier> {
-            let ctl = self.control();
-            let at = match ctl.arrive() {
-                Arrival::Led => return Ok(true),
+            let mut arrived = self.arrive()?;
+            // Unbounded in time, bounded by the parties' lives: a dead
+            // member breaks the barrier at the next check.
+            self.wait_passed(&mut arrived, None)?;
+            Ok(arrived.is_leader())
+        }
+
+        /// [`Barrier::wait`] for at most `timeout`. If the generation has
+        /// not passed by then, the barrier breaks, for this caller and
+        /// every other party ([`BrokenBarrier`]), as Python's
+        /// `Barrier.wait(timeout)` breaks it: the parties can no longer
+        /// agree on who arrived in time.
+        pub fn wait_timeout(&self, timeout: Duration) -> Result<bool, BrokenBarrier> {
+            let mut arrived = self.arrive()?;
+            if !self.wait_passed(&mut arrived, Some(deadline_in(timeout)))? {
+                return Err(self.abandon(arrived));
+            }
+            Ok(arrived.is_leader())
+        }
+
+        /// Gives up an arrival whose generation has not passed: an arrival
+        /// cannot be taken back, so this breaks the barrier (for every
+        /// party, as [`abort`](Barrier::abort)) and returns the error the
+        /// other parties get.
+        pub fn abandon(&self, arrived: Arrived) -> BrokenBarrier {
+            let _ = arrived;
+            self.abort();
+            self.broken()
+        }
+
+        /// The first of the two steps of [`Barrier::wait`], for a caller
+        /// that must do something between slices of a long wait (a
+        /// language binding looking for signals, an event loop): counts
+        /// this arrival in the current generation. Then call
+        /// [`wait_passed`](Barrier::wait_passed) until it returns
+        /// `Ok(true)` or an error. An arrival cannot be taken back: a
+        /// caller that gives up [`abandon`](Barrier::abandon)s it, which
+        /// breaks the barrier.
+        pub fn arrive(&self) -> Result<Arrived, BrokenBarrier> {
+            let parties = self.parties();
+            let (at, index) = match self.control().arrive() {
+                Arrival::Led => (None, parties - 1),
                 Arrival::Broken => return Err(self.broken()),
-                Arrival::Waiting(at) => at,
+                Arrival::Waiting(at) => (Some(at), at & super::ARRIVED),
             };
+            Ok(Arrived {
+                at,
+                index,
+                next_check: Instant::now() + self.liveness.min(FIRST_CHECK),
+            })
+        }
+
+        /// The second step (see [`arrive`](Barrier::arrive)): waits until
+        /// the generation of `arrived` passes (`Ok(true)`), the barrier
+        /// breaks ([`BrokenBarrier`]), or `deadline` passes (`Ok(false)`;
+        /// `None`: no limit). May be called again after `Ok(false)`.
+        pub fn wait_passed(
+            &self,
+            arrived: &mut Arrived,
+            deadline: Option<Instant>,
+        ) -> Result<bool, BrokenBarrier> {
+            let Some(at) = arrived.at else {
+                return Ok(true);
+            };
+            let ctl = self.control();
             let poll = || ctl.standing(at);
-            let mut next_check = Instant::now() + self.liveness.min(FIRST_CHECK);
+            let next_check = Cell::new(arrived.next_check);
             let check_members = || {
                 let now = Instant::now();
-                if now >= next_check {
-                    next_check = now + self.liveness;
+                if now >= next_check.get() {
+                    next_check.set(now + self.liveness);
                     ctl.check_members(&self.seg);
                 }
             };
-            // Unbounded in time, bounded by the parties' lives: a dead
-            // member breaks the barrier at the next check.
-            match wait(
+            let waited = wait(
                 &ctl.passed,
                 self.wait,
-                None,
+                deadline,
                 self.liveness,
                 poll,
-                check_members,
-            ) {
-                Waited::Ready(Standing::Passed) => Ok(false),
-                Waited::Ready(Standing::Broken) | Waited::TimedOut => Err(self.broken()),
+                &check_members,
+            );
+            arrived.next_check = next_check.get();
+            match waited {
+                Waited::Ready(Standing::Passed) => Ok(true),
+                Waited::Ready(Standing::Broken) => Err(self.broken()),
+                Waited::TimedOut => {
+                    // A slice shorter than the check interval still looks
+                    // at the members once it is due.
+                    check_members();
+                    arrived.next_check = next_check.get();
+                    match ctl.standing(at) {
+                        Some(Standing::Passed) => Ok(true),
+                        Some(Standing::Broken) => Err(self.broken()),
+                        None => Ok(false),
+                    }
+                }
             }
         }
 

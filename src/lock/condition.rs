@@ -107,7 +107,7 @@ impl Control {
 }
 
 #[cfg(not(loom))]
-pub use handle::{Alone, Condition, Wake};
+pub use handle::{Alone, Condition, Waiting, Wake};
 
 #[cfg(not(loom))]
 mod handle {
@@ -142,6 +142,14 @@ mod handle {
     /// guard back with [`Alone::into_guard`].
     pub struct Alone<'a> {
         guard: LockGuard<'a>,
+    }
+
+    /// A wait begun by [`Condition::begin_wait`]: which notifications it
+    /// has seen, and when it next asks whether anyone else is attached.
+    #[derive(Debug)]
+    pub struct Waiting {
+        entry: u64,
+        next_check: Instant,
     }
 
     impl<'a> Alone<'a> {
@@ -297,12 +305,43 @@ mod handle {
             guard: LockGuard<'a>,
             deadline: Option<Instant>,
         ) -> (LockGuard<'a>, Wake) {
-            let ctl = self.control();
-            let entry = ctl.entry();
+            let mut waiting = self.begin_wait(&guard);
             let lock: &'a Lock = guard.handle();
             drop(guard);
+            let wake = self.wait_notified(&mut waiting, deadline);
+            (lock.lock(), wake)
+        }
+
+        /// The first of the three steps of [`Condition::wait`], for a
+        /// caller that releases and retakes the lock itself (a language
+        /// binding, whose lock calls arrive one at a time, or an event
+        /// loop): notes the notifications so far while `guard` holds the
+        /// lock. Then release the lock, call
+        /// [`wait_notified`](Condition::wait_notified) (once, or in as
+        /// many bounded slices as suits), and lock again. A notification
+        /// made after the state changed under the lock is not lost between
+        /// the steps, as in `wait`.
+        pub fn begin_wait(&self, guard: &LockGuard<'_>) -> Waiting {
+            // The guard is evidence that the lock is held: the entry is
+            // read before the caller can release it.
+            let _ = guard;
+            Waiting {
+                entry: self.control().entry(),
+                next_check: Instant::now() + self.liveness,
+            }
+        }
+
+        /// The second step (see [`begin_wait`](Condition::begin_wait)):
+        /// waits, not holding the lock, until a notification came after
+        /// `waiting` began, no other handle is attached alive
+        /// ([`Wake::Alone`]), or `deadline` passes ([`Wake::TimedOut`];
+        /// `None`: no limit). May be called again with the same `waiting`
+        /// after a timeout: a notification in between is still seen.
+        pub fn wait_notified(&self, waiting: &mut Waiting, deadline: Option<Instant>) -> Wake {
+            let ctl = self.control();
+            let entry = waiting.entry;
             let alone = Cell::new(false);
-            let mut next_check = Instant::now() + self.liveness;
+            let next_check = Cell::new(waiting.next_check);
             let poll = || {
                 if ctl.notified_since(entry) {
                     Some(Wake::Notified)
@@ -314,8 +353,8 @@ mod handle {
             };
             let check_peers = || {
                 let now = Instant::now();
-                if now >= next_check {
-                    next_check = now + self.liveness;
+                if now >= next_check.get() {
+                    next_check.set(now + self.liveness);
                     // Unknown (no kernel record) is no evidence of death.
                     alone.set(self.seg.others_attached() == Some(false));
                 }
@@ -328,16 +367,26 @@ mod handle {
                 self.liveness,
                 Duration::ZERO,
                 poll,
-                check_peers,
+                &check_peers,
             );
-            let wake = match waited {
+            waiting.next_check = next_check.get();
+            match waited {
                 Waited::Ready(w) => w,
                 // One last look, so that a notification at the deadline
                 // counts.
                 Waited::TimedOut if ctl.notified_since(entry) => Wake::Notified,
-                Waited::TimedOut => Wake::TimedOut,
-            };
-            (lock.lock(), wake)
+                Waited::TimedOut => {
+                    // A slice that ends before the liveness interval still
+                    // looks once the interval is due.
+                    check_peers();
+                    waiting.next_check = next_check.get();
+                    if alone.get() {
+                        Wake::Alone
+                    } else {
+                        Wake::TimedOut
+                    }
+                }
+            }
         }
 
         /// Releases the lock `guard` holds, waits for a notification, and

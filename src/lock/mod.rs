@@ -38,15 +38,15 @@ mod rlock;
 pub(crate) mod semaphore;
 pub(crate) mod typed;
 
-#[cfg(not(loom))]
-pub use barrier::Barrier;
 pub use barrier::BrokenBarrier;
 #[cfg(not(loom))]
 pub(crate) use barrier::Control as BarrierControl;
 #[cfg(not(loom))]
+pub use barrier::{Arrived, Barrier};
+#[cfg(not(loom))]
 pub(crate) use condition::Control as ConditionControl;
 #[cfg(not(loom))]
-pub use condition::{Alone, Condition, Wake};
+pub use condition::{Alone, Condition, Waiting, Wake};
 #[cfg(not(loom))]
 pub(crate) use event::Control as EventControl;
 #[cfg(not(loom))]

@@ -86,9 +86,8 @@ mod handle {
     use crate::error::{Error, Kind, LockTimeout};
     use crate::options::Options;
     use crate::segment::{Attach, Segment};
-    use crate::sync::liveness::Witness;
-    use crate::sync::lock::{self, Busy, Held, Local};
-    use crate::sync::wait::{deadline_in, WaitStrategy};
+    use crate::sync::lock::{self, Acquire, Busy, Held, Local};
+    use crate::sync::wait::WaitStrategy;
 
     /// A named, robust mutual-exclusion lock between processes: Python's
     /// `multiprocessing.Lock` for unrelated processes, which survives a
@@ -176,6 +175,36 @@ mod handle {
         }
     }
 
+    impl Acquire for Lock {
+        type Guard<'a>
+            = LockGuard<'a>
+        where
+            Self: 'a;
+
+        #[inline]
+        fn lock_until(&self, deadline: Option<Instant>) -> Result<LockGuard<'_>, Busy> {
+            let ctl = self.control();
+            let held = lock::lock(
+                &ctl.lock,
+                &self.seg,
+                &self.local,
+                self.wait,
+                self.liveness,
+                deadline,
+            )?;
+            let (held, died) = ctl.acquired(held);
+            Ok(LockGuard {
+                lock: self,
+                _held: held,
+                died,
+            })
+        }
+
+        fn segment(&self) -> &Segment {
+            &self.seg
+        }
+    }
+
     impl Lock {
         /// Creates a free lock. Fails with [`Error::AlreadyExists`] if the
         /// name is taken.
@@ -226,30 +255,6 @@ mod handle {
             unsafe { self.seg.control::<Control>() }
         }
 
-        #[inline]
-        fn lock_until(&self, deadline: Option<Instant>) -> Result<LockGuard<'_>, Busy> {
-            let ctl = self.control();
-            let held = lock::lock(
-                &ctl.lock,
-                &self.seg,
-                &self.local,
-                self.wait,
-                self.liveness,
-                deadline,
-            )?;
-            let (held, died) = ctl.acquired(held);
-            Ok(LockGuard {
-                lock: self,
-                _held: held,
-                died,
-            })
-        }
-
-        #[cold]
-        fn timed_out(&self, busy: Busy) -> LockTimeout {
-            LockTimeout::new(self.name(), self.seg.holder_pid(busy.holder))
-        }
-
         /// Takes the lock, waiting as long as another live handle holds it,
         /// and taking it over from a holder that is gone (see "A holder that
         /// dies" in the type docs). Released when the guard drops.
@@ -260,12 +265,7 @@ mod handle {
         /// id into the lock word. [`Lock::lock_timeout`] bounds the wait.
         #[inline]
         pub fn lock(&self) -> LockGuard<'_> {
-            loop {
-                // Without a deadline the wait ends only with the lock held.
-                if let Ok(g) = self.lock_until(None) {
-                    return g;
-                }
-            }
+            self.lock_forever()
         }
 
         /// [`Lock::lock`], waiting at most `timeout`: fails with
@@ -288,16 +288,14 @@ mod handle {
         /// # Ok::<(), shmkit::Error>(())
         /// ```
         pub fn lock_timeout(&self, timeout: Duration) -> Result<LockGuard<'_>, LockTimeout> {
-            self.lock_until(Some(deadline_in(timeout)))
-                .map_err(|b| self.timed_out(b))
+            self.lock_within(timeout)
         }
 
         /// [`Lock::lock`] if the lock can be had without waiting: free, or
         /// held by nobody alive (one liveness check, a system call, when it
         /// is held).
         pub fn try_lock(&self) -> Result<LockGuard<'_>, LockTimeout> {
-            self.lock_until(Some(Instant::now()))
-                .map_err(|b| self.timed_out(b))
+            self.lock_now()
         }
 
         /// Whether some handle holds the lock (or its word names one), at

@@ -157,9 +157,8 @@ mod handle {
     use crate::options::Options;
     use crate::segment::{Attach, Segment};
     use crate::sync::atomic::{AtomicU64, Ordering};
-    use crate::sync::liveness::Witness;
-    use crate::sync::lock::{self, Busy};
-    use crate::sync::wait::{deadline_in, WaitStrategy};
+    use crate::sync::lock::{self, Acquire, Busy};
+    use crate::sync::wait::WaitStrategy;
 
     /// Thread tokens: 1, 2, 3, ... in the order threads first lock an
     /// `RLock`; never reused, so a token names one thread for the life of
@@ -238,6 +237,41 @@ mod handle {
         }
     }
 
+    impl Acquire for RLock {
+        type Guard<'a>
+            = RLockGuard<'a>
+        where
+            Self: 'a;
+
+        fn lock_until(&self, deadline: Option<Instant>) -> Result<RLockGuard<'_>, Busy> {
+            let me = token();
+            if me != 0 {
+                if let Some(depth) = self.reentry.reenter(me) {
+                    self.show_depth(depth);
+                    return Ok(RLockGuard::new(self, false));
+                }
+            }
+            let ctl = self.control();
+            let held = lock::lock(
+                &ctl.lock.lock,
+                &self.seg,
+                &self.local,
+                self.wait,
+                self.liveness,
+                deadline,
+            )?;
+            let (held, died) = ctl.lock.acquired(held);
+            self.show_depth(1);
+            // Token 0 (a thread in teardown): see `Reentry::first`.
+            self.reentry.first(me, held);
+            Ok(RLockGuard::new(self, died))
+        }
+
+        fn segment(&self) -> &Segment {
+            &self.seg
+        }
+    }
+
     impl RLock {
         /// Creates a free lock. Fails with [`Error::AlreadyExists`] if the
         /// name is taken.
@@ -296,62 +330,26 @@ mod handle {
                 .store(u64::from(depth), Ordering::Relaxed);
         }
 
-        fn lock_until(&self, deadline: Option<Instant>) -> Result<RLockGuard<'_>, Busy> {
-            let me = token();
-            if me != 0 {
-                if let Some(depth) = self.reentry.reenter(me) {
-                    self.show_depth(depth);
-                    return Ok(RLockGuard::new(self, false));
-                }
-            }
-            let ctl = self.control();
-            let held = lock::lock(
-                &ctl.lock.lock,
-                &self.seg,
-                &self.local,
-                self.wait,
-                self.liveness,
-                deadline,
-            )?;
-            let (held, died) = ctl.lock.acquired(held);
-            self.show_depth(1);
-            // Token 0 (a thread in teardown): see `Reentry::first`.
-            self.reentry.first(me, held);
-            Ok(RLockGuard::new(self, died))
-        }
-
-        #[cold]
-        fn timed_out(&self, busy: Busy) -> LockTimeout {
-            LockTimeout::new(self.name(), self.seg.holder_pid(busy.holder))
-        }
-
         /// Takes the lock, or one level more if the calling thread holds it
         /// through this handle; else waits as [`Lock::lock`] does (taking
         /// it over from a holder that is gone).
         ///
         /// [`Lock::lock`]: super::super::Lock::lock
         pub fn lock(&self) -> RLockGuard<'_> {
-            loop {
-                // Without a deadline the wait ends only with the lock held.
-                if let Ok(g) = self.lock_until(None) {
-                    return g;
-                }
-            }
+            self.lock_forever()
         }
 
         /// [`RLock::lock`], waiting at most `timeout`: fails with
         /// [`LockTimeout`] (naming the holder's pid) if another owner holds
         /// it all that time.
         pub fn lock_timeout(&self, timeout: Duration) -> Result<RLockGuard<'_>, LockTimeout> {
-            self.lock_until(Some(deadline_in(timeout)))
-                .map_err(|b| self.timed_out(b))
+            self.lock_within(timeout)
         }
 
         /// [`RLock::lock`] without waiting: re-entered, free, or held by
         /// nobody alive.
         pub fn try_lock(&self) -> Result<RLockGuard<'_>, LockTimeout> {
-            self.lock_until(Some(Instant::now()))
-                .map_err(|b| self.timed_out(b))
+            self.lock_now()
         }
 
         /// Whether some owner holds the lock, at the moment of the call.

@@ -460,12 +460,18 @@ mod handle {
     use crate::sync::atomic::{AtomicU32, Ordering};
     use crate::sync::liveness::Witness;
     use crate::sync::lock::{self, Held, Local};
-    use crate::sync::wait::{deadline_in, wait, WaitStrategy, Waited};
+    use crate::sync::wait::{deadline_in, passed, wait, WaitStrategy, Waited};
 
     /// How long an acquirer that found no permit waits before its first
     /// reap (if the liveness interval is longer), as `sync::lock`'s first
     /// check.
     const FIRST_REAP: Duration = Duration::from_millis(1);
+
+    /// The least time a bounded call waits for the books: a live peer
+    /// holds them for a few stores, so a `try_acquire` that finds them
+    /// held while a permit is free waits that long rather than fail (only
+    /// a holder preempted in those stores makes it fail).
+    const BOOKS_GRACE: Duration = Duration::from_micros(50);
 
     /// The books held: the lock, released on drop; then, if permits of dead
     /// holders were given back meanwhile, the waiters are woken (after the
@@ -661,10 +667,12 @@ mod handle {
             unsafe { self.seg.control::<Control>() }
         }
 
-        /// The lock over the books, until `deadline`; repaired and reaped
-        /// after a takeover from a dead holder.
+        /// The lock over the books, until `deadline` (but at least
+        /// [`BOOKS_GRACE`]); repaired and reaped after a takeover from a
+        /// dead holder.
         fn books(&self, deadline: Option<Instant>) -> Option<Books<'_>> {
             let ctl = self.control();
+            let deadline = deadline.map(|d| d.max(Instant::now() + BOOKS_GRACE));
             let held = lock::lock(
                 &ctl.lock,
                 &self.seg,
@@ -746,11 +754,14 @@ mod handle {
                     Err(()) => Some(None), // the books stayed held past the deadline
                 }
             };
-            let mut next_reap = Instant::now() + self.liveness.min(FIRST_REAP);
+            // Set at the first look, not before the first attempt: a free
+            // permit reads no clock.
+            let mut next_reap: Option<Instant> = None;
             let reap_if_due = || {
                 let now = Instant::now();
-                if now >= next_reap {
-                    next_reap = now + self.liveness;
+                let due = *next_reap.get_or_insert(now + self.liveness.min(FIRST_REAP));
+                if now >= due {
+                    next_reap = Some(now + self.liveness);
                     self.reap(deadline);
                 }
             };
@@ -800,7 +811,7 @@ mod handle {
         /// gone (one liveness check of the holders, system calls, when none
         /// is available).
         pub fn try_acquire(&self) -> Option<Permit<'_>> {
-            self.acquire_until(Some(Instant::now()))
+            self.acquire_until(Some(passed()))
         }
 
         /// Adds a permit, waking an acquirer: Python's `release()`. For a

@@ -100,9 +100,8 @@ mod handle {
     use crate::options::Options;
     use crate::segment::{Attach, ElemType, Segment, Spec};
     use crate::sync::atomic::Ordering;
-    use crate::sync::liveness::Witness;
-    use crate::sync::lock::{self, Busy, Held, Local};
-    use crate::sync::wait::{deadline_in, WaitStrategy};
+    use crate::sync::lock::{self, Acquire, Busy, Held, Local};
+    use crate::sync::wait::WaitStrategy;
 
     /// A named, robust mutex around a value of type `T`, shared between
     /// processes: a [`Lock`](super::super::Lock) and the value it protects
@@ -199,6 +198,42 @@ mod handle {
         })
     }
 
+    impl<T: Element> Acquire for Mutex<T> {
+        type Guard<'a>
+            = MutexGuard<'a, T>
+        where
+            Self: 'a;
+
+        fn lock_until(&self, deadline: Option<Instant>) -> Result<MutexGuard<'_, T>, Busy> {
+            let ctl = Self::control_in(&self.seg);
+            let held = lock::lock(
+                &ctl.lock.lock,
+                &self.seg,
+                &self.local,
+                self.wait,
+                self.liveness,
+                deadline,
+            )?;
+            let (held, died) = ctl.lock.acquired(held);
+            // Under the lock: the copy `seq` names is the last holder's
+            // publication (module docs, "Orderings"), and nobody writes it
+            // while we hold the lock. A takeover needs no repair: a dead
+            // holder left at most the unpublished copy half written.
+            let value = Self::seqlock_in(&self.seg).read_locked(&held);
+            Ok(MutexGuard {
+                mutex: self,
+                held,
+                value,
+                dirty: false,
+                died,
+            })
+        }
+
+        fn segment(&self) -> &Segment {
+            &self.seg
+        }
+    }
+
     impl<T: Element> Mutex<T> {
         const WORDS: usize = copy_words(core::mem::size_of::<T>());
 
@@ -270,61 +305,24 @@ mod handle {
             )
         }
 
-        fn lock_until(&self, deadline: Option<Instant>) -> Result<MutexGuard<'_, T>, Busy> {
-            let ctl = Self::control_in(&self.seg);
-            let held = lock::lock(
-                &ctl.lock.lock,
-                &self.seg,
-                &self.local,
-                self.wait,
-                self.liveness,
-                deadline,
-            )?;
-            let (held, died) = ctl.lock.acquired(held);
-            // Under the lock: the copy `seq` names is the last holder's
-            // publication (module docs, "Orderings"), and nobody writes it
-            // while we hold the lock. A takeover needs no repair: a dead
-            // holder left at most the unpublished copy half written.
-            let value = Self::seqlock_in(&self.seg).read_locked(&held);
-            Ok(MutexGuard {
-                mutex: self,
-                held,
-                value,
-                dirty: false,
-                died,
-            })
-        }
-
-        #[cold]
-        fn timed_out(&self, busy: Busy) -> LockTimeout {
-            LockTimeout::new(self.name(), self.seg.holder_pid(busy.holder))
-        }
-
         /// Takes the lock, waiting as long as another live handle holds it
         /// and taking it over from a holder that is gone (see the type
         /// docs), and returns a guard holding a copy of the value.
         pub fn lock(&self) -> MutexGuard<'_, T> {
-            loop {
-                // Without a deadline the wait ends only with the lock held.
-                if let Ok(g) = self.lock_until(None) {
-                    return g;
-                }
-            }
+            self.lock_forever()
         }
 
         /// [`Mutex::lock`], waiting at most `timeout`: fails with
         /// [`LockTimeout`] (naming the holder's pid) if another live handle
         /// holds the lock all that time.
         pub fn lock_timeout(&self, timeout: Duration) -> Result<MutexGuard<'_, T>, LockTimeout> {
-            self.lock_until(Some(deadline_in(timeout)))
-                .map_err(|b| self.timed_out(b))
+            self.lock_within(timeout)
         }
 
         /// [`Mutex::lock`] if the lock can be had without waiting: free, or
         /// held by nobody alive.
         pub fn try_lock(&self) -> Result<MutexGuard<'_, T>, LockTimeout> {
-            self.lock_until(Some(Instant::now()))
-                .map_err(|b| self.timed_out(b))
+            self.lock_now()
         }
 
         /// Whether some handle holds the lock, at the moment of the call

@@ -572,7 +572,7 @@ pub(crate) fn judge<'a>(
 }
 
 #[cfg(not(loom))]
-pub(crate) use blocking::lock;
+pub(crate) use blocking::{lock, Acquire};
 
 #[cfg(not(loom))]
 mod blocking {
@@ -580,9 +580,54 @@ mod blocking {
     use std::time::{Duration, Instant};
 
     use super::{judge, Busy, Held, Local, LockBlock, Tag};
+    use crate::error::LockTimeout;
+    use crate::segment::Segment;
     use crate::sync::liveness::Witness;
     use crate::sync::wait::WaitStrategy;
-    use crate::sync::wait::{wait, Waited};
+    use crate::sync::wait::{deadline_in, passed, wait, Waited};
+
+    /// A handle whose guard comes from this lock (a lock's, a `Value`'s or
+    /// an `Array`'s): the three ways of taking it, written once. Each
+    /// handle's public `lock`, `lock_timeout` and `try_lock` are these,
+    /// documented for it.
+    pub(crate) trait Acquire {
+        type Guard<'a>
+        where
+            Self: 'a;
+
+        /// One wait until `deadline` (`None`: until the lock is held).
+        fn lock_until(&self, deadline: Option<Instant>) -> Result<Self::Guard<'_>, Busy>;
+
+        /// The segment, whose records name the holder in a timeout.
+        fn segment(&self) -> &Segment;
+
+        /// Waits for as long as another live handle holds the lock.
+        fn lock_forever(&self) -> Self::Guard<'_> {
+            loop {
+                // Without a deadline the wait ends only with the lock held.
+                if let Ok(g) = self.lock_until(None) {
+                    return g;
+                }
+            }
+        }
+
+        /// Waits at most `timeout`.
+        fn lock_within(&self, timeout: Duration) -> Result<Self::Guard<'_>, LockTimeout> {
+            self.lock_until(Some(deadline_in(timeout)))
+                .map_err(|b| timed_out(self.segment(), b))
+        }
+
+        /// Does not wait (one liveness check if the lock is held).
+        fn lock_now(&self) -> Result<Self::Guard<'_>, LockTimeout> {
+            self.lock_until(Some(passed()))
+                .map_err(|b| timed_out(self.segment(), b))
+        }
+    }
+
+    #[cold]
+    fn timed_out(seg: &Segment, busy: Busy) -> LockTimeout {
+        LockTimeout::new(seg.name(), seg.holder_pid(busy.holder))
+    }
 
     /// How long a waiter waits before its first liveness check of the
     /// holder (if the configured interval is longer). A write holds the lock

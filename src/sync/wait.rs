@@ -34,12 +34,25 @@ impl Default for WaitStrategy {
 }
 
 /// The instant `timeout` from now; for a timeout too long to add, one so
-/// far away that it never comes.
+/// far away that it never comes; for no timeout, [`passed`].
 #[cfg(not(loom))]
 pub(crate) fn deadline_in(timeout: Duration) -> Instant {
+    if timeout.is_zero() {
+        return passed();
+    }
     let now = Instant::now();
     now.checked_add(timeout)
         .unwrap_or_else(|| now + Duration::from_secs(u64::from(u32::MAX)))
+}
+
+/// A deadline that has passed, without reading the clock: the deadline of
+/// a `try_` call, whose fast path (a free lock, a free permit) then reads
+/// no clock. Under some hypervisors a clock read costs more than taking an
+/// uncontended lock.
+#[cfg(not(loom))]
+pub(crate) fn passed() -> Instant {
+    static FIRST: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *FIRST.get_or_init(Instant::now)
 }
 
 /// Outcome of a bounded wait.

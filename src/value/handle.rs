@@ -14,9 +14,8 @@ use crate::error::{Error, Kind, LockTimeout};
 use crate::options::Options;
 use crate::segment::{Attach, ElemType, Segment, Spec};
 use crate::sync::atomic::AtomicU64;
-use crate::sync::liveness::Witness;
-use crate::sync::lock::{self, Busy, Held, Local, LockBlock};
-use crate::sync::wait::{deadline_in, WaitStrategy};
+use crate::sync::lock::{self, Acquire, Busy, Held, Local, LockBlock};
+use crate::sync::wait::WaitStrategy;
 use crate::sync::Padded;
 
 /// The control block of a value segment.
@@ -149,6 +148,33 @@ impl<T: Element> std::fmt::Debug for Value<T> {
     }
 }
 
+impl<T: Element> Acquire for Value<T> {
+    type Guard<'a>
+        = ValueGuard<'a, T>
+    where
+        Self: 'a;
+
+    /// The writer lock, waiting until `deadline` (`None`: as long as it
+    /// takes). A takeover needs no repair here: a dead writer leaves at most
+    /// the unpublished copy half written (see `seqlock`).
+    #[inline]
+    fn lock_until(&self, deadline: Option<Instant>) -> Result<ValueGuard<'_, T>, Busy> {
+        lock::lock(
+            &Self::control_in(&self.seg).lock,
+            &self.seg,
+            &self.local,
+            self.wait,
+            self.liveness,
+            deadline,
+        )
+        .map(|held| ValueGuard { value: self, held })
+    }
+
+    fn segment(&self) -> &Segment {
+        &self.seg
+    }
+}
+
 impl<T: Element> Value<T> {
     const SIZE: usize = core::mem::size_of::<T>();
     const IN_WORD: bool = word::fits(Self::SIZE);
@@ -246,27 +272,6 @@ impl<T: Element> Value<T> {
         }
     }
 
-    /// The writer lock, waiting until `deadline` (`None`: as long as it
-    /// takes). A takeover needs no repair here: a dead writer leaves at most
-    /// the unpublished copy half written (see `seqlock`).
-    #[inline]
-    fn lock_until(&self, deadline: Option<Instant>) -> Result<ValueGuard<'_, T>, Busy> {
-        lock::lock(
-            &Self::control_in(&self.seg).lock,
-            &self.seg,
-            &self.local,
-            self.wait,
-            self.liveness,
-            deadline,
-        )
-        .map(|held| ValueGuard { value: self, held })
-    }
-
-    #[cold]
-    fn timed_out(&self, busy: Busy) -> LockTimeout {
-        LockTimeout::new(self.name(), self.seg.holder_pid(busy.holder))
-    }
-
     /// Takes the value's writer lock, waiting as long as another live handle
     /// holds it (see "Waiting" in the type docs), and returns a guard
     /// through which this thread reads and writes without waiting until it
@@ -292,12 +297,7 @@ impl<T: Element> Value<T> {
     /// ```
     #[inline]
     pub fn lock(&self) -> ValueGuard<'_, T> {
-        loop {
-            // Without a deadline the wait only ends with the lock held.
-            if let Ok(g) = self.lock_until(None) {
-                return g;
-            }
-        }
+        self.lock_forever()
     }
 
     /// [`Value::lock`], waiting at most `timeout`: fails with
@@ -320,15 +320,13 @@ impl<T: Element> Value<T> {
     /// # Ok::<(), shmkit::Error>(())
     /// ```
     pub fn lock_timeout(&self, timeout: Duration) -> Result<ValueGuard<'_, T>, LockTimeout> {
-        self.lock_until(Some(deadline_in(timeout)))
-            .map_err(|b| self.timed_out(b))
+        self.lock_within(timeout)
     }
 
     /// [`Value::lock`] if the lock can be had without waiting: free, or held
     /// by nobody alive (one liveness check, a system call, when it is held).
     pub fn try_lock(&self) -> Result<ValueGuard<'_, T>, LockTimeout> {
-        self.lock_until(Some(Instant::now()))
-            .map_err(|b| self.timed_out(b))
+        self.lock_now()
     }
 
     /// The current value. Never torn; never blocked by a writer unless
