@@ -42,14 +42,19 @@ pub enum Kind {
     Condition,
     /// A [`Barrier`](crate::lock::Barrier) (code 14).
     Barrier,
-    /// A [`List`](crate::list::List) (code 15).
+    /// A [`Map`](crate::map::Map) of fixed-size keys and values (code 15).
+    Map,
+    /// A [`BytesMap`](crate::map::BytesMap) of byte-string keys and values
+    /// (code 16).
+    BytesMap,
+    /// A [`List`](crate::list::List) (code 17).
     List,
-    /// A [`BytesList`](crate::list::BytesList) of byte strings (code 16).
+    /// A [`BytesList`](crate::list::BytesList) of byte strings (code 18).
     BytesList,
 }
 
 impl Kind {
-    const ALL: [Kind; 16] = [
+    const ALL: [Kind; 18] = [
         Kind::Spsc,
         Kind::Mpmc,
         Kind::Pipe,
@@ -64,6 +69,8 @@ impl Kind {
         Kind::RLock,
         Kind::Condition,
         Kind::Barrier,
+        Kind::Map,
+        Kind::BytesMap,
         Kind::List,
         Kind::BytesList,
     ];
@@ -85,8 +92,10 @@ impl Kind {
             Kind::RLock => 12,
             Kind::Condition => 13,
             Kind::Barrier => 14,
-            Kind::List => 15,
-            Kind::BytesList => 16,
+            Kind::Map => 15,
+            Kind::BytesMap => 16,
+            Kind::List => 17,
+            Kind::BytesList => 18,
         }
     }
 
@@ -113,6 +122,8 @@ impl fmt::Display for Kind {
             Kind::RLock => "re-entrant lock",
             Kind::Condition => "condition",
             Kind::Barrier => "barrier",
+            Kind::Map => "map",
+            Kind::BytesMap => "byte map",
             Kind::List => "list",
             Kind::BytesList => "list of byte strings",
         })

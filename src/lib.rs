@@ -126,6 +126,7 @@ pub mod inspect;
 pub mod layout;
 pub mod list;
 pub mod lock;
+pub mod map;
 pub mod mpmc;
 #[cfg(not(loom))]
 mod options;

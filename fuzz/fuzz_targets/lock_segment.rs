@@ -1133,23 +1133,21 @@ fn barrier(cx: &mut Cx, ops: &mut Input<'_>, parties: u64, gate: &mut Gate) -> b
                 if !cx.honest || gate.broken || gate.arrived != 0 {
                     continue;
                 }
-                // The parties' handles drop after every party returned: a
-                // handle dropped while another party still checks the
-                // members can break the barrier for the next generation
-                // (a race in `Barrier`'s member check, reported with
-                // issue #18's fuzz target; until it is fixed, dropping them
-                // in the threads fails this check now and then).
-                let handles: Vec<Barrier> = (1..parties)
-                    .map(|_| Barrier::open_with(NAME, &cx.opts).expect("open a party"))
-                    .collect();
+                // Each party drops its handle as soon as it returned, while
+                // others may still be checking the members: a member that
+                // left in order is not a death.
                 let leaders = std::thread::scope(|s| {
-                    let others: Vec<_> = handles.iter().map(|b| s.spawn(|| b.wait())).collect();
+                    let others: Vec<_> = (1..parties)
+                        .map(|_| {
+                            let b = Barrier::open_with(NAME, &cx.opts).expect("open a party");
+                            s.spawn(move || b.wait())
+                        })
+                        .collect();
                     let mine = bar.wait();
                     let mut r: Vec<_> = others.into_iter().map(|t| t.join().unwrap()).collect();
                     r.push(mine);
                     r
                 });
-                drop(handles);
                 let led = leaders.iter().filter(|r| **r == Ok(true)).count();
                 assert!(leaders.iter().all(Result::is_ok), "{leaders:?}");
                 assert_eq!(led, 1, "one leader per generation");

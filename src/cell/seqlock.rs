@@ -159,12 +159,12 @@ impl<'a> Seqlock<'a> {
         self.optimistic(|copy| load_bytes(copy, out)).is_some()
     }
 
-    /// One optimistic read of a value whose format is the caller's (a byte
-    /// string and its length, say): `read` copies what it needs out of the
-    /// published copy, whose words may be changing under it (so it must
-    /// treat them as untrusted); `None` if `copies - 1` publications
-    /// happened meanwhile, and its result is then to be thrown away.
-    #[inline]
+    /// One optimistic read of whatever `read` takes out of the published
+    /// copy (words of a record, for the map): `None` if `copies - 1`
+    /// publications happened while it ran. `read` may see a copy being
+    /// reused, so it must treat the words as untrusted (bound every length it
+    /// reads); its result is discarded then.
+    #[inline(always)]
     pub(crate) fn try_read_with<R>(&self, read: impl FnOnce(&[AtomicU64]) -> R) -> Option<R> {
         self.optimistic(read)
     }
@@ -197,8 +197,8 @@ impl<'a> Seqlock<'a> {
         copy_out(self.copy(self.seq.load(Ordering::Relaxed)))
     }
 
-    /// [`Seqlock::read_locked`] of a value in the caller's format: `read`
-    /// gets the published copy.
+    /// [`Seqlock::read_locked`] of whatever `read` takes out of the current
+    /// copy (the map's records).
     #[inline]
     pub(crate) fn read_locked_with<R>(
         &self,
@@ -209,14 +209,22 @@ impl<'a> Seqlock<'a> {
         read(self.copy(self.seq.load(Ordering::Relaxed)))
     }
 
-    /// [`Seqlock::write`] of a value in the caller's format: `write` fills
-    /// the unpublished copy (every word of it that readers will look at),
-    /// which is then published. The caller holds the writer lock.
+    /// Publishes what `fill` stores (Relaxed) into the unpublished copy: a
+    /// record made of several parts (the map's). The caller holds the writer
+    /// lock, or whatever makes it the only writer of this seqlock.
     #[inline]
-    pub(crate) fn write_with(&self, _held: &Held<'_>, write: impl FnOnce(&[AtomicU64])) {
+    pub(crate) fn write_with(&self, _held: &Held<'_>, fill: impl FnOnce(&[AtomicU64])) {
         let s = self.current_seq();
-        write(self.open_copy(s));
+        fill(self.open_copy(s));
         self.close_copy(s);
+    }
+
+    /// The first half of [`Seqlock::write_with`], for models and tests of a
+    /// writer killed inside it: the copy is opened and filled, never
+    /// published.
+    #[cfg(test)]
+    pub(crate) fn write_with_torn(&self, _held: &Held<'_>, fill: impl FnOnce(&[AtomicU64])) {
+        fill(self.open_copy(self.current_seq()));
     }
 
     /// Writes `v` into the unpublished copy and publishes it. The caller holds
