@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Runs the fuzz targets for SECONDS in all (default 60), split evenly
 # between them: open_segment (attach to arbitrary segment bytes),
-# pipe_decode (decode arbitrary pipe ring contents and positions) and
-# map_segment (a map whose control block and slots hold arbitrary words). Naming
+# list_segment (the same for lists), pipe_decode (decode arbitrary pipe
+# ring contents and positions), lock_segment (drive the seven lock kinds
+# over hostile segments) and map_segment (a map whose control block and
+# slots hold arbitrary words). Naming
 # targets runs only those, still within SECONDS in all.
 #
 #   bash fuzz/run.sh 300
-#   bash fuzz/run.sh 120 pipe_decode
+#   bash fuzz/run.sh 120 pipe_decode lock_segment
 #
 # Installs cargo-fuzz if it is missing. Any panic, crash or hang (an input
 # that runs longer than 5 s) fails that target's run and leaves the input in
@@ -24,7 +26,7 @@ esac
 shift || true
 targets=("$@")
 if [ "${#targets[@]}" -eq 0 ]; then
-    targets=(open_segment pipe_decode map_segment)
+    targets=(open_segment list_segment pipe_decode lock_segment map_segment)
 fi
 each=$((secs / ${#targets[@]}))
 if [ "$each" -lt 1 ]; then

@@ -8,7 +8,7 @@
 #      maturin and pyo3 from the registries and builds from source), then
 #      its pytest suite.
 #
-# Needs only a Rust toolchain and Python 3 (>= 3.9) with its `venv` module.
+# Needs only a Rust toolchain and Python 3 (>= 3.10) with its `venv` module.
 # Arguments go to pytest (`bash scripts/test.sh -k pipe`). PYTHON picks the
 # interpreter (default python3); the environment lives in target/py-venv.
 set -euo pipefail

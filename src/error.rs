@@ -47,10 +47,14 @@ pub enum Kind {
     /// A [`BytesMap`](crate::map::BytesMap) of byte-string keys and values
     /// (code 16).
     BytesMap,
+    /// A [`List`](crate::list::List) (code 17).
+    List,
+    /// A [`BytesList`](crate::list::BytesList) of byte strings (code 18).
+    BytesList,
 }
 
 impl Kind {
-    const ALL: [Kind; 16] = [
+    const ALL: [Kind; 18] = [
         Kind::Spsc,
         Kind::Mpmc,
         Kind::Pipe,
@@ -67,6 +71,8 @@ impl Kind {
         Kind::Barrier,
         Kind::Map,
         Kind::BytesMap,
+        Kind::List,
+        Kind::BytesList,
     ];
 
     /// The header code of this kind.
@@ -88,6 +94,8 @@ impl Kind {
             Kind::Barrier => 14,
             Kind::Map => 15,
             Kind::BytesMap => 16,
+            Kind::List => 17,
+            Kind::BytesList => 18,
         }
     }
 
@@ -116,6 +124,8 @@ impl fmt::Display for Kind {
             Kind::Barrier => "barrier",
             Kind::Map => "map",
             Kind::BytesMap => "byte map",
+            Kind::List => "list",
+            Kind::BytesList => "list of byte strings",
         })
     }
 }

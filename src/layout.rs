@@ -446,7 +446,8 @@ pub mod value {
 /// An `Array` (see `src/array/table.rs`): control-block offsets, and the
 /// elements of its data region.
 pub mod array {
-    use crate::array::table::{cell_words, Control};
+    use crate::array::table::Control;
+    use crate::cell::elems::cell_words;
     use crate::sync::lock::LockBlock;
 
     /// Bytes of the control block.
@@ -530,6 +531,28 @@ pub mod map {
     pub const fn value_offset(max_key: usize) -> usize {
         8 * (1 + crate::cell::seqlock::payload_words(max_key))
     }
+}
+
+/// A [`List`](crate::list::List) or [`BytesList`](crate::list::BytesList)
+/// (see `src/list/table.rs`): control-block offsets. Its data region holds
+/// `capacity` elements laid out as an [`array`]'s of the element size
+/// (a byte list's: of `8 + max_item_size` bytes, each copy a length word
+/// and the bytes).
+pub mod list {
+    use crate::list::table::Control;
+    use crate::sync::lock::LockBlock;
+
+    /// Bytes of the control block.
+    pub const CONTROL_LEN: usize = Control::LEN;
+    /// `u64`: mutations begun, the version readers check.
+    pub const VERSION: usize = Control::VERSION;
+    /// `u64`: the published length.
+    pub const LEN: usize = Control::LEN_WORD;
+    /// `u64`: the id of the handle holding the writer lock
+    /// ([`super::header::id`]), 0 if free.
+    pub const LOCK_OWNER: usize = Control::LOCK + LockBlock::OWNER;
+    /// The event writers sleep on for the lock ([`super::event`]).
+    pub const LOCK_RELEASED: usize = Control::LOCK + LockBlock::RELEASED;
 }
 
 /// A [`Lock`](crate::lock::Lock) (see `src/lock/mutex.rs`): control-block

@@ -58,6 +58,7 @@
 //! | [`pipe`] | byte messages of any length, one-way or duplex, with zero-copy grants | `Pipe(duplex)`, `send_bytes`/`recv_bytes_into` |
 //! | [`Value`] | one shared value: lock-free up to 8 bytes, a seqlock above; readers never block writers | `Value(typecode, lock=True)` |
 //! | [`Array`] | fixed-length shared array: per-element atomics, consistent snapshots of range writes | `Array(typecode, size_or_initializer)` |
+//! | [`list`] | fixed-capacity shared list of `T` or of byte strings: `push`, `pop`, `get`, `set`, `truncate`, consistent `snapshot`s without a lock; a writer killed mid-write leaves a state the list had | `Manager().list()` |
 //! | [`lock`] | a robust named [`Lock`](lock::Lock) (a killed holder's lock is taken over, and the taker told) and its re-entrant [`RLock`](lock::RLock), a [`Mutex<T>`](lock::Mutex) whose value a killed holder leaves whole, an [`Event`](lock::Event), a [`Condition`](lock::Condition), a [`Barrier`](lock::Barrier) that a party's death breaks, a [`Semaphore`](lock::Semaphore) whose dead holders' permits come back | `Lock`, `RLock`, `Value(lock=True)`, `Event`, `Condition`, `Barrier`, `Semaphore`, `BoundedSemaphore` |
 //! | [`element`] | element types: `#[derive(Element)]`, layout descriptions any language can compute | `ctypes.Structure`, `struct` format strings |
 //!
@@ -123,6 +124,7 @@ pub mod inspect;
 #[cfg(not(loom))]
 #[doc(hidden)]
 pub mod layout;
+pub mod list;
 pub mod lock;
 pub mod map;
 pub mod mpmc;

@@ -570,3 +570,31 @@ proptest! {
         prop_assert_eq!(all, want);
     }
 }
+
+#[cfg(feature = "serde")]
+#[test]
+fn serde_keys_and_values() {
+    #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+    struct Session {
+        user: String,
+        visits: u32,
+    }
+    let seg = Seg::new("map-serde");
+    let map = BytesMap::create(&seg.name, 8, 32, 64).unwrap();
+    let s = Session {
+        user: "ada".into(),
+        visits: 3,
+    };
+    map.insert_value(&("session", 7u32), &s).unwrap();
+    let back: Option<Session> = map.get_value(&("session", 7u32)).unwrap();
+    assert_eq!(back, Some(s));
+    let none: Option<Session> = map.get_value(&("session", 8u32)).unwrap();
+    assert_eq!(none, None);
+}
+
+#[test]
+fn handles_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Map<u64, [u8; 3]>>();
+    check::<BytesMap>();
+}

@@ -25,6 +25,7 @@ mod floor;
 mod inproc;
 mod iox;
 mod kernel;
+mod locks;
 mod machine;
 mod measure;
 #[cfg(feature = "mpmc")]
@@ -156,6 +157,8 @@ pub struct Results {
     /// The Python packages measured: version, or why skipped; `Err` when
     /// the whole section was.
     pub pkg_versions: Result<BTreeMap<pypkg::Impl, Result<String, String>>, String>,
+    /// Rows of the Locks section by (row, setup).
+    pub locks: BTreeMap<(locks::Row, usize), locks::Acc>,
     /// CPU time of a blocked receiver, by strategy.
     pub idle: Vec<(Strategy, Result<blocking::Idle, String>)>,
     /// Why rows are missing (Python absent, a part of shmkit not built).
@@ -363,6 +366,7 @@ fn step_text(step: &Step, setups: &[Setup]) -> String {
             format!("{} · value reads · {}", setups[setup].key, cell.label())
         }
         Step::PyPkg { row, setup, .. } => format!("{} · {}", setups[setup].key, row.text()),
+        Step::Lock { row, setup, .. } => format!("{} · {}", setups[setup].key, row.text()),
         Step::Idle { strategy } => format!("receiver blocked in recv for 1 s · {}", strategy.arg()),
     }
 }
@@ -435,7 +439,12 @@ fn run(c: Config, out: Option<PathBuf>, only: &[String]) -> Result<()> {
     }
     let mut pkg_versions = Err("not run".to_owned());
     let mut pkg_env = None;
-    if steps.iter().any(|s| matches!(s, Step::PyPkg { .. })) {
+    let needs_venv = |s: &Step| match s {
+        Step::PyPkg { .. } => true,
+        Step::Lock { row, .. } => row.is_python(),
+        _ => false,
+    };
+    if steps.iter().any(needs_venv) {
         match pypkg::env() {
             Ok(env) => {
                 pkg_versions = Ok(env.packages.clone());
@@ -451,6 +460,8 @@ fn run(c: Config, out: Option<PathBuf>, only: &[String]) -> Result<()> {
                     Step::PyPkg { row, .. } => env.skip_reason(row.imp).is_none(),
                     _ => true,
                 });
+                // The Python lock rows need the shmkit package only,
+                // which `env` vouches for.
                 pkg_env = Some(env);
             }
             Err(why) => {
@@ -459,7 +470,7 @@ fn run(c: Config, out: Option<PathBuf>, only: &[String]) -> Result<()> {
                      cloudtoid-interprocess): skipped: {why}"
                 ));
                 pkg_versions = Err(why);
-                steps.retain(|s| !matches!(s, Step::PyPkg { .. }));
+                steps.retain(|s| !needs_venv(s));
             }
         }
     }
@@ -495,6 +506,7 @@ fn run(c: Config, out: Option<PathBuf>, only: &[String]) -> Result<()> {
     let mut tput: BTreeMap<(Sys, usize, usize), TputAcc> = BTreeMap::new();
     let mut vals: BTreeMap<(Cell, usize), ValueAcc> = BTreeMap::new();
     let mut pkg: BTreeMap<(pypkg::Row, usize), pypkg::Acc> = BTreeMap::new();
+    let mut lock_rows: BTreeMap<(locks::Row, usize), locks::Acc> = BTreeMap::new();
     let mut idle = Vec::new();
     for (k, step) in steps.iter().enumerate() {
         let setup_of = |i: usize| &setups[i];
@@ -684,6 +696,53 @@ fn run(c: Config, out: Option<PathBuf>, only: &[String]) -> Result<()> {
                     &outcome,
                 );
             }
+            Step::Lock { row, setup, rep } => {
+                let s = setup_of(setup);
+                let _pinned = AffinityGuard::pin(s.pin.map(|p| p.parent))?;
+                let r = if row.is_python() {
+                    let env = pkg_env
+                        .as_ref()
+                        .expect("Python lock steps are kept only with a venv");
+                    env.lock_rate(locks::py_arg(row), s.pin, c.pkg_budget)
+                        .map(|v| locks::Outcome {
+                            hist: None,
+                            val: Some(v),
+                        })
+                } else {
+                    locks::measure(row, s.pin, &c)
+                };
+                let acc = lock_rows.entry((row, setup)).or_default();
+                acc.runs += 1;
+                let outcome = match r {
+                    Ok(o) => {
+                        let text = locks::progress(row, &o);
+                        if let Some(h) = o.hist {
+                            match &mut acc.hist {
+                                Some(m) => m.add(&h)?,
+                                None => acc.hist = Some(h),
+                            }
+                        }
+                        acc.vals.extend(o.val);
+                        text
+                    }
+                    Err(e) => {
+                        let e = e.to_string();
+                        record_error(&mut acc.error, e.clone());
+                        format!("FAILED: {e}")
+                    }
+                };
+                progress.line(
+                    k,
+                    &format!(
+                        "{} · {} (rep {}/{})",
+                        s.key,
+                        row.text(),
+                        rep + 1,
+                        row.reps(&c)
+                    ),
+                    &outcome,
+                );
+            }
             Step::Idle { strategy } => {
                 let r = blocking::idle_cpu(strategy, None).map_err(|e| e.to_string());
                 let outcome = match &r {
@@ -714,6 +773,7 @@ fn run(c: Config, out: Option<PathBuf>, only: &[String]) -> Result<()> {
         values: vals,
         pkg,
         pkg_versions,
+        locks: lock_rows,
         idle,
         skipped,
         machine,
@@ -818,6 +878,11 @@ fn dispatch(role: &str, args: &[String]) -> Result<()> {
         ("uds-tput", [ctl, size]) => kernel::throughput_peer(kernel::Channel::Socket, ctl, size),
         ("idle", [ctl, name, strategy]) => blocking::idle_peer(ctl, name, strategy),
         ("value-writer", [ctl, cell, name]) => values::writer_peer(ctl, cell, name),
+        ("lock-handoff", [ctl, kind, name]) => locks::handoff_peer(ctl, kind, name),
+        ("lock-wake-event", [ctl, strategy, ping, pong]) => {
+            locks::wake_event_peer(ctl, strategy, ping, pong)
+        }
+        ("lock-wake-pipe", [ctl]) => locks::wake_pipe_peer(ctl),
         _ => Err(format!("unknown peer role {role:?} {args:?}").into()),
     }
 }

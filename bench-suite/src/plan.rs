@@ -6,6 +6,7 @@ use std::time::Duration;
 use testkit::Pin;
 
 use crate::blocking;
+use crate::locks;
 use crate::measure::{RoundParams, SIZES};
 use crate::pypkg;
 use crate::spsc::Strategy;
@@ -383,6 +384,12 @@ pub enum Step {
         setup: usize,
         rep: usize,
     },
+    /// One repetition of a row of the Locks section (`locks`).
+    Lock {
+        row: locks::Row,
+        setup: usize,
+        rep: usize,
+    },
     /// A receiver blocked for a second.
     Idle { strategy: Strategy },
 }
@@ -417,6 +424,7 @@ impl Step {
                     c.pkg_budget.as_secs_f64() + startup
                 }
             }
+            Step::Lock { row, .. } => row.estimate(c),
             Step::Idle { .. } => blocking::BLOCKED.as_secs_f64() + 0.1,
         }
     }
@@ -462,6 +470,13 @@ pub fn plan(c: &Config, setups: &[Setup]) -> Vec<Step> {
         for rep in 0..c.pkg_reps {
             for row in pypkg::Row::all() {
                 steps.push(Step::PyPkg { row, setup, rep });
+            }
+        }
+        let lock_rows = locks::Row::all();
+        let lock_reps = lock_rows.iter().map(|r| r.reps(c)).max().unwrap_or(0);
+        for rep in 0..lock_reps {
+            for &row in lock_rows.iter().filter(|r| rep < r.reps(c)) {
+                steps.push(Step::Lock { row, setup, rep });
             }
         }
     }

@@ -18,6 +18,9 @@
 #   value IMPL CPU_PARENT CPU_CHILD BUDGET_S
 #        one line "READS NS": reads of a 'q' value while the other process
 #        writes it
+#   lock IMPL CPU BUDGET_S
+#        one line "PAIRS NS": acquire() + release() of one lock in this
+#        process, nobody else using it; IMPL shmkit | mp | threading
 #
 # IMPL: shmkit | mp | faster-fifo | cloudtoid (queues); shmkit | mp (pipes);
 # shmkit | mp-lock | mp-nolock (values). ITEM: obj, the tuple (i, 1.5, "abc")
@@ -553,6 +556,49 @@ def value_reads(impl, cpu_p, cpu_c, budget_s):
 
 
 # ---------------------------------------------------------------------------
+# Locks (one process: the uncontended acquire + release rate)
+
+
+def lock_rate(impl, cpu, budget_s):
+    pin(cpu)
+    name = None
+    if impl == "shmkit":
+        import shmkit
+
+        name = unique("l")
+        lock = shmkit.Lock(name, create=True)
+    elif impl == "mp":
+        lock = ctx_fork().Lock()
+    elif impl == "threading":
+        import threading
+
+        lock = threading.Lock()
+    else:
+        fail(f"unknown lock {impl}")
+    acquire, release = lock.acquire, lock.release
+    for _ in range(10000):
+        acquire()
+        release()
+    n = 0
+    t0 = perf()
+    end = t0 + int(budget_s * 1e9)
+    while True:
+        for _ in range(256):
+            acquire()
+            release()
+        n += 256
+        if perf() >= end:
+            break
+    dt = perf() - t0
+    if name is not None:
+        import shmkit
+
+        del lock, acquire, release
+        shmkit.remove(name)
+    print(n, dt, flush=True)
+
+
+# ---------------------------------------------------------------------------
 # The peer process (mode "peer")
 
 
@@ -638,6 +684,8 @@ def main(argv):
                  int(argv[6]), argv[7])
     elif mode == "value":
         value_reads(argv[1], int(argv[2]), int(argv[3]), float(argv[4]))
+    elif mode == "lock":
+        lock_rate(argv[1], int(argv[2]), float(argv[3]))
     else:
         fail(f"unknown mode {mode}")
 

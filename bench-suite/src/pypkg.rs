@@ -365,6 +365,23 @@ impl Env {
     }
 }
 
+impl Env {
+    /// Acquire + release pairs per second of one Python lock (`IMPL`:
+    /// shmkit, mp or threading) in one process, for `budget`: a row of the
+    /// Locks section (`locks.rs`).
+    pub fn lock_rate(&self, imp: &str, pin: Option<Pin>, budget: Duration) -> Result<f64> {
+        let cpu = pin.map_or("-1".to_owned(), |p| p.parent.to_string());
+        let args = [
+            "lock".to_owned(),
+            imp.to_owned(),
+            cpu,
+            budget.as_secs_f64().to_string(),
+        ];
+        let out = run_command(self.command(&args), budget * 4 + Duration::from_secs(30))?;
+        per_sec(&out)
+    }
+}
+
 /// The script's "COUNT NS" line as two numbers.
 fn two(out: &str) -> Result<[f64; 2]> {
     let f: Vec<f64> = out

@@ -177,6 +177,7 @@ pub fn targets(r: &Results) -> (Vec<Target>, Vec<Target>) {
     });
 
     t.extend(pypkg_targets(r));
+    t.extend(lock_targets(r));
 
     // The blocking issue.
     let mut b = Vec::new();
@@ -303,6 +304,128 @@ fn pypkg_targets(r: &Results) -> Vec<Target> {
             note: None,
         });
     }
+    t
+}
+
+/// The targets of the locks issue (#18): uncontended and contended against
+/// a robust process-shared pthread mutex, an `Event` wake-up against a
+/// pipe's, and the Python lock against `multiprocessing.Lock`.
+fn lock_targets(r: &Results) -> Vec<Target> {
+    use crate::locks::Row;
+    let main = r.setups[MAIN].key;
+    let p50 = |row: Row| r.lock_q(row, MAIN, 0.5);
+    let no_data = |row: Row| -> String {
+        match r.locks.get(&(row, MAIN)).and_then(|a| a.error.as_ref()) {
+            Some((e, _)) => format!("failed: {e}"),
+            None => "not measured".into(),
+        }
+    };
+    let mut t = Vec::new();
+    // Times: at most `want`× the reference's.
+    for (what, row, reference, want, why) in [
+        (
+            "shmkit Lock uncontended lock + unlock p50 ≤ 1.5× a robust process-shared pthread \
+             mutex's",
+            Row::UncLock,
+            Row::UncPthread,
+            1.5,
+            "Both take a free lock with one compare-and-swap. On top of it shmkit's `lock()` finds \
+             the calling thread's tag in a thread-local, raises and lowers the thread's intent \
+             count in the handle (the per-thread bookkeeping that tells a forged word naming our \
+             own handle from a holder among our threads), and its release loads the waiter count \
+             of the `released` event; glibc's robust unlock instead maintains the thread's robust \
+             list. Compare with the floor row (a bare CAS and store).",
+        ),
+        (
+            "shmkit Lock hand-off between two processes p50 ≤ 1.0× the robust pthread mutex's",
+            Row::HandoffLock,
+            Row::HandoffPthread,
+            1.0,
+            "Each hand-off moves the lock word and the counter's line between the two CPUs; a side \
+             that finds the lock held spins (shmkit, default strategy) or sleeps in the kernel \
+             (glibc's robust mutex has no spinning phase), and the two lose differently to a peer \
+             that retakes the lock at once. See the table's tails.",
+        ),
+        (
+            "shmkit Event wake-up round trip p50 ≤ 1.0× a pipe's (both sides sleeping: `Park`)",
+            Row::EventPark,
+            Row::Pipe1,
+            1.0,
+            "With `Park` each side registers as a waiter, issues `membarrier(2)` and sleeps on a \
+             futex; the setter pays a `FUTEX_WAKE`: the same kernel wake-up a blocked pipe `read` \
+             takes, plus the waiter protocol. Both are dominated by waking an idle virtual CPU, \
+             which varies from run to run.",
+        ),
+        (
+            "shmkit Event wake-up round trip p50 ≤ 1.0× a pipe's (default strategy, idle between \
+             round trips)",
+            Row::EventDefaultIdle,
+            Row::Pipe1Idle,
+            1.0,
+            "After the pause both sides have parked; the default strategy then spins up to 50 µs \
+             (yielding after 5 µs) before each sleep, which a pipe's reader does not: when the \
+             kernel wakes the sleeper on the waker's CPU the waker's spin delays it. Compare the \
+             `Park` row.",
+        ),
+    ] {
+        let x = p50(row).zip(p50(reference)).map(|(a, b)| a / b);
+        // The hand-off rows' rates too: a mean, where the p50 is a median.
+        let rates = r
+            .lock_handoffs(row, MAIN)
+            .zip(r.lock_handoffs(reference, MAIN))
+            .map_or(String::new(), |(a, b)| {
+                format!("; hand-offs/s {} vs {}", rate(a), rate(b))
+            });
+        t.push(Target {
+            what: what.into(),
+            measured: match (p50(row), p50(reference), x) {
+                (Some(a), Some(b), Some(x)) => {
+                    format!("{} ({} vs {}, {main}{rates})", ratio(x), ns(a), ns(b))
+                }
+                (None, _, _) => no_data(row),
+                _ => no_data(reference),
+            },
+            status: Status::of(x.map(|x| x <= want)),
+            why: x.filter(|&x| x > want).map(|_| why.to_owned()),
+            note: None,
+        });
+    }
+    let (shm, mp) = (r.lock_val(Row::PyShmkit, MAIN), r.lock_val(Row::PyMp, MAIN));
+    let x = shm.zip(mp).map(|(a, b)| a / b);
+    t.push(Target {
+        what: "Python shmkit.Lock acquire + release rate ≥ 50× multiprocessing.Lock's".into(),
+        measured: match (shm, mp, x) {
+            (Some(a), Some(b), Some(x)) => {
+                format!("{} ({} vs {} pairs/s, {main})", ratio(x), rate(a), rate(b))
+            }
+            (None, _, _) => no_data(Row::PyShmkit),
+            _ => no_data(Row::PyMp),
+        },
+        status: Status::of(x.map(|x| x >= 50.0)),
+        why: x.filter(|&x| x < 50.0).map(|_| {
+            let th = r
+                .lock_val(Row::PyThreading, MAIN)
+                .zip(shm)
+                .map(|(t, s)| {
+                    format!(
+                        " `threading.Lock` made {} shmkit.Lock's rate.",
+                        ratio(t / s)
+                    )
+                })
+                .unwrap_or_default();
+            format!(
+                "`multiprocessing.Lock` is a POSIX semaphore behind C methods (`SemLock`: no \
+                 system call when uncontended), so its pair costs little more than two calls into \
+                 C; 50× its rate would leave shmkit.Lock less time than two Python method calls \
+                 take. shmkit.Lock's pair also costs more than those two calls: each `acquire()` \
+                 makes its first attempt as a zero-timeout `lock_timeout` (a clock read), boxes \
+                 the guard with a clone of the handle's `Arc` and parks it in a thread-local \
+                 registry, and each `release()` searches that registry twice before it drops the \
+                 box.{th}"
+            )
+        }),
+        note: None,
+    });
     t
 }
 

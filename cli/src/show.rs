@@ -70,7 +70,9 @@ fn element(r: &Report) -> String {
     }
     match (&r.header, r.kind_name()) {
         (Some(h), "pipe" | "duplex") => h.elem.name.clone(),
-        (Some(h), "mpmc-bytes") => format!("bytes (<= {})", fmt::bytes(h.elem.size.into())),
+        (Some(h), "mpmc-bytes" | "bytes-list") => {
+            format!("bytes (<= {})", fmt::bytes(h.elem.size.into()))
+        }
         (Some(h), k) if k != "-" => format!("{} ({} B)", h.elem.name, h.elem.size),
         _ => "-".to_owned(),
     }
@@ -239,12 +241,17 @@ fn describe(out: &mut impl Write, r: &Report) -> io::Result<()> {
         field(out, "version", h.version.to_string())?;
         field(out, "kind", format!("{} ({})", h.kind_code, r.kind_name()))?;
         let tag = if h.elem.tagged { " (type tag)" } else { "" };
-        if r.kind_name() == "mpmc-bytes" {
+        if matches!(r.kind_name(), "mpmc-bytes" | "bytes-list") {
+            let what = if r.kind_name() == "bytes-list" {
+                "byte strings"
+            } else {
+                "byte messages"
+            };
             field(
                 out,
                 "element",
                 format!(
-                    "byte messages of at most {} bytes ({:?}, fingerprint {:#018x})",
+                    "{what} of at most {} bytes ({:?}, fingerprint {:#018x})",
                     h.elem.size, h.elem.layout, h.elem.fingerprint
                 ),
             )?;
@@ -258,7 +265,10 @@ fn describe(out: &mut impl Write, r: &Report) -> io::Result<()> {
                 ),
             )?;
         }
-        if !matches!(r.kind_name(), "pipe" | "duplex" | "mpmc-bytes") {
+        if !matches!(
+            r.kind_name(),
+            "pipe" | "duplex" | "mpmc-bytes" | "bytes-list"
+        ) {
             let cut = if h.elem.layout.len() < h.elem.layout_len {
                 format!("... ({} bytes in all)", h.elem.layout_len)
             } else {
@@ -271,7 +281,8 @@ fn describe(out: &mut impl Write, r: &Report) -> io::Result<()> {
             "duplex" => " bytes per ring",
             "spsc" | "mpmc" => " items",
             "mpmc-bytes" => " messages",
-            "array" => " elements",
+            "array" | "list" => " elements",
+            "bytes-list" => " items",
             _ => "",
         };
         field(out, "capacity", format!("{}{unit}", h.capacity))?;
@@ -329,7 +340,7 @@ fn describe(out: &mut impl Write, r: &Report) -> io::Result<()> {
         field(out, "fill", format!("{text} ({pct:.1}%)"))?;
     }
     if let Some(c) = &r.contents {
-        let label = if r.kind_name() == "array" {
+        let label = if matches!(r.kind_name(), "array" | "list") {
             "elements"
         } else if is_sync(r) {
             "state"

@@ -49,6 +49,10 @@ fn ls_lists_segments_of_every_kind() {
     let _d = pipe::Duplex::create_with("chat", 1024, &o).unwrap();
     let mut m = mpmc::BytesSender::create_with("msgs", 10, 100, &o).unwrap();
     m.try_send(b"a byte message").unwrap();
+    let l = shmkit::list::List::<u32>::create_with("names", 10, &o).unwrap();
+    l.extend_from_slice(&[1, 2, 3]).unwrap();
+    let b = shmkit::list::BytesList::create_with("blobs", 4, 50, &o).unwrap();
+    b.push(b"pickled").unwrap();
 
     let out = dir.stdout(&["ls"]);
     let lines: Vec<&str> = out.lines().collect();
@@ -68,6 +72,8 @@ fn ls_lists_segments_of_every_kind() {
         ("jobs", "pipe"),
         ("chat", "duplex"),
         ("msgs", "mpmc-bytes"),
+        ("names", "list"),
+        ("blobs", "bytes-list"),
     ] {
         let r = row(name);
         assert!(r.contains(kind), "{r}");
@@ -81,6 +87,9 @@ fn ls_lists_segments_of_every_kind() {
     assert!(row("chat").contains("2 x 1.0 KiB"), "{out}");
     assert!(row("msgs").contains("bytes (<= 100 B)"), "{out}");
     assert!(row("msgs").contains("1 (10%)"), "{out}");
+    assert!(row("names").contains("3 (30%)"), "{out}");
+    assert!(row("blobs").contains("bytes (<= 50 B)"), "{out}");
+    assert!(row("blobs").contains("1 (25%)"), "{out}");
     let inspect = dir.stdout(&["inspect", "msgs"]);
     for needle in [
         "kind      7 (mpmc-bytes)",
@@ -108,16 +117,18 @@ fn ls_lists_segments_of_every_kind() {
     );
 
     let entries = dir.ls_json();
-    assert_eq!(entries.len(), 7);
+    assert_eq!(entries.len(), 9);
     let names: Vec<&str> = entries
         .iter()
         .map(|e| e["name"].as_str().unwrap())
         .collect();
     assert_eq!(
         names,
-        ["balance", "chat", "hist", "jobs", "msgs", "queue", "work"]
+        ["balance", "blobs", "chat", "hist", "jobs", "msgs", "names", "queue", "work"]
     );
     assert_eq!(dir.entry("msgs")["stats"]["max_message_size"], 100);
+    assert_eq!(dir.entry("blobs")["stats"]["max_item_size"], 50);
+    assert_eq!(dir.entry("names")["kind"], "list");
     let queue = dir.entry("queue");
     assert_eq!(queue["kind"], "spsc");
     assert_eq!(queue["capacity"], 16);

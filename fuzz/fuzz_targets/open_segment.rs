@@ -36,7 +36,7 @@
 #[allow(dead_code)] // each target uses part of it
 mod common;
 
-use common::{debug, dir, Input};
+use common::{debug, dir, fix_checksum, Input};
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Debug;
@@ -59,13 +59,6 @@ const NAME: &str = "f";
 const CAPACITIES: [usize; 10] = [1, 2, 3, 4, 5, 7, 8, 16, 31, 64];
 /// At most this many 1 ms waits per input, to keep iterations fast.
 const MAX_SLOW_WAITS: u32 = 2;
-
-fn fix_checksum(file: &mut [u8]) {
-    if file.len() >= header::CHECKSUM + 8 {
-        let sum = header::checksum(file);
-        set_word(file, header::CHECKSUM, sum);
-    }
-}
 
 fn base_opts() -> Options {
     Options::new().dir(dir()).open_timeout(Duration::ZERO)

@@ -1,5 +1,6 @@
 //! Writes the committed seed inputs of the fuzz targets: `seeds/open_segment/`,
-//! `seeds/pipe_decode/` and `seeds/map_segment/`.
+//! `seeds/list_segment/`, `seeds/pipe_decode/`, `seeds/lock_segment/` and
+//! `seeds/map_segment/`.
 //!
 //! ```text
 //! cargo run --manifest-path fuzz/Cargo.toml --example make_seeds
@@ -10,7 +11,8 @@
 //! randomness), so running it again reproduces the committed
 //! files byte for byte; after a layout change it rewrites the seeds that
 //! encode the layout. The input formats are described at the top of each
-//! target (`fuzz_targets/open_segment.rs`, `fuzz_targets/pipe_decode.rs`).
+//! target (`fuzz_targets/open_segment.rs`, `fuzz_targets/pipe_decode.rs`,
+//! `fuzz_targets/lock_segment.rs`).
 //! Numbers in an input are little-endian; bytes that become segment memory
 //! (raw segment files, raw ring bytes) are native-endian, as in a segment.
 
@@ -26,7 +28,9 @@ fn main() {
     let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds");
     for (dir, files) in [
         ("open_segment", open_segment()),
+        ("list_segment", list_segment()),
         ("pipe_decode", pipe_decode()),
+        ("lock_segment", lock_segment()),
         ("map_segment", map_segment()),
     ] {
         let dir = seeds.join(dir);
@@ -55,6 +59,52 @@ fn q(v: u64) -> [u8; 8] {
 /// Writes `v` at `at` of segment memory.
 fn put(mem: &mut [u8], at: usize, v: &[u8]) {
     mem[at..at + v.len()].copy_from_slice(v);
+}
+
+// ---------------------------------------------------------------------------
+// list_segment
+
+/// Seeded list inputs (`fuzz_targets/list_segment.rs`): every operation on
+/// an honest list of each handle, and the control words and cells patched.
+fn list_segment() -> Vec<(&'static str, Vec<u8>)> {
+    // push, extend 3, get 0, set 1, snapshot, pop, truncate 1, len, push,
+    // extend 4, snapshot.
+    let ops = [
+        0,
+        1 | 3 << 3,
+        3,
+        4 | 1 << 3,
+        6,
+        2,
+        5 | 1 << 3,
+        7,
+        0,
+        1 | 4 << 3,
+        6,
+    ];
+    let (u64_list, big_list, bytes_list) = (SEEDED, SEEDED | 1, SEEDED | 2);
+    // Patch kinds: 2 the length word, 3 the version, 4 the lock word (each
+    // a selector and a u64), 5 the cells (an offset, a count, the bytes).
+    let len_max = [&[2u8, 3][..], &q(0)].concat();
+    let len_cap_plus = [&[2u8, 2][..], &q(1)].concat();
+    let version = [&[3u8, 0][..], &q(0x1234_5678_9abc_def1)].concat();
+    let lock = [&[4u8, 0][..], &q(0x0000_0001_0000_0002)].concat();
+    let cells = [&[5u8][..], &h(3), &[15], &[0xa5; 16]].concat();
+    vec![
+        ("honest_u64_cap4", seeded(u64_list, 3, &ops, &[])),
+        ("honest_big_cap2", seeded(big_list, 1, &ops, &[])),
+        ("honest_bytes_cap7", seeded(bytes_list, 4, &ops, &[])),
+        ("len_max", seeded(u64_list, 3, &ops, &len_max)),
+        (
+            "len_over_capacity",
+            seeded(bytes_list, 2, &ops, &len_cap_plus),
+        ),
+        (
+            "version_and_lock",
+            seeded(big_list | 32, 3, &ops, &[version, lock].concat()),
+        ),
+        ("cells", seeded(bytes_list, 5, &ops, &cells)),
+    ]
 }
 
 // ---------------------------------------------------------------------------
@@ -433,6 +483,318 @@ fn pipe_decode() -> Vec<(&'static str, Vec<u8>)> {
                 [(1, 40), (1, 1 << 40), KEEP, KEEP],
                 &all_ops,
                 &raw_ring(128),
+            ),
+        ),
+    ]
+}
+
+// ---------------------------------------------------------------------------
+// lock_segment
+
+/// Kinds of a lock_segment input (byte 0).
+const LOCK: u8 = 0;
+const MUTEX_U64: u8 = 1;
+const MUTEX_ARR: u8 = 2;
+const RLOCK: u8 = 3;
+const EVENT: u8 = 4;
+const SEMAPHORE: u8 = 5;
+const BOUNDED: u8 = 6;
+const CONDITION: u8 = 7;
+const BARRIER: u8 = 8;
+
+/// Flag bits of a lock_segment input: 1 ms liveness, the Park strategy,
+/// and the kind's parameter.
+const FAST: u8 = 4;
+const PARK: u8 = 2 << 3;
+fn lparam(p: u8) -> u8 {
+    p << 5
+}
+
+/// An operation byte: bits 0-3 the operation, bits 4-7 its parameter.
+fn lop(o: u8, p: u8) -> u8 {
+    o | p << 4
+}
+
+/// Common operations: re-open, inspect.
+const REOPEN: u8 = 13;
+const INSPECT: u8 = 14 | 15 << 4;
+
+/// Value selectors of a patch or poke (`patch_value`).
+const ANY: u8 = 0;
+const NEAR_ZERO: u8 = 1;
+const NEAR_MAX: u8 = 2;
+const ME: u8 = 3;
+const ME_MARKED: u8 = 4;
+const DEAD: u8 = 5;
+
+/// A control word patch or poke of named field `field` (an index into the
+/// kind's `fields`), to the value `sel` makes of `raw`.
+fn field(field: u16, sel: u8, raw: u64) -> Vec<u8> {
+    [&h(field << 1)[..], &[sel], &q(raw)].concat()
+}
+
+/// A patch: kind 0 (a control word), then the field and value.
+fn patch(f: u16, sel: u8, raw: u64) -> Vec<u8> {
+    [&[0u8][..], &field(f, sel, raw)].concat()
+}
+
+/// A poke operation of the same.
+fn poke(f: u16, sel: u8, raw: u64) -> Vec<u8> {
+    [&[15u8][..], &field(f, sel, raw)].concat()
+}
+
+/// A lock_segment input: kind, flags, operations, patches.
+fn lock_input(kind: u8, flags: u8, ops: &[u8], patches: &[u8]) -> Vec<u8> {
+    [&[kind, flags, ops.len() as u8][..], ops, patches].concat()
+}
+
+fn lock_segment() -> Vec<(&'static str, Vec<u8>)> {
+    // Lock: take, fail to take again, release, wait, take over.
+    let lock_ops = [
+        lop(0, 0),
+        lop(3, 0),
+        lop(0, 0),
+        lop(1, 1),
+        lop(4, 0),
+        lop(2, 0),
+        lop(3, 0),
+        lop(5, 0),
+        lop(2, 0),
+        REOPEN,
+        lop(1, 0),
+        INSPECT,
+    ];
+    let mutex_ops = [
+        lop(0, 0),
+        lop(2, 3),
+        lop(3, 0),
+        lop(7, 0),
+        lop(1, 2),
+        lop(4, 0),
+        lop(5, 0),
+        lop(6, 0),
+        lop(3, 0),
+        lop(2, 9),
+        REOPEN,
+        lop(0, 0),
+        lop(3, 0),
+        lop(4, 0),
+    ];
+    let rlock_ops = [
+        lop(0, 0),
+        lop(1, 1),
+        lop(2, 0),
+        lop(5, 0),
+        lop(4, 0),
+        lop(5, 0),
+        lop(3, 0),
+        lop(3, 0),
+        lop(5, 0),
+        lop(2, 0),
+        REOPEN,
+        lop(5, 0),
+        lop(0, 0),
+    ];
+    let event_ops = [
+        lop(2, 0),
+        lop(3, 1),
+        lop(0, 0),
+        lop(0, 0),
+        lop(4, 0),
+        lop(3, 2),
+        lop(1, 0),
+        lop(2, 0),
+        lop(5, 0),
+        REOPEN,
+        lop(0, 0),
+    ];
+    let sem_ops = [
+        lop(0, 0),
+        lop(1, 1),
+        lop(8, 0),
+        lop(6, 0),
+        lop(2, 0),
+        lop(3, 0),
+        lop(4, 0),
+        lop(0, 0),
+        lop(5, 0),
+        lop(9, 0),
+        lop(7, 0),
+        lop(8, 0),
+        lop(0, 0),
+        lop(6, 0),
+        REOPEN,
+        lop(8, 0),
+        lop(0, 0),
+        lop(4, 0),
+        lop(3, 0),
+        lop(8, 0),
+    ];
+    let cond_ops = [
+        lop(0, 0),
+        lop(1, 1),
+        lop(2, 0),
+        lop(1, 0),
+        lop(3, 0),
+        lop(5, 0),
+        lop(6, 0),
+        lop(4, 0),
+        REOPEN,
+        lop(0, 0),
+        lop(1, 2),
+    ];
+    let barrier_ops = [
+        lop(2, 0),
+        lop(3, 0),
+        lop(4, 0),
+        lop(0, 0),
+        lop(2, 0),
+        lop(3, 0),
+        REOPEN,
+        lop(2, 0),
+        lop(1, 0),
+        lop(0, 0),
+        lop(2, 0),
+    ];
+    let dead_owner = patch(0, DEAD, 0x0700);
+    vec![
+        // Honest, model-checked, every operation of each kind.
+        ("lock_honest", lock_input(LOCK, FAST, &lock_ops, &[])),
+        (
+            "mutex_u64_honest",
+            lock_input(MUTEX_U64, lparam(3), &mutex_ops, &[]),
+        ),
+        (
+            "mutex_arr_honest",
+            lock_input(MUTEX_ARR, FAST | lparam(5), &mutex_ops, &[]),
+        ),
+        ("rlock_honest", lock_input(RLOCK, PARK, &rlock_ops, &[])),
+        ("event_honest", lock_input(EVENT, 0, &event_ops, &[])),
+        (
+            "semaphore_honest",
+            lock_input(SEMAPHORE, FAST | lparam(2), &sem_ops, &[]),
+        ),
+        (
+            "bounded_honest",
+            lock_input(BOUNDED, lparam(1), &sem_ops, &[]),
+        ),
+        (
+            "condition_honest",
+            lock_input(CONDITION, FAST, &cond_ops, &[]),
+        ),
+        // Three parties: a generation on threads, then a wait that a
+        // planted dead member breaks.
+        (
+            "barrier_honest",
+            lock_input(BARRIER, FAST | lparam(2), &barrier_ops, &[]),
+        ),
+        // Lock words naming a dead handle, our own handle, our own handle
+        // marked as judged, and garbage with the mark bit.
+        (
+            "lock_dead_owner",
+            lock_input(LOCK, FAST, &lock_ops, &dead_owner),
+        ),
+        (
+            "lock_owner_me",
+            lock_input(LOCK, PARK, &lock_ops, &patch(0, ME, 0)),
+        ),
+        (
+            "rlock_owner_me_marked",
+            lock_input(RLOCK, FAST, &rlock_ops, &patch(0, ME_MARKED, 0)),
+        ),
+        (
+            "mutex_seq_and_owner",
+            lock_input(
+                MUTEX_ARR,
+                FAST,
+                &mutex_ops,
+                &[patch(4, NEAR_MAX, 0), patch(0, NEAR_MAX, 0)].concat(),
+            ),
+        ),
+        // A semaphore whose counts and records disagree, with a dead
+        // record holding permits and a forged waiter count.
+        (
+            "semaphore_books",
+            lock_input(
+                BOUNDED,
+                FAST | lparam(1),
+                &sem_ops,
+                &[
+                    patch(3, NEAR_MAX, 0),
+                    patch(9, DEAD, 0x0300),
+                    patch(10, NEAR_ZERO, 5),
+                    patch(2, NEAR_MAX, 0),
+                    dead_owner.clone(),
+                ]
+                .concat(),
+            ),
+        ),
+        // Pokes while the handle is open: the books' lock word to our own
+        // id, then our record's count to a huge value.
+        (
+            "semaphore_pokes",
+            lock_input(
+                SEMAPHORE,
+                FAST | lparam(1),
+                &[
+                    &[lop(0, 0)][..],
+                    &poke(0, ME, 0),
+                    &[lop(2, 0), lop(0, 0)],
+                    &poke(14, NEAR_MAX, 0),
+                    &[lop(2, 0), lop(7, 0), lop(8, 0)],
+                ]
+                .concat(),
+                &[],
+            ),
+        ),
+        (
+            "event_state",
+            lock_input(EVENT, 0, &event_ops, &patch(0, NEAR_MAX, 0x7e)),
+        ),
+        // A barrier of one party whose state says every arrival is in and
+        // the generation about to wrap; one whose party count is 0.
+        (
+            "barrier_state",
+            lock_input(
+                BARRIER,
+                FAST,
+                &barrier_ops,
+                &patch(0, ANY, 0x7fff_ffff_ffff_fffe),
+            ),
+        ),
+        (
+            "barrier_parties_0",
+            lock_input(
+                BARRIER,
+                FAST | lparam(3),
+                &barrier_ops,
+                &patch(1, NEAR_ZERO, 0),
+            ),
+        ),
+        // Our seat's generation forged to u64::MAX: the claim at open
+        // wraps it (a panic with overflow checks, fixed; the fuzz target
+        // found it).
+        (
+            "seat_generation_max",
+            lock_input(
+                LOCK,
+                FAST,
+                &lock_ops,
+                &[&[3u8, 0, NEAR_MAX][..], &q(0)].concat(),
+            ),
+        ),
+        (
+            "condition_seq",
+            lock_input(
+                CONDITION,
+                FAST,
+                &[
+                    &[lop(0, 0)][..],
+                    &poke(0, NEAR_MAX, 0),
+                    &[lop(5, 0), lop(1, 1), lop(4, 0)],
+                ]
+                .concat(),
+                &patch(2, NEAR_MAX, 0),
             ),
         ),
     ]

@@ -19,8 +19,6 @@
 //! immutable ones may come back as equal copies, which Python does not
 //! tell apart. The decoder honours the memo opcodes `pickle.dumps` writes.
 
-use std::ffi::c_char;
-
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -61,24 +59,15 @@ const MEMOIZE: u8 = 0x94;
 const BINGET: u8 = b'h';
 const LONG_BINGET: u8 = b'j';
 
-extern "C" {
-    // In the limited API from 3.10 and exported by every CPython 3 (since
-    // 3.3); pyo3's abi3-py39 build does not declare it. The UTF-8 form is
-    // cached in the string object, so an ASCII string costs no copy.
-    fn PyUnicode_AsUTF8AndSize(
-        unicode: *mut ffi::PyObject,
-        size: *mut ffi::Py_ssize_t,
-    ) -> *const c_char;
-}
-
 /// The UTF-8 bytes of `s`, or `None` (with no exception set) if it has
 /// none (lone surrogates).
 fn utf8<'a>(s: &'a Bound<'_, PyString>) -> Option<&'a [u8]> {
     let mut len: ffi::Py_ssize_t = 0;
     // SAFETY: `s` is a live `str` (we hold the GIL through `s`); the
     // returned buffer belongs to `s` and lives as long as it does, which
-    // the borrow of `s` in the return type expresses.
-    let p = unsafe { PyUnicode_AsUTF8AndSize(s.as_ptr(), &mut len) };
+    // the borrow of `s` in the return type expresses. The UTF-8 form is
+    // cached in the string object, so an ASCII string costs no copy.
+    let p = unsafe { ffi::PyUnicode_AsUTF8AndSize(s.as_ptr(), &mut len) };
     if p.is_null() {
         // A `str` with lone surrogates: pickle writes it with
         // "surrogatepass"; leave it to pickle.

@@ -375,7 +375,7 @@ impl Connection {
             return Ok(0);
         }
         // Through a `bytes` object: without the buffer protocol in the
-        // stable ABI of Python 3.9, the memoryview copies it in.
+        // stable ABI before Python 3.11, the memoryview copies it in.
         let msg = PyBytes::new_with(py, n, |out| {
             rx.try_recv_bytes_into(out)
                 .map(|_| ())

@@ -6,8 +6,8 @@ use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
 use super::table::{Control, Elem, Elems, Table};
-use crate::cell::seqlock::{payload_words, Seqlock};
-use crate::cell::word::{self, Word, Words};
+use crate::cell::seqlock::Seqlock;
+use crate::cell::word::Word;
 use crate::cell::{int_ops, Integer};
 use crate::element::Element;
 use crate::error::{Error, Kind, LockTimeout};
@@ -192,7 +192,6 @@ impl<T: Element> Acquire for Array<T> {
 
 impl<T: Element> Array<T> {
     const SIZE: usize = core::mem::size_of::<T>();
-    const IN_WORD: bool = word::fits(Self::SIZE);
 
     /// Creates an array of `len` elements, all zero (`T::zeroed()`). Fails
     /// with [`Error::AlreadyExists`] if the name is taken, and with
@@ -262,20 +261,10 @@ impl<T: Element> Array<T> {
         // control block is `size_of::<Control>()` bytes; Control is made of
         // atomics only, aligned to 128.
         let ctl = unsafe { seg.control::<Control>() };
-        let words = seg.data_words();
-        let elems = if Self::IN_WORD {
-            match Words::view(words, word::width(Self::SIZE), len) {
-                Some(w) => Elems::Words(w),
-                // Validated: the data region holds `len` words (the kind
-                // table's rule for arrays).
-                None => unreachable!("an array segment holds its elements"),
-            }
-        } else {
-            Elems::Cells {
-                words,
-                payload: payload_words(Self::SIZE),
-                len,
-            }
+        // Validated: the data region holds `len` elements (the kind table's
+        // rule for arrays).
+        let Some(elems) = Elems::of_size(seg.data_words(), Self::SIZE, len) else {
+            unreachable!("an array segment holds its elements")
         };
         Table::new(ctl, elems)
     }

@@ -56,8 +56,8 @@
 
 use bytemuck::Pod;
 
-use crate::cell::seqlock::{payload_words, Seqlock, OPTIMISTIC_READS};
-use crate::cell::word::{decode, encode, Words};
+pub(crate) use crate::cell::elems::{Elem, Elems};
+use crate::cell::word::{decode, encode};
 use crate::sync::atomic::{fence, AtomicU64, Ordering};
 use crate::sync::lock::{Held, LockBlock};
 use crate::sync::Padded;
@@ -89,55 +89,6 @@ const _: () = {
     assert!(Control::LEN == 3 * LINE);
 };
 
-/// Words per element of more than 8 bytes: a seq word and two copies.
-pub(crate) const fn cell_words(size: usize) -> usize {
-    1 + 2 * payload_words(size)
-}
-
-/// Where the elements are.
-#[derive(Clone, Copy)]
-pub(crate) enum Elems<'a> {
-    /// Elements of at most 8 bytes, one atomic word each.
-    Words(Words<'a>),
-    /// Larger elements: `len` cells of `cell_words(size)` words each.
-    Cells {
-        words: &'a [AtomicU64],
-        payload: usize,
-        len: usize,
-    },
-}
-
-/// One element.
-#[derive(Clone, Copy)]
-pub(crate) enum Elem<'a> {
-    Word(crate::cell::word::Word<'a>),
-    Cell(Seqlock<'a>),
-}
-
-impl<'a> Elem<'a> {
-    /// One optimistic read: never fails for a word; `None` for a cell if a
-    /// publication overlapped (retry, or read under the lock).
-    #[inline(always)]
-    pub(crate) fn try_read<T: Pod>(self) -> Option<T> {
-        match self {
-            Elem::Word(w) => Some(w.get()),
-            Elem::Cell(c) => c.try_read(),
-        }
-    }
-
-    /// Up to [`OPTIMISTIC_READS`] optimistic reads.
-    #[inline]
-    pub(crate) fn read_optimistic<T: Pod>(self) -> Option<T> {
-        for _ in 0..OPTIMISTIC_READS {
-            if let Some(v) = self.try_read() {
-                return Some(v);
-            }
-            core::hint::spin_loop();
-        }
-        None
-    }
-}
-
 /// The memory an array protocol runs on.
 #[derive(Clone, Copy)]
 pub(crate) struct Table<'a> {
@@ -146,46 +97,19 @@ pub(crate) struct Table<'a> {
 }
 
 impl<'a> Table<'a> {
-    /// # Panics
-    /// If `Cells` words are too short for `len` cells; callers establish this
-    /// when the segment is validated.
     #[inline]
     pub(crate) fn new(ctl: &'a Control, elems: Elems<'a>) -> Self {
-        if let Elems::Cells {
-            words,
-            payload,
-            len,
-        } = elems
-        {
-            assert!(len.saturating_mul(1 + 2 * payload) <= words.len());
-        }
         Table { ctl, elems }
     }
 
     pub(crate) fn len(&self) -> usize {
-        match self.elems {
-            Elems::Words(w) => w.len(),
-            Elems::Cells { len, .. } => len,
-        }
+        self.elems.len()
     }
 
     /// Element `i`, if `i < len`.
     #[inline(always)]
     pub(crate) fn elem(&self, i: usize) -> Option<Elem<'a>> {
-        match self.elems {
-            Elems::Words(w) => w.at(i).map(Elem::Word),
-            Elems::Cells {
-                words,
-                payload,
-                len,
-            } => {
-                if i >= len {
-                    return None;
-                }
-                let cell = &words[i * (1 + 2 * payload)..][..1 + 2 * payload];
-                Some(Elem::Cell(Seqlock::new(&cell[0], &cell[1..], payload, 2)))
-            }
-        }
+        self.elems.at(i)
     }
 
     /// Element `i` of a range the caller has checked.
@@ -316,46 +240,24 @@ impl<'a> Table<'a> {
 #[cfg(test)]
 pub(crate) mod heap {
     use super::*;
-    use crate::cell::word::heap::HeapWords;
-    use crate::cell::word::{self, fits};
+    use crate::cell::elems::heap::HeapElems;
     use crate::sync::lock::Handles;
 
     pub(crate) struct HeapTable {
         pub(crate) ctl: Control,
         handles: Handles,
-        words: Option<HeapWords>,
-        cells: Vec<AtomicU64>,
-        payload: usize,
-        len: usize,
+        elems: HeapElems,
     }
 
     impl HeapTable {
         pub(crate) fn new<T>(len: usize) -> HeapTable {
-            let size = core::mem::size_of::<T>();
-            let ctl = Control {
-                version: Padded(AtomicU64::new(0)),
-                lock: LockBlock::new(),
-            };
-            if fits(size) {
-                HeapTable {
-                    ctl,
-                    handles: Handles::new(),
-                    words: Some(HeapWords::new(word::width(size), len)),
-                    cells: Vec::new(),
-                    payload: 0,
-                    len,
-                }
-            } else {
-                HeapTable {
-                    ctl,
-                    handles: Handles::new(),
-                    words: None,
-                    cells: (0..len * cell_words(size))
-                        .map(|_| AtomicU64::new(0))
-                        .collect(),
-                    payload: payload_words(size),
-                    len,
-                }
+            HeapTable {
+                ctl: Control {
+                    version: Padded(AtomicU64::new(0)),
+                    lock: LockBlock::new(),
+                },
+                handles: Handles::new(),
+                elems: HeapElems::new(core::mem::size_of::<T>(), len),
             }
         }
 
@@ -370,15 +272,7 @@ pub(crate) mod heap {
         }
 
         pub(crate) fn table(&self) -> Table<'_> {
-            let elems = match &self.words {
-                Some(w) => Elems::Words(w.words()),
-                None => Elems::Cells {
-                    words: &self.cells,
-                    payload: self.payload,
-                    len: self.len,
-                },
-            };
-            Table::new(&self.ctl, elems)
+            Table::new(&self.ctl, self.elems.elems())
         }
     }
 }

@@ -22,6 +22,8 @@
 // Under loom only the protocols and their models compile, not the handles
 // that use them.
 #[cfg_attr(loom, allow(dead_code))]
+pub(crate) mod elems;
+#[cfg_attr(loom, allow(dead_code))]
 pub(crate) mod seqlock;
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) mod word;

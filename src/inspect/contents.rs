@@ -58,9 +58,16 @@ pub(super) fn mutex(r: &mut Report, view: &View, id: &Identity) {
 /// Sets `r.contents` to the first [`ARRAY_SHOWN`] elements of the array
 /// `view` holds.
 pub(super) fn array(r: &mut Report, view: &View, id: &Identity) {
+    elements(r, view, id, id.capacity);
+}
+
+/// Sets `r.contents` to the first [`ARRAY_SHOWN`] of the `count` elements
+/// at the start of the data region, laid out as an array's (an array's, or
+/// a typed list's, whose `count` is its length).
+pub(super) fn elements(r: &mut Report, view: &View, id: &Identity, count: u64) {
     let size = id.elem_size as usize;
     let stride = layout::array::element_stride(size) as u64;
-    let shown = (id.capacity as usize).min(ARRAY_SHOWN);
+    let shown = (count.min(id.capacity) as usize).min(ARRAY_SHOWN);
     let desc = r.elem_layout();
     let mut items = Vec::with_capacity(shown);
     for i in 0..shown as u64 {
@@ -76,16 +83,8 @@ pub(super) fn array(r: &mut Report, view: &View, id: &Identity) {
             None => "(being written)".to_owned(),
         });
     }
-    let more = if (id.capacity as usize) > shown {
-        ", …"
-    } else {
-        ""
-    };
-    r.contents = Some(format!(
-        "[{}{more}] ({} elements)",
-        items.join(", "),
-        id.capacity
-    ));
+    let more = if count as usize > shown { ", …" } else { "" };
+    r.contents = Some(format!("[{}{more}] ({count} elements)", items.join(", "),));
 }
 
 /// Entries of a map shown: a map of at most this many slots is listed.

@@ -138,6 +138,16 @@ pub(super) fn decode(r: &mut Report, view: &View, file: &File) -> bool {
                 map(r, &ids, view, c, cap);
                 super::contents::map(r, view, &id, kind == Kind::Map);
             }
+            Kind::List => {
+                let len = list(r, &ids, view, c, cap);
+                super::contents::elements(r, view, &id, len);
+            }
+            Kind::BytesList => {
+                // The element size a byte list records is its maximum item
+                // size.
+                r.stat_push("max_item_size", u64::from(id.elem_size));
+                list(r, &ids, view, c, cap);
+            }
         }
     }
     let seen_all = ids.attached(r);
@@ -402,7 +412,9 @@ fn role_name(kind: Kind, word: usize) -> Option<String> {
         | Kind::Condition
         | Kind::Barrier
         | Kind::Map
-        | Kind::BytesMap => 0,
+        | Kind::BytesMap
+        | Kind::List
+        | Kind::BytesList => 0,
     };
     (0..rings)
         .flat_map(|ring| [Role::Sender, Role::Receiver].map(|role| (ring, role)))
@@ -677,6 +689,32 @@ fn map(r: &mut Report, ids: &Ids, view: &View, c: u64, capacity: u64) {
         capacity,
         unit: "entries",
     });
+}
+
+/// list `Control`: the length (as the fill), the mutations begun, the
+/// writer lock's holder and its sleepers. Returns the length (at most the
+/// capacity).
+fn list(r: &mut Report, ids: &Ids, view: &View, c: u64, capacity: u64) -> u64 {
+    use layout::list::{LEN, LOCK_OWNER, LOCK_RELEASED, VERSION};
+    let len = view.u64_at(at(c, LEN)).unwrap_or(0);
+    if len > capacity {
+        r.problem(format!(
+            "length word is {len}, above the capacity {capacity} (readers take it as \
+             {capacity})"
+        ));
+    }
+    let len = len.min(capacity);
+    r.fill = Some(Fill {
+        used: len,
+        capacity,
+        unit: "items",
+    });
+    r.stat_push("mutations", view.u64_at(at(c, VERSION)).unwrap_or(0));
+    if let Some(owner) = view.u64_at(at(c, LOCK_OWNER)) {
+        r.peers.extend(ids.peer_of(owner, "writer lock"));
+    }
+    r.stat_push("writers_asleep", waiters(view, at(c, LOCK_RELEASED)));
+    len
 }
 
 /// lock `Control`: the holder, its waiters, takeovers; `locked` or

@@ -238,7 +238,7 @@ pub struct Report {
     pub header: Option<HeaderInfo>,
     /// Every process known to be attached (see the [module docs](self)).
     pub peers: Vec<Peer>,
-    /// How full the queue or pipe is; `None` for values and arrays, and when
+    /// How full the queue, pipe or list is; `None` for values and arrays, and when
     /// the segment could not be decoded.
     pub fill: Option<Fill>,
     /// The kind's counters: `sent`, `received` (queues and pipes), `done`,
@@ -246,8 +246,8 @@ pub struct Report {
     /// (pipes), `publications` (values), `range_writes` (arrays), and the
     /// number of sleeping waiters.
     pub stats: Vec<Stat>,
-    /// What a `Value` holds, or an `Array`'s first 8 elements and its
-    /// length (`[1, 2, 3, …] (100 elements)`), as text by the element's
+    /// What a `Value` holds, or an `Array`'s (or a typed `List`'s) first 8
+    /// elements and its length (`[1, 2, 3, …] (100 elements)`), as text by the element's
     /// layout description: numbers for primitives, lists for arrays of them,
     /// fields in braces for structs, hex bytes for what the description
     /// does not say (a type tag's). `None` for queues and pipes, and when
@@ -315,7 +315,7 @@ impl Report {
     }
 
     /// A short name of the kind: `spsc`, `mpmc`, `pipe`, `duplex`, `value`,
-    /// `array`; `unknown` for a shmkit header with a kind code this build
+    /// `array`, `list`, `bytes-list`, ...; `unknown` for a shmkit header with a kind code this build
     /// does not know, `-` when there is no shmkit header at all.
     pub fn kind_name(&self) -> &'static str {
         match self.shmkit_header() {

@@ -251,19 +251,55 @@ impl Control {
         self.passed.notify();
     }
 
-    /// Breaks the barrier if `witness` finds a member other than itself
-    /// dead; whether it did. A system call per other member.
-    pub(crate) fn check_members(&self, witness: &impl Witness) -> bool {
+    /// Breaks the generation of `at` (the state its waiter arrived in) if
+    /// `witness` finds a member other than itself dead; whether it did. A
+    /// system call per other member.
+    ///
+    /// A member that leaves in order clears its record before its seat is
+    /// freed, so a record read before it left and judged after is taken for
+    /// a death only if it is still there when the verdict comes: then the
+    /// member died without leaving. And only the waiter's own generation is
+    /// broken: a generation that passed meanwhile (its parties may have
+    /// left since) leaves the next one whole.
+    pub(crate) fn check_members(&self, witness: &impl Witness, at: u64) -> bool {
         let me = witness.me();
         let dead = self.members.iter().any(|m| {
             // Relaxed: as in `join`.
             let id = m.load(Ordering::Relaxed);
-            id != 0 && id != me && witness.check(id) == Verdict::Dead
+            id != 0
+                && id != me
+                && witness.check(id) == Verdict::Dead
+                && m.load(Ordering::Relaxed) == id
         });
-        if dead {
-            self.break_it();
+        dead && self.break_generation(at)
+    }
+
+    /// Sets [`BROKEN`] if the generation is still the one of `at`; whether
+    /// it did (or found it broken already).
+    fn break_generation(&self, at: u64) -> bool {
+        let mut s = self.state();
+        loop {
+            if s & GENERATION != at & GENERATION {
+                return false;
+            }
+            if s & BROKEN != 0 {
+                return true;
+            }
+            // SYNC POINT "barrier passed": AcqRel, as every change of
+            // `state` (module docs).
+            match self.counts.state.compare_exchange_weak(
+                s,
+                s | BROKEN,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    self.passed.notify();
+                    return true;
+                }
+                Err(now) => s = now,
+            }
         }
-        dead
     }
 }
 
@@ -517,7 +553,7 @@ mod handle {
                 let now = Instant::now();
                 if now >= next_check.get() {
                     next_check.set(now + self.liveness);
-                    ctl.check_members(&self.seg);
+                    ctl.check_members(&self.seg, at);
                 }
             };
             let waited = wait(
@@ -605,17 +641,25 @@ mod tests {
             assert_eq!(b.state(), (generation + 1) << 32);
         }
         // A live member breaks nothing; a member that left is not asked.
-        assert!(!b.check_members(&peers.me(1)));
+        assert!(!b.check_members(&peers.me(1), b.state()));
         b.leave(2);
         peers.kill(2);
-        assert!(!b.check_members(&peers.me(1)));
-        // A dead member breaks the barrier for a waiter.
+        assert!(!b.check_members(&peers.me(1), b.state()));
+        // A death found by a waiter whose generation passed meanwhile
+        // leaves the next generation whole.
         assert!(b.join(3));
+        let Arrival::Waiting(passed) = b.arrive() else {
+            panic!("first");
+        };
+        assert_eq!(b.arrive(), Arrival::Led);
+        peers.kill(3);
+        assert!(!b.check_members(&peers.me(1), passed));
+        assert_eq!(b.standing(passed), Some(Standing::Passed));
+        // A dead member breaks the barrier for a waiter.
         let Arrival::Waiting(at) = b.arrive() else {
             panic!("first");
         };
-        peers.kill(3);
-        assert!(b.check_members(&peers.me(1)));
+        assert!(b.check_members(&peers.me(1), at));
         assert_eq!(b.standing(at), Some(Standing::Broken));
         assert_eq!(b.arrive(), Arrival::Broken, "stays broken");
         // Forged words: a zero party count, a full arrival count, a
@@ -652,7 +696,7 @@ mod loom_models {
         };
         let poll = || {
             b.standing(at).or_else(|| {
-                b.check_members(&peers.me(me))
+                b.check_members(&peers.me(me), at)
                     .then(|| b.standing(at))
                     .flatten()
             })

@@ -460,12 +460,13 @@ mod handle {
     use crate::sync::atomic::{AtomicU32, Ordering};
     use crate::sync::liveness::Witness;
     use crate::sync::lock::{self, Held, Local};
-    use crate::sync::wait::{deadline_in, wait, WaitStrategy, Waited};
+    use crate::sync::wait::{deadline_in, passed, wait, WaitStrategy, Waited};
 
     /// How long an acquirer that found no permit waits before its first
     /// reap (if the liveness interval is longer), as `sync::lock`'s first
     /// check.
-    const FIRST_REAP: Duration = Duration::from_millis(1);
+    /// (The first sleep of a wait ends by then, so that the reap runs.)
+    const FIRST_REAP: Duration = crate::sync::wait::FIRST_NAP;
 
     /// The least time a bounded call waits for the books: a live peer
     /// holds them for a few stores, so a `try_acquire` that finds them
@@ -754,11 +755,14 @@ mod handle {
                     Err(()) => Some(None), // the books stayed held past the deadline
                 }
             };
-            let mut next_reap = Instant::now() + self.liveness.min(FIRST_REAP);
+            // Set at the first look, not before the first attempt: a free
+            // permit reads no clock.
+            let mut next_reap: Option<Instant> = None;
             let reap_if_due = || {
                 let now = Instant::now();
-                if now >= next_reap {
-                    next_reap = now + self.liveness;
+                let due = *next_reap.get_or_insert(now + self.liveness.min(FIRST_REAP));
+                if now >= due {
+                    next_reap = Some(now + self.liveness);
                     self.reap(deadline);
                 }
             };
@@ -808,7 +812,7 @@ mod handle {
         /// gone (one liveness check of the holders, system calls, when none
         /// is available).
         pub fn try_acquire(&self) -> Option<Permit<'_>> {
-            self.acquire_until(Some(Instant::now()))
+            self.acquire_until(Some(passed()))
         }
 
         /// Adds a permit, waking an acquirer: Python's `release()`. For a

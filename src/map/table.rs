@@ -10,25 +10,29 @@
 //! Data:     slots[S], S = next power of two >= 2 * capacity, each
 //!           [meta | seq | copy 0 | copy 1], packed
 //! meta:     bits 0..32: claim, 0 or the index + 1 of the stripe that owns the slot
-//!           bits 32..64: hint, the largest distance from this slot (as home)
-//!                        at which an entry was ever placed
+//!           bits 32..64: hint, one bit per range of distances from this slot
+//!                        (as home) at which an entry was ever placed: bit b for
+//!                        distance b below 24, then 8 bits for 13 distances each
 //! record:   [header | key words | value words], the key zero-padded to whole
 //!           words; header bits 0..8 state (0 FREE, 1 OCCUPIED), bits 8..32 key
 //!           length, bits 32..64 value length
 //! ```
 //!
 //! A record's size is fixed at create: `1 + ceil(max_key / 8) + ceil(max_value / 8)`
-//! words. All zeroes is an empty map: every slot FREE, unclaimed, hint 0.
+//! words. All zeroes is an empty map: every slot FREE, unclaimed, no hint.
 //!
 //! # Placement
 //!
 //! A key's 64-bit hash `h` (SipHash-1-3 under the map's seed, [`super::hash`])
 //! names its *home* slot (`h & (S - 1)`) and its *stripe* (`(h >> 32) %
 //! stripes`). An entry lives in one of the [`WINDOW`] slots that follow its
-//! home (linear probing, wrapping). The home's hint is at least the distance
-//! of every entry placed from it, so a lookup reads the slots at distance
-//! `0..=hint` and no more: at most [`WINDOW`], whatever the table's history
-//! or contents.
+//! home (linear probing, wrapping). The home's hint covers the distance of
+//! every entry placed from it, so a lookup reads the slots up to the largest
+//! distance its highest hint bit stands for and no more (none at all from a
+//! home nothing was placed from): at most [`WINDOW`], whatever the table's
+//! history or contents. The hint is a set of bits rather than a number so
+//! that raising it is one `fetch_or`, which never fails and never undoes a
+//! concurrent claim of the same word.
 //!
 //! # Writers
 //!
@@ -39,14 +43,14 @@
 //! under that stripe's lock its writer is alone. Under its stripe lock a
 //! writer of `k`:
 //!
-//! * **finds** `k` among the slots at distance `0..=hint` *claimed by its
-//!   stripe* (only they can hold `k`), reading them without retry;
+//! * **finds** `k` among the slots its home's hint covers that are *claimed
+//!   by its stripe* (only they can hold `k`), reading them without retry;
 //! * **updates** it in place: publishes a new record (header, key, value) in
 //!   the seqlock's other copy;
 //! * **removes** it: publishes a FREE record, then releases the claim;
 //! * **inserts** it (not found): claims the first unclaimed slot of the
-//!   window (compare-and-swap of the claim bits 0 → stripe + 1), raises the
-//!   home's hint to the slot's distance, publishes the record, and adds one
+//!   window (compare-and-swap of the claim bits 0 → stripe + 1), sets the
+//!   home's hint bit of the slot's distance, publishes the record, and adds one
 //!   to its stripe's count.
 //!
 //! No entry ever moves, so at most one slot holds `k`: its stripe's writers
@@ -55,7 +59,7 @@
 //! # Readers
 //!
 //! A lookup takes no lock and writes nothing: it loads the home's hint, then
-//! reads the records at distance `0..=hint` with the seqlock's optimistic
+//! reads the records at the distances it covers with the seqlock's optimistic
 //! read, comparing headers and keys inside the read, and accepts a match
 //! only if the read validates. A slot that keeps changing (32 failed reads,
 //! writers publishing faster than this reader copies) sends the reader to
@@ -72,10 +76,11 @@
 //!   its claim bits 0 with Release after its last publication; the next
 //!   claimer's compare-and-swap reads that with Acquire, so it sees the last
 //!   `seq` and copy, as the seqlock's writer must.
-//! * "hint raised": an inserter raises the home's hint (Relaxed) *before* it
-//!   publishes the record (Release). A lookup that happens after the
-//!   publication loads the hint after it too, so by coherence it reads that
-//!   hint or a later, larger one: it reads far enough.
+//! * "hint raised": an inserter sets the home's hint bit (a Relaxed
+//!   `fetch_or`) *before* it publishes the record (Release). A lookup that
+//!   happens after the publication loads the hint after it too, so by
+//!   coherence it reads that bit set (bits are only ever added, until
+//!   `clear`): it reads far enough.
 //!
 //! # Crashes
 //!
@@ -124,9 +129,42 @@ pub(crate) const MAX_KEY_SIZE: usize = (1 << 24) - 1;
 
 const CLAIM: u64 = 0xffff_ffff;
 
-/// Tries of a compare-and-swap on a meta word before a writer gives that
-/// slot up: only hint raises (each at most [`WINDOW`] per home) or a peer
-/// writing the word make it fail.
+/// Distances below this have a hint bit each; the 8 bits above cover
+/// [`HINT_SPAN`] distances each, up to 24 + 8 * 13 = 128 = [`WINDOW`].
+const HINT_EXACT: usize = 24;
+const HINT_SPAN: usize = 13;
+const _: () = assert!(HINT_EXACT + (32 - HINT_EXACT) * HINT_SPAN >= WINDOW);
+
+/// The hint bit (in the meta word) of an entry at distance `d < WINDOW`.
+#[inline(always)]
+const fn hint_bit(d: usize) -> u64 {
+    let b = if d < HINT_EXACT {
+        d
+    } else {
+        HINT_EXACT + (d - HINT_EXACT) / HINT_SPAN
+    };
+    1 << (32 + b)
+}
+
+/// How many slots from its home a lookup reads for a meta word: up to the
+/// largest distance its highest hint bit stands for.
+#[inline(always)]
+const fn hint_reach(meta: u64) -> usize {
+    let hint = meta >> 32;
+    if hint == 0 {
+        return 0;
+    }
+    let b = 63 - hint.leading_zeros() as usize;
+    if b < HINT_EXACT {
+        b + 1
+    } else {
+        HINT_EXACT + (b - HINT_EXACT + 1) * HINT_SPAN
+    }
+}
+
+/// Tries of a claim's compare-and-swap on a meta word before a writer gives
+/// that slot up and tries the next: only hint bits set by other inserters
+/// (each at most 32 per home) or a peer writing the word make it fail.
 const CAS_TRIES: usize = 16;
 
 /// A record's header word.
@@ -366,13 +404,12 @@ impl<'a, S: Shape> Table<'a, S> {
         }
     }
 
-    /// The distances a lookup from `home` reads: `0..=hint`, within the
-    /// window.
+    /// How many slots from `home` a lookup reads: what its hint covers,
+    /// within the window.
     #[inline(always)]
     fn reach(&self, home: usize) -> usize {
         // Relaxed: SYNC POINT "hint raised" (module docs).
-        let hint = (self.slot(home).meta.load(Ordering::Relaxed) >> 32) as usize;
-        hint.min(self.window - 1) + 1
+        hint_reach(self.slot(home).meta.load(Ordering::Relaxed)).min(self.window)
     }
 
     /// If the record in `copy` is OCCUPIED by `key`, the length of its value
@@ -507,7 +544,7 @@ impl<'a, S: Shape> Table<'a, S> {
                 // that gave the slot up, so the last `seq` and copy written
                 // into it are visible to our writes.
                 if meta
-                    .compare_exchange_weak(m, m | me, Ordering::Acquire, Ordering::Relaxed)
+                    .compare_exchange(m, m | me, Ordering::Acquire, Ordering::Relaxed)
                     .is_ok()
                 {
                     self.raise_hint(place.home, d);
@@ -518,26 +555,17 @@ impl<'a, S: Shape> Table<'a, S> {
         None
     }
 
-    /// Raises `home`'s hint to at least `d`.
+    /// Makes `home`'s hint cover distance `d`.
+    #[inline]
     fn raise_hint(&self, home: usize, d: usize) {
+        let bit = hint_bit(d);
         let meta = self.slot(home).meta;
-        for _ in 0..CAS_TRIES {
-            // Relaxed: SYNC POINT "hint raised" (module docs): the Release
-            // publication that follows orders it for readers.
-            let m = meta.load(Ordering::Relaxed);
-            if (m >> 32) as usize >= d {
-                return;
-            }
-            let raised = (m & CLAIM) | ((d as u64) << 32);
-            if meta
-                .compare_exchange_weak(m, raised, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-            {
-                return;
-            }
+        // Relaxed: SYNC POINT "hint raised" (module docs): the Release
+        // publication that follows orders it for readers. A load first, so
+        // that the common case (the bit is set) writes nothing.
+        if meta.load(Ordering::Relaxed) & bit == 0 {
+            meta.fetch_or(bit, Ordering::Relaxed);
         }
-        // Only a peer rewriting the word keeps failing us: lookups may then
-        // miss this entry, a wrong answer the peer caused.
     }
 
     /// Holding the lock of the stripe that claims slot `i`: publishes a FREE
@@ -828,6 +856,22 @@ mod tests {
     }
 
     #[test]
+    fn hint_bits_cover_their_distances() {
+        for d in 0..WINDOW {
+            let reach = hint_reach(hint_bit(d));
+            assert!(d < reach && reach <= WINDOW, "distance {d}: reach {reach}");
+            if d < HINT_EXACT {
+                assert_eq!(reach, d + 1);
+            }
+            // A higher bit never reads less.
+            assert!(hint_reach(hint_bit(d) | hint_bit(d / 2)) == reach);
+        }
+        assert_eq!(hint_reach(0), 0);
+        assert_eq!(hint_reach(CLAIM), 0, "claim bits are no hint");
+        assert_eq!(hint_reach(u64::MAX), WINDOW);
+    }
+
+    #[test]
     fn insert_get_update_remove() {
         let h = heap(8, 4);
         let t = h.table();
@@ -1007,8 +1051,10 @@ mod tests {
     /// `k << 32 | n`, so a torn read shows a wrong key half.
     #[test]
     fn concurrent_updates_are_not_lost_and_reads_not_torn() {
-        const N: u64 = if cfg!(miri) { 30 } else { 5_000 };
+        // Multiples of KEYS: the reader waits for every counter's total.
+        const N: u64 = if cfg!(miri) { 32 } else { 5_000 };
         const KEYS: u64 = 8;
+        const _: () = assert!(N % KEYS == 0);
         let h = heap(KEYS as usize, 4);
         let stop = Stop::new();
         std::thread::scope(|s| {
@@ -1191,8 +1237,8 @@ mod loom_models {
             HeapTable::<U64s>::new(1, 1, Typed::NEW, (5, 6)),
             AtomicU32::new(0),
         ));
-        let k = 4u64;
-        let key = bytemuck::bytes_of(&k);
+        static KEY: u64 = 4;
+        let (k, key) = (KEY, bytemuck::bytes_of(&KEY));
         if let StopAt::Freed = stop {
             write(&h.0, 1, k, |_| Some(val(k, 1)));
         }

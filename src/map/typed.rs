@@ -2,7 +2,6 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::marker::PhantomData;
 
 use super::common::Core;
 use super::table::{record_bytes, Typed, MAX_KEY_SIZE};
@@ -73,8 +72,9 @@ fn spec<K: Element, V: Element>(opts: &Options) -> Result<Spec, Error> {
 /// See the [module documentation](super) for the guarantees, what a write
 /// waits for, and the capacity policy.
 pub struct Map<K: Element, V: Element> {
+    /// Its shape names `K` and `V` (and makes the map `Send` and `Sync`
+    /// whatever they are: it holds their bytes, never a `K` or `V`).
     core: Core<Typed<K, V>>,
-    _types: PhantomData<fn(K, V) -> (K, V)>,
 }
 
 impl<K: Element, V: Element> fmt::Debug for Map<K, V> {
@@ -125,10 +125,7 @@ impl<K: Element, V: Element> Map<K, V> {
         let core = Core::attach(how, opts, &spec::<K, V>(opts)?, shape, |k, v| {
             ((k, v) == sizes).then_some(shape)
         })?;
-        Ok(Map {
-            core,
-            _types: PhantomData,
-        })
+        Ok(Map { core })
     }
 
     /// The value of `key`, if it is in the map. Takes no lock and writes

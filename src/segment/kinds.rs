@@ -72,7 +72,7 @@ impl KindLayout {
 }
 
 /// Every kind, in the order of their codes (1, 2, ...).
-pub(crate) const KINDS: [KindLayout; 16] = [
+pub(crate) const KINDS: [KindLayout; 18] = [
     KindLayout {
         kind: Kind::Spsc,
         name: "spsc",
@@ -183,6 +183,20 @@ pub(crate) const KINDS: [KindLayout; 16] = [
         name: "bytes-map",
         control_len: crate::map::table::Control::LEN as u64,
         data_len: map_data,
+        sized_at_create: true,
+    },
+    KindLayout {
+        kind: Kind::List,
+        name: "list",
+        control_len: crate::list::table::Control::LEN as u64,
+        data_len: list_data,
+        sized_at_create: false,
+    },
+    KindLayout {
+        kind: Kind::BytesList,
+        name: "bytes-list",
+        control_len: crate::list::table::Control::LEN as u64,
+        data_len: bytes_list_data,
         sized_at_create: true,
     },
 ];
@@ -311,15 +325,31 @@ fn array_data(len: u64, elem_size: u32) -> Result<u64, String> {
     if len == 0 {
         return Err("length 0; an array has at least one element".to_owned());
     }
-    let size = elem_size as usize;
-    if crate::cell::word::fits(size) {
-        len.checked_mul(crate::cell::word::width(size) as u64)
-            .and_then(|b| b.checked_next_multiple_of(8))
-    } else {
-        len.checked_mul(crate::array::table::cell_words(size) as u64)
-            .and_then(|w| w.checked_mul(8))
+    crate::cell::elems::run_bytes(len, elem_size as usize).ok_or_else(|| too_big(len, elem_size))
+}
+
+/// `capacity` elements, stored as an array's (see `list::table`).
+fn list_data(capacity: u64, elem_size: u32) -> Result<u64, String> {
+    if capacity == 0 {
+        return Err("capacity 0; a list holds at least one element".to_owned());
     }
-    .ok_or_else(|| too_big(len, elem_size))
+    crate::cell::elems::run_bytes(capacity, elem_size as usize)
+        .ok_or_else(|| too_big(capacity, elem_size))
+}
+
+/// `capacity` cells whose copies hold a length word and `max_item_size`
+/// bytes: an array's cells of `8 + max_item_size`-byte elements.
+fn bytes_list_data(capacity: u64, max_item_size: u32) -> Result<u64, String> {
+    if max_item_size == 0 {
+        return Err("maximum item size 0; it is at least 1 byte".to_owned());
+    }
+    if max_item_size as usize > crate::list::MAX_ITEM_SIZE {
+        return Err(format!(
+            "maximum item size {max_item_size} is above {}",
+            crate::list::MAX_ITEM_SIZE
+        ));
+    }
+    list_data(capacity, max_item_size + 8)
 }
 
 /// A map's slots (see `map::table`): the next power of two of at least
@@ -446,6 +476,13 @@ mod tests {
             let err = of(kind).sizes(capacity, 8).unwrap_err();
             assert!(err.contains(why), "{kind:?} {capacity}: {err}");
         }
+        // A list: an array's elements; a byte list: cells of a length word
+        // and the bytes.
+        assert_eq!(data(Kind::List, 3, 3), data(Kind::Array, 3, 3));
+        assert_eq!(data(Kind::List, 2, 9), Ok(2 * 5 * 8));
+        assert_eq!(data(Kind::BytesList, 2, 9), Ok(2 * (1 + 2 * 3) * 8));
+        assert!(of(Kind::BytesList).sized_at_create && !of(Kind::List).sized_at_create);
+        assert!(data(Kind::List, 0, 8).is_err() && data(Kind::BytesList, 1, 0).is_err());
         let err = of(Kind::MpmcBytes).sizes(4, 0).unwrap_err();
         assert!(err.contains("maximum message size 0"), "{err}");
         // A possible data region, but too large a segment.

@@ -584,7 +584,7 @@ mod blocking {
     use crate::segment::Segment;
     use crate::sync::liveness::Witness;
     use crate::sync::wait::WaitStrategy;
-    use crate::sync::wait::{deadline_in, wait, Waited};
+    use crate::sync::wait::{deadline_in, passed, wait, Waited};
 
     /// A handle whose guard comes from this lock (a lock's, a `Value`'s or
     /// an `Array`'s): the three ways of taking it, written once. Each
@@ -619,7 +619,7 @@ mod blocking {
 
         /// Does not wait (one liveness check if the lock is held).
         fn lock_now(&self) -> Result<Self::Guard<'_>, LockTimeout> {
-            self.lock_until(Some(Instant::now()))
+            self.lock_until(Some(passed()))
                 .map_err(|b| timed_out(self.segment(), b))
         }
     }
@@ -633,7 +633,8 @@ mod blocking {
     /// holder (if the configured interval is longer). A write holds the lock
     /// for well under a microsecond, so a wait this long means a holder that
     /// is descheduled, stopped or dead; checking costs a system call.
-    const FIRST_CHECK: Duration = Duration::from_millis(1);
+    /// (The first sleep of a wait ends by then, so that the check runs.)
+    const FIRST_CHECK: Duration = crate::sync::wait::FIRST_NAP;
 
     /// Takes the lock for the handle `witness` speaks for, waiting as
     /// `strategy` says until `deadline` (`None`: for as long as it takes),
@@ -788,6 +789,34 @@ mod tests {
         assert!(b.try_reclaim(7, 7, &local, Tag::nth(0)).is_none());
         drop(held);
         assert_eq!(local.intents[TAGS].load(Ordering::Relaxed), 0);
+    }
+
+    /// The first check comes `FIRST_CHECK` into the wait, not a liveness
+    /// interval in, for a waiter that parks as well as for one that spins
+    /// (found while bounding the waits of the lock_segment fuzz target: a
+    /// forged word took a parked `lock()` a whole interval to take over).
+    #[test]
+    #[cfg_attr(miri, ignore)] // the wait reads the clock and sleeps on a futex
+    fn a_parked_waiter_checks_the_holder_soon_after_it_begins() {
+        use crate::sync::wait::WaitStrategy;
+        use std::time::{Duration, Instant};
+
+        let b = LockBlock::new();
+        let local = Local::default();
+        let w = Peers::new(&[6]).me(5);
+        let interval = Duration::from_secs(20);
+        for strategy in [WaitStrategy::Park, WaitStrategy::default()] {
+            b.owner.store(9, Ordering::Relaxed); // names nobody alive
+            let t0 = Instant::now();
+            let held = lock(&b, &w, &local, strategy, interval, None).unwrap();
+            assert!(held.was_stolen());
+            // Far below the interval, however loaded the machine.
+            let took = t0.elapsed();
+            assert!(
+                took < interval / 4,
+                "{strategy:?}: taken over after {took:?}"
+            );
+        }
     }
 
     #[test]

@@ -232,7 +232,9 @@ impl Presence {
             // aside, who can only make our own id look dead to others, see
             // the module's Trust section).
             let s = &table.0[seat];
-            let mut generation = (s.generation.load(Ordering::Relaxed) + 1) & GENERATION_MASK;
+            // Wrapping: a forger may have left any value there.
+            let mut generation =
+                s.generation.load(Ordering::Relaxed).wrapping_add(1) & GENERATION_MASK;
             if generation == 0 {
                 generation = 1;
             }
@@ -690,6 +692,23 @@ mod tests {
         assert_eq!(pw.check(&watcher, &t, forged), Verdict::Alive);
         drop(holder);
         assert_eq!(pw.check(&watcher, &t, forged), Verdict::Dead);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    /// A forged generation of `u64::MAX` in every seat: a claim wraps it
+    /// (found by the lock_segment fuzz target: "attempt to add with
+    /// overflow" where overflow checks are on).
+    #[test]
+    #[cfg_attr(miri, ignore)] // fcntl
+    fn a_claim_wraps_a_forged_generation() {
+        let path = scratch("wrap");
+        let t = Seats::new();
+        for s in &t.0 {
+            s.generation.store(u64::MAX, Ordering::Relaxed);
+        }
+        let f = file(&path);
+        let p = Presence::claim(&f, &t).unwrap();
+        assert_eq!(generation_of(p.id()), 1, "0 is skipped");
         std::fs::remove_file(&path).unwrap();
     }
 

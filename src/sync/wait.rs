@@ -34,12 +34,25 @@ impl Default for WaitStrategy {
 }
 
 /// The instant `timeout` from now; for a timeout too long to add, one so
-/// far away that it never comes.
+/// far away that it never comes; for no timeout, [`passed`].
 #[cfg(not(loom))]
 pub(crate) fn deadline_in(timeout: Duration) -> Instant {
+    if timeout.is_zero() {
+        return passed();
+    }
     let now = Instant::now();
     now.checked_add(timeout)
         .unwrap_or_else(|| now + Duration::from_secs(u64::from(u32::MAX)))
+}
+
+/// A deadline that has passed, without reading the clock: the deadline of
+/// a `try_` call, whose fast path (a free lock, a free permit) then reads
+/// no clock. Under some hypervisors a clock read costs more than taking an
+/// uncontended lock.
+#[cfg(not(loom))]
+pub(crate) fn passed() -> Instant {
+    static FIRST: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *FIRST.get_or_init(Instant::now)
 }
 
 /// Outcome of a bounded wait.
@@ -50,6 +63,16 @@ pub(crate) enum Waited<R> {
     /// The deadline passed first.
     TimedOut,
 }
+
+/// The longest first sleep of a wait. Waits on another process check on it
+/// (`check_peer`) this soon into the wait (`sync::lock`'s first check of a
+/// holder, a semaphore's first reap, a barrier's first member check), but
+/// `check_peer` runs only between sleeps: a first sleep as long as the
+/// liveness interval would put that check off to the end of the interval.
+/// Later sleeps last up to the interval. The price is one more wake-up
+/// for a wait that sleeps longer than this.
+#[cfg(not(loom))]
+pub(crate) const FIRST_NAP: Duration = Duration::from_millis(1);
 
 /// Spin iterations between two clock reads while spinning.
 #[cfg(not(loom))]
@@ -168,13 +191,16 @@ pub(crate) fn wait_marked<R>(
             }
         }
     }
-    // Park phase: sleep on the event, at most until the next liveness check.
+    // Park phase: sleep on the event, at most until the next liveness check
+    // (the first one at most `FIRST_NAP` in).
+    let mut nap_for = liveness.min(FIRST_NAP);
     loop {
         if let Some(r) = poll() {
             return Waited::Ready(r);
         }
         let now = Instant::now();
-        let mut nap = liveness;
+        let mut nap = nap_for;
+        nap_for = liveness;
         if let Some(d) = deadline {
             if now >= d {
                 return Waited::TimedOut;

@@ -1,5 +1,5 @@
-//! What both fuzz targets need: a private segment directory, the debug
-//! switch, and a cursor over the input.
+//! What the fuzz targets share: a private segment directory, the debug
+//! switch, a cursor over the input, and the header checksum fix.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -50,5 +50,16 @@ impl<'a> Input<'a> {
     }
     pub fn u64(&mut self) -> Option<u64> {
         Some(u64::from_le_bytes(self.bytes(8)?.try_into().unwrap()))
+    }
+}
+
+/// Makes the header checksum of segment bytes `file` match its identity
+/// bytes (`shmkit::layout::header::checksum`), if it is long enough to hold
+/// one.
+pub fn fix_checksum(file: &mut [u8]) {
+    use shmkit::layout::header;
+    if file.len() >= header::CHECKSUM + 8 {
+        let sum = header::checksum(file);
+        file[header::CHECKSUM..header::CHECKSUM + 8].copy_from_slice(&sum.to_ne_bytes());
     }
 }
