@@ -16,6 +16,7 @@ mod dict;
 mod errors;
 mod fastpickle;
 mod inspect;
+mod list;
 mod lock;
 mod locks;
 mod pipe;
@@ -37,6 +38,7 @@ fn _shmkit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<locks::Condition>()?;
     m.add_class::<locks::Barrier>()?;
     m.add_class::<dict::Dict>()?;
+    m.add_class::<list::List>()?;
     m.add_class::<pipe::Connection>()?;
     m.add_class::<queue::Queue>()?;
     m.add_class::<queue::JoinableQueue>()?;
