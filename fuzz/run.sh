@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the fuzz targets for SECONDS in all (default 60), split evenly
-# between them: open_segment (attach to arbitrary segment bytes) and
-# pipe_decode (decode arbitrary pipe ring contents and positions). Naming
+# between them: open_segment (attach to arbitrary segment bytes),
+# pipe_decode (decode arbitrary pipe ring contents and positions) and
+# map_segment (a map whose control block and slots hold arbitrary words). Naming
 # targets runs only those, still within SECONDS in all.
 #
 #   bash fuzz/run.sh 300
@@ -23,7 +24,7 @@ esac
 shift || true
 targets=("$@")
 if [ "${#targets[@]}" -eq 0 ]; then
-    targets=(open_segment pipe_decode)
+    targets=(open_segment pipe_decode map_segment)
 fi
 each=$((secs / ${#targets[@]}))
 if [ "$each" -lt 1 ]; then

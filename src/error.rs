@@ -42,10 +42,15 @@ pub enum Kind {
     Condition,
     /// A [`Barrier`](crate::lock::Barrier) (code 14).
     Barrier,
+    /// A [`Map`](crate::map::Map) of fixed-size keys and values (code 15).
+    Map,
+    /// A [`BytesMap`](crate::map::BytesMap) of byte-string keys and values
+    /// (code 16).
+    BytesMap,
 }
 
 impl Kind {
-    const ALL: [Kind; 14] = [
+    const ALL: [Kind; 16] = [
         Kind::Spsc,
         Kind::Mpmc,
         Kind::Pipe,
@@ -60,6 +65,8 @@ impl Kind {
         Kind::RLock,
         Kind::Condition,
         Kind::Barrier,
+        Kind::Map,
+        Kind::BytesMap,
     ];
 
     /// The header code of this kind.
@@ -79,6 +86,8 @@ impl Kind {
             Kind::RLock => 12,
             Kind::Condition => 13,
             Kind::Barrier => 14,
+            Kind::Map => 15,
+            Kind::BytesMap => 16,
         }
     }
 
@@ -105,6 +114,8 @@ impl fmt::Display for Kind {
             Kind::RLock => "re-entrant lock",
             Kind::Condition => "condition",
             Kind::Barrier => "barrier",
+            Kind::Map => "map",
+            Kind::BytesMap => "byte map",
         })
     }
 }

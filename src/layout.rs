@@ -472,6 +472,66 @@ pub mod array {
     }
 }
 
+/// A [`Map`](crate::map::Map) or [`BytesMap`](crate::map::BytesMap) (see
+/// `src/map/table.rs`): control-block offsets, and the slots of its data
+/// region.
+pub mod map {
+    use crate::map::table::{self, Control};
+    use crate::sync::lock::LockBlock;
+
+    /// Bytes of the control block.
+    pub const CONTROL_LEN: usize = Control::LEN;
+    /// Two `u64`s: the hash seed (SipHash-1-3 keys k0, k1).
+    pub const SEED: usize = Control::SEED;
+    /// `u64`: the largest key, in bytes.
+    pub const MAX_KEY: usize = Control::MAX_KEY;
+    /// `u64`: the largest value, in bytes.
+    pub const MAX_VALUE: usize = Control::MAX_VALUE;
+    /// [`STRIPES`] `u64`s: the entries of each stripe.
+    pub const COUNTS: usize = Control::COUNTS;
+    /// The stripe locks: [`STRIPES`] lock blocks of [`LOCK_LEN`] bytes.
+    pub const LOCKS: usize = Control::LOCKS;
+    /// Bytes of one stripe lock block: its owner word, then its event.
+    pub const LOCK_LEN: usize = LockBlock::LEN;
+    /// In a stripe lock block: `u64`, the holder's id, 0 if free.
+    pub const LOCK_OWNER: usize = LockBlock::OWNER;
+    /// In a stripe lock block: the event writers sleep on.
+    pub const LOCK_RELEASED: usize = LockBlock::RELEASED;
+    /// Stripe locks of a map.
+    pub const STRIPES: usize = table::STRIPES;
+    /// The most slots from its home an entry lives.
+    pub const WINDOW: usize = table::WINDOW;
+    /// A record state: no entry.
+    pub const FREE: u64 = table::FREE;
+    /// A record state: an entry.
+    pub const OCCUPIED: u64 = table::OCCUPIED;
+
+    /// Slots of a map of `capacity` entries.
+    pub const fn slots(capacity: usize) -> usize {
+        table::slots_for(capacity)
+    }
+
+    /// Bytes of one slot of a map whose records are `record_bytes` long
+    /// (its header's element size): the meta word (claim in bits 0..32, the
+    /// home's probe hint in bits 32..64), the seq word, two copies of the
+    /// record.
+    pub const fn slot_len(record_bytes: usize) -> usize {
+        table::slot_words_for(record_bytes) * 8
+    }
+
+    /// Bytes of a record of keys and values of at most these sizes: a
+    /// header word (state in bits 0..8, key length in 8..32, value length in
+    /// 32..64), the key zero-padded to whole words, the value.
+    pub const fn record_len(max_key: usize, max_value: usize) -> usize {
+        table::record_bytes(max_key, max_value)
+    }
+
+    /// Where the value starts in a record, in bytes.
+    pub const fn value_offset(max_key: usize) -> usize {
+        8 * (1 + crate::cell::seqlock::payload_words(max_key))
+    }
+}
+
 /// A [`Lock`](crate::lock::Lock) (see `src/lock/mutex.rs`): control-block
 /// offsets. Its data region is empty.
 pub mod lock {

@@ -124,6 +124,7 @@ pub mod inspect;
 #[doc(hidden)]
 pub mod layout;
 pub mod lock;
+pub mod map;
 pub mod mpmc;
 #[cfg(not(loom))]
 mod options;

@@ -1,5 +1,5 @@
-//! Writes the committed seed inputs of the fuzz targets: `seeds/open_segment/`
-//! and `seeds/pipe_decode/`.
+//! Writes the committed seed inputs of the fuzz targets: `seeds/open_segment/`,
+//! `seeds/pipe_decode/` and `seeds/map_segment/`.
 //!
 //! ```text
 //! cargo run --manifest-path fuzz/Cargo.toml --example make_seeds
@@ -27,6 +27,7 @@ fn main() {
     for (dir, files) in [
         ("open_segment", open_segment()),
         ("pipe_decode", pipe_decode()),
+        ("map_segment", map_segment()),
     ] {
         let dir = seeds.join(dir);
         fs::create_dir_all(&dir).expect("create the seed directory");
@@ -432,6 +433,69 @@ fn pipe_decode() -> Vec<(&'static str, Vec<u8>)> {
                 [(1, 40), (1, 1 << 40), KEEP, KEEP],
                 &all_ops,
                 &raw_ring(128),
+            ),
+        ),
+    ]
+}
+
+// ---------------------------------------------------------------------------
+// map_segment
+
+/// A map_segment input: flags, capacity selector, entries, operations (two
+/// bytes each), then patches (a word index into the control block and data
+/// region, then the word).
+fn map_input(flags: u8, cap_sel: u8, fill: u8, ops: &[[u8; 2]], patches: &[(u16, u64)]) -> Vec<u8> {
+    let mut v = vec![flags, cap_sel, fill, ops.len() as u8];
+    v.extend(ops.iter().flatten());
+    for &(at, word) in patches {
+        v.extend(h(at));
+        v.extend(word.to_ne_bytes());
+    }
+    v
+}
+
+fn map_segment() -> Vec<(&'static str, Vec<u8>)> {
+    use layout::map as m;
+    let word = |off: usize| (off / 8) as u16;
+    // Operations touching keys 0..8: get, insert, remove, update, insert if
+    // absent, iterate, contains, clear.
+    let ops: Vec<[u8; 2]> = (0..16u8).map(|i| [i % 8, i % 9]).collect();
+    // The first slot's meta and record header of a map of capacity 3
+    // (8 slots) of u64 keys and values, in words from the control block.
+    let slots = m::CONTROL_LEN;
+    vec![
+        // Honest: a typed map of capacity 3, 2 entries.
+        ("typed_honest", map_input(0, 2, 2, &ops, &[])),
+        // A forged seed, counts and a stripe lock word naming nobody.
+        (
+            "typed_forged_control",
+            map_input(
+                2,
+                2,
+                3,
+                &ops,
+                &[
+                    (word(m::SEED), 0xdead_beef),
+                    (word(m::COUNTS), u64::MAX),
+                    (word(m::LOCKS + m::LOCK_OWNER), 0x4000_0001),
+                ],
+            ),
+        ),
+        // Slot garbage: a claim naming no stripe and the largest hint, a
+        // seq, a record header with lengths over the maxima.
+        (
+            "bytes_forged_slots",
+            map_input(
+                1,
+                3,
+                5,
+                &ops,
+                &[
+                    (word(slots), 0xffff_ffff_ffff_ffff),
+                    (word(slots + 8), 7),
+                    (word(slots + 16), 0xffff_ffff_ffff_ff01),
+                    (word(m::MAX_VALUE), 1 << 40),
+                ],
             ),
         ),
     ]

@@ -2,7 +2,8 @@
 
 ``Queue``, ``JoinableQueue``, ``SimpleQueue``, ``Pipe``, ``Connection``,
 ``Value``, ``Array``, ``Lock``, ``RLock``, ``Semaphore``, ``BoundedSemaphore``,
-``Event``, ``Condition`` and ``Barrier`` work like their
+``Event``, ``Condition``, ``Barrier``, and ``Dict`` and ``List`` (a Manager's
+``dict()`` and ``list()`` without the manager process) work like their
 ``multiprocessing`` namesakes, except that processes find them by a name
 (``shmkit.Value('i', 'hits')``) instead of inheriting them from a parent, and
 that they live in shared memory: a segment ``/dev/shm/shmkit.<name>`` that
@@ -24,6 +25,7 @@ from ._errors import (
     BufferTooShort,
     CorruptedError,
     Error,
+    FullError,
     IncompatibleVersionError,
     InvalidArgumentError,
     InvalidNameError,
@@ -47,6 +49,7 @@ from ._shmkit import (
     BoundedSemaphore,
     Condition,
     Connection,
+    Dict,
     Event,
     JoinableQueue,
     Lock,
@@ -82,6 +85,7 @@ __all__ = [
     "BoundedSemaphore",
     "Condition",
     "Barrier",
+    "Dict",
     "SegmentInfo",
     "remove",
     "ls",
@@ -107,6 +111,7 @@ __all__ = [
     "NoSpaceError",
     "BufferTooShort",
     "BrokenBarrierError",
+    "FullError",
 ]
 
 

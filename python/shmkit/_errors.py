@@ -28,6 +28,7 @@ __all__ = [
     "TooManyHandlesError",
     "NoSpaceError",
     "BufferTooShort",
+    "FullError",
     "BrokenBarrierError",
 ]
 
@@ -90,6 +91,11 @@ class TooManyHandlesError(Error):
 
 class NoSpaceError(Error):
     """The filesystem holding segments has no room for this one; nothing was created."""
+
+
+class FullError(Error):
+    """A ``Dict`` or ``List`` holds as many items as it was created for; the
+    write changed nothing."""
 
 
 class BufferTooShort(multiprocessing.BufferTooShort):

@@ -12,6 +12,7 @@
 use pyo3::prelude::*;
 
 mod array;
+mod dict;
 mod errors;
 mod fastpickle;
 mod inspect;
@@ -35,6 +36,7 @@ fn _shmkit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<locks::BoundedSemaphore>()?;
     m.add_class::<locks::Condition>()?;
     m.add_class::<locks::Barrier>()?;
+    m.add_class::<dict::Dict>()?;
     m.add_class::<pipe::Connection>()?;
     m.add_class::<queue::Queue>()?;
     m.add_class::<queue::JoinableQueue>()?;

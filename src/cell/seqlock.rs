@@ -159,6 +159,16 @@ impl<'a> Seqlock<'a> {
         self.optimistic(|copy| load_bytes(copy, out)).is_some()
     }
 
+    /// One optimistic read of whatever `read` takes out of the published
+    /// copy (words of a record, for the map): `None` if `copies - 1`
+    /// publications happened while it ran. `read` may see a copy being
+    /// reused, so it must treat the words as untrusted (bound every length it
+    /// reads); its result is discarded then.
+    #[inline(always)]
+    pub(crate) fn try_read_with<R>(&self, read: impl FnOnce(&[AtomicU64]) -> R) -> Option<R> {
+        self.optimistic(read)
+    }
+
     /// The optimistic read protocol: `read` copies what it needs out of the
     /// copy that `seq` names; its result stands if no writer can have reused
     /// that copy meanwhile.
@@ -185,6 +195,36 @@ impl<'a> Seqlock<'a> {
         // `crate::sync::lock`) orders the last publication before this load, and
         // nobody else writes while we hold the lock.
         copy_out(self.copy(self.seq.load(Ordering::Relaxed)))
+    }
+
+    /// [`Seqlock::read_locked`] of whatever `read` takes out of the current
+    /// copy (the map's records).
+    #[inline]
+    pub(crate) fn read_locked_with<R>(
+        &self,
+        _held: &Held<'_>,
+        read: impl FnOnce(&[AtomicU64]) -> R,
+    ) -> R {
+        // Relaxed: as in `read_locked`.
+        read(self.copy(self.seq.load(Ordering::Relaxed)))
+    }
+
+    /// Publishes what `fill` stores (Relaxed) into the unpublished copy: a
+    /// record made of several parts (the map's). The caller holds the writer
+    /// lock, or whatever makes it the only writer of this seqlock.
+    #[inline]
+    pub(crate) fn write_with(&self, _held: &Held<'_>, fill: impl FnOnce(&[AtomicU64])) {
+        let s = self.current_seq();
+        fill(self.open_copy(s));
+        self.close_copy(s);
+    }
+
+    /// The first half of [`Seqlock::write_with`], for models and tests of a
+    /// writer killed inside it: the copy is opened and filled, never
+    /// published.
+    #[cfg(test)]
+    pub(crate) fn write_with_torn(&self, _held: &Held<'_>, fill: impl FnOnce(&[AtomicU64])) {
+        fill(self.open_copy(self.current_seq()));
     }
 
     /// Writes `v` into the unpublished copy and publishes it. The caller holds

@@ -88,6 +88,79 @@ pub(super) fn array(r: &mut Report, view: &View, id: &Identity) {
     ));
 }
 
+/// Entries of a map shown: a map of at most this many slots is listed.
+pub(super) const MAP_SLOTS_SHOWN: usize = 256;
+
+/// Sets `r.contents` to the entries of a small map (`typed`: a `Map<K, V>`,
+/// whose keys and values are shown by their layouts; else bytes in hex).
+pub(super) fn map(r: &mut Report, view: &View, id: &Identity, typed: bool) {
+    use layout::map as m;
+    let c = id.control_offset;
+    let word = |off: usize| view.u64_at(c + off as u64);
+    let (Some(max_key), Some(max_value)) = (word(m::MAX_KEY), word(m::MAX_VALUE)) else {
+        return;
+    };
+    let (mk, mv) = (max_key as usize, max_value as usize);
+    if mk > crate::map::MAX_KEY_SIZE
+        || mv > u32::MAX as usize
+        || m::record_len(mk, mv) != id.elem_size as usize
+    {
+        r.problem(format!(
+            "the control block records keys of at most {max_key} and values of at most \
+             {max_value} bytes, which do not make the header's {}-byte records",
+            id.elem_size
+        ));
+        return;
+    }
+    let slots = m::slots(id.capacity as usize);
+    if slots > MAP_SLOTS_SHOWN {
+        return;
+    }
+    let layout = r.elem_layout();
+    let (key_desc, value_desc) = match layout
+        .strip_prefix("shmkit::map v1 key ")
+        .and_then(|rest| rest.split_once(" value "))
+    {
+        Some((k, v)) if typed => (k.to_owned(), v.to_owned()),
+        _ => (String::new(), String::new()),
+    };
+    let record_words = payload_words(id.elem_size as usize);
+    let slot_len = m::slot_len(id.elem_size as usize) as u64;
+    let value_at = m::value_offset(mk);
+    let mut items = Vec::new();
+    for i in 0..slots as u64 {
+        let at = id.data_offset + i * slot_len;
+        let (Some(seq), Some(words)) =
+            (view.words(at + 8, 1), view.words(at + 16, 2 * record_words))
+        else {
+            return;
+        };
+        let cell = Seqlock::new(&seq[0], words, record_words, 2);
+        let read = |copy: &[crate::sync::atomic::AtomicU64]| {
+            let (state, kl, vl) =
+                crate::map::table::parse(copy[0].load(crate::sync::atomic::Ordering::Relaxed));
+            if state != m::OCCUPIED || kl > mk || vl > mv {
+                return None;
+            }
+            let mut k = vec![0u8; kl];
+            let mut v = vec![0u8; vl];
+            crate::sync::copy::load_bytes(&copy[1..], &mut k);
+            crate::sync::copy::load_bytes(&copy[value_at / 8..], &mut v);
+            Some((k, v))
+        };
+        match (0..OPTIMISTIC_READS).find_map(|_| cell.try_read_with(read)) {
+            Some(Some((k, v))) => items.push(format!(
+                "{}: {}",
+                render(&key_desc, &k),
+                render(&value_desc, &v)
+            )),
+            Some(None) => {}
+            None => items.push("(being written)".to_owned()),
+        }
+    }
+    r.contents = Some(format!("{{{}}}", items.join(", ")));
+}
+
 /// The `size` bytes of the word-sized cell at byte `at`: one load of the
 /// aligned `u64` holding it (a cell of up to 8 bytes never straddles one).
 fn word_bytes(view: &View, at: u64, size: usize) -> Option<Vec<u8>> {

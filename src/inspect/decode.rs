@@ -134,6 +134,10 @@ pub(super) fn decode(r: &mut Report, view: &View, file: &File) -> bool {
                 mutex(r, &ids, view, c);
                 super::contents::mutex(r, view, &id);
             }
+            Kind::Map | Kind::BytesMap => {
+                map(r, &ids, view, c, cap);
+                super::contents::map(r, view, &id, kind == Kind::Map);
+            }
         }
     }
     let seen_all = ids.attached(r);
@@ -396,7 +400,9 @@ fn role_name(kind: Kind, word: usize) -> Option<String> {
         | Kind::Mutex
         | Kind::RLock
         | Kind::Condition
-        | Kind::Barrier => 0,
+        | Kind::Barrier
+        | Kind::Map
+        | Kind::BytesMap => 0,
     };
     (0..rings)
         .flat_map(|ring| [Role::Sender, Role::Receiver].map(|role| (ring, role)))
@@ -642,6 +648,35 @@ fn array(r: &mut Report, ids: &Ids, view: &View, c: u64) {
         r.peers.extend(ids.peer_of(owner, "writer lock"));
     }
     r.stat_push("writers_asleep", waiters(view, at(c, LOCK_RELEASED)));
+}
+
+/// map `Control`: the maxima, the entries (the stripes' counts) as the
+/// fill, and the holder of each stripe lock held.
+fn map(r: &mut Report, ids: &Ids, view: &View, c: u64, capacity: u64) {
+    use layout::map::{COUNTS, LOCKS, LOCK_LEN, LOCK_OWNER, LOCK_RELEASED, MAX_KEY, MAX_VALUE};
+    let word = |off: usize| view.u64_at(at(c, off)).unwrap_or(0);
+    let slots = layout::map::slots(capacity as usize) as u64;
+    let used = (0..layout::map::STRIPES)
+        .fold(0u64, |n, s| n.wrapping_add(word(COUNTS + 8 * s)))
+        .min(slots);
+    r.stat_push("max_key_size", word(MAX_KEY));
+    r.stat_push("max_value_size", word(MAX_VALUE));
+    r.stat_push("slots", slots);
+    let mut asleep = 0;
+    for s in 0..layout::map::STRIPES {
+        let owner = word(LOCKS + s * LOCK_LEN + LOCK_OWNER);
+        if owner != 0 {
+            r.peers
+                .extend(ids.peer_of(owner, format!("stripe {s} lock")));
+        }
+        asleep += waiters(view, at(c, LOCKS + s * LOCK_LEN + LOCK_RELEASED));
+    }
+    r.stat_push("writers_asleep", asleep);
+    r.fill = Some(Fill {
+        used,
+        capacity,
+        unit: "entries",
+    });
 }
 
 /// lock `Control`: the holder, its waiters, takeovers; `locked` or

@@ -72,7 +72,7 @@ impl KindLayout {
 }
 
 /// Every kind, in the order of their codes (1, 2, ...).
-pub(crate) const KINDS: [KindLayout; 14] = [
+pub(crate) const KINDS: [KindLayout; 16] = [
     KindLayout {
         kind: Kind::Spsc,
         name: "spsc",
@@ -170,6 +170,20 @@ pub(crate) const KINDS: [KindLayout; 14] = [
         control_len: crate::lock::BarrierControl::LEN as u64,
         data_len: no_data,
         sized_at_create: false,
+    },
+    KindLayout {
+        kind: Kind::Map,
+        name: "map",
+        control_len: crate::map::table::Control::LEN as u64,
+        data_len: map_data,
+        sized_at_create: false,
+    },
+    KindLayout {
+        kind: Kind::BytesMap,
+        name: "bytes-map",
+        control_len: crate::map::table::Control::LEN as u64,
+        data_len: map_data,
+        sized_at_create: true,
     },
 ];
 
@@ -306,6 +320,29 @@ fn array_data(len: u64, elem_size: u32) -> Result<u64, String> {
             .and_then(|w| w.checked_mul(8))
     }
     .ok_or_else(|| too_big(len, elem_size))
+}
+
+/// A map's slots (see `map::table`): the next power of two of at least
+/// twice the capacity, each a meta word, a seq word and two copies of a
+/// record of `record_bytes` (the element size a map records).
+fn map_data(capacity: u64, record_bytes: u32) -> Result<u64, String> {
+    let max = crate::map::MAX_CAPACITY as u64;
+    if capacity == 0 || capacity > max {
+        return Err(format!(
+            "capacity {capacity} is outside 1..=2^{}, the map's range",
+            max.ilog2()
+        ));
+    }
+    if record_bytes < 8 {
+        return Err(format!(
+            "record size {record_bytes}; a map's records are at least 8 bytes"
+        ));
+    }
+    let slots = crate::map::table::slots_for(capacity as usize) as u64;
+    slots
+        .checked_mul(crate::map::table::slot_words_for(record_bytes as usize) as u64)
+        .and_then(|w| w.checked_mul(8))
+        .ok_or_else(|| too_big(capacity, record_bytes))
 }
 
 #[cfg(test)]
