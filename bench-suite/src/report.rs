@@ -302,7 +302,7 @@ fn markdown(r: &Results, plots: &[(usize, &'static str, String)]) -> String {
         o,
         "\nFull tables: [round trips](#round-trip-latency), [throughput](#throughput-over-message-size), \
          [value reads](#value-reads-under-contention), [Python packages](#python-packages), \
-         [locks](#locks), [blocking](#blocking); plots in `{PLOTS}/`. \
+         [locks](#locks), [maps](#maps), [blocking](#blocking); plots in `{PLOTS}/`. \
          Main setup: {}.\n",
         main.title
     );
@@ -401,6 +401,7 @@ fn markdown(r: &Results, plots: &[(usize, &'static str, String)]) -> String {
     values_section(&mut o, r);
     pypkg_section(&mut o, r);
     crate::locks::section(&mut o, r);
+    crate::maps::section(&mut o, r);
     blocking_section(&mut o, r, &blocking);
     // Measurements behind the library's constants: kept by hand, beside the
     // suite, and carried into every regenerated file.
