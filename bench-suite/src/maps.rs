@@ -209,8 +209,10 @@ impl Row {
                 "two processes on their own CPUs each call `map.update(k, |v| Some(v.unwrap_or(0) \
                  + 1))` on keys drawn at random (a precomputed order per process) from \
                  {UPDATE_KEYS} keys of a `Map<u64, u64>` of capacity {TABLE_SLOTS}; operations \
-                 of both processes per second, from the start signal to the stop signal. Each \
-                 repetition checks that the counters sum to the operations counted"
+                 of both processes per second over the timed window (after a tenth of it \
+                 untimed; the peer keeps its count in a shared word the measuring process reads \
+                 at both ends of the window). Each repetition checks that the counters sum to \
+                 the operations made"
             ),
             Row::UpdatePthread => format!(
                 "the same loop on a table of {TABLE_SLOTS} slots of (key, value) `u64` pairs \
@@ -628,19 +630,22 @@ impl Counters for PthreadTable<'_> {
     }
 }
 
-/// Increments random keys (the order `seed` draws) until `stop` says so,
-/// asked every 64 increments; the increments made.
-fn update_loop(c: &impl Counters, seed: u64, mut stop: impl FnMut() -> bool) -> Result<u64> {
+/// Increments random keys (the order `seed` draws) in batches of 64 until
+/// `stop`, given the increments made so far after each batch, says so; the
+/// increments made.
+fn update_loop(c: &impl Counters, seed: u64, mut stop: impl FnMut(u64) -> bool) -> Result<u64> {
     let ks = keys(5, UPDATE_KEYS);
     let ord = order(seed, UPDATE_KEYS);
     let mut n = 0usize;
-    while !stop() {
+    loop {
         for _ in 0..64 {
             c.increment(ks[ord[n % ORDER] as usize])?;
             n += 1;
         }
+        if stop(n as u64) {
+            return Ok(n as u64);
+        }
     }
-    Ok(n as u64)
 }
 
 fn update(row: Row, peer_cpu: Option<usize>, budget: Duration) -> Result<(f64, String)> {
@@ -673,8 +678,10 @@ fn update(row: Row, peer_cpu: Option<usize>, budget: Duration) -> Result<(f64, S
     Ok(r)
 }
 
-/// Starts the peer (`R0`), increments for `budget`, stops it (`QUIT`) and
-/// collects its count (`COUNT`, then `DONE`).
+/// Starts the peer (`R0`), increments for a tenth of `budget` untimed and
+/// then `budget`, stops the peer (`QUIT`) and collects its final count
+/// (`COUNT`, then `DONE`). The timed window counts both sides' increments
+/// between two readings of the count the peer keeps in `COUNT`.
 fn update_run(
     c: &impl Counters,
     ctl: &SharedFile,
@@ -682,20 +689,36 @@ fn update_run(
     budget: Duration,
 ) -> Result<(f64, String)> {
     ctl.set(R0, 1);
-    let t0 = Instant::now();
-    let mine = update_loop(c, 6, || t0.elapsed() >= budget)?;
+    let start = Instant::now();
+    // (when, mine, theirs) at the start of the window, and at its end.
+    let mut first: Option<(Instant, u64, u64)> = None;
+    let mut last = None;
+    let done = update_loop(c, 6, |mine| {
+        let now = Instant::now();
+        match first {
+            None if now - start >= budget / 10 => first = Some((now, mine, ctl.get(COUNT))),
+            Some((t0, ..)) if now - t0 >= budget => {
+                last = Some((now, mine, ctl.get(COUNT)));
+                return true;
+            }
+            _ => {}
+        }
+        false
+    })?;
     ctl.set(QUIT, 1);
-    let wall = t0.elapsed().as_secs_f64();
     peer.wait_until("finish", || ctl.get(DONE) != 0)?;
-    let theirs = ctl.get(COUNT);
-    let total = mine + theirs;
+    let (Some((t0, m0, p0)), Some((t1, m1, p1))) = (first, last) else {
+        unreachable!("the loop stops only at the end of the window")
+    };
+    let total = done + ctl.get(COUNT);
     let sum = c.sum();
     if sum != total {
         return Err(format!("the counters sum to {sum}, but {total} increments were made").into());
     }
+    let (mine, theirs) = (m1 - m0, p1 - p0);
     Ok((
-        total as f64 / wall,
-        format!(" (this process {}, the peer {})", mine, theirs),
+        (mine + theirs) as f64 / (t1 - t0).as_secs_f64(),
+        format!(" (timed: this process {mine}, the peer {theirs})"),
     ))
 }
 
@@ -718,8 +741,12 @@ fn update_peer_with(c: &impl Counters, ctl: &SharedFile) -> Result<()> {
         }
         std::hint::spin_loop();
     }
-    let quit = ctl.word(QUIT);
-    let n = update_loop(c, 7, || quit.load(Ordering::Relaxed) != 0)?;
+    let (quit, count) = (ctl.word(QUIT), ctl.word(COUNT));
+    // The count on its own line, which the parent reads twice.
+    let n = update_loop(c, 7, |n| {
+        count.store(n, Ordering::Relaxed);
+        quit.load(Ordering::Relaxed) != 0
+    })?;
     ctl.set(COUNT, n);
     ctl.set(DONE, 1);
     Ok(())
