@@ -321,7 +321,7 @@ fn markdown(r: &Results, plots: &[(usize, &'static str, String)]) -> String {
          the plots in `{PLOTS}/`. It needs cargo; `python3` (standard library only) for the \
          Python rows, which are skipped without it; for the Python package rows, `run.sh` \
          builds a venv under the target directory with `pip install ./python faster-fifo \
-         cloudtoid-interprocess` (a package that does not install is reported as skipped). This run took {minutes:.1} minutes of \
+         cloudtoid-interprocess UltraDict` (a package that does not install is reported as skipped). This run took {minutes:.1} minutes of \
          measuring on {} CPUs, plus the build (about 1.5 minutes from scratch on this machine). \
          `bash bench-suite/run.sh --quick` is a smoke run (about 15 seconds of measuring), and \
          `--only TEXT` reruns just the steps whose progress line contains TEXT (say `--only \
