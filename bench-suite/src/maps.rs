@@ -181,9 +181,10 @@ impl Row {
     /// Exactly what one operation of the row is.
     pub fn describe(self) -> String {
         let get_keys = format!(
-            "{ENTRIES} entries of random `u64` keys and values; the loop looks up present keys \
-             in a precomputed random order ({ORDER} indices, cycled) and sums the values it \
-             gets"
+            "{} entries of random `u64` keys and values; the loop looks up {ENTRIES} of the \
+             keys (not the {WRITER_KEYS} that the writer rows write) in a precomputed random \
+             order ({ORDER} indices, cycled) and sums the values it gets",
+            ENTRIES + WRITER_KEYS
         );
         match self {
             Row::GetShmkit => format!(
