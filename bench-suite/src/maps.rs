@@ -295,6 +295,10 @@ impl Row {
 #[derive(Default)]
 pub struct Acc {
     pub vals: Vec<f64>,
+    /// Update rows: the measuring process's share of the timed operations,
+    /// one per repetition (a lock that hands itself back to its releaser
+    /// makes runs of one side's operations).
+    pub shares: Vec<f64>,
     /// The last failure, and how many repetitions failed.
     pub error: Option<(String, usize)>,
 }
@@ -311,14 +315,15 @@ impl Acc {
 pub fn step(row: Row, pin: Option<Pin>, c: &Config, env: Option<&Env>, acc: &mut Acc) -> String {
     let r = match row {
         Row::Py { imp, write } => match env {
-            Some(env) => py_rate(env, imp, write, pin, c.pkg_budget),
+            Some(env) => py_rate(env, imp, write, pin, c.pkg_budget).map(|(v, t)| (v, t, None)),
             None => Err("no venv of the Python package rows".into()),
         },
         _ => measure(row, pin, c.value_budget),
     };
     match r {
-        Ok((ops, extra)) => {
+        Ok((ops, extra, share)) => {
             acc.vals.push(ops);
+            acc.shares.extend(share);
             format!("{} ops/s, {} per op{extra}", rate(ops), ns(1e9 / ops))
         }
         Err(e) => {
@@ -432,12 +437,12 @@ fn beside_writer(
 
 /// One repetition of a Rust row: (operations per second, extra progress
 /// text).
-fn measure(row: Row, pin: Option<Pin>, budget: Duration) -> Result<(f64, String)> {
+fn measure(row: Row, pin: Option<Pin>, budget: Duration) -> Result<(f64, String, Option<f64>)> {
     let peer_cpu = pin.map(|p| p.peer);
     match row.group() {
-        Group::Get | Group::GetWriter => get_rows(row, peer_cpu, budget),
+        Group::Get | Group::GetWriter => get_rows(row, peer_cpu, budget).map(|(v, t)| (v, t, None)),
         Group::Update => update(row, peer_cpu, budget),
-        Group::Bytes => bytes_rows(row, budget),
+        Group::Bytes => bytes_rows(row, budget).map(|(v, t)| (v, t, None)),
         Group::Python => Err("Python rows run through the venv".into()),
     }
 }
@@ -649,7 +654,11 @@ fn update_loop(c: &impl Counters, seed: u64, mut stop: impl FnMut(u64) -> bool) 
     }
 }
 
-fn update(row: Row, peer_cpu: Option<usize>, budget: Duration) -> Result<(f64, String)> {
+fn update(
+    row: Row,
+    peer_cpu: Option<usize>,
+    budget: Duration,
+) -> Result<(f64, String, Option<f64>)> {
     let mut ctl = SharedFile::create((TABLE_AT + 2 * TABLE_SLOTS) * 8)?;
     let name = unique_name("mu");
     let mut names = Segments::new(&[&name]);
@@ -688,7 +697,7 @@ fn update_run(
     ctl: &SharedFile,
     peer: &mut testkit::Child,
     budget: Duration,
-) -> Result<(f64, String)> {
+) -> Result<(f64, String, Option<f64>)> {
     ctl.set(R0, 1);
     let start = Instant::now();
     // (when, mine, theirs) at the start of the window, and at its end.
@@ -720,6 +729,7 @@ fn update_run(
     Ok((
         (mine + theirs) as f64 / (t1 - t0).as_secs_f64(),
         format!(" (timed: this process {mine}, the peer {theirs})"),
+        Some(mine as f64 / (mine + theirs).max(1) as f64),
     ))
 }
 
@@ -887,10 +897,19 @@ pub fn section(o: &mut String, r: &Results) {
             continue;
         }
         let _ = writeln!(o, "### {title}\n");
+        // The update rows also show how evenly the two processes shared
+        // the operations.
+        let shares = g == Group::Update;
         let _ = writeln!(
             o,
-            "| row | setup | ops/s | per op | vs {} |\n|---|---|--:|--:|--:|",
-            reference(rows[0]).label()
+            "| row | setup | ops/s | per op | vs {} |{}\n|---|---|--:|--:|--:|{}",
+            reference(rows[0]).label(),
+            if shares {
+                " measuring process's share, by repetition |"
+            } else {
+                ""
+            },
+            if shares { "--:|" } else { "" }
         );
         for &row in &rows {
             for i in (0..r.setups.len()).filter(|&i| r.maps.contains_key(&(row, i))) {
@@ -898,18 +917,29 @@ pub fn section(o: &mut String, r: &Results) {
                 let Some(v) = r.map_rate(row, i) else {
                     let _ = writeln!(
                         o,
-                        "| {} | {key} | {} | | |",
+                        "| {} | {key} | {} | | |{}",
                         row.label(),
-                        no_data(r, row, i)
+                        no_data(r, row, i),
+                        if shares { " |" } else { "" }
                     );
                     continue;
                 };
                 let vs = r
                     .map_rate(reference(row), i)
                     .map_or("—".to_owned(), |b| ratio(v / b));
+                let share = if shares {
+                    let by_rep: Vec<String> = r.maps[&(row, i)]
+                        .shares
+                        .iter()
+                        .map(|&x| crate::report::pct(x))
+                        .collect();
+                    format!(" {} |", by_rep.join(" "))
+                } else {
+                    String::new()
+                };
                 let _ = writeln!(
                     o,
-                    "| {} | {key} | {} | {} | {vs} |",
+                    "| {} | {key} | {} | {} | {vs} |{share}",
                     row.label(),
                     rate(v),
                     ns(1e9 / v)
