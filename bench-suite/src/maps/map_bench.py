@@ -1,5 +1,5 @@
 # Python rows of the Maps section of the shmkit benchmark suite
-# (`bench-suite/src/maps.rs`): `shmkit.Dict` against
+# (`bench-suite/src/maps/mod.rs`): `shmkit.Dict` against
 # `multiprocessing.Manager().dict()` and UltraDict, in one process. Run by
 # the suite with the interpreter of the venv `bench-suite/run.sh` builds, as
 # `python FILE MODE ARGS..`:

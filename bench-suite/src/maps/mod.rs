@@ -21,26 +21,30 @@
 //!   rates, one thread.
 //! * **Python** ([`Group::Python`]): `d[k]` and `d[k] = v` in one process,
 //!   `shmkit.Dict` against `multiprocessing.Manager().dict()` and UltraDict
-//!   (`map_bench.py`, run by the interpreter of the Python package rows'
-//!   venv).
+//!   (`map_bench.py` beside this file, run by the interpreter of the Python
+//!   package rows' venv).
+//!
+//! The update rows live in `update.rs`, the section of `BENCHMARKS.md` and
+//! the issue's targets in `report.rs`.
+
+mod report;
+mod update;
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use shmkit::map::{BytesMap, Map};
-use testkit::{Launch, Pin};
+use testkit::Pin;
 
-use crate::locks::RobustMutex;
+pub use self::report::{section, targets};
+pub use self::update::update_peer;
 use crate::pypkg::Env;
-use crate::report::{ns, rate, ratio};
-use crate::shm::{SharedFile, COUNT, DONE, QUIT, R0, READY};
+use crate::report::{ns, rate};
 use crate::spsc::Segments;
-use crate::targets::{Status, Target, MAIN};
-use crate::{unique_name, Config, Result, Results};
+use crate::{unique_name, Config, Result};
 
 /// Entries of the maps the get rows read.
 pub const ENTRIES: usize = 100_000;
@@ -253,7 +257,7 @@ impl Row {
                 format!(
                     "{op} on {what} holding {PY_KEYS} entries, 16-character `str` keys and \
                      64-byte `bytes` values, keys in a shuffled order, in one Python process \
-                     (`bench-suite/src/map_bench.py`)"
+                     (`bench-suite/src/maps/map_bench.py`)"
                 )
             }
         }
@@ -441,7 +445,7 @@ fn measure(row: Row, pin: Option<Pin>, budget: Duration) -> Result<(f64, String,
     let peer_cpu = pin.map(|p| p.peer);
     match row.group() {
         Group::Get | Group::GetWriter => get_rows(row, peer_cpu, budget).map(|(v, t)| (v, t, None)),
-        Group::Update => update(row, peer_cpu, budget),
+        Group::Update => update::update(row, peer_cpu, budget),
         Group::Bytes => bytes_rows(row, budget).map(|(v, t)| (v, t, None)),
         Group::Python => Err("Python rows run through the venv".into()),
     }
@@ -549,221 +553,6 @@ fn bytes_rows(row: Row, budget: Duration) -> Result<(f64, String)> {
 }
 
 // ---------------------------------------------------------------------------
-// Update from two processes
-
-/// Where the pthread table's slots start in the shared file's data region:
-/// past the mutex, on a line of their own.
-const TABLE_AT: usize = 128 / 8;
-
-/// A table of [`TABLE_SLOTS`] (key, value) pairs with linear probing in a
-/// shared file, key 0 meaning empty, every access under the file's robust
-/// pthread mutex (so the words are accessed Relaxed: the mutex orders them).
-struct PthreadTable<'a> {
-    mutex: RobustMutex,
-    slots: &'a [AtomicU64],
-}
-
-impl<'a> PthreadTable<'a> {
-    fn new(ctl: &'a SharedFile, mutex: RobustMutex) -> Result<PthreadTable<'a>> {
-        let slots = ctl
-            .data_words()
-            .get(TABLE_AT..TABLE_AT + 2 * TABLE_SLOTS)
-            .ok_or("data region too short for the table")?;
-        Ok(PthreadTable { mutex, slots })
-    }
-
-    /// Adds 1 to `key`'s counter (inserting it at 1).
-    #[inline(always)]
-    fn increment(&self, key: u64) {
-        let mask = TABLE_SLOTS - 1;
-        // Fibonacci hashing: the top bits of the product.
-        let mut i = (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 54) as usize & mask;
-        self.mutex.lock();
-        for _ in 0..TABLE_SLOTS {
-            let (k, v) = (&self.slots[2 * i], &self.slots[2 * i + 1]);
-            let found = k.load(Ordering::Relaxed);
-            if found == key {
-                v.store(v.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-                break;
-            }
-            if found == 0 {
-                k.store(key, Ordering::Relaxed);
-                v.store(1, Ordering::Relaxed);
-                break;
-            }
-            i = (i + 1) & mask;
-        }
-        self.mutex.unlock();
-    }
-
-    fn sum(&self) -> u64 {
-        self.mutex.lock();
-        let s = (0..TABLE_SLOTS)
-            .map(|i| self.slots[2 * i + 1].load(Ordering::Relaxed))
-            .sum();
-        self.mutex.unlock();
-        s
-    }
-}
-
-/// What the update rows increment.
-trait Counters {
-    fn increment(&self, key: u64) -> Result<()>;
-    fn sum(&self) -> u64;
-}
-
-impl Counters for Map<u64, u64> {
-    #[inline(always)]
-    fn increment(&self, key: u64) -> Result<()> {
-        self.update(key, |v| Some(v.unwrap_or(0) + 1))?;
-        Ok(())
-    }
-
-    fn sum(&self) -> u64 {
-        self.iter().map(|(_, v)| v).sum()
-    }
-}
-
-impl Counters for PthreadTable<'_> {
-    #[inline(always)]
-    fn increment(&self, key: u64) -> Result<()> {
-        PthreadTable::increment(self, key);
-        Ok(())
-    }
-
-    fn sum(&self) -> u64 {
-        PthreadTable::sum(self)
-    }
-}
-
-/// Increments random keys (the order `seed` draws) in batches of 64 until
-/// `stop`, given the increments made so far after each batch, says so; the
-/// increments made.
-fn update_loop(c: &impl Counters, seed: u64, mut stop: impl FnMut(u64) -> bool) -> Result<u64> {
-    let ks = keys(5, UPDATE_KEYS);
-    let ord = order(seed, UPDATE_KEYS);
-    let mut n = 0usize;
-    loop {
-        for _ in 0..64 {
-            c.increment(ks[ord[n % ORDER] as usize])?;
-            n += 1;
-        }
-        if stop(n as u64) {
-            return Ok(n as u64);
-        }
-    }
-}
-
-fn update(
-    row: Row,
-    peer_cpu: Option<usize>,
-    budget: Duration,
-) -> Result<(f64, String, Option<f64>)> {
-    let mut ctl = SharedFile::create((TABLE_AT + 2 * TABLE_SLOTS) * 8)?;
-    let name = unique_name("mu");
-    let mut names = Segments::new(&[&name]);
-    let map = if row == Row::UpdateShmkit {
-        Some(Map::<u64, u64>::create(&name, TABLE_SLOTS)?)
-    } else {
-        RobustMutex::init(&ctl)?;
-        None
-    };
-    let kind = if map.is_some() { "shmkit" } else { "pthread" };
-    let mut peer = Launch::peer("map-update")
-        .args([ctl.path(), kind, &name])
-        .cpu(peer_cpu)
-        .spawn()?;
-    peer.wait_ready(&ctl)?;
-    names.remove_now();
-    ctl.unlink();
-    let r = match &map {
-        Some(m) => update_run(m, &ctl, &mut peer, budget),
-        None => {
-            let t = PthreadTable::new(&ctl, RobustMutex::open(&ctl)?)?;
-            update_run(&t, &ctl, &mut peer, budget)
-        }
-    };
-    let r = peer.explain(r)?;
-    peer.finish()?;
-    Ok(r)
-}
-
-/// Starts the peer (`R0`), increments for a tenth of `budget` untimed and
-/// then `budget`, stops the peer (`QUIT`) and collects its final count
-/// (`COUNT`, then `DONE`). The timed window counts both sides' increments
-/// between two readings of the count the peer keeps in `COUNT`.
-fn update_run(
-    c: &impl Counters,
-    ctl: &SharedFile,
-    peer: &mut testkit::Child,
-    budget: Duration,
-) -> Result<(f64, String, Option<f64>)> {
-    ctl.set(R0, 1);
-    let start = Instant::now();
-    // (when, mine, theirs) at the start of the window, and at its end.
-    let mut first: Option<(Instant, u64, u64)> = None;
-    let mut last = None;
-    let done = update_loop(c, 6, |mine| {
-        let now = Instant::now();
-        match first {
-            None if now - start >= budget / 10 => first = Some((now, mine, ctl.get(COUNT))),
-            Some((t0, ..)) if now - t0 >= budget => {
-                last = Some((now, mine, ctl.get(COUNT)));
-                return true;
-            }
-            _ => {}
-        }
-        false
-    })?;
-    ctl.set(QUIT, 1);
-    peer.wait_until("finish", || ctl.get(DONE) != 0)?;
-    let (Some((t0, m0, p0)), Some((t1, m1, p1))) = (first, last) else {
-        unreachable!("the loop stops only at the end of the window")
-    };
-    let total = done + ctl.get(COUNT);
-    let sum = c.sum();
-    if sum != total {
-        return Err(format!("the counters sum to {sum}, but {total} increments were made").into());
-    }
-    let (mine, theirs) = (m1 - m0, p1 - p0);
-    Ok((
-        (mine + theirs) as f64 / (t1 - t0).as_secs_f64(),
-        format!(" (timed: this process {mine}, the peer {theirs})"),
-        Some(mine as f64 / (mine + theirs).max(1) as f64),
-    ))
-}
-
-/// The peer of the update rows: increments from `R0` until `QUIT`.
-pub fn update_peer(ctl: &str, kind: &str, name: &str) -> Result<()> {
-    let ctl = SharedFile::open(ctl)?;
-    match kind {
-        "shmkit" => update_peer_with(&Map::<u64, u64>::open(name)?, &ctl),
-        "pthread" => update_peer_with(&PthreadTable::new(&ctl, RobustMutex::open(&ctl)?)?, &ctl),
-        _ => Err(format!("unknown table kind {kind:?}").into()),
-    }
-}
-
-fn update_peer_with(c: &impl Counters, ctl: &SharedFile) -> Result<()> {
-    ctl.set(READY, 1);
-    let start = Instant::now();
-    while ctl.get(R0) == 0 {
-        if start.elapsed() > Duration::from_secs(60) {
-            return Err("no start signal".into());
-        }
-        std::hint::spin_loop();
-    }
-    let (quit, count) = (ctl.word(QUIT), ctl.word(COUNT));
-    // The count on its own line, which the parent reads twice.
-    let n = update_loop(c, 7, |n| {
-        count.store(n, Ordering::Relaxed);
-        quit.load(Ordering::Relaxed) != 0
-    })?;
-    ctl.set(COUNT, n);
-    ctl.set(DONE, 1);
-    Ok(())
-}
-
-// ---------------------------------------------------------------------------
 // Python
 
 /// The failures `run.sh` wrote down for `pkg` when `pip` could not install
@@ -821,255 +610,6 @@ fn py_rate(
         [n, ns] if n > 0.0 && ns > 0.0 => Ok((n / (ns / 1e9), String::new())),
         _ => Err(format!("unexpected output of map_bench.py: {out:?}").into()),
     }
-}
-
-// ---------------------------------------------------------------------------
-// Results
-
-impl Results {
-    /// A map row's operations per second (the median repetition).
-    pub fn map_rate(&self, row: Row, setup: usize) -> Option<f64> {
-        self.maps.get(&(row, setup))?.median()
-    }
-}
-
-/// Why a row has no number: its last failure (or skip), or "not measured".
-fn no_data(r: &Results, row: Row, setup: usize) -> String {
-    match r.maps.get(&(row, setup)).and_then(|a| a.error.as_ref()) {
-        Some((e, _)) if e.starts_with("skipped") => e.clone(),
-        Some((e, n)) => format!("failed ({n}×): {e}"),
-        None => "not measured".into(),
-    }
-}
-
-/// The row each row's `vs` column divides by.
-fn reference(row: Row) -> Row {
-    match row.group() {
-        Group::Get => Row::GetStd,
-        Group::GetWriter => Row::WriterRwLock,
-        Group::Update => Row::UpdatePthread,
-        Group::Bytes => Row::BytesGet,
-        Group::Python => Row::Py {
-            imp: PyImpl::Manager,
-            write: matches!(row, Row::Py { write: true, .. }),
-        },
-    }
-}
-
-/// The Maps section of `BENCHMARKS.md`.
-pub fn section(o: &mut String, r: &Results) {
-    if r.maps.is_empty() {
-        return;
-    }
-    let c = &r.config;
-    let _ = writeln!(o, "## Maps\n");
-    let _ = writeln!(
-        o,
-        "`shmkit::map` (issue #19) beside `std::collections::HashMap`, an `RwLock<HashMap>`, a \
-         hash table behind a process-shared robust pthread mutex and Python's shared dicts, \
-         from the same run. Operations per second, the median of the repetitions ({} per Rust \
-         row, each {:.0} ms after a tenth of that untimed, the maps built afresh; {} per Python \
-         row, each {:.0} ms in a fresh interpreter). `vs` divides the row's rate by its \
-         reference's (above 1: faster): `HashMap` for the gets, `RwLock<HashMap>` beside a \
-         writer, the pthread table for the updates, `BytesMap::get` for the byte map and \
-         `Manager().dict()` for the Python rows. What each row measures is listed under its \
-         table.\n",
-        c.value_reps,
-        c.value_budget.as_secs_f64() * 1e3,
-        c.pkg_reps,
-        c.pkg_budget.as_secs_f64() * 1e3,
-    );
-    for (g, title) in [
-        (Group::Get, "Get of a present `u64` key, one thread"),
-        (Group::GetWriter, "Get beside a writer thread"),
-        (Group::Update, "Update from two processes"),
-        (Group::Bytes, "BytesMap, 16-byte keys and 64-byte values"),
-        (
-            Group::Python,
-            "Python: `d[k]` and `d[k] = v` in one process",
-        ),
-    ] {
-        let rows: Vec<Row> = Row::all().into_iter().filter(|x| x.group() == g).collect();
-        if !rows
-            .iter()
-            .any(|&x| (0..r.setups.len()).any(|i| r.maps.contains_key(&(x, i))))
-        {
-            continue;
-        }
-        let _ = writeln!(o, "### {title}\n");
-        // The update rows also show how evenly the two processes shared
-        // the operations.
-        let shares = g == Group::Update;
-        let _ = writeln!(
-            o,
-            "| row | setup | ops/s | per op | vs {} |{}\n|---|---|--:|--:|--:|{}",
-            reference(rows[0]).label(),
-            if shares {
-                " measuring process's share, by repetition |"
-            } else {
-                ""
-            },
-            if shares { "--:|" } else { "" }
-        );
-        for &row in &rows {
-            for i in (0..r.setups.len()).filter(|&i| r.maps.contains_key(&(row, i))) {
-                let key = r.setups[i].key;
-                let Some(v) = r.map_rate(row, i) else {
-                    let _ = writeln!(
-                        o,
-                        "| {} | {key} | {} | | |{}",
-                        row.label(),
-                        no_data(r, row, i),
-                        if shares { " |" } else { "" }
-                    );
-                    continue;
-                };
-                let vs = r
-                    .map_rate(reference(row), i)
-                    .map_or("—".to_owned(), |b| ratio(v / b));
-                let share = if shares {
-                    let by_rep: Vec<String> = r.maps[&(row, i)]
-                        .shares
-                        .iter()
-                        .map(|&x| crate::report::pct(x))
-                        .collect();
-                    format!(" {} |", by_rep.join(" "))
-                } else {
-                    String::new()
-                };
-                let _ = writeln!(
-                    o,
-                    "| {} | {key} | {} | {} | {vs} |{share}",
-                    row.label(),
-                    rate(v),
-                    ns(1e9 / v)
-                );
-            }
-        }
-        o.push('\n');
-        for &row in &rows {
-            let _ = writeln!(o, "- *{}*: {}.", row.label(), row.describe());
-        }
-        o.push('\n');
-    }
-}
-
-/// The targets of the maps issue (#19), judged on the main setup.
-pub fn targets(r: &Results) -> Vec<Target> {
-    let main = r.setups[MAIN].key;
-    let v = |row: Row| r.map_rate(row, MAIN);
-    let py = |imp, write| Row::Py { imp, write };
-    let mut t = Vec::new();
-    for (what, row, reference, want, why) in [
-        (
-            "shmkit Map<u64, u64> get of a present key ≥ 0.5× an in-process std HashMap \
-             lookup (one thread)",
-            Row::GetShmkit,
-            Row::GetStd,
-            0.5,
-            "Both hash the key with SipHash-1-3. On top of it shmkit's lookup reads the home \
-             slot's hint and the slot's seqlock word, copies the record and checks the word \
-             again; and its table is larger than the HashMap's (each slot holds two copies of \
-             the record plus two words of metadata, and there are at least twice as many slots \
-             as entries), so the random lookups miss the caches more often.",
-        ),
-        (
-            "shmkit Map<u64, u64> get ≥ 1.0× a RwLock<HashMap> read while a writer runs",
-            Row::WriterShmkit,
-            Row::WriterRwLock,
-            1.0,
-            "shmkit's readers take no lock, but a read of a slot the writer is publishing (or \
-             of a line the writer shares with it) retries or misses the cache.",
-        ),
-        (
-            "shmkit Map update from 2 processes ≥ 1.0× a table behind one process-shared \
-             mutex (ops/s, both processes)",
-            Row::UpdateShmkit,
-            Row::UpdatePthread,
-            1.0,
-            "An update takes the key's stripe lock (a robust shmkit lock), finds the key, and \
-             publishes a whole new record through the slot's seqlock; the pthread table's \
-             increment is two plain stores inside one glibc mutex, whose lock and unlock cost \
-             less than shmkit's when the two processes seldom collide.",
-        ),
-        (
-            "shmkit BytesMap (16 B keys, 64 B values) get ≥ 20× Python Manager().dict() reads",
-            Row::BytesGet,
-            py(PyImpl::Manager, false),
-            20.0,
-            "",
-        ),
-        (
-            "shmkit BytesMap (16 B keys, 64 B values) insert ≥ 20× Python Manager().dict() \
-             writes",
-            Row::BytesInsert,
-            py(PyImpl::Manager, true),
-            20.0,
-            "",
-        ),
-        (
-            "Python shmkit.Dict d[k] ≥ 50× Manager().dict() reads",
-            py(PyImpl::Shmkit, false),
-            py(PyImpl::Manager, false),
-            50.0,
-            "",
-        ),
-    ] {
-        let x = v(row).zip(v(reference)).map(|(a, b)| a / b);
-        t.push(Target {
-            what: what.into(),
-            measured: match (v(row), v(reference), x) {
-                (Some(a), Some(b), Some(x)) => {
-                    format!("{} ({} vs {} ops/s, {main})", ratio(x), rate(a), rate(b))
-                }
-                (None, _, _) => no_data(r, row, MAIN),
-                _ => no_data(r, reference, MAIN),
-            },
-            status: Status::of(x.map(|x| x >= want)),
-            why: x
-                .filter(|&x| x < want && !why.is_empty())
-                .map(|_| why.to_owned()),
-            note: None,
-        });
-    }
-    // Beside the targets: shmkit.Dict against UltraDict and its writes.
-    for (what, row, reference) in [
-        (
-            "Python shmkit.Dict d[k] = v against Manager().dict() writes",
-            py(PyImpl::Shmkit, true),
-            py(PyImpl::Manager, true),
-        ),
-        (
-            "Python shmkit.Dict d[k] against UltraDict reads",
-            py(PyImpl::Shmkit, false),
-            py(PyImpl::UltraDict, false),
-        ),
-        (
-            "Python shmkit.Dict d[k] = v against UltraDict writes",
-            py(PyImpl::Shmkit, true),
-            py(PyImpl::UltraDict, true),
-        ),
-    ] {
-        let x = v(row).zip(v(reference)).map(|(a, b)| a / b);
-        t.push(Target {
-            what: what.into(),
-            measured: match (v(row), v(reference), x) {
-                (Some(a), Some(b), Some(x)) => {
-                    format!("{} ({} vs {} ops/s, {main})", ratio(x), rate(a), rate(b))
-                }
-                (None, _, _) => no_data(r, row, MAIN),
-                _ => no_data(r, reference, MAIN),
-            },
-            status: if x.is_some() {
-                Status::Reported
-            } else {
-                Status::NotMeasured
-            },
-            why: None,
-            note: None,
-        });
-    }
-    t
 }
 
 /// The steps of one setup: every row's repetitions, interleaved (A B C A
