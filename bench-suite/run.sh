@@ -12,8 +12,8 @@
 # The Python package rows (shmkit's Python package against multiprocessing,
 # faster-fifo and cloudtoid-interprocess) run in a venv built here, under
 # the target directory: `pip install ./python faster-fifo
-# cloudtoid-interprocess`; a package that does not install is reported as
-# skipped.
+# cloudtoid-interprocess UltraDict`; a package that does not install is
+# reported as skipped.
 #
 # Rows of shmkit parts still being built (`Value`, `mpmc`, `pipe`) are turned on when
 # they compile against the tree; otherwise BENCHMARKS.md says they were not
@@ -87,6 +87,8 @@ if [ -z "${SHMKIT_BENCH_VENV:-}" ]; then
         install shmkit --force-reinstall --no-deps "$(cd "$here/.." && pwd)/python"
         install faster-fifo faster-fifo
         install cloudtoid cloudtoid-interprocess
+        # The Maps section's Python rows (map_bench.py).
+        install ultradict UltraDict
     fi
 fi
 

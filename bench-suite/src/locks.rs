@@ -417,8 +417,8 @@ fn uncontended_floor(budget: Duration) -> Result<Histogram<u64>> {
 }
 
 /// A process-shared robust pthread mutex at the start of a shared file's
-/// data region.
-struct RobustMutex {
+/// data region (the Maps section's pthread table uses it too).
+pub(crate) struct RobustMutex {
     m: *mut libc::pthread_mutex_t,
 }
 
@@ -433,7 +433,7 @@ impl RobustMutex {
 
     /// Initialises the mutex (in the process that created the file, before
     /// any other maps it).
-    fn init(ctl: &SharedFile) -> Result<RobustMutex> {
+    pub(crate) fn init(ctl: &SharedFile) -> Result<RobustMutex> {
         let m = RobustMutex::ptr(ctl)?;
         let check = |what: &str, rc: libc::c_int| -> Result<()> {
             if rc == 0 {
@@ -468,14 +468,14 @@ impl RobustMutex {
     }
 
     /// The mutex another process initialised in `ctl`.
-    fn open(ctl: &SharedFile) -> Result<RobustMutex> {
+    pub(crate) fn open(ctl: &SharedFile) -> Result<RobustMutex> {
         Ok(RobustMutex {
             m: RobustMutex::ptr(ctl)?,
         })
     }
 
     #[inline(always)]
-    fn lock(&self) {
+    pub(crate) fn lock(&self) {
         // SAFETY: `m` is an initialised process-shared mutex in a mapping
         // that outlives `self` (the borrow of its file in `init`/`open`'s
         // callers).
@@ -500,7 +500,7 @@ impl RobustMutex {
     }
 
     #[inline(always)]
-    fn unlock(&self) {
+    pub(crate) fn unlock(&self) {
         // SAFETY: as in `lock`; this thread holds the mutex.
         unsafe { libc::pthread_mutex_unlock(self.m) };
     }

@@ -27,6 +27,7 @@ mod iox;
 mod kernel;
 mod locks;
 mod machine;
+mod maps;
 mod measure;
 #[cfg(feature = "mpmc")]
 mod mpmc;
@@ -159,6 +160,8 @@ pub struct Results {
     pub pkg_versions: Result<BTreeMap<pypkg::Impl, Result<String, String>>, String>,
     /// Rows of the Locks section by (row, setup).
     pub locks: BTreeMap<(locks::Row, usize), locks::Acc>,
+    /// Rows of the Maps section by (row, setup).
+    pub maps: BTreeMap<(maps::Row, usize), maps::Acc>,
     /// CPU time of a blocked receiver, by strategy.
     pub idle: Vec<(Strategy, Result<blocking::Idle, String>)>,
     /// Why rows are missing (Python absent, a part of shmkit not built).
@@ -367,6 +370,7 @@ fn step_text(step: &Step, setups: &[Setup]) -> String {
         }
         Step::PyPkg { row, setup, .. } => format!("{} · {}", setups[setup].key, row.text()),
         Step::Lock { row, setup, .. } => format!("{} · {}", setups[setup].key, row.text()),
+        Step::Map { row, setup, .. } => format!("{} · {}", setups[setup].key, row.text()),
         Step::Idle { strategy } => format!("receiver blocked in recv for 1 s · {}", strategy.arg()),
     }
 }
@@ -442,6 +446,7 @@ fn run(c: Config, out: Option<PathBuf>, only: &[String]) -> Result<()> {
     let needs_venv = |s: &Step| match s {
         Step::PyPkg { .. } => true,
         Step::Lock { row, .. } => row.is_python(),
+        Step::Map { row, .. } => row.is_python(),
         _ => false,
     };
     if steps.iter().any(needs_venv) {
@@ -507,6 +512,7 @@ fn run(c: Config, out: Option<PathBuf>, only: &[String]) -> Result<()> {
     let mut vals: BTreeMap<(Cell, usize), ValueAcc> = BTreeMap::new();
     let mut pkg: BTreeMap<(pypkg::Row, usize), pypkg::Acc> = BTreeMap::new();
     let mut lock_rows: BTreeMap<(locks::Row, usize), locks::Acc> = BTreeMap::new();
+    let mut map_rows: BTreeMap<(maps::Row, usize), maps::Acc> = BTreeMap::new();
     let mut idle = Vec::new();
     for (k, step) in steps.iter().enumerate() {
         let setup_of = |i: usize| &setups[i];
@@ -743,6 +749,23 @@ fn run(c: Config, out: Option<PathBuf>, only: &[String]) -> Result<()> {
                     &outcome,
                 );
             }
+            Step::Map { row, setup, rep } => {
+                let s = setup_of(setup);
+                let _pinned = AffinityGuard::pin(s.pin.map(|p| p.parent))?;
+                let acc = map_rows.entry((row, setup)).or_default();
+                let outcome = maps::step(row, s.pin, &c, pkg_env.as_ref(), acc);
+                progress.line(
+                    k,
+                    &format!(
+                        "{} · {} (rep {}/{})",
+                        s.key,
+                        row.text(),
+                        rep + 1,
+                        row.reps(&c)
+                    ),
+                    &outcome,
+                );
+            }
             Step::Idle { strategy } => {
                 let r = blocking::idle_cpu(strategy, None).map_err(|e| e.to_string());
                 let outcome = match &r {
@@ -774,6 +797,7 @@ fn run(c: Config, out: Option<PathBuf>, only: &[String]) -> Result<()> {
         pkg,
         pkg_versions,
         locks: lock_rows,
+        maps: map_rows,
         idle,
         skipped,
         machine,
@@ -883,6 +907,7 @@ fn dispatch(role: &str, args: &[String]) -> Result<()> {
             locks::wake_event_peer(ctl, strategy, ping, pong)
         }
         ("lock-wake-pipe", [ctl]) => locks::wake_pipe_peer(ctl),
+        ("map-update", [ctl, kind, name]) => maps::update_peer(ctl, kind, name),
         _ => Err(format!("unknown peer role {role:?} {args:?}").into()),
     }
 }

@@ -7,6 +7,7 @@ use testkit::Pin;
 
 use crate::blocking;
 use crate::locks;
+use crate::maps;
 use crate::measure::{RoundParams, SIZES};
 use crate::pypkg;
 use crate::spsc::Strategy;
@@ -390,6 +391,12 @@ pub enum Step {
         setup: usize,
         rep: usize,
     },
+    /// One repetition of a row of the Maps section (`maps`).
+    Map {
+        row: maps::Row,
+        setup: usize,
+        rep: usize,
+    },
     /// A receiver blocked for a second.
     Idle { strategy: Strategy },
 }
@@ -425,6 +432,7 @@ impl Step {
                 }
             }
             Step::Lock { row, .. } => row.estimate(c),
+            Step::Map { row, .. } => row.estimate(c),
             Step::Idle { .. } => blocking::BLOCKED.as_secs_f64() + 0.1,
         }
     }
@@ -479,6 +487,7 @@ pub fn plan(c: &Config, setups: &[Setup]) -> Vec<Step> {
                 steps.push(Step::Lock { row, setup, rep });
             }
         }
+        steps.extend(maps::plan(c, setup));
     }
     for strategy in [Strategy::Default, Strategy::Park, Strategy::Busy] {
         steps.push(Step::Idle { strategy });

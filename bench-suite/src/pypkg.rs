@@ -281,6 +281,11 @@ pub fn env() -> Result<Env, String> {
 }
 
 impl Env {
+    /// The venv's interpreter (the Maps section runs its own script).
+    pub(crate) fn python(&self) -> &std::path::Path {
+        &self.python
+    }
+
     fn command(&self, args: &[String]) -> Command {
         let mut cmd = Command::new(&self.python);
         cmd.arg(&self.script).args(args);

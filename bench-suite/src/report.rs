@@ -302,7 +302,7 @@ fn markdown(r: &Results, plots: &[(usize, &'static str, String)]) -> String {
         o,
         "\nFull tables: [round trips](#round-trip-latency), [throughput](#throughput-over-message-size), \
          [value reads](#value-reads-under-contention), [Python packages](#python-packages), \
-         [locks](#locks), [blocking](#blocking); plots in `{PLOTS}/`. \
+         [locks](#locks), [maps](#maps), [blocking](#blocking); plots in `{PLOTS}/`. \
          Main setup: {}.\n",
         main.title
     );
@@ -321,7 +321,7 @@ fn markdown(r: &Results, plots: &[(usize, &'static str, String)]) -> String {
          the plots in `{PLOTS}/`. It needs cargo; `python3` (standard library only) for the \
          Python rows, which are skipped without it; for the Python package rows, `run.sh` \
          builds a venv under the target directory with `pip install ./python faster-fifo \
-         cloudtoid-interprocess` (a package that does not install is reported as skipped). This run took {minutes:.1} minutes of \
+         cloudtoid-interprocess UltraDict` (a package that does not install is reported as skipped). This run took {minutes:.1} minutes of \
          measuring on {} CPUs, plus the build (about 1.5 minutes from scratch on this machine). \
          `bash bench-suite/run.sh --quick` is a smoke run (about 15 seconds of measuring), and \
          `--only TEXT` reruns just the steps whose progress line contains TEXT (say `--only \
@@ -401,6 +401,7 @@ fn markdown(r: &Results, plots: &[(usize, &'static str, String)]) -> String {
     values_section(&mut o, r);
     pypkg_section(&mut o, r);
     crate::locks::section(&mut o, r);
+    crate::maps::section(&mut o, r);
     blocking_section(&mut o, r, &blocking);
     // Measurements behind the library's constants: kept by hand, beside the
     // suite, and carried into every regenerated file.

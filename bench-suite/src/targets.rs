@@ -17,7 +17,7 @@ pub enum Status {
 }
 
 impl Status {
-    fn of(ok: Option<bool>) -> Status {
+    pub(crate) fn of(ok: Option<bool>) -> Status {
         match ok {
             Some(true) => Status::Holds,
             Some(false) => Status::Missed,
@@ -36,13 +36,13 @@ impl Status {
 }
 
 pub struct Target {
-    what: String,
-    measured: String,
-    status: Status,
+    pub(crate) what: String,
+    pub(crate) measured: String,
+    pub(crate) status: Status,
     /// Why a missed target was missed.
-    why: Option<String>,
+    pub(crate) why: Option<String>,
     /// What else a reader should know about a target that holds.
-    note: Option<String>,
+    pub(crate) note: Option<String>,
 }
 
 /// The main setup: pinned when there are two CPUs.
@@ -178,6 +178,7 @@ pub fn targets(r: &Results) -> (Vec<Target>, Vec<Target>) {
 
     t.extend(pypkg_targets(r));
     t.extend(lock_targets(r));
+    t.extend(crate::maps::targets(r));
 
     // The blocking issue.
     let mut b = Vec::new();

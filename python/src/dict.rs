@@ -11,6 +11,7 @@
 //! waits only for another writer of the same stripe of keys, and releases
 //! the GIL while it does.
 
+use std::cell::Cell;
 use std::sync::Arc;
 
 use pyo3::exceptions::{PyKeyError, PyValueError};
@@ -60,11 +61,78 @@ pub(crate) fn full(py: Python<'_>, what: &str, name: &str, capacity: usize) -> P
     errors::raise(py, "FullError", (msg,), &[("segment", segment)])
 }
 
+/// The largest buffer the thread-local buffers below keep between calls.
+const BUF_KEEP: usize = 64 << 10;
+
+thread_local! {
+    /// The pickled key of the call in progress, reused by every call on
+    /// this thread. Taken out for the call and put back after, so that a
+    /// call re-entered meanwhile (from Python code that pickling runs)
+    /// finds an empty one and makes its own.
+    static KEY: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+    /// The value `d[k]` and `get` copy out of the map before unpickling
+    /// it, kept at the dict's `value_size` so that a read allocates
+    /// nothing; taken out like [`KEY`].
+    static VALUE: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// Gives `buf` back to `cell` unless it grew past [`BUF_KEEP`].
+fn put_back(cell: &'static std::thread::LocalKey<Cell<Vec<u8>>>, buf: Vec<u8>) {
+    if buf.capacity() <= BUF_KEEP {
+        cell.set(buf);
+    }
+}
+
 impl Dict {
     fn key(py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
         let mut k = Vec::new();
         fastpickle::dump(py, key, &mut k)?;
         Ok(k)
+    }
+
+    /// Runs `f` on `key` pickled into this thread's reused [`KEY`] buffer.
+    fn with_key<R>(
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        f: impl FnOnce(&[u8]) -> PyResult<R>,
+    ) -> PyResult<R> {
+        let mut k = KEY.take();
+        let r = fastpickle::dump(py, key, &mut k).and_then(|()| f(&k));
+        put_back(&KEY, k);
+        r
+    }
+
+    /// `key`'s value, unpickled, if it is in the dict: copied into this
+    /// thread's reused [`VALUE`] buffer (a fresh `Vec` for values over
+    /// [`BUF_KEEP`]).
+    fn read<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let max = self.map.max_value_size();
+        if max > BUF_KEEP {
+            return Self::with_key(py, key, |k| {
+                self.map
+                    .get(k)
+                    .map(|v| fastpickle::load(py, &v))
+                    .transpose()
+            });
+        }
+        Self::with_key(py, key, |k| {
+            let mut buf = VALUE.take();
+            if buf.len() < max {
+                buf.resize(max, 0);
+            }
+            let r = match self.map.get_into(k, &mut buf) {
+                Ok(Some(len)) => fastpickle::load(py, &buf[..len]).map(Some),
+                Ok(None) => Ok(None),
+                // Not with a buffer of the dict's `value_size`.
+                Err(e) => Err(PyValueError::new_err(e.to_string())),
+            };
+            put_back(&VALUE, buf);
+            r
+        })
     }
 
     fn error(&self, py: Python<'_>, e: BytesMapError) -> PyErr {
@@ -90,13 +158,14 @@ impl Dict {
         key: &Bound<'_, PyAny>,
         value: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        let k = Self::key(py, key)?;
-        crate::queue::with_scratch(|v| {
-            fastpickle::dump(py, value, v)?;
-            let map = &self.map;
-            py.detach(|| map.insert(&k, v))
-                .map(drop)
-                .map_err(|e| self.error(py, e))
+        Self::with_key(py, key, |k| {
+            crate::queue::with_scratch(|v| {
+                fastpickle::dump(py, value, v)?;
+                let map = &self.map;
+                py.detach(|| map.insert(k, v))
+                    .map(drop)
+                    .map_err(|e| self.error(py, e))
+            })
         })
     }
 
@@ -139,8 +208,8 @@ impl Dict {
         py: Python<'py>,
         key: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        match self.map.get(&Self::key(py, key)?) {
-            Some(v) => fastpickle::load(py, &v),
+        match self.read(py, key)? {
+            Some(v) => Ok(v),
             None => Err(PyKeyError::new_err(key.clone().unbind())),
         }
     }
@@ -164,7 +233,7 @@ impl Dict {
     }
 
     fn __contains__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<bool> {
-        Ok(self.map.contains_key(&Self::key(py, key)?))
+        Self::with_key(py, key, |k| Ok(self.map.contains_key(k)))
     }
 
     fn __len__(&self) -> usize {
@@ -184,8 +253,8 @@ impl Dict {
         key: &Bound<'py, PyAny>,
         default: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        match self.map.get(&Self::key(py, key)?) {
-            Some(v) => fastpickle::load(py, &v),
+        match self.read(py, key)? {
+            Some(v) => Ok(v),
             None => Ok(default.unwrap_or_else(|| py.None().into_bound(py))),
         }
     }
