@@ -299,7 +299,13 @@ impl BytesMap {
     pub fn insert(&self, key: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>, BytesMapError> {
         self.check_key(key)?;
         self.check_value(value)?;
-        self.update(key, |_| Some(value.to_vec()))
+        // `update`'s steps, storing straight from `value` (no copy).
+        let mut entry = self.core.entry(key);
+        let old = entry.read(read_vec);
+        entry
+            .put(value.len(), |w| store_bytes(w, value))
+            .map_err(|_| BytesMapError::Full)?;
+        Ok(old)
     }
 
     /// Inserts `key` → `value` unless `key` is in the map: `Ok(None)` if it

@@ -194,7 +194,7 @@ impl<S: Shape> Core<S> {
         place: Place,
         read: impl FnMut(&[AtomicU64], usize) -> R,
     ) -> Option<R> {
-        let held = self.lock(place.stripe);
+        let held = self.lock(place.stripe());
         let i = table.find(&held, key, place)?;
         table.read_at(&held, i, read)
     }
@@ -205,7 +205,7 @@ impl<S: Shape> Core<S> {
         debug_assert!(key.len() <= self.shape.max_key());
         let table = self.table();
         let place = table.place(key);
-        let held = self.lock(place.stripe);
+        let held = self.lock(place.stripe());
         let at = table.find(&held, key, place);
         Entry {
             core: self,
@@ -324,7 +324,7 @@ impl<S: Shape> Entry<'_, S> {
         };
         self.table.publish(&self.held, i, self.key, len, fill);
         if self.at.is_none() {
-            self.table.count(&self.held, self.place.stripe, 1);
+            self.table.count(&self.held, self.place.stripe(), 1);
             self.at = Some(i);
         }
         Ok(())
@@ -336,7 +336,7 @@ impl<S: Shape> Entry<'_, S> {
             return false;
         };
         self.table.remove_at(&self.held, i);
-        self.table.count(&self.held, self.place.stripe, -1);
+        self.table.count(&self.held, self.place.stripe(), -1);
         true
     }
 }

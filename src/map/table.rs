@@ -329,7 +329,18 @@ pub(crate) enum Probe<R> {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Place {
     pub(crate) home: usize,
-    pub(crate) stripe: usize,
+    /// The hash's high half, and the number of stripes: the stripe is
+    /// worked out only by writers, so that a lookup pays no division.
+    high: usize,
+    stripes: usize,
+}
+
+impl Place {
+    /// The stripe whose lock the key's writers take.
+    #[inline]
+    pub(crate) fn stripe(&self) -> usize {
+        self.high % self.stripes
+    }
 }
 
 /// The memory a map protocol runs on.
@@ -390,7 +401,8 @@ impl<'a, S: Shape> Table<'a, S> {
         let h = super::hash::hash(self.seed, key);
         Place {
             home: h as usize & self.mask,
-            stripe: (h >> 32) as usize % self.locks.len(),
+            high: (h >> 32) as usize,
+            stripes: self.locks.len(),
         }
     }
 
@@ -470,9 +482,9 @@ impl<'a, S: Shape> Table<'a, S> {
         Probe::Absent
     }
 
-    /// Holding `place.stripe`'s lock: the slot holding `key`, if any.
+    /// Holding `place.stripe()`'s lock: the slot holding `key`, if any.
     pub(crate) fn find(&self, held: &Held<'_>, key: &[u8], place: Place) -> Option<usize> {
-        let me = place.stripe as u64 + 1;
+        let me = place.stripe() as u64 + 1;
         (0..self.reach(place.home))
             .map(|d| (place.home + d) & self.mask)
             .find(|&i| {
@@ -526,11 +538,11 @@ impl<'a, S: Shape> Table<'a, S> {
         });
     }
 
-    /// Holding `place.stripe`'s lock, `key` not in the table: claims a free
+    /// Holding `place.stripe()`'s lock, `key` not in the table: claims a free
     /// slot for it and raises its home's hint. `None`: no slot of the window
     /// is free (the map is full there).
     pub(crate) fn claim(&self, _held: &Held<'_>, place: Place) -> Option<usize> {
-        let me = place.stripe as u64 + 1;
+        let me = place.stripe() as u64 + 1;
         for d in 0..self.window {
             let i = (place.home + d) & self.mask;
             let meta = self.slot(i).meta;
@@ -807,11 +819,11 @@ pub(crate) mod ops {
             (Some(v), None) => {
                 let i = t.claim(held, p).ok_or(())?;
                 t.publish(held, i, kb(&k), 8, |w| store_payload(w, &v));
-                t.count(held, p.stripe, 1);
+                t.count(held, p.stripe(), 1);
             }
             (None, Some(i)) => {
                 t.remove_at(held, i);
-                t.count(held, p.stripe, -1);
+                t.count(held, p.stripe(), -1);
             }
             (None, None) => {}
         }
@@ -835,7 +847,7 @@ mod tests {
 
     fn put(h: &HeapTable<U64s>, k: u64, v: Option<u64>) -> Result<Option<u64>, ()> {
         let t = h.table();
-        let held = h.lock(t.place(bytemuck::bytes_of(&k)).stripe, ME);
+        let held = h.lock(t.place(bytemuck::bytes_of(&k)).stripe(), ME);
         update(&t, &held, k, |_| v)
     }
 
@@ -935,12 +947,12 @@ mod tests {
         let keys: [&[u8]; 4] = [b"", b"a", b"a\0", b"hello world"];
         for (n, k) in keys.iter().enumerate() {
             let p = t.place(k);
-            let held = h.lock(p.stripe, ME);
+            let held = h.lock(p.stripe(), ME);
             assert!(t.find(&held, k, p).is_none());
             let i = t.claim(&held, p).unwrap();
             let v = vec![n as u8; n + 1];
             t.publish(&held, i, k, v.len(), |w| store_bytes(w, &v));
-            t.count(&held, p.stripe, 1);
+            t.count(&held, p.stripe(), 1);
         }
         for (n, k) in keys.iter().enumerate() {
             let got = t.try_get(k, t.place(k), |w, len| {
@@ -1029,8 +1041,8 @@ mod tests {
                 let key = bytemuck::bytes_of(&k);
                 let p = t.place(key);
                 let _ = t.try_get(key, p, |_, len| len);
-                let held = h.lock(p.stripe, ME);
-                t.repair(&held, p.stripe);
+                let held = h.lock(p.stripe(), ME);
+                t.repair(&held, p.stripe());
                 if t.find(&held, key, p).is_none() {
                     if let Some(i) = t.claim(&held, p) {
                         t.publish(&held, i, key, 8, |w| store_bytes(w, key));
@@ -1065,7 +1077,7 @@ mod tests {
                         let t = h.table();
                         for n in 0..N {
                             let k = n % KEYS;
-                            let held = h.lock(t.place(bytemuck::bytes_of(&k)).stripe, me);
+                            let held = h.lock(t.place(bytemuck::bytes_of(&k)).stripe(), me);
                             update(&t, &held, k, |v| Some(v.unwrap_or(k << 32) + 1)).unwrap();
                         }
                     })
