@@ -125,6 +125,9 @@ pub mod inspect;
 #[doc(hidden)]
 pub mod layout;
 pub mod list;
+// Under loom only the protocols and their models compile, not the handles
+// that use the rest.
+#[cfg_attr(loom, allow(dead_code))]
 pub mod lock;
 pub mod map;
 pub mod mpmc;
