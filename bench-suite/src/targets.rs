@@ -419,10 +419,9 @@ fn lock_targets(r: &Results) -> Vec<Target> {
                  system call when uncontended), so its pair costs little more than two calls into \
                  C; 50× its rate would leave shmkit.Lock less time than two Python method calls \
                  take. shmkit.Lock's pair also costs more than those two calls: each `acquire()` \
-                 makes its first attempt as a zero-timeout `lock_timeout` (a clock read), boxes \
-                 the guard with a clone of the handle's `Arc` and parks it in a thread-local \
-                 registry, and each `release()` searches that registry twice before it drops the \
-                 box.{th}"
+                 boxes the guard with a clone of the handle's `Arc` and parks it in a \
+                 thread-local registry, and each `release()` searches that registry twice \
+                 before it drops the box.{th}"
             )
         }),
         note: None,
