@@ -172,9 +172,12 @@ pub struct Results {
     pub elapsed: Duration,
 }
 
-fn record_error(slot: &mut Option<(String, usize)>, e: String) {
+/// Records a failed repetition's error; the progress text for it.
+fn record_error(slot: &mut Option<(String, usize)>, e: String) -> String {
     let n = slot.as_ref().map_or(0, |(_, n)| *n);
+    let text = format!("FAILED: {e}");
     *slot = Some((e, n + 1));
+    text
 }
 
 // ---------------------------------------------------------------------------
@@ -537,11 +540,7 @@ fn run(c: Config, out: Option<PathBuf>, only: &[String]) -> Result<()> {
                         }
                         o
                     }
-                    Err(e) => {
-                        let e = e.to_string();
-                        record_error(&mut acc.error, e.clone());
-                        format!("FAILED: {e}")
-                    }
+                    Err(e) => record_error(&mut acc.error, e.to_string()),
                 };
                 let reps = if sys.is_python() { 1 } else { c.lat_reps };
                 let rep = if sys.is_python() { 0 } else { rep };
@@ -578,11 +577,7 @@ fn run(c: Config, out: Option<PathBuf>, only: &[String]) -> Result<()> {
                             report::fmt_bytes(rate.per_sec() * size as f64)
                         )
                     }
-                    Err(e) => {
-                        let e = e.to_string();
-                        record_error(&mut acc.error, e.clone());
-                        format!("FAILED: {e}")
-                    }
+                    Err(e) => record_error(&mut acc.error, e.to_string()),
                 };
                 progress.line(
                     k,
@@ -684,11 +679,7 @@ fn run(c: Config, out: Option<PathBuf>, only: &[String]) -> Result<()> {
                             format!("{} per read", fmt_ns(v))
                         }
                     }
-                    Err(e) => {
-                        let e = e.to_string();
-                        record_error(&mut acc.error, e.clone());
-                        format!("FAILED: {e}")
-                    }
+                    Err(e) => record_error(&mut acc.error, e.to_string()),
                 };
                 progress.line(
                     k,
@@ -731,11 +722,7 @@ fn run(c: Config, out: Option<PathBuf>, only: &[String]) -> Result<()> {
                         acc.vals.extend(o.val);
                         text
                     }
-                    Err(e) => {
-                        let e = e.to_string();
-                        record_error(&mut acc.error, e.clone());
-                        format!("FAILED: {e}")
-                    }
+                    Err(e) => record_error(&mut acc.error, e.to_string()),
                 };
                 progress.line(
                     k,

@@ -330,12 +330,7 @@ pub fn step(row: Row, pin: Option<Pin>, c: &Config, env: Option<&Env>, acc: &mut
             acc.shares.extend(share);
             format!("{} ops/s, {} per op{extra}", rate(ops), ns(1e9 / ops))
         }
-        Err(e) => {
-            let e = e.to_string();
-            let n = acc.error.as_ref().map_or(0, |(_, n)| *n);
-            acc.error = Some((e.clone(), n + 1));
-            format!("FAILED: {e}")
-        }
+        Err(e) => crate::record_error(&mut acc.error, e.to_string()),
     }
 }
 
