@@ -370,7 +370,7 @@ mod tests {
     /// accepted snapshots are uniform, and element reads are never torn.
     #[test]
     fn snapshots_are_cuts_of_concurrent_range_writes() {
-        const N: u64 = if cfg!(miri) { 100 } else { 20_000 };
+        const N: u64 = if cfg!(miri) { 40 } else { 20_000 };
         const LEN: usize = 8;
         let h = HeapTable::new::<Big>(LEN);
         h.table().init(&[big(0); LEN]);
@@ -408,7 +408,7 @@ mod tests {
     /// Word elements under concurrent range writes: the same, lock-free.
     #[test]
     fn word_snapshots_are_cuts_too() {
-        const N: u32 = if cfg!(miri) { 100 } else { 20_000 };
+        const N: u32 = if cfg!(miri) { 40 } else { 20_000 };
         let h = HeapTable::new::<u32>(16);
         let stop = Stop::new();
         std::thread::scope(|s| {

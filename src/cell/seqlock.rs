@@ -455,7 +455,7 @@ mod tests {
     }
 
     fn readers_against_a_writer(copies: usize) {
-        const N: u64 = if cfg!(miri) { 300 } else { 200_000 };
+        const N: u64 = if cfg!(miri) { 100 } else { 200_000 };
         let h = HeapSeqlock::with_copies(8, copies);
         let stop = Stop::new();
         std::thread::scope(|s| {

@@ -926,7 +926,8 @@ mod tests {
             assert_eq!(put(&h, k, None), Ok(Some(k)));
         }
         assert_eq!(t.len(), 0);
-        for round in 0..4u64 {
+        // Under Miri one round of reuse: further rounds take the same paths.
+        for round in 0..if cfg!(miri) { 1 } else { 4u64 } {
             for k in 100..116u64 {
                 assert_eq!(put(&h, k, Some(k + round)), Ok(None), "round {round}");
             }

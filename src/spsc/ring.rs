@@ -533,7 +533,7 @@ mod tests {
     use super::*;
     use crate::testing::Stop;
 
-    const N: u64 = if cfg!(miri) { 2_000 } else { 200_000 };
+    const N: u64 = if cfg!(miri) { 300 } else { 200_000 };
 
     #[test]
     fn fills_empties_and_wraps() {
