@@ -55,7 +55,10 @@ use testkit::{AffinityGuard, Pin};
 use crate::measure::Rate;
 use crate::plan::{plan, Step};
 pub use crate::plan::{systems, Cell, Config, Setup, Sys, IDLE_GAP};
-use crate::spsc::Strategy;
+use crate::spsc::{Calls, Strategy};
+#[cfg(feature = "mpmc")]
+use shmkit::mpmc::Mpmc;
+use shmkit::spsc::Spsc;
 
 /// Errors of a measurement run, with a message fit for the user.
 pub type Result<T, E = Box<dyn std::error::Error + Send + Sync>> = std::result::Result<T, E>;
@@ -239,7 +242,7 @@ fn run_lat(sys: Sys, pin: Option<Pin>, c: &Config) -> Result<Histogram<u64>> {
         Sys::ShmPipeBusy | Sys::ShmPipeDefault | Sys::ShmPipePark => {
             Err("shmkit::pipe is not built".into())
         }
-        Sys::ShmPipeGrants => Err("stream rows only".into()),
+        Sys::ShmPipeGrants | Sys::SpscInPlace | Sys::MpmcInPlace => Err("stream rows only".into()),
         Sys::Iceoryx2 => iox::latency(peer_cpu, p),
         Sys::Pipe => kernel::latency(kernel::Channel::Pipe, peer_cpu, p),
         Sys::Socket => kernel::latency(kernel::Channel::Socket, peer_cpu, p),
@@ -257,21 +260,35 @@ fn run_lat(sys: Sys, pin: Option<Pin>, c: &Config) -> Result<Histogram<u64>> {
 
 fn run_tput(sys: Sys, pin: Option<Pin>, size: usize, budget: Duration) -> Result<Rate> {
     let peer_cpu = pin.map(|p| p.peer);
-    let spsc_with = |s: Strategy| -> Result<Rate> {
-        with_words!(size, |W| spsc::throughput::<W>(s, peer_cpu, budget))
+    let spsc_with = |s: Strategy, calls: Calls| -> Result<Rate> {
+        with_words!(size, |W| spsc::throughput::<Spsc, W>(
+            s, calls, peer_cpu, budget
+        ))
+    };
+    #[cfg(feature = "mpmc")]
+    let mpmc_with = |calls: Calls| -> Result<Rate> {
+        with_words!(size, |W| spsc::throughput::<Mpmc, W>(
+            Strategy::Busy,
+            calls,
+            peer_cpu,
+            budget
+        ))
     };
     let inproc_with = |q: inproc::Kind| -> Result<Rate> {
         with_words!(size, |W| inproc::throughput::<W>(q, peer_cpu, budget))
     };
     match sys {
         Sys::Floor => floor::throughput(peer_cpu, size, budget),
-        Sys::SpscBusy => spsc_with(Strategy::Busy),
-        Sys::SpscDefault => spsc_with(Strategy::Default),
-        Sys::SpscPark => spsc_with(Strategy::Park),
+        Sys::SpscBusy => spsc_with(Strategy::Busy, Calls::ByValue),
+        Sys::SpscDefault => spsc_with(Strategy::Default, Calls::ByValue),
+        Sys::SpscPark => spsc_with(Strategy::Park, Calls::ByValue),
+        Sys::SpscInPlace => spsc_with(Strategy::Busy, Calls::InPlace),
         #[cfg(feature = "mpmc")]
-        Sys::MpmcBusy => with_words!(size, |W| mpmc::throughput::<W>(peer_cpu, budget)),
+        Sys::MpmcBusy => mpmc_with(Calls::ByValue),
+        #[cfg(feature = "mpmc")]
+        Sys::MpmcInPlace => mpmc_with(Calls::InPlace),
         #[cfg(not(feature = "mpmc"))]
-        Sys::MpmcBusy => Err("shmkit::mpmc is not built".into()),
+        Sys::MpmcBusy | Sys::MpmcInPlace => Err("shmkit::mpmc is not built".into()),
         #[cfg(feature = "pipe")]
         Sys::ShmPipeBusy => {
             pipe::throughput(Strategy::Busy, pipe::Mode::Copy, peer_cpu, size, budget)
@@ -862,18 +879,20 @@ fn dispatch(role: &str, args: &[String]) -> Result<()> {
         ("floor-lat64", [ctl]) => floor::latency_64_peer(ctl),
         ("floor-tput", [ctl, size]) => floor::throughput_peer(ctl, size),
         ("spsc-lat", [ping, pong, strategy]) => spsc::latency_peer(ping, pong, strategy),
-        ("spsc-tput", [ctl, name, size, strategy]) => {
-            with_words!(size.parse::<usize>()?, |W| spsc::throughput_peer::<W>(
-                ctl, name, strategy
-            ))
+        ("spsc-tput", [ctl, name, size, strategy, calls]) => {
+            with_words!(
+                size.parse::<usize>()?,
+                |W| spsc::throughput_peer::<Spsc, W>(ctl, name, strategy, calls)
+            )
         }
         #[cfg(feature = "mpmc")]
         ("mpmc-lat", [ping, pong]) => mpmc::latency_peer(ping, pong),
         #[cfg(feature = "mpmc")]
-        ("mpmc-tput", [ctl, name, size]) => {
-            with_words!(size.parse::<usize>()?, |W| mpmc::throughput_peer::<W>(
-                ctl, name
-            ))
+        ("mpmc-tput", [ctl, name, size, strategy, calls]) => {
+            with_words!(
+                size.parse::<usize>()?,
+                |W| spsc::throughput_peer::<Mpmc, W>(ctl, name, strategy, calls)
+            )
         }
         #[cfg(feature = "pipe")]
         ("shmpipe-lat", [name, strategy]) => pipe::latency_peer(name, strategy),

@@ -1,16 +1,14 @@
-//! shmkit `mpmc` across two processes: the same round trips and streams as
-//! the `spsc` rows (one sender and one receiver per queue, `BusySpin`), so
-//! the two queues and crossbeam's `ArrayQueue` can be compared directly.
+//! shmkit `mpmc` round trips across two processes: the same as the `spsc`
+//! rows (one sender and one receiver per queue, `BusySpin`), so the two
+//! queues and crossbeam's `ArrayQueue` can be compared directly. Its
+//! streams are `spsc::throughput` over the `Mpmc` flavor.
 //! Built only with the `mpmc` feature (see `run.sh`).
-
-use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use shmkit::mpmc::{Receiver, Sender};
 use testkit::Launch;
 
-use crate::measure::{self, capacity_for, check_echo, consume, stamp, RoundParams, END};
-use crate::shm::{SharedFile, COUNT, DONE, READY};
+use crate::measure::{self, capacity_for, check_echo, RoundParams, END};
 use crate::spsc::{Segments, Strategy};
 use crate::{unique_name, Result};
 
@@ -49,60 +47,4 @@ pub fn latency_peer(ping: &str, pong: &str) -> Result<()> {
         || Ok(rx.recv().map_err(|_| "parent detached")?),
         |v| Ok(tx.send(v).map_err(|_| "parent detached")?),
     )
-}
-
-/// Messages of `W` words one way, one sender and one receiver, both
-/// busy-spinning.
-pub fn throughput<const W: usize>(
-    peer_cpu: Option<usize>,
-    budget: Duration,
-) -> Result<measure::Rate> {
-    let size = W * 8;
-    let opts = Strategy::Busy.options();
-    let name = unique_name("d");
-    let mut names = Segments::new(&[&name]);
-    let mut ctl = SharedFile::create(0)?;
-    let mut tx = Sender::<[u64; W]>::create_with(&name, capacity_for(size), &opts)?;
-    let size_arg = size.to_string();
-    let mut peer = Launch::peer("mpmc-tput")
-        .args([ctl.path(), &name, &size_arg])
-        .cpu(peer_cpu)
-        .spawn()?;
-    peer.wait_until("attach", || ctl.get(READY) != 0 && tx.is_connected())?;
-    names.remove_now();
-    ctl.unlink();
-    let mut msg = [0u64; W];
-    let rate = measure::time_stream_filling(
-        budget,
-        size,
-        &mut (&mut peer, &mut tx),
-        |(_, tx), seq| {
-            stamp(&mut msg, seq);
-            Ok(tx.send(msg).map_err(|_| "peer detached")?)
-        },
-        |(_, tx)| Some(tx.len() as f64 / tx.capacity() as f64),
-        |(peer, _)| {
-            peer.spin_done(&ctl)?;
-            Ok(ctl.get(COUNT))
-        },
-    );
-    let rate = peer.explain(rate)?;
-    drop(tx);
-    peer.finish()?;
-    Ok(rate)
-}
-
-/// The peer of [`throughput`].
-pub fn throughput_peer<const W: usize>(ctl: &str, name: &str) -> Result<()> {
-    let opts = Strategy::Busy.options();
-    let ctl = SharedFile::open(ctl)?;
-    let mut rx = Receiver::<[u64; W]>::open_with(name, &opts)?;
-    ctl.set(READY, 1);
-    let n = consume(|| {
-        let m = rx.recv().map_err(|_| "sender detached")?;
-        Ok(measure::ends(&m))
-    })?;
-    ctl.set(COUNT, n);
-    ctl.set(DONE, 1);
-    Ok(())
 }

@@ -28,6 +28,12 @@ pub enum Sys {
     SpscPark,
     /// shmkit mpmc, `WaitStrategy::BusySpin`.
     MpmcBusy,
+    /// shmkit spsc, `BusySpin`, `send_slice`/`recv_slice` of one message
+    /// (streams only).
+    SpscInPlace,
+    /// shmkit mpmc, `BusySpin`, `send_slice`/`recv_slice` of one message
+    /// (streams only).
+    MpmcInPlace,
     /// shmkit pipe, `WaitStrategy::BusySpin`, copying calls (round trips of
     /// 64 bytes through a `Duplex`).
     ShmPipeBusy,
@@ -75,6 +81,8 @@ impl Sys {
             Sys::SpscDefault => "shmkit spsc, SpinThenPark 50 µs (default)",
             Sys::SpscPark => "shmkit spsc, Park",
             Sys::MpmcBusy => "shmkit mpmc, BusySpin",
+            Sys::SpscInPlace => "shmkit spsc, BusySpin, in place",
+            Sys::MpmcInPlace => "shmkit mpmc, BusySpin, in place",
             Sys::ShmPipeBusy if stream => "shmkit pipe, BusySpin",
             Sys::ShmPipeBusy => "shmkit pipe 64 B, BusySpin",
             Sys::ShmPipeDefault if stream => "shmkit pipe, SpinThenPark 50 µs (default)",
@@ -105,6 +113,8 @@ impl Sys {
             | Sys::SpscDefault
             | Sys::SpscPark
             | Sys::MpmcBusy
+            | Sys::SpscInPlace
+            | Sys::MpmcInPlace
             | Sys::ShmPipeBusy
             | Sys::ShmPipeDefault
             | Sys::ShmPipePark
@@ -131,10 +141,14 @@ impl Sys {
         )
     }
 
-    /// Whether the row has round trips (the zero-copy pipe row has streams
-    /// only).
+    /// Whether the row has round trips (the zero-copy pipe row and the
+    /// in-place queue rows have streams only: a `u64` round trip is the
+    /// same call either way).
     pub fn has_round_trip(self) -> bool {
-        self != Sys::ShmPipeGrants
+        !matches!(
+            self,
+            Sys::ShmPipeGrants | Sys::SpscInPlace | Sys::MpmcInPlace
+        )
     }
 
     /// Whether the row has streams (the 64-byte floor has round trips only;
@@ -166,9 +180,14 @@ pub fn systems() -> Vec<Sys> {
     if cfg!(feature = "pipe") {
         v.push(Sys::Floor64);
     }
-    v.extend([Sys::SpscBusy, Sys::SpscDefault, Sys::SpscPark]);
+    v.extend([
+        Sys::SpscBusy,
+        Sys::SpscDefault,
+        Sys::SpscPark,
+        Sys::SpscInPlace,
+    ]);
     if cfg!(feature = "mpmc") {
-        v.push(Sys::MpmcBusy);
+        v.extend([Sys::MpmcBusy, Sys::MpmcInPlace]);
     }
     if cfg!(feature = "pipe") {
         v.extend([

@@ -31,6 +31,8 @@ fn colour(sys: Sys) -> RGBColor {
         Sys::SpscDefault | Sys::SpscDefaultIdle => RGBColor(23, 190, 207),
         Sys::SpscPark | Sys::SpscParkIdle => RGBColor(44, 160, 44),
         Sys::MpmcBusy => RGBColor(148, 103, 189),
+        Sys::SpscInPlace => RGBColor(0, 90, 160),
+        Sys::MpmcInPlace => RGBColor(110, 60, 150),
         Sys::ShmPipeBusy => RGBColor(0, 0, 128),
         Sys::ShmPipeDefault => RGBColor(0, 139, 139),
         Sys::ShmPipePark => RGBColor(85, 107, 47),

@@ -2,9 +2,11 @@
 //! through two queues (one each way) and a one-way stream, both sides using
 //! the blocking `send`/`recv` calls a user would.
 
+use std::slice;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
+use shmkit::channel::{Flavor, Receiver as QReceiver, Sender as QSender};
 use shmkit::spsc::{Receiver, Sender};
 use shmkit::{Options, WaitStrategy};
 
@@ -125,9 +127,61 @@ pub fn latency_peer(ping: &str, pong: &str, strategy: &str) -> Result<()> {
     )
 }
 
-/// Messages of `W` words one way, both sides waiting with `strategy`.
-pub fn throughput<const W: usize>(
+/// How a stream's two sides hand messages to the queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Calls {
+    /// `send(msg)` and `let m = recv()`: what most users write. A large
+    /// `T` passed or returned by value is moved through the stack (a
+    /// `memcpy` the compiler inserts on each side, on top of the queue's
+    /// own copy).
+    ByValue,
+    /// `send_slice(slice::from_ref(&msg))` and
+    /// `recv_slice(slice::from_mut(&mut m))`: the queue copies straight
+    /// between the caller's value and the ring, once per side, as the
+    /// floor's `memcpy` does. What the docs recommend for large `T`.
+    InPlace,
+}
+
+impl Calls {
+    /// The argument that names it to the peer.
+    pub fn arg(self) -> &'static str {
+        match self {
+            Calls::ByValue => "value",
+            Calls::InPlace => "in-place",
+        }
+    }
+
+    /// The inverse of [`Calls::arg`].
+    pub fn parse(s: &str) -> Result<Calls> {
+        Ok(match s {
+            "value" => Calls::ByValue,
+            "in-place" => Calls::InPlace,
+            _ => return Err(format!("unknown calls {s:?}").into()),
+        })
+    }
+}
+
+/// A queue flavor the stream rows measure, named to the peer.
+pub trait Queue: Flavor {
+    /// The peer role that receives the stream.
+    const ROLE: &'static str;
+}
+
+impl Queue for shmkit::spsc::Spsc {
+    const ROLE: &'static str = "spsc-tput";
+}
+
+#[cfg(feature = "mpmc")]
+impl Queue for shmkit::mpmc::Mpmc {
+    const ROLE: &'static str = "mpmc-tput";
+}
+
+/// Messages of `W` words one way through an `spsc` or `mpmc` queue (`F`),
+/// one sender and one receiver, both waiting with `strategy` and calling
+/// the queue as `calls` says.
+pub fn throughput<F: Queue, const W: usize>(
     strategy: Strategy,
+    calls: Calls,
     peer_cpu: Option<usize>,
     budget: Duration,
 ) -> Result<measure::Rate> {
@@ -136,10 +190,10 @@ pub fn throughput<const W: usize>(
     let name = unique_name("d");
     let mut names = Segments::new(&[&name]);
     let mut ctl = SharedFile::create(0)?;
-    let mut tx = Sender::<[u64; W]>::create_with(&name, capacity_for(size), &opts)?;
+    let mut tx = QSender::<[u64; W], F>::create_with(&name, capacity_for(size), &opts)?;
     let size_arg = size.to_string();
-    let mut peer = Launch::peer("spsc-tput")
-        .args([ctl.path(), &name, &size_arg, strategy.arg()])
+    let mut peer = Launch::peer(F::ROLE)
+        .args([ctl.path(), &name, &size_arg, strategy.arg(), calls.arg()])
         .cpu(peer_cpu)
         .spawn()?;
     peer.wait_until("attach", || ctl.get(READY) != 0 && tx.is_connected())?;
@@ -152,7 +206,13 @@ pub fn throughput<const W: usize>(
         &mut (&mut peer, &mut tx),
         |(_, tx), seq| {
             stamp(&mut msg, seq);
-            Ok(tx.send(msg).map_err(|_| "peer detached")?)
+            match calls {
+                Calls::ByValue => tx.send(msg).map_err(|_| "peer detached")?,
+                Calls::InPlace => tx
+                    .send_slice(slice::from_ref(&msg))
+                    .map_err(|_| "peer detached")?,
+            }
+            Ok(())
         },
         |(_, tx)| Some(tx.len() as f64 / tx.capacity() as f64),
         |(peer, _)| {
@@ -167,13 +227,26 @@ pub fn throughput<const W: usize>(
 }
 
 /// The peer of [`throughput`].
-pub fn throughput_peer<const W: usize>(ctl: &str, name: &str, strategy: &str) -> Result<()> {
+pub fn throughput_peer<F: Queue, const W: usize>(
+    ctl: &str,
+    name: &str,
+    strategy: &str,
+    calls: &str,
+) -> Result<()> {
     let opts = Strategy::parse(strategy)?.options();
+    let calls = Calls::parse(calls)?;
     let ctl = SharedFile::open(ctl)?;
-    let mut rx = Receiver::<[u64; W]>::open_with(name, &opts)?;
+    let mut rx = QReceiver::<[u64; W], F>::open_with(name, &opts)?;
     ctl.set(READY, 1);
+    let mut m = [0u64; W];
     let n = consume(|| {
-        let m = rx.recv().map_err(|_| "sender detached")?;
+        match calls {
+            Calls::ByValue => m = rx.recv().map_err(|_| "sender detached")?,
+            Calls::InPlace => {
+                rx.recv_slice(slice::from_mut(&mut m))
+                    .map_err(|_| "sender detached")?;
+            }
+        }
         Ok(measure::ends(&m))
     })?;
     ctl.set(COUNT, n);

@@ -151,6 +151,10 @@ impl<T: Pod, F: Flavor> Sender<T, F> {
     /// Sends `value`, waiting for room as long as it takes (also for a
     /// receiver that has not arrived yet). Fails only if the queue is full
     /// and its receivers came and went.
+    ///
+    /// A `T` of a few KiB or more is cheaper sent from where it lies:
+    /// `send_slice(std::slice::from_ref(&value))` copies it into the ring
+    /// once, where passing it by value first copies it onto the stack.
     pub fn send(&mut self, value: T) -> Result<(), SendError<T>> {
         self.send_deadline(value, None)
             .map_err(|e| SendError(e.into_inner()))
@@ -359,6 +363,10 @@ impl<T: Pod, F: Flavor> Receiver<T, F> {
     /// Takes the next item, waiting as long as it takes (also for a sender
     /// that has not arrived yet). Fails only when the queue is empty and its
     /// senders came and went.
+    ///
+    /// A `T` of a few KiB or more is cheaper received in place:
+    /// `recv_slice(std::slice::from_mut(&mut value))` copies it out of the
+    /// ring once, where returning it by value moves it again on its way out.
     pub fn recv(&mut self) -> Result<T, RecvError> {
         self.recv_deadline(None).map_err(|_| RecvError)
     }

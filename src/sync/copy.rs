@@ -15,7 +15,9 @@
 //!   one word per instruction, and compilers never vectorise atomics.
 //! * **Block** (x86_64, outside loom and Miri; copies of [`BLOCK_FROM`]
 //!   bytes or more): inline assembly, 16-byte SSE2 moves, and `rep movsb`
-//!   from [`REP_FROM`] bytes. Whatever the instruction, the hardware reads
+//!   from [`REP_FROM`] bytes. `RUSTFLAGS="--cfg shmkit_word_copy"` builds
+//!   without it, to measure what it buys (BENCHMARKS.md, the copy issue's
+//!   before and after). Whatever the instruction, the hardware reads
 //!   and writes each byte in one piece, and that is all the contract asks:
 //!   each byte of the copy is a relaxed atomic access (see `block`).
 //!
@@ -30,7 +32,12 @@ use bytemuck::Pod;
 use super::atomic::{AtomicU64, Ordering};
 
 /// Whether this build has the block path.
-const BLOCK: bool = cfg!(all(target_arch = "x86_64", not(loom), not(miri)));
+const BLOCK: bool = cfg!(all(
+    target_arch = "x86_64",
+    not(loom),
+    not(miri),
+    not(shmkit_word_copy)
+));
 
 /// Copies of this many bytes or more (whole words) take the block path,
 /// below it the word loop: a few moves either way, and the word loop leaves
@@ -106,7 +113,7 @@ pub(crate) fn load_into<'a, T: Pod>(words: &[AtomicU64], out: &'a mut MaybeUnini
 #[inline(always)]
 pub(crate) fn store_bytes(words: &[AtomicU64], bytes: &[u8]) {
     check(words, bytes.len());
-    #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
+    #[cfg(all(target_arch = "x86_64", not(loom), not(miri), not(shmkit_word_copy)))]
     if bytes.len() & !7 >= BLOCK_FROM {
         let whole = bytes.len() & !7;
         // SAFETY: `bytes` is valid for `whole` byte reads; `words` holds at
@@ -158,7 +165,7 @@ fn check(words: &[AtomicU64], len: usize) {
 /// meanwhile; `words` holds at least `n` bytes.
 #[inline(always)]
 unsafe fn load_raw(words: &[AtomicU64], dst: *mut u8, n: usize, block_from: usize) {
-    #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
+    #[cfg(all(target_arch = "x86_64", not(loom), not(miri), not(shmkit_word_copy)))]
     if n & !7 >= block_from {
         let whole = n & !7;
         // SAFETY: `words` holds at least `whole` bytes, `dst` takes them
@@ -168,7 +175,7 @@ unsafe fn load_raw(words: &[AtomicU64], dst: *mut u8, n: usize, block_from: usiz
         unsafe { load_tail(&words[whole / 8..], dst.add(whole), n - whole) };
         return;
     }
-    #[cfg(not(all(target_arch = "x86_64", not(loom), not(miri))))]
+    #[cfg(not(all(target_arch = "x86_64", not(loom), not(miri), not(shmkit_word_copy))))]
     let _ = block_from;
     // SAFETY: the caller's contract.
     unsafe { load_words(words, dst, n) }
@@ -270,7 +277,7 @@ fn store_tail(words: &[AtomicU64], rest: &[u8]) {
 ///   (block, then tail word), so each byte is accessed by blocks on both
 ///   sides or by words on both sides. Other processes are outside this
 ///   abstract machine: to it, their writes are the environment's.
-#[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
+#[cfg(all(target_arch = "x86_64", not(loom), not(miri), not(shmkit_word_copy)))]
 mod block {
     use core::arch::asm;
 

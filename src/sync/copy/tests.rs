@@ -252,7 +252,7 @@ fn long_copies_match_at_every_distance_modulo_a_page() {
 }
 
 /// Where `rep movsb` is used, at the edges of its slow window.
-#[cfg(all(target_arch = "x86_64", not(miri)))]
+#[cfg(all(target_arch = "x86_64", not(miri), not(shmkit_word_copy)))]
 #[test]
 fn rep_movsb_is_kept_off_its_slow_window() {
     use super::block::rep_is_fast;
