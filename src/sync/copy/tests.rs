@@ -167,6 +167,30 @@ fn word_loop_loads_match_copy_from_slice() {
     loads_match_copy_from_slice(Path::Words);
 }
 
+/// Word-loop loads past [`PREFETCH_FROM`] prefetch ahead: the prefetches
+/// stop at the end of the source, whatever its length, and the bytes are
+/// those of `copy_from_slice`.
+#[test]
+fn long_word_loop_loads_match_copy_from_slice() {
+    let longest = PREFETCH_FROM + PREFETCH_AHEAD + 8 * 3 + 5;
+    let lens = (PREFETCH_FROM - 9..PREFETCH_FROM + 18).chain([
+        PREFETCH_FROM + PREFETCH_AHEAD - 1,
+        PREFETCH_FROM + PREFETCH_AHEAD,
+        longest,
+    ]);
+    for len in lens {
+        // Exactly the words the copy needs: a prefetch past them would
+        // have nothing to point at.
+        let src = pattern(len, 11);
+        let words: Vec<AtomicU64> = (0..len.div_ceil(8)).map(|_| AtomicU64::new(0)).collect();
+        store_words(&words, &src);
+        let mut dst = vec![CANARY; len + 1];
+        Path::Words.load(&words, &mut dst[..len]);
+        assert!(dst[..len] == src[..], "len {len}");
+        assert_eq!(dst[len], CANARY, "len {len}: wrote past the end");
+    }
+}
+
 #[test]
 fn payloads_round_trip() {
     #[derive(Clone, Copy, PartialEq, Debug, bytemuck::Pod, bytemuck::Zeroable)]
