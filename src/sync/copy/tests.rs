@@ -167,9 +167,9 @@ fn word_loop_loads_match_copy_from_slice() {
     loads_match_copy_from_slice(Path::Words);
 }
 
-/// Word-loop loads past [`PREFETCH_FROM`] prefetch ahead: the prefetches
-/// stop at the end of the source, whatever its length, and the bytes are
-/// those of `copy_from_slice`.
+/// Word-loop loads past [`PREFETCH_FROM`] prefetch as they go: their bytes
+/// are those of `copy_from_slice` where the prefetching starts and where it
+/// reaches the end of the source.
 #[test]
 fn long_word_loop_loads_match_copy_from_slice() {
     let longest = PREFETCH_FROM + PREFETCH_AHEAD + 8 * 3 + 5;
@@ -181,8 +181,8 @@ fn long_word_loop_loads_match_copy_from_slice() {
         longest,
     ]);
     for len in lens {
-        // Exactly the words the copy needs: a prefetch past them would
-        // have nothing to point at.
+        // Exactly the words the copy needs, so that the prefetches reach
+        // the end of the source.
         let src = pattern(len, 11);
         let words: Vec<AtomicU64> = (0..len.div_ceil(8)).map(|_| AtomicU64::new(0)).collect();
         store_words(&words, &src);
