@@ -23,13 +23,16 @@ use shmkit::{Error, Kind, Options};
 /// The maximum message size of the exactly-once test.
 const MAX: usize = 300;
 
-/// Message `id` of a queue of messages of at most `max` bytes: its id, then
-/// a pattern of the id, `len_of(id, max)` bytes in all. A message that is
-/// not whole (or not from this pattern) fails [`check`].
+/// Message `id` of a queue of messages of at most `max` bytes: its id in 8
+/// bytes, repeated to `len_of(id, max)` bytes. A message that is not whole
+/// (half copied, or with another message's bytes left in it) shows another
+/// id somewhere and fails [`check`]. Made and checked with whole-buffer
+/// copies and compares, so that, even in a debug build, a sender spends its
+/// time in `send`'s copy, where the kill test wants its kills to land.
 fn message(id: u64, max: usize) -> Vec<u8> {
     let len = len_of(id, max);
-    let mut m = id.to_le_bytes().to_vec();
-    m.extend((8..len).map(|i| (id as usize).wrapping_mul(31).wrapping_add(i) as u8));
+    let mut m = id.to_le_bytes().repeat(len.div_ceil(8));
+    m.truncate(len);
     m
 }
 
