@@ -84,20 +84,15 @@ fn child_send(name: &str, arg: &str) {
     }
 }
 
-/// Sends messages of the maximum size from id `first` on, for ever (until
-/// killed): most of its time is spent copying a message into its slot.
+/// Sends messages of up to the queue's maximum size from id `first` on,
+/// for ever (until killed): most of its time is spent copying a message
+/// into its slot.
 fn child_send_forever(name: &str, first: u64) {
     let mut tx = BytesSender::open(name).unwrap();
     let max = tx.max_message_size();
     say("READY", std::process::id());
-    let mut m = vec![0u8; max];
     for id in first.. {
-        // Full length, same pattern: `check` with `max` accepts it.
-        let len = len_of(id, max);
-        m.clear();
-        m.extend_from_slice(&message(id, max));
-        debug_assert_eq!(m.len(), len);
-        tx.send(&m).unwrap();
+        tx.send(&message(id, max)).unwrap();
     }
 }
 
@@ -194,8 +189,11 @@ fn a_sender_killed_mid_send_is_repaired() {
     let mut rx = BytesReceiver::create_with(name, 4, MAX_BIG, &fast_liveness()).unwrap();
     // Receives in this thread while the senders die, checking each message.
     let mut seen = HashSet::new();
+    // Stops at `until` even while messages keep coming: a sender faster
+    // than this receiver never lets the queue run empty.
     let drain = |rx: &mut BytesReceiver, until: Instant, seen: &mut HashSet<u64>| {
-        while let Ok(m) = rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+        while let Some(left) = until.checked_duration_since(Instant::now()) {
+            let Ok(m) = rx.recv_timeout(left) else { break };
             let id = check(&m, MAX_BIG).expect("a whole message");
             assert!(seen.insert(id), "message {id} twice");
             rx.task_done().unwrap();
