@@ -6,8 +6,7 @@
 //! role table, the ring's control block, and its data words; and it is the
 //! [`Witness`] of the ids in them (the segment's seats, or [`InProcess`]).
 
-#[cfg(not(loom))]
-use std::marker::PhantomData;
+use core::ptr::NonNull;
 
 #[cfg(loom)]
 use loom::sync::Arc;
@@ -21,20 +20,38 @@ use crate::sync::atomic::AtomicU64;
 use crate::sync::liveness::{InProcess, Verdict, Witness};
 
 /// A ring's memory: its role table, control block `C` and data words.
-pub(crate) enum Mem<C> {
-    /// Ring `ring` of a validated segment whose control region holds one
-    /// block of `C` per ring, and whose data region is split evenly between
-    /// the rings, `words` words each.
+///
+/// Where they are is worked out once, when the handle is made: every
+/// operation reaches them through [`Mem::control`] and [`Mem::data`], and a
+/// send or receive of one small item is a few dozen instructions, of which
+/// walking from a handle through its segment's header to its ring would be
+/// a third.
+pub(crate) struct Mem<C> {
+    /// Keeps the memory the pointers below point into alive and in place.
+    owner: Owner<C>,
+    roles: NonNull<Roles>,
+    control: NonNull<C>,
+    data: NonNull<[AtomicU64]>,
+}
+
+/// Whose memory a [`Mem`] points into.
+enum Owner<C> {
+    /// A validated segment whose control region holds one block of `C` per
+    /// ring, and whose data region is split evenly between the rings.
     #[cfg(not(loom))]
-    Mapped {
-        seg: Arc<Segment>,
-        ring: usize,
-        words: usize,
-        _control: PhantomData<C>,
-    },
+    Mapped(Arc<Segment>),
     /// A heap block shared by the handles of one in-process channel.
     Heap(Arc<Heap<C>>),
 }
+
+// SAFETY: a `Mem` is its owner (an `Arc` of a segment or of a heap block,
+// both `Send + Sync` when `C` is `Sync`) plus pointers into that owner's
+// memory, through which only shared references are made. So it may go to
+// and be shared with other threads exactly when shared references to the
+// blocks may: when `C` is `Sync` (`Roles` and `[AtomicU64]` are).
+unsafe impl<C: Sync> Send for Mem<C> {}
+// SAFETY: as for `Send`.
+unsafe impl<C: Sync> Sync for Mem<C> {}
 
 /// The heap form of a one-ring segment: the same blocks, typed (loom's
 /// atomics are not plain bytes, so a heap ring cannot be a byte buffer).
@@ -59,23 +76,27 @@ impl<C> Heap<C> {
     pub(crate) fn shared(ctl: C, words: usize) -> Mem<C> {
         // Before this process can notify anyone: see `sync::fence`.
         crate::sync::fence::register();
-        Mem::Heap(Arc::new(Heap::new(ctl, words)))
+        let heap = Arc::new(Heap::new(ctl, words));
+        Mem {
+            roles: NonNull::from(&heap.roles),
+            control: NonNull::from(&heap.ctl),
+            data: NonNull::from(&*heap.data),
+            owner: Owner::Heap(heap),
+        }
     }
 }
 
 impl<C> Clone for Mem<C> {
     fn clone(&self) -> Self {
-        match self {
-            #[cfg(not(loom))]
-            Mem::Mapped {
-                seg, ring, words, ..
-            } => Mem::Mapped {
-                seg: seg.clone(),
-                ring: *ring,
-                words: *words,
-                _control: PhantomData,
+        Mem {
+            owner: match &self.owner {
+                #[cfg(not(loom))]
+                Owner::Mapped(seg) => Owner::Mapped(seg.clone()),
+                Owner::Heap(h) => Owner::Heap(h.clone()),
             },
-            Mem::Heap(h) => Mem::Heap(h.clone()),
+            roles: self.roles,
+            control: self.control,
+            data: self.data,
         }
     }
 }
@@ -90,57 +111,51 @@ impl<C> Mem<C> {
     #[cfg(not(loom))]
     pub(crate) unsafe fn mapped(seg: Arc<Segment>, ring: usize, rings: usize) -> Mem<C> {
         debug_assert!(ring < rings);
-        let words = seg.data_words().len() / rings;
-        Mem::Mapped {
-            seg,
-            ring,
-            words,
-            _control: PhantomData,
+        let all = seg.data_words();
+        let words = all.len() / rings;
+        // SAFETY: this function's contract: block `ring` of the control
+        // region is a `C`.
+        let control = NonNull::from(unsafe { seg.control_at::<C>(ring) });
+        Mem {
+            roles: NonNull::from(&seg.header().roles),
+            control,
+            data: NonNull::from(&all[ring * words..][..words]),
+            owner: Owner::Mapped(seg),
         }
     }
 
     /// The role table.
     #[inline(always)]
     pub(crate) fn roles(&self) -> &Roles {
-        match self {
-            #[cfg(not(loom))]
-            Mem::Mapped { seg, .. } => &seg.header().roles,
-            Mem::Heap(h) => &h.roles,
-        }
+        // SAFETY: `roles` points into the owner's memory (the segment's
+        // header, or the heap block), which `self.owner` keeps mapped and in
+        // place for as long as `self` lives; `Roles` is atomics only, so a
+        // shared reference is sound while other processes write it.
+        unsafe { self.roles.as_ref() }
     }
 
     /// The ring's control block.
     #[inline(always)]
     pub(crate) fn control(&self) -> &C {
-        match self {
-            #[cfg(not(loom))]
-            Mem::Mapped { seg, ring, .. } => {
-                // SAFETY: `Mem::mapped`'s contract: block `ring` of the
-                // control region is a `C`.
-                unsafe { seg.control_at::<C>(*ring) }
-            }
-            Mem::Heap(h) => &h.ctl,
-        }
+        // SAFETY: as in `roles`: the block lives as long as `self.owner`,
+        // and `C` is atomics only (`Mem::mapped`'s contract, or a heap
+        // block of the channel's own `C`).
+        unsafe { self.control.as_ref() }
     }
 
     /// The ring's data words.
     #[inline(always)]
     pub(crate) fn data(&self) -> &[AtomicU64] {
-        match self {
-            #[cfg(not(loom))]
-            Mem::Mapped {
-                seg, ring, words, ..
-            } => &seg.data_words()[ring * words..][..*words],
-            Mem::Heap(h) => &h.data,
-        }
+        // SAFETY: as in `roles`: the words live as long as `self.owner`.
+        unsafe { self.data.as_ref() }
     }
 
     /// The segment name; empty for an in-process channel.
     pub(crate) fn name(&self) -> &str {
-        match self {
+        match &self.owner {
             #[cfg(not(loom))]
-            Mem::Mapped { seg, .. } => seg.name(),
-            Mem::Heap(_) => "",
+            Owner::Mapped(seg) => seg.name(),
+            Owner::Heap(_) => "",
         }
     }
 }
@@ -150,26 +165,26 @@ impl<C> Mem<C> {
 impl<C> Witness for Mem<C> {
     #[inline]
     fn me(&self) -> u64 {
-        match self {
+        match &self.owner {
             #[cfg(not(loom))]
-            Mem::Mapped { seg, .. } => seg.me(),
-            Mem::Heap(_) => InProcess.me(),
+            Owner::Mapped(seg) => seg.me(),
+            Owner::Heap(_) => InProcess.me(),
         }
     }
 
     fn check(&self, id: u64) -> Verdict {
-        match self {
+        match &self.owner {
             #[cfg(not(loom))]
-            Mem::Mapped { seg, .. } => seg.check(id),
-            Mem::Heap(_) => InProcess.check(id),
+            Owner::Mapped(seg) => seg.check(id),
+            Owner::Heap(_) => InProcess.check(id),
         }
     }
 
     fn holder_pid(&self, id: u64) -> u32 {
-        match self {
+        match &self.owner {
             #[cfg(not(loom))]
-            Mem::Mapped { seg, .. } => seg.holder_pid(id),
-            Mem::Heap(_) => InProcess.holder_pid(id),
+            Owner::Mapped(seg) => seg.holder_pid(id),
+            Owner::Heap(_) => InProcess.holder_pid(id),
         }
     }
 }
