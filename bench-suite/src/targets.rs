@@ -628,11 +628,13 @@ fn copy_targets(r: &Results) -> Vec<Target> {
         },
         status: Status::of(x.map(|x| x >= 0.7)),
         why: x.filter(|&x| x < 0.7).map(|_| {
-            "A one-way stream of small messages settles, run by run, into one of two rates: \
-             with the receiver a few lines behind the sender, one cache-line transfer carries \
-             seven messages; with the receiver caught up, it polls the line the sender is \
-             filling and every message costs a transfer each way. The queue fill beside each \
-             repetition in the throughput table shows which."
+            "A one-way stream of small messages runs at one of two rates: with the receiver a \
+             few lines behind the sender, one cache-line transfer carries seven messages; with \
+             the receiver caught up, it polls the line the sender is filling and every message \
+             costs a transfer each way. A receiver that catches up with a sender running ahead \
+             of it steps back a microsecond (`sync::wait`, `Pace::TRAILING`) to stay on the fast \
+             side; a slow repetition that the queue fill beside it in the throughput table does \
+             not explain is the machine's: compare the floor's own spread."
                 .into()
         }),
         note: None,

@@ -34,7 +34,7 @@ use crate::sync::atomic::AtomicU64;
 use crate::sync::event::Event;
 use crate::sync::liveness::Checkup;
 
-use crate::sync::wait::{wait_marked, WaitStrategy, Waited, ROOM_POLL_GAP};
+use crate::sync::wait::{wait_marked, Pace, WaitStrategy, Waited};
 pub(crate) use end::{End, Ring, RxEnd, TxEnd};
 
 pub use error::{
@@ -148,7 +148,7 @@ impl Port {
         patience: Patience,
         op: impl FnMut() -> Option<R>,
     ) -> Result<R, Stall> {
-        self.run_with(end, patience, Duration::ZERO, op)
+        self.run_with(end, patience, Pace::BACK_TO_BACK, op)
     }
 
     /// [`Port::run`] for a sender waiting for room: see
@@ -161,7 +161,7 @@ impl Port {
         patience: Patience,
         op: impl FnMut() -> Option<R>,
     ) -> Result<R, Stall> {
-        self.run_with(end, patience, ROOM_POLL_GAP, op)
+        self.run_with(end, patience, Pace::ROOM, op)
     }
 
     #[cfg_attr(loom, allow(dead_code))]
@@ -170,32 +170,41 @@ impl Port {
         &self,
         end: &E,
         patience: Patience,
-        gap: Duration,
+        pace: Pace,
         op: impl FnMut() -> Option<R>,
     ) -> Result<R, Stall> {
         match patience {
             Patience::Now => self.attempt(end, op),
-            Patience::Until(d) => self.block_with(end, Some(d), gap, op),
-            Patience::Forever => self.block_with(end, None, gap, op),
+            Patience::Until(d) => self.block_with(end, Some(d), pace, op),
+            Patience::Forever => self.block_with(end, None, pace, op),
         }
     }
 
-    /// Attempts `op` on `end` until it succeeds, the other side is gone, or
-    /// `deadline` (`None`: never) passes.
+    /// Attempts `op`, a receive, on `end` until it succeeds, the other side
+    /// is gone, or `deadline` (`None`: never) passes. `trailing`: the
+    /// receiver last saw the sender running ahead of it, so if it finds
+    /// nothing now, it has caught up with a stream and steps back before it
+    /// polls again ([`Pace::TRAILING`]).
     #[inline]
-    pub(crate) fn block<E: End, R>(
+    pub(crate) fn block_for_item<E: End, R>(
         &self,
         end: &E,
         deadline: Option<Instant>,
+        trailing: bool,
         op: impl FnMut() -> Option<R>,
     ) -> Result<R, Stall> {
-        self.block_with(end, deadline, Duration::ZERO, op)
+        let pace = if trailing {
+            Pace::TRAILING
+        } else {
+            Pace::BACK_TO_BACK
+        };
+        self.block_with(end, deadline, pace, op)
     }
 
-    /// [`Port::block`] for a sender waiting for room in a full queue: while
-    /// spinning, it polls less and less often, down to once per
-    /// [`ROOM_POLL_GAP`], so as not to keep taking away the line the
-    /// receiver writes as it frees room.
+    /// [`Port::block_for_item`] for a sender waiting for room in a full
+    /// queue: while spinning, it polls less and less often
+    /// ([`Pace::ROOM`]), so as not to keep taking away the line the receiver
+    /// writes as it frees room.
     #[inline]
     pub(crate) fn block_for_room<E: End, R>(
         &self,
@@ -203,7 +212,7 @@ impl Port {
         deadline: Option<Instant>,
         op: impl FnMut() -> Option<R>,
     ) -> Result<R, Stall> {
-        self.block_with(end, deadline, ROOM_POLL_GAP, op)
+        self.block_with(end, deadline, Pace::ROOM, op)
     }
 
     #[inline]
@@ -211,7 +220,7 @@ impl Port {
         &self,
         end: &E,
         deadline: Option<Instant>,
-        gap: Duration,
+        pace: Pace,
         mut op: impl FnMut() -> Option<R>,
     ) -> Result<R, Stall> {
         // Fast path: skips setting up the wait (about half the instructions
@@ -224,7 +233,7 @@ impl Port {
             Some(r) => Some(Ok(r)),
             None => Self::settle(end, &mut op),
         };
-        match self.park_with(end, event, mark, deadline, gap, poll) {
+        match self.park_with(end, event, mark, deadline, pace, poll) {
             Waited::Ready(r) => r,
             Waited::TimedOut => Err(Stall::NotNow),
         }
@@ -240,7 +249,7 @@ impl Port {
         deadline: Option<Instant>,
         poll: impl FnMut() -> Option<R>,
     ) -> Waited<R> {
-        self.park_with(end, event, mark, deadline, Duration::ZERO, poll)
+        self.park_with(end, event, mark, deadline, Pace::BACK_TO_BACK, poll)
     }
 
     fn park_with<E: End, R>(
@@ -249,7 +258,7 @@ impl Port {
         event: &Event,
         mark: Option<(&AtomicU64, u64)>,
         deadline: Option<Instant>,
-        gap: Duration,
+        pace: Pace,
         poll: impl FnMut() -> Option<R>,
     ) -> Waited<R> {
         wait_marked(
@@ -258,7 +267,7 @@ impl Port {
             self.wait,
             deadline,
             self.checkup.interval(),
-            gap,
+            pace,
             poll,
             || {
                 if self.checkup.due() {

@@ -379,8 +379,9 @@ impl<T: Pod, F: Flavor> Receiver<T, F> {
     fn recv_deadline(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
         let (end, consumer) = (&self.end, &mut self.consumer);
         let mut out = MaybeUninit::uninit();
+        let trailing = end.trailing(consumer);
         self.port
-            .block(end, deadline, || {
+            .block_for_item(end, deadline, trailing, || {
                 end.try_pop(consumer, &mut out).then_some(())
             })
             .map_err(recv_timeout_error)?;
@@ -420,9 +421,10 @@ impl<T: Pod, F: Flavor> Receiver<T, F> {
     ) -> Result<usize, RecvTimeoutError> {
         let (end, consumer) = (&self.end, &mut self.consumer);
         let empty = out.is_empty();
+        let trailing = end.trailing(consumer);
         let op = || Some(end.pop_slice(consumer, out)).filter(|&n| n > 0 || empty);
         self.port
-            .block(end, deadline, op)
+            .block_for_item(end, deadline, trailing, op)
             .map_err(recv_timeout_error)
     }
 

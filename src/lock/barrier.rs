@@ -679,7 +679,7 @@ mod tests {
 #[cfg(all(test, loom))]
 mod loom_models {
     use super::*;
-    use crate::sync::wait::{wait_marked, WaitStrategy, Waited};
+    use crate::sync::wait::{wait_marked, Pace, WaitStrategy, Waited};
     use crate::testing::Peers;
     use loom::sync::Arc;
     use loom::thread;
@@ -707,7 +707,7 @@ mod loom_models {
             WaitStrategy::Park,
             None,
             Duration::from_secs(1),
-            Duration::ZERO,
+            Pace::BACK_TO_BACK,
             poll,
             || {},
         ) {

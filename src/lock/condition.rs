@@ -119,7 +119,7 @@ mod handle {
     use crate::lock::{Lock, LockGuard};
     use crate::options::Options;
     use crate::segment::{Attach, Segment};
-    use crate::sync::wait::{deadline_in, wait_marked, WaitStrategy, Waited};
+    use crate::sync::wait::{deadline_in, wait_marked, Pace, WaitStrategy, Waited};
 
     /// How a [`Condition::wait_timeout`] ended (the lock is held again in
     /// every case).
@@ -365,7 +365,7 @@ mod handle {
                 self.wait,
                 deadline,
                 self.liveness,
-                Duration::ZERO,
+                Pace::BACK_TO_BACK,
                 poll,
                 &check_peers,
             );
@@ -471,7 +471,7 @@ mod tests {
 mod loom_models {
     use super::*;
     use crate::sync::lock::{Handles, Held, LockBlock};
-    use crate::sync::wait::{wait_marked, WaitStrategy, Waited};
+    use crate::sync::wait::{wait_marked, Pace, WaitStrategy, Waited};
     use loom::sync::Arc;
     use loom::thread;
     use std::time::Duration;
@@ -505,7 +505,7 @@ mod loom_models {
             WaitStrategy::Park,
             None,
             Duration::from_secs(1),
-            Duration::ZERO,
+            Pace::BACK_TO_BACK,
             poll,
             || {},
         );

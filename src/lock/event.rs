@@ -134,7 +134,7 @@ impl Control {
         deadline: Option<std::time::Instant>,
         liveness: std::time::Duration,
     ) -> bool {
-        use crate::sync::wait::{wait_marked, Waited};
+        use crate::sync::wait::{wait_marked, Pace, Waited};
         if entry & SET != 0 {
             return true;
         }
@@ -149,7 +149,7 @@ impl Control {
             strategy,
             deadline,
             liveness,
-            std::time::Duration::ZERO,
+            Pace::BACK_TO_BACK,
             poll,
             || {},
         );

@@ -157,4 +157,9 @@ impl RxEnd for SpscEnd {
     fn has_item(&self, c: &Consumer) -> bool {
         c.has_item(&self.ring())
     }
+
+    #[inline(always)]
+    fn trailing(&self, c: &Consumer) -> bool {
+        c.trailing()
+    }
 }

@@ -408,6 +408,10 @@ impl Producer {
 pub struct Consumer {
     /// Next position to read, and where it lives.
     at: Place,
+    /// Whether, since the ring was last found empty, a take found the next
+    /// item of the same group already published: the producer was running
+    /// ahead (see `Pace::TRAILING`). A hint for how to wait, nothing more.
+    trailing: bool,
 }
 
 impl Consumer {
@@ -419,6 +423,7 @@ impl Consumer {
     pub(crate) fn attach(ring: &Ring<'_>) -> Consumer {
         Consumer {
             at: Place::at(ring.ctl.head.load(Ordering::Acquire), ring),
+            trailing: false,
         }
     }
 
@@ -437,11 +442,18 @@ impl Consumer {
     #[inline(always)]
     fn take<T: Pod>(&mut self, ring: &Ring<'_>, put: impl FnOnce(&[AtomicU64])) -> bool {
         if !self.at.published(ring) {
+            self.trailing = false;
             return false;
         }
         let geo = Packing::of::<T>();
         put(ring.payload(self.at.group, self.at.offset, geo));
         self.at.advance(ring.capacity, geo);
+        // Only within the group just read: its stamp's line is in our cache,
+        // so the look costs no transfer. Relaxed: nothing is read on the
+        // strength of it.
+        if !self.trailing && self.at.offset != 0 {
+            self.trailing = ring.stamp(self.at.group).load(Ordering::Relaxed) > self.at.pos;
+        }
         true
     }
 
@@ -493,6 +505,13 @@ impl Consumer {
     /// Whether the next item is published.
     pub(crate) fn has_item(&self, ring: &Ring<'_>) -> bool {
         self.at.published(ring)
+    }
+
+    /// Whether the producer was last seen running ahead (the field of the
+    /// same name).
+    #[inline(always)]
+    pub(crate) fn trailing(&self) -> bool {
+        self.trailing
     }
 }
 
@@ -567,6 +586,55 @@ mod tests {
         // 10 u64 items: two groups of one line each.
         assert_eq!(g(8).data_words(10), Some(16));
         assert_eq!(g(64).data_words(u64::MAX), None, "overflow is reported");
+    }
+
+    /// The hint a blocking receive waits by (`Pace::TRAILING`): set only
+    /// when a take finds the producer already past the next item of the
+    /// same line, cleared when the ring is next found empty. A producer
+    /// that publishes one item and waits for the reply never sets it, so
+    /// round trips never slip.
+    #[test]
+    fn trailing_is_seen_only_when_the_producer_runs_ahead() {
+        let h = HeapRing::new::<u64>(64);
+        let r = h.ring();
+        let (mut p, mut c) = (Producer::attach(&r), Consumer::attach(&r));
+        // Groups of seven: positions 0-6, 7-13, 14-20, 21-27, 28-34.
+        for i in 0..21u64 {
+            assert!(p.try_push(&r, &i));
+            assert_eq!(c.try_pop::<u64>(&r), Some(i));
+            assert!(!c.trailing(), "one item at a time, item {i}");
+        }
+        // Two queued in one line: the first take sees the second.
+        assert!(p.try_push(&r, &21u64) && p.try_push(&r, &22u64));
+        assert_eq!(c.try_pop::<u64>(&r), Some(21));
+        assert!(c.trailing());
+        assert_eq!(c.try_pop::<u64>(&r), Some(22));
+        assert!(c.trailing(), "kept until the ring is found empty");
+        assert_eq!(c.try_pop::<u64>(&r), None);
+        assert!(!c.trailing());
+        for i in 23..27u64 {
+            assert!(p.try_push(&r, &i));
+            assert_eq!(c.try_pop::<u64>(&r), Some(i));
+        }
+        // The next item in the next line is not looked at: reading a line
+        // the producer may be filling would cost a transfer. 27 is the last
+        // of its group.
+        assert!(p.try_push(&r, &27u64) && p.try_push(&r, &28u64));
+        assert_eq!(c.try_pop::<u64>(&r), Some(27));
+        assert!(!c.trailing());
+        assert_eq!(c.try_pop::<u64>(&r), Some(28));
+        assert_eq!(c.try_pop::<u64>(&r), None);
+        assert!(p.try_push(&r, &29u64) && p.try_push(&r, &30u64));
+        let mut out = [0u64; 1];
+        assert_eq!(c.pop_slice(&r, &mut out), 1);
+        assert!(c.trailing(), "slices see it too");
+        // Items of a whole line each: never, whatever is queued.
+        let h = HeapRing::new::<[u64; 8]>(8);
+        let r = h.ring();
+        let (mut p, mut c) = (Producer::attach(&r), Consumer::attach(&r));
+        assert!(p.try_push(&r, &[1u64; 8]) && p.try_push(&r, &[2u64; 8]));
+        assert_eq!(c.try_pop::<[u64; 8]>(&r), Some([1u64; 8]));
+        assert!(!c.trailing());
     }
 
     #[test]

@@ -18,7 +18,10 @@ pub enum WaitStrategy {
     /// Poll in a tight loop and never sleep: lowest latency, one CPU at 100%
     /// while waiting. Deadlines and peer liveness are still honoured. (A
     /// sender waiting for room polls at most once a microsecond, so as not
-    /// to slow down the receiver it waits for.)
+    /// to slow down the receiver it waits for; and an spsc receiver that
+    /// has caught up with a sender streaming ahead of it lets a microsecond
+    /// pass before it looks again, for the same reason. Neither happens to
+    /// a request waiting for its reply.)
     BusySpin,
     /// Spin for this long, then sleep on a futex in the segment until woken
     /// (the default, with 50 µs: about one kernel wake-up's worth of spinning).
@@ -107,28 +110,69 @@ pub(crate) fn wait<R>(
         strategy,
         deadline,
         liveness,
-        Duration::ZERO,
+        Pace::BACK_TO_BACK,
         poll,
         check_peer,
     )
 }
 
-/// The longest a sender that found no room lets pass between two polls
-/// while it spins (see [`wait_marked`]'s `gap`).
-///
-/// Each poll for room reads the line the receiver writes after every item
-/// it takes; polling back to back keeps taking that line away from the
-/// receiver, which then pays a cache miss per item, so a stream that once
-/// fills its queue stays full and slow. A full queue is a queue of work in
-/// the receiver's hands, so the sender can afford to look less often: the
-/// gaps start at a sixteenth of this and double, so that a small queue,
-/// which drains fast, is not left empty for long either.
-pub(crate) const ROOM_POLL_GAP: Duration = Duration::from_micros(1);
+/// How a spinning wait spaces its polls for the other process. Polling a
+/// line the other side is writing takes it away from that side; when the
+/// two write and poll the same line in turn, each pays a cache-line
+/// transfer per item, and that, not the instructions around it, is what a
+/// stream of small items costs. The two paces that are not back to back
+/// keep a waiting side off that line for a while.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Pace {
+    /// Time let pass once, after the first poll that fails.
+    slip: Duration,
+    /// While spinning, the time between two failing polls grows from a
+    /// sixteenth of this, doubling, up to this (zero: back to back).
+    gap: Duration,
+}
+
+impl Pace {
+    /// Polls back to back: the shortest wait when the other side is about
+    /// to act (a lock holder about to release, a reply about to come).
+    pub(crate) const BACK_TO_BACK: Pace = Pace {
+        slip: Duration::ZERO,
+        gap: Duration::ZERO,
+    };
+
+    /// A sender that found no room. Each poll for room reads the line the
+    /// receiver writes after every item it takes; polling back to back
+    /// keeps taking that line away from the receiver, which then pays a
+    /// cache miss per item, so a stream that once fills its queue stays full
+    /// and slow. A full queue is a queue of work in the receiver's hands, so
+    /// the sender can afford to look less often: the gaps start short, so
+    /// that a small queue, which drains fast, is not left empty for long
+    /// either.
+    pub(crate) const ROOM: Pace = Pace {
+        slip: Duration::ZERO,
+        gap: Duration::from_micros(1),
+    };
+
+    /// A receiver that found nothing right after it saw the sender running
+    /// ahead of it (two or more items published that it had not taken). It
+    /// has caught up with a stream: polling back to back now would read the
+    /// line the sender is filling, and every item would cost a line
+    /// transfer each way, in series. Stepping back for a microsecond lets
+    /// the sender fill a few lines undisturbed, which the receiver then reads
+    /// back to back, the hardware prefetcher fetching them ahead of it; left
+    /// to chance, the same stream ran at either rate from one run to the
+    /// next. A receiver
+    /// waiting for the reply to its one request never saw two items
+    /// queued, so round trips never slip. BENCHMARKS.md, "Design
+    /// measurements", has the rates with and without it.
+    pub(crate) const TRAILING: Pace = Pace {
+        slip: Duration::from_micros(1),
+        gap: Duration::ZERO,
+    };
+}
 
 /// [`wait`], parking with [`Event::wait_marked`] when `mark` is given (for
-/// events that many processes wait on; see there), and, while spinning,
-/// letting time pass between two polls that fail, from `gap / 16` doubling
-/// up to `gap` (zero: back to back; see [`ROOM_POLL_GAP`]).
+/// events that many processes wait on; see there), and spacing its polls
+/// as `pace` says while it spins.
 #[cfg(not(loom))]
 #[allow(clippy::too_many_arguments)] // each is one knob of the same wait
 pub(crate) fn wait_marked<R>(
@@ -137,7 +181,7 @@ pub(crate) fn wait_marked<R>(
     strategy: WaitStrategy,
     deadline: Option<Instant>,
     liveness: Duration,
-    gap: Duration,
+    pace: Pace,
     mut poll: impl FnMut() -> Option<R>,
     mut check_peer: impl FnMut(),
 ) -> Waited<R> {
@@ -150,11 +194,13 @@ pub(crate) fn wait_marked<R>(
         WaitStrategy::Park => Some(Duration::ZERO),
     };
     let start = Instant::now();
-    // Spin phase: poll back to back (or paced by `gap`), read the clock
-    // now and then.
+    // Spin phase: poll as `pace` says, read the clock now and then.
     if spin_for != Some(Duration::ZERO) {
+        if !pace.slip.is_zero() {
+            pause(pace.slip);
+        }
+        let (gap, mut next_gap) = (pace.gap, pace.gap / 16);
         let mut spins = 0u32;
-        let mut pace = gap / 16;
         loop {
             if let Some(r) = poll() {
                 return Waited::Ready(r);
@@ -163,8 +209,8 @@ pub(crate) fn wait_marked<R>(
                 core::hint::spin_loop();
                 spins = spins.wrapping_add(1);
             } else {
-                pause(pace);
-                pace = (pace * 2).min(gap);
+                pause(next_gap);
+                next_gap = (next_gap * 2).min(gap);
                 // Pausing reads the clock anyway: check on every poll.
                 spins = 0;
             }
@@ -239,7 +285,7 @@ pub(crate) fn wait_marked<R>(
     _strategy: WaitStrategy,
     deadline: Option<Instant>,
     _liveness: Duration,
-    _gap: Duration,
+    _pace: Pace,
     mut poll: impl FnMut() -> Option<R>,
     _check_peer: impl FnMut(),
 ) -> Waited<R> {
