@@ -22,16 +22,16 @@ use crate::sync::liveness::{InProcess, Verdict, Witness};
 /// A ring's memory: its role table, control block `C` and data words.
 ///
 /// Where they are is worked out once, when the handle is made: every
-/// operation reaches them through [`Mem::control`] and [`Mem::data`], and a
-/// send or receive of one small item is a few dozen instructions, of which
-/// walking from a handle through its segment's header to its ring would be
-/// a third.
+/// operation reaches them through [`Mem::roles`], [`Mem::control`] and
+/// [`Mem::data`], and a send or receive of one small item is a few dozen
+/// instructions, of which walking from a handle through its segment's
+/// header to its ring would be a third.
 pub(crate) struct Mem<C> {
     /// Keeps the memory the pointers below point into alive and in place.
     owner: Owner<C>,
-    roles: NonNull<Roles>,
-    control: NonNull<C>,
-    data: NonNull<[AtomicU64]>,
+    roles: Shared<Roles>,
+    control: Shared<C>,
+    data: Shared<[AtomicU64]>,
 }
 
 /// Whose memory a [`Mem`] points into.
@@ -44,14 +44,40 @@ enum Owner<C> {
     Heap(Arc<Heap<C>>),
 }
 
-// SAFETY: a `Mem` is its owner (an `Arc` of a segment or of a heap block,
-// both `Send + Sync` when `C` is `Sync`) plus pointers into that owner's
-// memory, through which only shared references are made. So it may go to
-// and be shared with other threads exactly when shared references to the
-// blocks may: when `C` is `Sync` (`Roles` and `[AtomicU64]` are).
-unsafe impl<C: Sync> Send for Mem<C> {}
+/// A pointer into memory a [`Mem`]'s owner keeps alive, through which only
+/// shared references are made: it may cross threads whenever `&T` may.
+/// ([`Mem`] is `Send` and `Sync` when this and its owner are.)
+struct Shared<T: ?Sized>(NonNull<T>);
+
+// SAFETY: a `Shared<T>` stands for a `&T` that outlives nothing its owner
+// does not; `&T` is `Send` and `Sync` exactly when `T` is `Sync`.
+unsafe impl<T: ?Sized + Sync> Send for Shared<T> {}
 // SAFETY: as for `Send`.
-unsafe impl<C: Sync> Sync for Mem<C> {}
+unsafe impl<T: ?Sized + Sync> Sync for Shared<T> {}
+
+impl<T: ?Sized> Clone for Shared<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: ?Sized> Copy for Shared<T> {}
+
+impl<T: ?Sized> Shared<T> {
+    fn new(r: &T) -> Self {
+        Shared(NonNull::from(r))
+    }
+
+    /// # Safety
+    ///
+    /// The memory this points into is still alive (its owner is), and holds
+    /// only types that permit shared mutation (atomics).
+    #[inline(always)]
+    unsafe fn get<'a>(&self) -> &'a T {
+        // SAFETY: the caller's contract.
+        unsafe { self.0.as_ref() }
+    }
+}
 
 /// The heap form of a one-ring segment: the same blocks, typed (loom's
 /// atomics are not plain bytes, so a heap ring cannot be a byte buffer).
@@ -78,9 +104,9 @@ impl<C> Heap<C> {
         crate::sync::fence::register();
         let heap = Arc::new(Heap::new(ctl, words));
         Mem {
-            roles: NonNull::from(&heap.roles),
-            control: NonNull::from(&heap.ctl),
-            data: NonNull::from(&*heap.data),
+            roles: Shared::new(&heap.roles),
+            control: Shared::new(&heap.ctl),
+            data: Shared::new(&*heap.data),
             owner: Owner::Heap(heap),
         }
     }
@@ -115,11 +141,11 @@ impl<C> Mem<C> {
         let words = all.len() / rings;
         // SAFETY: this function's contract: block `ring` of the control
         // region is a `C`.
-        let control = NonNull::from(unsafe { seg.control_at::<C>(ring) });
+        let control = Shared::new(unsafe { seg.control_at::<C>(ring) });
         Mem {
-            roles: NonNull::from(&seg.header().roles),
+            roles: Shared::new(&seg.header().roles),
             control,
-            data: NonNull::from(&all[ring * words..][..words]),
+            data: Shared::new(&all[ring * words..][..words]),
             owner: Owner::Mapped(seg),
         }
     }
@@ -131,7 +157,7 @@ impl<C> Mem<C> {
         // header, or the heap block), which `self.owner` keeps mapped and in
         // place for as long as `self` lives; `Roles` is atomics only, so a
         // shared reference is sound while other processes write it.
-        unsafe { self.roles.as_ref() }
+        unsafe { self.roles.get() }
     }
 
     /// The ring's control block.
@@ -140,14 +166,14 @@ impl<C> Mem<C> {
         // SAFETY: as in `roles`: the block lives as long as `self.owner`,
         // and `C` is atomics only (`Mem::mapped`'s contract, or a heap
         // block of the channel's own `C`).
-        unsafe { self.control.as_ref() }
+        unsafe { self.control.get() }
     }
 
     /// The ring's data words.
     #[inline(always)]
     pub(crate) fn data(&self) -> &[AtomicU64] {
         // SAFETY: as in `roles`: the words live as long as `self.owner`.
-        unsafe { self.data.as_ref() }
+        unsafe { self.data.get() }
     }
 
     /// The segment name; empty for an in-process channel.

@@ -139,7 +139,8 @@ impl Port {
         Self::settle(end, &mut op).unwrap_or(Err(Stall::NotNow))
     }
 
-    /// [`Port::attempt`] or [`Port::block`], as `patience` says.
+    /// [`Port::attempt`], or a wait that polls back to back, as `patience`
+    /// says.
     #[cfg_attr(loom, allow(dead_code))]
     #[inline]
     pub(crate) fn run<E: End, R>(
@@ -182,9 +183,9 @@ impl Port {
 
     /// Attempts `op`, a receive, on `end` until it succeeds, the other side
     /// is gone, or `deadline` (`None`: never) passes. `trailing`: the
-    /// receiver last saw the sender running ahead of it, so if it finds
-    /// nothing now, it has caught up with a stream and steps back before it
-    /// polls again ([`Pace::TRAILING`]).
+    /// receiver took a run of items without finding the queue empty, so if
+    /// it finds nothing now, it has caught up with a stream and steps back
+    /// before it polls again ([`Pace::TRAILING`]).
     #[inline]
     pub(crate) fn block_for_item<E: End, R>(
         &self,

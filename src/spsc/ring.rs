@@ -408,11 +408,18 @@ impl Producer {
 pub struct Consumer {
     /// Next position to read, and where it lives.
     at: Place,
-    /// Whether, since the ring was last found empty, a take found the next
-    /// item of the same group already published: the producer was running
-    /// ahead (see `Pace::TRAILING`). A hint for how to wait, nothing more.
-    trailing: bool,
+    /// Items taken since a take last found the ring empty (saturating). A
+    /// run of [`TRAILING_RUN`] or more means the producer has been running
+    /// ahead of us; a blocking receive that then finds the ring empty has
+    /// caught up with a stream (see `Pace::TRAILING`).
+    run: u32,
 }
+
+/// The run of items taken without finding the ring empty that makes a
+/// consumer trailing ([`Consumer::trailing`]): more than a line's worth of `u64`s, so
+/// that a request of fewer items, answered before the next one comes,
+/// never counts as a stream.
+const TRAILING_RUN: u32 = 8;
 
 impl Consumer {
     /// Attaches to a ring, continuing at the shared `head`.
@@ -423,7 +430,7 @@ impl Consumer {
     pub(crate) fn attach(ring: &Ring<'_>) -> Consumer {
         Consumer {
             at: Place::at(ring.ctl.head.load(Ordering::Acquire), ring),
-            trailing: false,
+            run: 0,
         }
     }
 
@@ -442,18 +449,13 @@ impl Consumer {
     #[inline(always)]
     fn take<T: Pod>(&mut self, ring: &Ring<'_>, put: impl FnOnce(&[AtomicU64])) -> bool {
         if !self.at.published(ring) {
-            self.trailing = false;
+            self.run = 0;
             return false;
         }
         let geo = Packing::of::<T>();
         put(ring.payload(self.at.group, self.at.offset, geo));
         self.at.advance(ring.capacity, geo);
-        // Only within the group just read: its stamp's line is in our cache,
-        // so the look costs no transfer. Relaxed: nothing is read on the
-        // strength of it.
-        if !self.trailing && self.at.offset != 0 {
-            self.trailing = ring.stamp(self.at.group).load(Ordering::Relaxed) > self.at.pos;
-        }
+        self.run = self.run.saturating_add(1);
         true
     }
 
@@ -507,11 +509,11 @@ impl Consumer {
         self.at.published(ring)
     }
 
-    /// Whether the producer was last seen running ahead (the field of the
-    /// same name).
+    /// Whether the producer was running ahead of us until the ring was last
+    /// found empty (see the `run` field).
     #[inline(always)]
     pub(crate) fn trailing(&self) -> bool {
-        self.trailing
+        self.run >= TRAILING_RUN
     }
 }
 
@@ -588,53 +590,51 @@ mod tests {
         assert_eq!(g(64).data_words(u64::MAX), None, "overflow is reported");
     }
 
-    /// The hint a blocking receive waits by (`Pace::TRAILING`): set only
-    /// when a take finds the producer already past the next item of the
-    /// same line, cleared when the ring is next found empty. A producer
-    /// that publishes one item and waits for the reply never sets it, so
-    /// round trips never slip.
+    /// The hint a blocking receive waits by (`Pace::TRAILING`): a run of
+    /// `TRAILING_RUN` items taken, by single or slice takes, without finding
+    /// the ring empty; gone when the ring is next found empty. A producer
+    /// that publishes fewer items and waits for the reply never sets it, so
+    /// such round trips never slip.
     #[test]
-    fn trailing_is_seen_only_when_the_producer_runs_ahead() {
-        let h = HeapRing::new::<u64>(64);
-        let r = h.ring();
-        let (mut p, mut c) = (Producer::attach(&r), Consumer::attach(&r));
-        // Groups of seven: positions 0-6, 7-13, 14-20, 21-27, 28-34.
-        for i in 0..21u64 {
-            assert!(p.try_push(&r, &i));
-            assert_eq!(c.try_pop::<u64>(&r), Some(i));
-            assert!(!c.trailing(), "one item at a time, item {i}");
+    fn trailing_takes_a_run_of_items_without_an_empty_ring() {
+        for cap in [64u64, 5] {
+            let h = HeapRing::new::<u64>(cap);
+            let r = h.ring();
+            let (mut p, mut c) = (Producer::attach(&r), Consumer::attach(&r));
+            let mut next = 0u64;
+            let mut push = |p: &mut Producer, n: u32| {
+                for _ in 0..n {
+                    assert!(p.try_push(&r, &next));
+                    next += 1;
+                }
+            };
+            // Requests of up to TRAILING_RUN - 1 items, each taken, then the
+            // ring found empty: never (with capacity 5, across wraps).
+            for n in 1..TRAILING_RUN.min(cap as u32 + 1) {
+                push(&mut p, n);
+                while c.try_pop::<u64>(&r).is_some() {
+                    assert!(!c.trailing(), "a request of {n}");
+                }
+            }
+            // The run goes on across calls that find an item each time.
+            for _ in 0..TRAILING_RUN {
+                assert!(!c.trailing());
+                push(&mut p, 1);
+                assert!(c.try_pop::<u64>(&r).is_some());
+            }
+            assert!(c.trailing());
+            assert_eq!(c.try_pop::<u64>(&r), None);
+            assert!(!c.trailing(), "gone once the ring is found empty");
+            // Slices count items.
+            let mut out = [0u64; 4];
+            for _ in 0..2 {
+                push(&mut p, 4);
+                assert_eq!(c.pop_slice(&r, &mut out), 4);
+            }
+            assert!(c.trailing());
+            assert_eq!(c.pop_slice(&r, &mut out), 0);
+            assert!(!c.trailing());
         }
-        // Two queued in one line: the first take sees the second.
-        assert!(p.try_push(&r, &21u64) && p.try_push(&r, &22u64));
-        assert_eq!(c.try_pop::<u64>(&r), Some(21));
-        assert!(c.trailing());
-        assert_eq!(c.try_pop::<u64>(&r), Some(22));
-        assert!(c.trailing(), "kept until the ring is found empty");
-        assert_eq!(c.try_pop::<u64>(&r), None);
-        assert!(!c.trailing());
-        for i in 23..27u64 {
-            assert!(p.try_push(&r, &i));
-            assert_eq!(c.try_pop::<u64>(&r), Some(i));
-        }
-        // The next item in the next line is not looked at: reading a line
-        // the producer may be filling would cost a transfer. 27 is the last
-        // of its group.
-        assert!(p.try_push(&r, &27u64) && p.try_push(&r, &28u64));
-        assert_eq!(c.try_pop::<u64>(&r), Some(27));
-        assert!(!c.trailing());
-        assert_eq!(c.try_pop::<u64>(&r), Some(28));
-        assert_eq!(c.try_pop::<u64>(&r), None);
-        assert!(p.try_push(&r, &29u64) && p.try_push(&r, &30u64));
-        let mut out = [0u64; 1];
-        assert_eq!(c.pop_slice(&r, &mut out), 1);
-        assert!(c.trailing(), "slices see it too");
-        // Items of a whole line each: never, whatever is queued.
-        let h = HeapRing::new::<[u64; 8]>(8);
-        let r = h.ring();
-        let (mut p, mut c) = (Producer::attach(&r), Consumer::attach(&r));
-        assert!(p.try_push(&r, &[1u64; 8]) && p.try_push(&r, &[2u64; 8]));
-        assert_eq!(c.try_pop::<[u64; 8]>(&r), Some([1u64; 8]));
-        assert!(!c.trailing());
     }
 
     #[test]

@@ -19,9 +19,10 @@ pub enum WaitStrategy {
     /// while waiting. Deadlines and peer liveness are still honoured. (A
     /// sender waiting for room polls at most once a microsecond, so as not
     /// to slow down the receiver it waits for; and an spsc receiver that
-    /// has caught up with a sender streaming ahead of it lets a microsecond
+    /// has caught up with a sender streaming ahead of it, having taken eight
+    /// items or more without finding the queue empty, lets a microsecond
     /// pass before it looks again, for the same reason. Neither happens to
-    /// a request waiting for its reply.)
+    /// a request of fewer items waiting for its reply.)
     BusySpin,
     /// Spin for this long, then sleep on a futex in the segment until woken
     /// (the default, with 50 µs: about one kernel wake-up's worth of spinning).
@@ -124,7 +125,9 @@ pub(crate) fn wait<R>(
 /// keep a waiting side off that line for a while.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Pace {
-    /// Time let pass once, after the first poll that fails.
+    /// Time let pass once, when the wait begins (after the attempt that
+    /// found nothing, before the next), unless the deadline has passed.
+    /// Never when parking right away ([`WaitStrategy::Park`]).
     slip: Duration,
     /// While spinning, the time between two failing polls grows from a
     /// sixteenth of this, doubling, up to this (zero: back to back).
@@ -152,18 +155,17 @@ impl Pace {
         gap: Duration::from_micros(1),
     };
 
-    /// A receiver that found nothing right after it saw the sender running
-    /// ahead of it (two or more items published that it had not taken). It
-    /// has caught up with a stream: polling back to back now would read the
-    /// line the sender is filling, and every item would cost a line
+    /// A receiver that found nothing right after a run of items it took
+    /// without finding the queue empty: the sender was running ahead of it,
+    /// and it has caught up with a stream. Polling back to back now would
+    /// read the line the sender is filling, and every item would cost a line
     /// transfer each way, in series. Stepping back for a microsecond lets
     /// the sender fill a few lines undisturbed, which the receiver then reads
     /// back to back, the hardware prefetcher fetching them ahead of it; left
     /// to chance, the same stream ran at either rate from one run to the
-    /// next. A receiver
-    /// waiting for the reply to its one request never saw two items
-    /// queued, so round trips never slip. BENCHMARKS.md, "Design
-    /// measurements", has the rates with and without it.
+    /// next. A request of a few items waiting for its reply is no such run,
+    /// so round trips do not slip. BENCHMARKS.md, "Design measurements", has
+    /// the rates with and without it.
     pub(crate) const TRAILING: Pace = Pace {
         slip: Duration::from_micros(1),
         gap: Duration::ZERO,
@@ -196,7 +198,7 @@ pub(crate) fn wait_marked<R>(
     let start = Instant::now();
     // Spin phase: poll as `pace` says, read the clock now and then.
     if spin_for != Some(Duration::ZERO) {
-        if !pace.slip.is_zero() {
+        if !pace.slip.is_zero() && !deadline.is_some_and(|d| start >= d) {
             pause(pace.slip);
         }
         let (gap, mut next_gap) = (pace.gap, pace.gap / 16);
