@@ -416,9 +416,9 @@ pub struct Consumer {
 }
 
 /// The run of items taken without finding the ring empty that makes a
-/// consumer trailing ([`Consumer::trailing`]): more than a line's worth of `u64`s, so
-/// that a request of fewer items, answered before the next one comes,
-/// never counts as a stream.
+/// consumer trailing ([`Consumer::trailing`]): more than a line's worth of
+/// `u64`s, so that a request of fewer items, answered before the next one
+/// comes, never counts as a stream.
 const TRAILING_RUN: u32 = 8;
 
 impl Consumer {
