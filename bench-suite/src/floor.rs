@@ -224,16 +224,17 @@ pub fn throughput(peer_cpu: Option<usize>, size: usize, budget: Duration) -> Res
     let (data, _) = ctl.data();
     let head = ctl.word(HEAD);
     let mut msg = vec![0u64; l.words];
-    let (mut at, mut head_cache) = (Cursor::new(), 0u64);
-    let rate = measure::time_stream(
+    // The producer's state, which the fill sample reads too.
+    let mut state = (&mut peer, Cursor::new(), 0u64);
+    let rate = measure::time_stream_filling(
         budget,
         size,
-        &mut peer,
-        |peer, seq| {
-            if at.pos - head_cache == l.cap {
+        &mut state,
+        |(peer, at, head_cache), seq| {
+            if at.pos - *head_cache == l.cap {
                 // SYNC POINT "slot free": Acquire pairs with the consumer's
                 // Release store of HEAD.
-                head_cache = peer.spin_until(|| {
+                *head_cache = peer.spin_until(|| {
                     let h = head.load(Ordering::Acquire);
                     (at.pos - h < l.cap).then_some(h)
                 })?;
@@ -252,7 +253,13 @@ pub fn throughput(peer_cpu: Option<usize>, size: usize, budget: Duration) -> Res
             at.advance(&l);
             Ok(())
         },
-        |peer| {
+        // Where the consumer is, as the shmkit rows report it. Relaxed: a
+        // statistic, read once per batch (as the queues' `len` is).
+        |(_, at, _)| {
+            let queued = at.pos.saturating_sub(head.load(Ordering::Relaxed));
+            Some(queued.min(l.cap) as f64 / l.cap as f64)
+        },
+        |(peer, _, _)| {
             peer.spin_done(&ctl)?;
             Ok(ctl.get(COUNT))
         },
