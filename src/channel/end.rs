@@ -120,12 +120,4 @@ pub trait RxEnd: End + Ring + Sized {
     }
     /// Whether an item is ready to take.
     fn has_item(&self, c: &Self::Consumer) -> bool;
-    /// Whether the receiver has taken a run of items without finding the
-    /// queue empty: the sender was running ahead of it (see
-    /// [`Pace::TRAILING`](crate::sync::wait::Pace::TRAILING)). The default,
-    /// for protocols that do not track it, is no.
-    #[inline]
-    fn trailing(&self, _c: &Self::Consumer) -> bool {
-        false
-    }
 }

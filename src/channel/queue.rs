@@ -57,8 +57,45 @@ pub struct Sender<T: Pod, F: Flavor> {
 pub struct Receiver<T: Pod, F: Flavor> {
     pub(crate) end: F::Rx,
     consumer: <F::Rx as RxEnd>::Consumer,
+    run: Run,
     pub(crate) port: Port,
     _elem: PhantomData<fn(T) -> T>,
+}
+
+/// How many items a receiver has taken since a take last found the queue
+/// empty (saturating). A run of [`Run::STREAM`] or more means the senders
+/// have been running ahead of it; a blocking receive that then finds the
+/// queue empty has caught up with a stream, and steps back before it polls
+/// again ([`Pace::TRAILING`](crate::sync::wait::Pace::TRAILING)). Every
+/// take of a typed receiver goes through [`Run::took`], whatever the
+/// flavor.
+#[derive(Debug, Default, Clone, Copy)]
+struct Run(u32);
+
+impl Run {
+    /// The run that makes a stream: more than a line's worth of `u64`s, so
+    /// that a request of fewer items, answered before the next one comes,
+    /// never counts as one (its round trips never slip).
+    const STREAM: u32 = 8;
+
+    /// Records a take that asked for `asked` items and got `got`: fewer
+    /// means it found the queue empty (or the next item still being
+    /// written), which ends the run.
+    #[inline(always)]
+    fn took(&mut self, got: usize, asked: usize) {
+        self.0 = if got < asked {
+            0
+        } else {
+            self.0
+                .saturating_add(u32::try_from(got).unwrap_or(u32::MAX))
+        };
+    }
+
+    /// Whether the run so far makes a stream.
+    #[inline(always)]
+    fn trailing(self) -> bool {
+        self.0 >= Run::STREAM
+    }
 }
 
 /// A receiving call's outcome, from the stall that ended it.
@@ -334,6 +371,7 @@ impl<T: Pod, F: Flavor> Receiver<T, F> {
         Receiver {
             end,
             consumer,
+            run: Run::default(),
             port,
             _elem: PhantomData,
         }
@@ -349,11 +387,13 @@ impl<T: Pod, F: Flavor> Receiver<T, F> {
     /// found by a liveness check, and its slot skipped).
     #[inline]
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
-        let (end, consumer) = (&self.end, &mut self.consumer);
+        let (end, consumer, run) = (&self.end, &mut self.consumer, &mut self.run);
         let mut out = MaybeUninit::uninit();
         self.port
             .attempt(end, || {
-                end.try_pop_linearizable(consumer, &mut out).then_some(())
+                let got = end.try_pop_linearizable(consumer, &mut out);
+                run.took(got as usize, 1);
+                got.then_some(())
             })
             .map_err(try_recv_error)?;
         // SAFETY: the attempt succeeded, so the pop wrote `out`.
@@ -377,12 +417,13 @@ impl<T: Pod, F: Flavor> Receiver<T, F> {
     }
 
     fn recv_deadline(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
-        let (end, consumer) = (&self.end, &mut self.consumer);
+        let (end, consumer, run) = (&self.end, &mut self.consumer, &mut self.run);
         let mut out = MaybeUninit::uninit();
-        let trailing = end.trailing(consumer);
         self.port
-            .block_for_item(end, deadline, trailing, || {
-                end.try_pop(consumer, &mut out).then_some(())
+            .block_for_item(end, deadline, run.trailing(), || {
+                let got = end.try_pop(consumer, &mut out);
+                run.took(got as usize, 1);
+                got.then_some(())
             })
             .map_err(recv_timeout_error)?;
         // SAFETY: the wait ended in a pop, which wrote `out`.
@@ -393,9 +434,13 @@ impl<T: Pod, F: Flavor> Receiver<T, F> {
     /// waiting; returns how many (at least 1, unless `out` is empty). One
     /// index update per batch.
     pub fn try_recv_slice(&mut self, out: &mut [T]) -> Result<usize, TryRecvError> {
-        let (end, consumer) = (&self.end, &mut self.consumer);
-        let empty = out.is_empty();
-        let op = || Some(end.pop_slice_linearizable(consumer, out)).filter(|&n| n > 0 || empty);
+        let (end, consumer, run) = (&self.end, &mut self.consumer, &mut self.run);
+        let asked = out.len();
+        let op = || {
+            let got = end.pop_slice_linearizable(consumer, out);
+            run.took(got, asked);
+            Some(got).filter(|&n| n > 0 || asked == 0)
+        };
         self.port.attempt(end, op).map_err(try_recv_error)
     }
 
@@ -419,10 +464,14 @@ impl<T: Pod, F: Flavor> Receiver<T, F> {
         out: &mut [T],
         deadline: Option<Instant>,
     ) -> Result<usize, RecvTimeoutError> {
-        let (end, consumer) = (&self.end, &mut self.consumer);
-        let empty = out.is_empty();
-        let trailing = end.trailing(consumer);
-        let op = || Some(end.pop_slice(consumer, out)).filter(|&n| n > 0 || empty);
+        let (end, consumer, run) = (&self.end, &mut self.consumer, &mut self.run);
+        let asked = out.len();
+        let trailing = run.trailing();
+        let op = || {
+            let got = end.pop_slice(consumer, out);
+            run.took(got, asked);
+            Some(got).filter(|&n| n > 0 || asked == 0)
+        };
         self.port
             .block_for_item(end, deadline, trailing, op)
             .map_err(recv_timeout_error)
@@ -548,5 +597,78 @@ impl<'a, T: Pod, F: Flavor> IntoIterator for &'a mut Receiver<T, F> {
     type IntoIter = Iter<'a, Receiver<T, F>>;
     fn into_iter(self) -> Self::IntoIter {
         self.iter()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// What a blocking receive steps back by ([`Run`]): a run of
+    /// [`Run::STREAM`] items taken, by every kind of take, without finding
+    /// the queue empty; gone when the queue is next found empty. A sender
+    /// that sends fewer items and waits for the reply never makes one, so
+    /// such round trips never slip. The same for every flavor, across wraps
+    /// of a five-slot ring.
+    /// A heap-backed channel of `u64`s with this capacity.
+    type Make<F> = fn(usize) -> (Sender<u64, F>, Receiver<u64, F>);
+
+    fn runs_of<F: Flavor>(make: Make<F>) {
+        for cap in [64usize, 5] {
+            let (mut tx, mut rx) = make(cap);
+            let mut next = 0u64;
+            let mut send = |tx: &mut Sender<u64, F>, n: u32| {
+                for _ in 0..n {
+                    tx.try_send(next).unwrap();
+                    next += 1;
+                }
+            };
+            // Requests of up to STREAM - 1 items, each taken, then the
+            // queue found empty: never.
+            for n in 1..Run::STREAM.min(cap as u32 + 1) {
+                send(&mut tx, n);
+                for _ in 0..n {
+                    rx.recv().unwrap();
+                    assert!(!rx.run.trailing(), "a request of {n} (capacity {cap})");
+                }
+                assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+            }
+            // A run goes on across calls that find an item each time, by
+            // `recv` and by `try_recv`.
+            for i in 0..Run::STREAM {
+                assert!(!rx.run.trailing());
+                send(&mut tx, 1);
+                if i % 2 == 0 {
+                    rx.recv().unwrap();
+                } else {
+                    rx.try_recv().unwrap();
+                }
+            }
+            assert!(rx.run.trailing());
+            assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+            assert!(!rx.run.trailing(), "gone once the queue is found empty");
+            // Slices count items; a slice that comes back short found the
+            // queue empty.
+            let mut out = [0u64; 4];
+            for _ in 0..2 {
+                send(&mut tx, 4);
+                assert_eq!(rx.recv_slice(&mut out), Ok(4));
+            }
+            assert!(rx.run.trailing());
+            send(&mut tx, 2);
+            assert_eq!(rx.try_recv_slice(&mut out), Ok(2));
+            assert!(!rx.run.trailing(), "a short slice found the queue empty");
+            assert_eq!(rx.try_recv_slice(&mut []), Ok(0));
+            assert!(!rx.run.trailing(), "an empty slice takes nothing");
+            // The items came in order through every kind of take.
+            send(&mut tx, 1);
+            assert_eq!(rx.recv(), Ok(next - 1));
+        }
+    }
+
+    #[test]
+    fn a_run_of_items_without_an_empty_queue_makes_a_stream() {
+        runs_of(crate::spsc::channel::<u64>);
+        runs_of(crate::mpmc::channel::<u64>);
     }
 }

@@ -157,9 +157,4 @@ impl RxEnd for SpscEnd {
     fn has_item(&self, c: &Consumer) -> bool {
         c.has_item(&self.ring())
     }
-
-    #[inline(always)]
-    fn trailing(&self, c: &Consumer) -> bool {
-        c.trailing()
-    }
 }

@@ -408,18 +408,7 @@ impl Producer {
 pub struct Consumer {
     /// Next position to read, and where it lives.
     at: Place,
-    /// Items taken since a take last found the ring empty (saturating). A
-    /// run of [`TRAILING_RUN`] or more means the producer has been running
-    /// ahead of us; a blocking receive that then finds the ring empty has
-    /// caught up with a stream (see `Pace::TRAILING`).
-    run: u32,
 }
-
-/// The run of items taken without finding the ring empty that makes a
-/// consumer trailing ([`Consumer::trailing`]): more than a line's worth of
-/// `u64`s, so that a request of fewer items, answered before the next one
-/// comes, never counts as a stream.
-const TRAILING_RUN: u32 = 8;
 
 impl Consumer {
     /// Attaches to a ring, continuing at the shared `head`.
@@ -430,7 +419,6 @@ impl Consumer {
     pub(crate) fn attach(ring: &Ring<'_>) -> Consumer {
         Consumer {
             at: Place::at(ring.ctl.head.load(Ordering::Acquire), ring),
-            run: 0,
         }
     }
 
@@ -449,13 +437,11 @@ impl Consumer {
     #[inline(always)]
     fn take<T: Pod>(&mut self, ring: &Ring<'_>, put: impl FnOnce(&[AtomicU64])) -> bool {
         if !self.at.published(ring) {
-            self.run = 0;
             return false;
         }
         let geo = Packing::of::<T>();
         put(ring.payload(self.at.group, self.at.offset, geo));
         self.at.advance(ring.capacity, geo);
-        self.run = self.run.saturating_add(1);
         true
     }
 
@@ -507,13 +493,6 @@ impl Consumer {
     /// Whether the next item is published.
     pub(crate) fn has_item(&self, ring: &Ring<'_>) -> bool {
         self.at.published(ring)
-    }
-
-    /// Whether the producer was running ahead of us until the ring was last
-    /// found empty (see the `run` field).
-    #[inline(always)]
-    pub(crate) fn trailing(&self) -> bool {
-        self.run >= TRAILING_RUN
     }
 }
 
@@ -588,53 +567,6 @@ mod tests {
         // 10 u64 items: two groups of one line each.
         assert_eq!(g(8).data_words(10), Some(16));
         assert_eq!(g(64).data_words(u64::MAX), None, "overflow is reported");
-    }
-
-    /// The hint a blocking receive waits by (`Pace::TRAILING`): a run of
-    /// `TRAILING_RUN` items taken, by single or slice takes, without finding
-    /// the ring empty; gone when the ring is next found empty. A producer
-    /// that publishes fewer items and waits for the reply never sets it, so
-    /// such round trips never slip.
-    #[test]
-    fn trailing_takes_a_run_of_items_without_an_empty_ring() {
-        for cap in [64u64, 5] {
-            let h = HeapRing::new::<u64>(cap);
-            let r = h.ring();
-            let (mut p, mut c) = (Producer::attach(&r), Consumer::attach(&r));
-            let mut next = 0u64;
-            let mut push = |p: &mut Producer, n: u32| {
-                for _ in 0..n {
-                    assert!(p.try_push(&r, &next));
-                    next += 1;
-                }
-            };
-            // Requests of up to TRAILING_RUN - 1 items, each taken, then the
-            // ring found empty: never (with capacity 5, across wraps).
-            for n in 1..TRAILING_RUN.min(cap as u32 + 1) {
-                push(&mut p, n);
-                while c.try_pop::<u64>(&r).is_some() {
-                    assert!(!c.trailing(), "a request of {n}");
-                }
-            }
-            // The run goes on across calls that find an item each time.
-            for _ in 0..TRAILING_RUN {
-                assert!(!c.trailing());
-                push(&mut p, 1);
-                assert!(c.try_pop::<u64>(&r).is_some());
-            }
-            assert!(c.trailing());
-            assert_eq!(c.try_pop::<u64>(&r), None);
-            assert!(!c.trailing(), "gone once the ring is found empty");
-            // Slices count items.
-            let mut out = [0u64; 4];
-            for _ in 0..2 {
-                push(&mut p, 4);
-                assert_eq!(c.pop_slice(&r, &mut out), 4);
-            }
-            assert!(c.trailing());
-            assert_eq!(c.pop_slice(&r, &mut out), 0);
-            assert!(!c.trailing());
-        }
     }
 
     #[test]

@@ -18,8 +18,8 @@ pub enum WaitStrategy {
     /// Poll in a tight loop and never sleep: lowest latency, one CPU at 100%
     /// while waiting. Deadlines and peer liveness are still honoured. (A
     /// sender waiting for room polls at most once a microsecond, so as not
-    /// to slow down the receiver it waits for; and an spsc receiver that
-    /// has caught up with a sender streaming ahead of it, having taken eight
+    /// to slow down the receiver it waits for; and a queue receiver that
+    /// has caught up with senders streaming ahead of it, having taken eight
     /// items or more without finding the queue empty, lets a microsecond
     /// pass before it looks again, for the same reason. Neither happens to
     /// a request of fewer items waiting for its reply.)
