@@ -85,6 +85,42 @@ impl Patience {
     }
 }
 
+/// How many items a receiver has taken since a take last found the queue
+/// empty (saturating). A run of [`Run::STREAM`] or more means the senders
+/// have been running ahead of it; a blocking receive that then finds the
+/// queue empty has caught up with a stream, and steps back before it polls
+/// again ([`Pace::TRAILING`]). Every receiving handle keeps one, and every
+/// take it makes goes through [`Run::took`]: queues of either flavor, typed,
+/// raw or bytes, and pipes.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Run(u32);
+
+impl Run {
+    /// The run that makes a stream: more than a line's worth of `u64`s, so
+    /// that a request of fewer items, answered before the next one comes,
+    /// never counts as one (its round trips never slip).
+    pub(crate) const STREAM: u32 = 8;
+
+    /// Records a take that asked for `asked` items and got `got`: fewer
+    /// means it found the queue empty (or the next item still being
+    /// written), which ends the run.
+    #[inline(always)]
+    pub(crate) fn took(&mut self, got: usize, asked: usize) {
+        self.0 = if got < asked {
+            0
+        } else {
+            self.0
+                .saturating_add(u32::try_from(got).unwrap_or(u32::MAX))
+        };
+    }
+
+    /// Whether the run so far makes a stream.
+    #[inline(always)]
+    pub(crate) fn trailing(self) -> bool {
+        self.0 >= Run::STREAM
+    }
+}
+
 /// Blocking, deadlines and liveness checks for one handle.
 #[derive(Debug, Clone)]
 pub(crate) struct Port {
@@ -139,21 +175,8 @@ impl Port {
         Self::settle(end, &mut op).unwrap_or(Err(Stall::NotNow))
     }
 
-    /// [`Port::attempt`], or a wait that polls back to back, as `patience`
-    /// says.
-    #[cfg_attr(loom, allow(dead_code))]
-    #[inline]
-    pub(crate) fn run<E: End, R>(
-        &self,
-        end: &E,
-        patience: Patience,
-        op: impl FnMut() -> Option<R>,
-    ) -> Result<R, Stall> {
-        self.run_with(end, patience, Pace::BACK_TO_BACK, op)
-    }
-
-    /// [`Port::run`] for a sender waiting for room: see
-    /// [`Port::block_for_room`].
+    /// [`Port::attempt`], or [`Port::block_for_room`], as `patience` says:
+    /// for a sender waiting for room.
     #[cfg_attr(loom, allow(dead_code))]
     #[inline]
     pub(crate) fn run_for_room<E: End, R>(
@@ -182,10 +205,10 @@ impl Port {
     }
 
     /// Attempts `op`, a receive, on `end` until it succeeds, the other side
-    /// is gone, or `deadline` (`None`: never) passes. `trailing`: the
-    /// receiver took a run of items without finding the queue empty, so if
-    /// it finds nothing now, it has caught up with a stream and steps back
-    /// before it polls again ([`Pace::TRAILING`]).
+    /// is gone, or `deadline` (`None`: never) passes. `trailing`
+    /// ([`Run::trailing`]): the receiver took a run of items without finding
+    /// the queue empty, so if it finds nothing now, it has caught up with a
+    /// stream and steps back before it polls again ([`Pace::TRAILING`]).
     #[inline]
     pub(crate) fn block_for_item<E: End, R>(
         &self,
@@ -194,12 +217,20 @@ impl Port {
         trailing: bool,
         op: impl FnMut() -> Option<R>,
     ) -> Result<R, Stall> {
-        let pace = if trailing {
-            Pace::TRAILING
-        } else {
-            Pace::BACK_TO_BACK
-        };
-        self.block_with(end, deadline, pace, op)
+        self.block_with(end, deadline, Pace::for_item(trailing), op)
+    }
+
+    /// [`Port::attempt`], or [`Port::block_for_item`], as `patience` says.
+    #[cfg_attr(loom, allow(dead_code))]
+    #[inline]
+    pub(crate) fn run_for_item<E: End, R>(
+        &self,
+        end: &E,
+        patience: Patience,
+        trailing: bool,
+        op: impl FnMut() -> Option<R>,
+    ) -> Result<R, Stall> {
+        self.run_with(end, patience, Pace::for_item(trailing), op)
     }
 
     /// [`Port::block_for_item`] for a sender waiting for room in a full

@@ -14,7 +14,7 @@ use super::error::{
     TrySendError,
 };
 use super::iter::{IntoIter, Iter, TryIter};
-use super::{Port, Stall};
+use super::{Port, Run, Stall};
 #[cfg(not(loom))]
 use crate::element::Element;
 #[cfg(not(loom))]
@@ -60,42 +60,6 @@ pub struct Receiver<T: Pod, F: Flavor> {
     run: Run,
     pub(crate) port: Port,
     _elem: PhantomData<fn(T) -> T>,
-}
-
-/// How many items a receiver has taken since a take last found the queue
-/// empty (saturating). A run of [`Run::STREAM`] or more means the senders
-/// have been running ahead of it; a blocking receive that then finds the
-/// queue empty has caught up with a stream, and steps back before it polls
-/// again ([`Pace::TRAILING`](crate::sync::wait::Pace::TRAILING)). Every
-/// take of a typed receiver goes through [`Run::took`], whatever the
-/// flavor.
-#[derive(Debug, Default, Clone, Copy)]
-struct Run(u32);
-
-impl Run {
-    /// The run that makes a stream: more than a line's worth of `u64`s, so
-    /// that a request of fewer items, answered before the next one comes,
-    /// never counts as one (its round trips never slip).
-    const STREAM: u32 = 8;
-
-    /// Records a take that asked for `asked` items and got `got`: fewer
-    /// means it found the queue empty (or the next item still being
-    /// written), which ends the run.
-    #[inline(always)]
-    fn took(&mut self, got: usize, asked: usize) {
-        self.0 = if got < asked {
-            0
-        } else {
-            self.0
-                .saturating_add(u32::try_from(got).unwrap_or(u32::MAX))
-        };
-    }
-
-    /// Whether the run so far makes a stream.
-    #[inline(always)]
-    fn trailing(self) -> bool {
-        self.0 >= Run::STREAM
-    }
 }
 
 /// A receiving call's outcome, from the stall that ended it.

@@ -15,7 +15,7 @@ use super::bytes::{Direction, Receiving, Sending};
 use super::end::{MpmcEnd, Stats};
 use super::{join_within, JoinTimeoutError, TaskDoneError};
 use crate::channel::roles::Side;
-use crate::channel::{Departure, End, Patience, Port, Ring, RxEnd, Stall};
+use crate::channel::{Departure, End, Patience, Port, Ring, Run, RxEnd, Stall};
 use crate::error::Error;
 use crate::options::Options;
 use crate::segment::{Attach, Spec};
@@ -57,6 +57,8 @@ fn side<D: Direction>() -> Side {
 pub(crate) struct Handle<D: Direction> {
     pub(super) end: MpmcEnd,
     port: Port,
+    /// A receiver's run of takes (unused by a sender).
+    run: Run,
     _direction: PhantomData<D>,
 }
 
@@ -65,6 +67,7 @@ impl<D: Direction> Handle<D> {
         Handle {
             end,
             port,
+            run: Run::default(),
             _direction: PhantomData,
         }
     }
@@ -170,21 +173,32 @@ impl Handle<Receiving> {
     /// [`MpmcEnd::try_pop_words`]). A `try_` form is linearizable.
     #[inline]
     pub(super) fn recv<E: FromStall, R>(
-        &self,
+        &mut self,
         patience: Patience,
         mut check: impl FnMut(&[AtomicU64]) -> Result<(), R>,
         mut put: impl FnMut(&[AtomicU64]),
     ) -> Result<Result<(), R>, E> {
-        let end = &self.end;
+        let (end, run) = (&self.end, &mut self.run);
+        let trailing = run.trailing();
+        let mut counted = |taken: Option<Result<(), R>>| {
+            run.took(taken.is_some() as usize, 1);
+            taken
+        };
         let taken = match patience {
-            Patience::Now => self
-                .port
-                .attempt(end, || end.try_pop_words_linearizable(&mut check, &mut put)),
-            _ => self
-                .port
-                .run(end, patience, || end.try_pop_words(&mut check, &mut put)),
+            Patience::Now => self.port.attempt(end, || {
+                counted(end.try_pop_words_linearizable(&mut check, &mut put))
+            }),
+            _ => self.port.run_for_item(end, patience, trailing, || {
+                counted(end.try_pop_words(&mut check, &mut put))
+            }),
         };
         taken.map_err(|s| stalled(s, patience))
+    }
+
+    /// Whether its takes so far make a stream ([`Run::trailing`]).
+    #[cfg(test)]
+    pub(super) fn trailing(&self) -> bool {
+        self.run.trailing()
     }
 
     pub(super) fn task_done(&self) -> Result<(), TaskDoneError> {

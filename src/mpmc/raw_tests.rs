@@ -172,3 +172,24 @@ fn a_raw_sender_thread_and_a_typed_receiver_thread() {
         });
     });
 }
+
+/// A raw receiver keeps the run of takes a typed one does (see
+/// `channel::Run`): a run of eight items without finding the queue empty
+/// makes a stream, a request of fewer never does, and an empty queue ends
+/// it.
+#[test]
+fn raw_takes_count_the_run_of_a_stream() {
+    let d = layout::<u64>();
+    let (mut tx, mut rx) = raw_channel(16, &d);
+    for n in [1u64, 7, 8] {
+        for i in 0..n {
+            tx.try_send(&i.to_ne_bytes()).unwrap();
+        }
+        for i in 0..n {
+            assert_eq!(rx.recv().unwrap(), i.to_ne_bytes());
+        }
+        assert_eq!(rx.handle.trailing(), n >= 8, "a run of {n}");
+        assert_eq!(rx.try_recv(), Err(RawRecvError::Empty));
+        assert!(!rx.handle.trailing(), "gone once the queue is found empty");
+    }
+}

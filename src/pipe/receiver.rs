@@ -8,7 +8,7 @@ use super::error::RecvError;
 use super::ring::{Corrupt, Msg, Reader};
 use crate::channel::iter::{IntoIter, Iter, Source, TryIter};
 use crate::channel::roles::Side;
-use crate::channel::{Patience, Port, Stall};
+use crate::channel::{Patience, Port, Run, Stall};
 use crate::error::{Error, Kind};
 use crate::options::Options;
 use crate::segment::{Attach, Segment};
@@ -17,6 +17,7 @@ use crate::segment::{Attach, Segment};
 pub struct Receiver {
     pub(crate) end: PipeEnd,
     reader: Reader,
+    run: Run,
     port: Port,
     /// Reused for decoding (`serde` feature): messages are copied out of the
     /// ring before a decoder sees them.
@@ -78,6 +79,7 @@ impl Receiver {
         Ok(Receiver {
             end,
             reader,
+            run: Run::default(),
             port: opts.port(),
             #[cfg(feature = "serde")]
             scratch: Vec::new(),
@@ -95,9 +97,15 @@ impl Receiver {
                 })),
             }
         }
-        let (end, reader) = (&self.end, &mut self.reader);
+        let (end, reader, run) = (&self.end, &mut self.reader, &mut self.run);
         let ring = end.ring();
-        match self.port.run(end, patience, || found(reader.peek(&ring))) {
+        let trailing = run.trailing();
+        let op = || {
+            let m = found(reader.peek(&ring));
+            run.took(m.is_some() as usize, 1);
+            m
+        };
+        match self.port.run_for_item(end, patience, trailing, op) {
             Ok(r) => r,
             Err(Stall::Gone) => Err(RecvError::Disconnected),
             Err(Stall::NotNow) => match patience {
@@ -450,5 +458,34 @@ impl std::fmt::Debug for ReadGrant<'_> {
         f.debug_struct("ReadGrant")
             .field("len", &self.m.len)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(miri)))]
+mod tests {
+    use super::*;
+    use crate::pipe::Sender;
+
+    /// A pipe receiver keeps the run of takes a queue receiver does (see
+    /// `channel::Run`), counting messages: a run of eight without finding
+    /// the pipe empty makes a stream, a request of fewer never does, and an
+    /// empty pipe ends it.
+    #[test]
+    fn takes_count_the_run_of_a_stream() {
+        let name = format!("unit-pipe-run-{}", std::process::id());
+        let mut tx = Sender::create(&name, 4096).unwrap();
+        let mut rx = Receiver::open(&name).unwrap();
+        crate::remove(&name).unwrap();
+        for n in [1u8, 7, 8] {
+            for i in 0..n {
+                tx.try_send_bytes(&[i; 3]).unwrap();
+            }
+            for i in 0..n {
+                assert_eq!(rx.recv_bytes().unwrap(), [i; 3]);
+            }
+            assert_eq!(rx.run.trailing(), n >= 8, "a run of {n}");
+            assert_eq!(rx.try_recv_bytes(), Err(RecvError::Empty));
+            assert!(!rx.run.trailing(), "gone once the pipe is found empty");
+        }
     }
 }

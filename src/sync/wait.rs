@@ -18,9 +18,9 @@ pub enum WaitStrategy {
     /// Poll in a tight loop and never sleep: lowest latency, one CPU at 100%
     /// while waiting. Deadlines and peer liveness are still honoured. (A
     /// sender waiting for room polls at most once a microsecond, so as not
-    /// to slow down the receiver it waits for; and a queue receiver that
-    /// has caught up with senders streaming ahead of it, having taken eight
-    /// items or more without finding the queue empty, lets a microsecond
+    /// to slow down the receiver it waits for; and a receiver (of a queue
+    /// or a pipe) that has caught up with a stream, having taken eight items
+    /// or more without finding the queue empty, lets a microsecond
     /// pass before it looks again, for the same reason. Neither happens to
     /// a request of fewer items waiting for its reply.)
     BusySpin,
@@ -170,6 +170,17 @@ impl Pace {
         slip: Duration::from_micros(1),
         gap: Duration::ZERO,
     };
+
+    /// How a receiver waits for an item: [`Pace::TRAILING`] if it has
+    /// caught up with a stream (`trailing`), else back to back.
+    #[inline(always)]
+    pub(crate) fn for_item(trailing: bool) -> Pace {
+        if trailing {
+            Pace::TRAILING
+        } else {
+            Pace::BACK_TO_BACK
+        }
+    }
 }
 
 /// [`wait`], parking with [`Event::wait_marked`] when `mark` is given (for
