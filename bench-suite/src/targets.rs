@@ -528,8 +528,6 @@ fn pipe_targets(r: &Results) -> Vec<Target> {
     t
 }
 
-/// Why the pipe's rate at `z` stayed under `want`× the socket's: what the
-/// floor ring and spsc reached at the same size, in the same run.
 /// The copy issue's targets: large messages at the floor's pace, and an
 /// 8-byte stream whose repetitions agree.
 fn copy_targets(r: &Results) -> Vec<Target> {
@@ -570,6 +568,23 @@ fn copy_targets(r: &Results) -> Vec<Target> {
         low = low.zip(l).map(|(a, b)| a.min(b));
         parts.push(format!("{name}: {text}"));
     }
+    // The sizes where a row stayed under 0.8x, for the floor's side of it.
+    let missed: Vec<usize> = sizes
+        .iter()
+        .copied()
+        .filter(|&z| {
+            rows.iter().any(|&(sys, _)| {
+                r.rate(sys, MAIN, z)
+                    .zip(r.rate(Sys::Floor, MAIN, z))
+                    .is_some_and(|(a, b)| a < 0.8 * b)
+            })
+        })
+        .collect();
+    let floor_modes: String = missed
+        .iter()
+        .filter_map(|&z| floor_modes(r, z))
+        .map(|t| format!(" {t}"))
+        .collect();
     let low = low.filter(|l| l.is_finite() && !sizes.is_empty());
     let (by_value, _) = by_size(Sys::SpscBusy, Sys::Floor, &sizes);
     let about = format!(
@@ -587,7 +602,7 @@ fn copy_targets(r: &Results) -> Vec<Target> {
         status: Status::of(low.map(|l| l >= 0.8)),
         why: low
             .filter(|&l| l < 0.8)
-            .map(|_| format!("{} {about}", why_copy(r))),
+            .map(|_| format!("{}{floor_modes} {about}", why_copy(r))),
         note: Some(about),
     });
 
@@ -657,6 +672,40 @@ fn why_copy(r: &Results) -> String {
     )
 }
 
+/// How the floor's repetitions at `z` split by where its consumer was:
+/// caught up with the producer (the queue under 5 % full) or behind it;
+/// `None` unless both happened. The floor has no remedy for the first (it
+/// is the bare protocol), so its median, the reference of the ratios, is
+/// as fast as the share of repetitions that ran behind.
+fn floor_modes(r: &Results, z: usize) -> Option<String> {
+    let reps = &r.tput.get(&(Sys::Floor, MAIN, z))?.rates;
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (up, behind): (Vec<_>, Vec<_>) = reps
+        .iter()
+        .filter(|x| x.fill.is_some())
+        .partition(|x| x.fill.is_some_and(|f| f < 0.05));
+    if up.is_empty() || behind.is_empty() {
+        return None;
+    }
+    let rates = |v: &[&crate::measure::Rate]| median(v.iter().map(|x| x.per_sec()).collect());
+    Some(format!(
+        "At {} the floor's consumer had caught up with its producer (the queue under 5 % \
+         full) in {} of {} repetitions, which ran at {} msg/s, against {} msg/s for those \
+         that ran behind: the floor itself runs at either rate, and the ratios against its \
+         median follow the mix.",
+        size(z),
+        up.len(),
+        up.len() + behind.len(),
+        rate(rates(&up)),
+        rate(rates(&behind)),
+    ))
+}
+
+/// Why the pipe's rate at `z` stayed under `want`× the socket's: what the
+/// floor ring and spsc reached at the same size, in the same run.
 fn why_pipe_rate(r: &Results, z: usize, want: f64) -> String {
     let at = |s: Sys| r.rate(s, MAIN, z);
     let vs = |s: Sys, of: Sys| at(s).zip(at(of)).map(|(a, b)| ratio(a / b));
