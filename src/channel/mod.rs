@@ -311,6 +311,17 @@ impl Port {
 
     /// Whether a live peer is attached: a rate-limited liveness check, then
     /// [`End::peer_attached`].
+    /// How long a wait spins before it parks (`Duration::MAX`: never
+    /// parks).
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn spin_time(&self) -> Duration {
+        match self.wait {
+            WaitStrategy::BusySpin => Duration::MAX,
+            WaitStrategy::SpinThenPark(d) => d,
+            WaitStrategy::Park => Duration::ZERO,
+        }
+    }
+
     pub(crate) fn peer_alive<E: End>(&self, end: &E) -> bool {
         if self.checkup.due_on_poll() {
             end.reap();

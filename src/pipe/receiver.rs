@@ -87,6 +87,9 @@ impl Receiver {
     }
 
     /// The next message, waiting as `patience` says; not consumed.
+    /// Inlined: its result, returned through memory, cost a store-forwarding
+    /// stall per message (BENCHMARKS.md, "Design measurements").
+    #[inline(always)]
     fn next(&mut self, patience: Patience) -> Result<Msg, RecvError> {
         fn found(r: Result<Option<Msg>, Corrupt>) -> Option<Result<Msg, RecvError>> {
             match r {

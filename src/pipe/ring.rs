@@ -55,7 +55,9 @@
 //!   bytes fits in an empty ring at any offset exactly when `s <= capacity /
 //!   2` (at offset `o`, it fits either in place, `o + s <= capacity`, or
 //!   after padding, `s + 8 <= o`): [`max_message_len`] is
-//!   `capacity / 2 - 8`, rounded down to a multiple of 8.
+//!   `capacity / 2 - 8`, rounded down to a multiple of 8. A blocking sender
+//!   that found the ring full asks for more room for a while (`slack`, see
+//!   `pipe::sender`), so as not to write into the lines the reader is on.
 //! * **Counters.** `tail.pos` and both `messages` counters are advisory
 //!   (Relaxed): they serve `len`, statistics, and a writer that attaches
 //!   later, which continues after the last record it finds published,
@@ -214,6 +216,12 @@ impl<'a> Ring<'a> {
             words,
             capacity,
         }
+    }
+
+    /// Bytes in the ring.
+    #[inline(always)]
+    pub(crate) fn capacity(&self) -> u64 {
+        self.capacity
     }
 
     /// The header word at byte offset `off` (a multiple of 8, below capacity).
@@ -462,9 +470,11 @@ impl Writer {
     }
 
     /// Claims room for a `len`-byte message, or `None` if there is not
-    /// enough free space now. `len` must be at most [`max_message_len`].
+    /// enough free space now: room for the record and `slack` bytes more
+    /// (never more than an empty ring has). `len` must be at most
+    /// [`max_message_len`].
     #[inline]
-    pub(crate) fn reserve(&mut self, ring: &Ring<'_>, len: u64) -> Option<Reservation> {
+    pub(crate) fn reserve(&mut self, ring: &Ring<'_>, len: u64, slack: u64) -> Option<Reservation> {
         debug_assert!(len <= max_message_len(ring.capacity));
         let size = record_size(len);
         let (off, pad) = if self.at.off + size <= ring.capacity {
@@ -473,7 +483,8 @@ impl Writer {
             (0, ring.capacity - self.at.off)
         };
         let need = pad + size + 8;
-        (self.free(ring, need) >= need).then_some(Reservation { off, pad, len })
+        let want = need.saturating_add(slack).min(ring.capacity).max(need);
+        (self.free(ring, want) >= want).then_some(Reservation { off, pad, len })
     }
 
     /// Copies `bytes` into a reservation's payload (`bytes.len() <= r.len`).
@@ -536,7 +547,7 @@ impl Writer {
     /// room now. `bytes.len()` must be at most [`max_message_len`].
     #[cfg(test)]
     pub(crate) fn try_send(&mut self, ring: &Ring<'_>, bytes: &[u8]) -> bool {
-        let Some(r) = self.reserve(ring, bytes.len() as u64) else {
+        let Some(r) = self.reserve(ring, bytes.len() as u64, 0) else {
             return false;
         };
         self.write(ring, &r, bytes);
@@ -882,6 +893,35 @@ mod tests {
         assert_eq!(rd.try_recv(&r, &mut []), Ok(None));
     }
 
+    /// `slack` asks for that much free space beyond the record (what a
+    /// sender that found the pipe full waits for, see `pipe::sender`), never
+    /// more than an empty ring has, and reserves only the record.
+    #[test]
+    fn slack_asks_for_room_beyond_the_record() {
+        let h = HeapRing::new(128);
+        let r = h.ring();
+        let mut w = Writer::attach(&r).unwrap();
+        let mut rd = Reader::attach(&r).unwrap();
+        // 96 of 128 bytes used: 32 free.
+        for _ in 0..6 {
+            assert!(w.try_send(&r, b"8 bytes!"));
+        }
+        // A 8-byte message needs 16 bytes and 8 for the next header.
+        assert!(w.reserve(&r, 8, 9).is_none(), "24 + 9 > 32");
+        assert!(w.reserve(&r, 8, 8).is_some(), "24 + 8 = 32");
+        // Taking messages out makes the room.
+        let mut out = [0u8; 8];
+        assert_eq!(rd.try_recv(&r, &mut out), Ok(Some(8)));
+        assert!(w.reserve(&r, 8, 24).is_some());
+        // An empty ring satisfies any slack: it is capped at the capacity.
+        while rd.try_recv(&r, &mut out) == Ok(Some(8)) {}
+        let res = w.reserve(&r, 8, u64::MAX).unwrap();
+        w.write(&r, &res, b"all mine");
+        w.commit(&r, res, 8);
+        assert_eq!(rd.try_recv(&r, &mut out), Ok(Some(8)));
+        assert_eq!(&out, b"all mine");
+    }
+
     #[test]
     fn a_new_writer_continues_after_one_that_died() {
         let h = HeapRing::new(64);
@@ -889,14 +929,14 @@ mod tests {
         let mut w = Writer::attach(&r).unwrap();
         assert!(w.try_send(&r, b"one"));
         // Died after publishing but before its tail store.
-        let res = w.reserve(&r, 3).unwrap();
+        let res = w.reserve(&r, 3, 0).unwrap();
         w.write(&r, &res, b"two");
         let tail = h.ctl.tail.pos.load(Ordering::Relaxed);
         w.commit(&r, res, 3);
         h.ctl.tail.pos.store(tail, Ordering::Relaxed);
         h.ctl.tail.messages.store(1, Ordering::Relaxed);
         // Died half-way through a third: payload written, header not.
-        let res = w.reserve(&r, 5).unwrap();
+        let res = w.reserve(&r, 5, 0).unwrap();
         w.write(&r, &res, b"three");
         let mut w2 = Writer::attach(&r).unwrap();
         assert!(w2.try_send(&r, b"four"));
@@ -926,7 +966,7 @@ mod tests {
         assert_eq!(rd.try_recv(&r, &mut out), Ok(Some(0)));
         // 24 bytes need padding (offset 40 + 32 > 64): publish the message at
         // offset 0 but "die" before the padding header.
-        let res = w.reserve(&r, 24).unwrap();
+        let res = w.reserve(&r, 24, 0).unwrap();
         assert_eq!((res.off, res.pad), (0, 24));
         w.write(&r, &res, &[2; 24]);
         let size = record_size(24);
@@ -1019,7 +1059,7 @@ mod tests {
                     let mut w = Writer::attach(&r).unwrap();
                     for seq in 0..n {
                         let len = (seq % 100) as usize;
-                        let res = stop.wait(|| w.reserve(&r, 100));
+                        let res = stop.wait(|| w.reserve(&r, 100, 0));
                         // SAFETY: a fresh reservation of this writer, used once.
                         let buf = unsafe { r.reserved_bytes(&res) };
                         buf[..len].copy_from_slice(&message(seq, len));
@@ -1159,7 +1199,9 @@ mod loom_models {
                 let mut w = Writer::attach(&r).unwrap();
                 for i in 1..=2u8 {
                     while !w.try_send(&r, &[i; 8]) {
-                        r.ctl.not_full.wait(|| w.reserve(&r, 8).map(|_| ()), None);
+                        r.ctl
+                            .not_full
+                            .wait(|| w.reserve(&r, 8, 0).map(|_| ()), None);
                     }
                 }
             });
@@ -1195,7 +1237,7 @@ mod loom_models {
                 let mut w = Writer::attach(&r).unwrap();
                 assert!(w.try_send(&r, &msg(1, 8)));
                 // Stops for ever after the payload and the zeroed next header.
-                let res = w.reserve(&r, 8).unwrap();
+                let res = w.reserve(&r, 8, 0).unwrap();
                 w.write(&r, &res, &msg(2, 8));
                 r.word(res.off + record_size(8)).store(0, Ordering::Relaxed);
                 let mut w2 = Writer::attach(&r).unwrap();

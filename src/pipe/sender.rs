@@ -1,7 +1,7 @@
 //! The sending end of a pipe, and its write grant.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::end::{attach_segment, corrupted, PipeEnd};
 use super::error::SendError;
@@ -11,6 +11,23 @@ use crate::channel::{Patience, Port, Stall};
 use crate::error::{Error, Kind};
 use crate::options::Options;
 use crate::segment::{Attach, Segment};
+
+/// A sender that finds the pipe full waits, for up to [`REFILL_WAIT`], until
+/// this share of the ring (one part in `REFILL_SHARE`) is free beyond its
+/// record before it writes again. Written as soon as one record's room is
+/// free, it would write into the lines the receiver has just left, the one
+/// it is reading among them (records do not end on line boundaries), and
+/// the two would trade those lines for every message: a pipe that filled
+/// up once stayed full and ran at half the rate (BENCHMARKS.md, "Design
+/// measurements"). `try_` forms never wait for it.
+const REFILL_SHARE: u64 = 16;
+
+/// How long a sender waits for [`REFILL_SHARE`]'s room before it takes
+/// whatever room there is: a receiver that stops reading while there is room
+/// for the message (it waits for something this process has yet to do)
+/// delays the send by this much, never for good. Never longer than the
+/// wait strategy spins.
+const REFILL_WAIT: Duration = Duration::from_micros(10);
 
 /// The sending end of a [`pipe`](super).
 pub struct Sender {
@@ -87,10 +104,23 @@ impl Sender {
         }
         let (end, writer) = (&self.end, &mut self.writer);
         let ring = end.ring();
-        match self
-            .port
-            .run_for_room(end, patience, || writer.reserve(&ring, len as u64))
-        {
+        let slack = ring.capacity() / REFILL_SHARE;
+        // Only while spinning: a parked sender woken for less room would
+        // park again, and each wake-up costs the receiver a system call.
+        let refill_wait = REFILL_WAIT.min(self.port.spin_time());
+        let mut full_since: Option<Instant> = None;
+        let reserve = || {
+            let slack = match full_since {
+                Some(t) if t.elapsed() < refill_wait => slack,
+                _ => 0,
+            };
+            let r = writer.reserve(&ring, len as u64, slack);
+            if r.is_none() && full_since.is_none() {
+                full_since = Some(Instant::now());
+            }
+            r
+        };
+        match self.port.run_for_room(end, patience, reserve) {
             Ok(r) => Ok(r),
             Err(Stall::Gone) => Err(SendError::Disconnected),
             Err(Stall::NotNow) => match patience {
@@ -356,5 +386,47 @@ impl std::fmt::Debug for WriteGrant<'_> {
         f.debug_struct("WriteGrant")
             .field("len", &self.r.len)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(miri)))]
+mod tests {
+    use super::*;
+    use crate::pipe::Receiver;
+    use crate::WaitStrategy;
+
+    /// A sender that found the pipe full waits for a share of the ring to be
+    /// free ([`REFILL_SHARE`]) for a while only: when the receiver stops
+    /// reading with room for one more message and no more, a blocking send
+    /// still goes through, whatever the wait strategy.
+    #[test]
+    fn a_full_pipe_with_room_for_one_message_takes_it() {
+        for wait in [
+            WaitStrategy::BusySpin,
+            WaitStrategy::SpinThenPark(Duration::from_micros(50)),
+            WaitStrategy::Park,
+        ] {
+            let name = format!("unit-pipe-refill-{}", std::process::id());
+            let opts = Options::new().wait(wait);
+            let mut tx = Sender::create_with(&name, 4096, &opts).unwrap();
+            let mut rx = Receiver::open_with(&name, &opts).unwrap();
+            crate::remove(&name).unwrap();
+            let msg = [7u8; 120];
+            let mut sent = 0;
+            while tx.try_send_bytes(&msg).is_ok() {
+                sent += 1;
+            }
+            assert_eq!(rx.recv_bytes().unwrap(), msg);
+            // Room for one record now, far less than a sixteenth of the ring
+            // beyond it: the send waits a little, then takes it.
+            const { assert!(4096 / REFILL_SHARE > 128) };
+            tx.send_bytes_timeout(&msg, Duration::from_secs(10))
+                .unwrap_or_else(|e| panic!("{wait:?}: {e}"));
+            assert_eq!(tx.try_send_bytes(&msg), Err(SendError::Full));
+            for _ in 0..sent {
+                assert_eq!(rx.try_recv_bytes().unwrap(), msg);
+            }
+            assert_eq!(rx.try_recv_bytes(), Err(crate::pipe::RecvError::Empty));
+        }
     }
 }

@@ -18,11 +18,13 @@ pub enum WaitStrategy {
     /// Poll in a tight loop and never sleep: lowest latency, one CPU at 100%
     /// while waiting. Deadlines and peer liveness are still honoured. (A
     /// sender waiting for room polls at most once a microsecond, so as not
-    /// to slow down the receiver it waits for; and a receiver (of a queue
-    /// or a pipe) that has caught up with a stream, having taken eight items
-    /// or more without finding the queue empty, lets a microsecond
-    /// pass before it looks again, for the same reason. Neither happens to
-    /// a request of fewer items waiting for its reply.)
+    /// to slow down the receiver it waits for, and a pipe's sender that
+    /// found the pipe full waits up to 10 µs for a sixteenth of it to be
+    /// free; a receiver, of a queue or a pipe, that has caught up with a
+    /// stream, having taken eight items or more without finding the queue
+    /// empty, lets a microsecond pass before it looks again, for the same
+    /// reason. Neither happens to a request of fewer items waiting for its
+    /// reply.)
     BusySpin,
     /// Spin for this long, then sleep on a futex in the segment until woken
     /// (the default, with 50 µs: about one kernel wake-up's worth of spinning).
