@@ -674,9 +674,9 @@ fn why_copy(r: &Results) -> String {
 
 /// How the floor's repetitions at `z` split by where its consumer was:
 /// caught up with the producer (the queue under 5 % full) or behind it;
-/// `None` unless both happened. The floor has no remedy for the first (it
-/// is the bare protocol), so its median, the reference of the ratios, is
-/// as fast as the share of repetitions that ran behind.
+/// `None` unless both happened and ran at rates a quarter or more apart.
+/// The floor has no remedy for either (it is the bare protocol), so its
+/// median, the reference of the ratios, follows the mix.
 fn floor_modes(r: &Results, z: usize) -> Option<String> {
     let reps = &r.tput.get(&(Sys::Floor, MAIN, z))?.rates;
     let median = |mut v: Vec<f64>| {
@@ -691,6 +691,10 @@ fn floor_modes(r: &Results, z: usize) -> Option<String> {
         return None;
     }
     let rates = |v: &[&crate::measure::Rate]| median(v.iter().map(|x| x.per_sec()).collect());
+    let (up_rate, behind_rate) = (rates(&up), rates(&behind));
+    if up_rate.max(behind_rate) < 1.25 * up_rate.min(behind_rate) {
+        return None;
+    }
     Some(format!(
         "At {} the floor's consumer had caught up with its producer (the queue under 5 % \
          full) in {} of {} repetitions, which ran at {} msg/s, against {} msg/s for those \
@@ -699,8 +703,8 @@ fn floor_modes(r: &Results, z: usize) -> Option<String> {
         size(z),
         up.len(),
         up.len() + behind.len(),
-        rate(rates(&up)),
-        rate(rates(&behind)),
+        rate(up_rate),
+        rate(behind_rate),
     ))
 }
 
