@@ -309,8 +309,6 @@ impl Port {
         )
     }
 
-    /// Whether a live peer is attached: a rate-limited liveness check, then
-    /// [`End::peer_attached`].
     /// How long a wait spins before it parks (`Duration::MAX`: never
     /// parks).
     #[cfg_attr(loom, allow(dead_code))]
@@ -322,6 +320,8 @@ impl Port {
         }
     }
 
+    /// Whether a live peer is attached: a rate-limited liveness check, then
+    /// [`End::peer_attached`].
     pub(crate) fn peer_alive<E: End>(&self, end: &E) -> bool {
         if self.checkup.due_on_poll() {
             end.reap();

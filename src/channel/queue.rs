@@ -568,15 +568,15 @@ impl<'a, T: Pod, F: Flavor> IntoIterator for &'a mut Receiver<T, F> {
 mod tests {
     use super::*;
 
+    /// A heap-backed channel of `u64`s with this capacity.
+    type Make<F> = fn(usize) -> (Sender<u64, F>, Receiver<u64, F>);
+
     /// What a blocking receive steps back by ([`Run`]): a run of
     /// [`Run::STREAM`] items taken, by every kind of take, without finding
     /// the queue empty; gone when the queue is next found empty. A sender
     /// that sends fewer items and waits for the reply never makes one, so
     /// such round trips never slip. The same for every flavor, across wraps
     /// of a five-slot ring.
-    /// A heap-backed channel of `u64`s with this capacity.
-    type Make<F> = fn(usize) -> (Sender<u64, F>, Receiver<u64, F>);
-
     fn runs_of<F: Flavor>(make: Make<F>) {
         for cap in [64usize, 5] {
             let (mut tx, mut rx) = make(cap);
