@@ -1091,16 +1091,26 @@ fn wait_for_peer_is_woken_by_an_attach_and_honours_its_timeout() {
 /// The next holder of the role clears it when it claims the role.
 #[test]
 fn a_new_holder_clears_the_registration_of_a_killed_sleeper() {
-    let seg = Seg::new("leak");
-    let mut rx = Receiver::<u64>::create(&seg.name, 1).unwrap();
-    let mut child = ChildProc::spawn("sender", &seg.name, "");
-    child.expect("ATTACHED");
-    // The second item does not fit: the child goes to sleep on `not_full`.
-    child.tell("send 0 2");
-    wait_until_parked(&seg.name, spsc_offset::NOT_FULL_WAITERS);
-    child.kill();
-    // Nobody waits on `not_full` now, in any process.
-    let left = common::read_u32_at(&seg.name, spsc_offset::NOT_FULL_WAITERS);
+    // A sleeper wakes now and then to check on its peer, and is not
+    // registered between two naps: a kill that lands there leaves nothing to
+    // clear, so the setup is repeated until the kill caught it asleep.
+    let (seg, mut rx, left) = (0..10)
+        .map(|_| {
+            let seg = Seg::new("leak");
+            let rx = Receiver::<u64>::create(&seg.name, 1).unwrap();
+            let mut child = ChildProc::spawn("sender", &seg.name, "");
+            child.expect("ATTACHED");
+            // The second item does not fit: the child goes to sleep on
+            // `not_full`.
+            child.tell("send 0 2");
+            wait_until_parked(&seg.name, spsc_offset::NOT_FULL_WAITERS);
+            child.kill();
+            // Nobody waits on `not_full` now, in any process.
+            let left = common::read_u32_at(&seg.name, spsc_offset::NOT_FULL_WAITERS);
+            (seg, rx, left)
+        })
+        .find(|&(_, _, left)| left != 0)
+        .expect("in ten tries, the kill never caught the sender asleep");
     // What it costs: items through the same queue, now that each `recv`
     // wakes a sleeper that does not exist, against a fresh queue.
     let per_item = |rx: &mut Receiver<u64>, tx: &mut Sender<u64>| {
