@@ -114,6 +114,19 @@ impl Run {
         };
     }
 
+    /// Records a one-item take that either found an item (`Some(Ok)`),
+    /// stopped at one it left in place (`Some(Err)`: refused by a check, or
+    /// corrupt; neither a take nor an empty queue), or found none (`None`).
+    #[cfg_attr(loom, allow(dead_code))]
+    #[inline(always)]
+    pub(crate) fn took_one<T, E>(&mut self, outcome: &Option<Result<T, E>>) {
+        match outcome {
+            Some(Ok(_)) => self.took(1, 1),
+            Some(Err(_)) => {}
+            None => self.took(0, 1),
+        }
+    }
+
     /// Whether the run so far makes a stream.
     #[inline(always)]
     pub(crate) fn trailing(self) -> bool {

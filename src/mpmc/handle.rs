@@ -180,14 +180,8 @@ impl Handle<Receiving> {
     ) -> Result<Result<(), R>, E> {
         let (end, run) = (&self.end, &mut self.run);
         let trailing = run.trailing();
-        // An item `check` refused stays queued: neither a take nor an
-        // empty queue.
         let mut counted = |taken: Option<Result<(), R>>| {
-            match taken {
-                Some(Ok(())) => run.took(1, 1),
-                Some(Err(_)) => {}
-                None => run.took(0, 1),
-            }
+            run.took_one(&taken);
             taken
         };
         let taken = match patience {

@@ -103,14 +103,9 @@ impl Receiver {
         let (end, reader, run) = (&self.end, &mut self.reader, &mut self.run);
         let ring = end.ring();
         let trailing = run.trailing();
-        // A corrupted record ends the wait but is no take.
         let op = || {
             let m = found(reader.peek(&ring));
-            match m {
-                Some(Ok(_)) => run.took(1, 1),
-                Some(Err(_)) => {}
-                None => run.took(0, 1),
-            }
+            run.took_one(&m);
             m
         };
         match self.port.run_for_item(end, patience, trailing, op) {
