@@ -74,7 +74,7 @@ pub struct MpmcEnd {
     side: Side,
     /// The queue's shape, computed once.
     shape: Shape,
-    /// A receiver's prefetcher (unused by a sender).
+    /// The handle's prefetcher.
     look: Lookahead,
     /// How often a wait for a claim in flight checks that its claimer lives.
     liveness: Duration,

@@ -420,8 +420,21 @@ const _: () = {
 /// -- 1x1`; BENCHMARKS.md, "Design measurements").
 const PREFETCH_BYTES: usize = 256;
 
-/// Claims between two reads of `tail` by a [`Lookahead`]: each read moves
-/// the senders' hottest line to the receiver and back, so it must be rare
+/// How far ahead of the slot it just claimed a sender prefetches for
+/// writing, in bytes of slots (see [`Lookahead`]): several line transfers'
+/// time at the rate one core copies, so that the lines are its own before
+/// it gets there. 2, 4 and 8 KiB measured alike from 64-byte messages up
+/// (BENCHMARKS.md, "Design measurements").
+const WRITE_AHEAD_BYTES: usize = 4096;
+
+/// The smallest slot a sender prefetches for: smaller ones share lines, and
+/// with 16-byte slots (8-byte items) the prefetches made the stream slower
+/// (BENCHMARKS.md, "Design measurements").
+const WRITE_AHEAD_MIN_SLOT: usize = 64;
+
+/// Claims between two reads of the other side's index by a [`Lookahead`]:
+/// each read moves that side's hottest line to this core and back, so it
+/// must be rare
 /// (`bench-suite/benches/mpmc.rs -- 1x1`; BENCHMARKS.md, "Design
 /// measurements").
 const LOOKAHEAD_REFRESH: u64 = 256;
@@ -492,7 +505,12 @@ pub(crate) struct Shape {
     stride: usize,
     /// How many positions ahead a receiver prefetches ([`PREFETCH_BYTES`]);
     /// 0 in queues too small for that to be ahead of anything.
-    prefetch: u64,
+    prefetch: u32,
+    /// How many positions ahead a sender prefetches for writing
+    /// ([`WRITE_AHEAD_BYTES`]); 0 in queues too small, for slots under
+    /// [`WRITE_AHEAD_MIN_SLOT`], and where the processor cannot
+    /// ([`crate::sync::can_prefetch_write`]).
+    write_ahead: u32,
 }
 
 /// [`Shape::mask`] of a capacity that is not a power of two.
@@ -507,12 +525,22 @@ impl Shape {
         } else {
             NO_MASK
         };
-        let ahead = (PREFETCH_BYTES / (stride.max(1) * 8)).max(1) as u64;
+        let slot_bytes = stride.max(1) * 8;
+        let ahead = (PREFETCH_BYTES / slot_bytes).max(1) as u32;
+        let write_ahead = (WRITE_AHEAD_BYTES / slot_bytes).max(1) as u32;
+        let writes_ahead = capacity >= 4 * u64::from(write_ahead)
+            && slot_bytes >= WRITE_AHEAD_MIN_SLOT
+            && crate::sync::can_prefetch_write();
         Shape {
             capacity,
             mask,
             stride,
-            prefetch: if capacity >= 4 * ahead { ahead } else { 0 },
+            prefetch: if capacity >= 4 * u64::from(ahead) {
+                ahead
+            } else {
+                0
+            },
+            write_ahead: if writes_ahead { write_ahead } else { 0 },
         }
     }
 
@@ -522,47 +550,75 @@ impl Shape {
     }
 }
 
-/// A receiving handle's prefetcher: what it knows of how far the senders
-/// have got, so that it prefetches only slots they have claimed.
+/// A handle's prefetcher: what it knows of how far the other side has got,
+/// so that it prefetches only slots the other side is done with.
 ///
 /// A receiver streaming behind the senders reads lines they wrote, each one
 /// a transfer from another core, and its next claim (a locked CAS) waits for
 /// the load that brings the line. A software prefetch of the slot
 /// [`PREFETCH_BYTES`] further on is not held back by the CAS, so the
-/// transfers overlap.
+/// transfers overlap. But a prefetch of a slot the senders have *not*
+/// written yet takes the line from under them, so a receiver right behind
+/// the senders would steal every line before they filled it. So a receiver
+/// prefetches only below the `tail` it last read: far behind the senders it
+/// always prefetches, right behind them never. (Both effects show in
+/// `bench-suite/benches/mpmc.rs -- 1x1 --occupancy`; the numbers are in
+/// BENCHMARKS.md, "Design measurements".)
 ///
-/// But a prefetch of a slot the senders have *not* written yet takes the
-/// line from under them, so a receiver right behind the senders would steal
-/// every line before they filled it. So a receiver prefetches only below the
-/// `tail` it last read, re-read every [`LOOKAHEAD_REFRESH`] claims: far
-/// behind the senders it always prefetches, right behind them never. (Both
-/// effects show in `bench-suite/benches/mpmc.rs -- 1x1 --occupancy`; the
-/// numbers are in BENCHMARKS.md, "Design measurements".)
+/// A sender's claim loads its slot word, which a receiver wrote a lap ago:
+/// the load waits for that line to come from the receiver's core (or from
+/// memory: at a lap of megabytes it has left every cache), the CAS after it
+/// waits for the load, and the copy's stores then fetch the line again to
+/// own it, and every other line of the slot once. A prefetch *for writing*
+/// of the whole slot [`WRITE_AHEAD_BYTES`] further on brings those lines
+/// owned before the sender gets there. Only of a slot whose previous lap's
+/// item a receiver has claimed (below the `head` it last read, plus the
+/// capacity): in a queue near full, the lines ahead hold items the receivers
+/// have yet to read, and taking them would cost each a transfer back.
 ///
-/// A hint only: `tail` read Relaxed, and a stale or garbage value changes
-/// what is prefetched, never what is read.
+/// The other side's index is read every [`LOOKAHEAD_REFRESH`] claims, so
+/// what it allows can be up to that many claims old: a sender in a queue of
+/// fewer than about 256 slots plus its distance prefetches only part of the
+/// time.
+///
+/// A hint only: the index is read Relaxed, and a stale or garbage value
+/// changes what is prefetched, never what is read or written.
 #[derive(Debug, Default)]
 pub(crate) struct Lookahead {
-    /// `tail` as last read.
-    tail: Cell<u64>,
-    /// The claimed position at which to read `tail` again.
+    /// The other side's index (`tail` for a receiver, `head` for a sender)
+    /// as last read.
+    seen: Cell<u64>,
+    /// The claimed position from which that index may be read again.
     refresh_at: Cell<u64>,
 }
 
 impl Lookahead {
-    /// Called by a receiver that has just claimed position `p` of `q`.
+    /// Called by a handle on `side` that has just claimed position `p` of `q`.
     #[inline(always)]
-    fn claimed(&self, q: &Queue<'_>, p: u64) {
-        let d = q.shape.prefetch;
-        if d == 0 {
+    fn claimed(&self, q: &Queue<'_>, side: Side, p: u64) {
+        let (distance, index) = match side {
+            Side::Recv => (q.shape.prefetch, &q.ctl.tail),
+            Side::Send => (q.shape.write_ahead, &q.ctl.head),
+        };
+        if distance == 0 {
             return;
         }
-        let ahead = p.wrapping_add(d);
-        if (self.tail.get().wrapping_sub(ahead) as i64) > 0 {
-            crate::sync::prefetch(q.word(ahead));
+        let ahead = p.wrapping_add(u64::from(distance));
+        // The claim by the other side that makes `ahead`'s slot fair game:
+        // the send of `ahead` itself, or the receive of the item a lap
+        // before it.
+        let needed = match side {
+            Side::Recv => ahead,
+            Side::Send => ahead.wrapping_sub(q.shape.capacity),
+        };
+        if (self.seen.get().wrapping_sub(needed) as i64) > 0 {
+            match side {
+                Side::Recv => crate::sync::prefetch(q.word(ahead)),
+                Side::Send => crate::sync::prefetch_write(q.slot(ahead)),
+            }
         }
         if (p.wrapping_sub(self.refresh_at.get()) as i64) >= 0 {
-            self.tail.set(q.ctl.tail.load(Ordering::Relaxed));
+            self.seen.set(index.load(Ordering::Relaxed));
             self.refresh_at.set(p.wrapping_add(LOOKAHEAD_REFRESH));
         }
     }
@@ -574,7 +630,7 @@ pub(crate) struct Queue<'a> {
     pub(crate) ctl: &'a Control,
     slots: &'a [AtomicU64],
     shape: Shape,
-    /// The receiving handle's prefetcher, if any.
+    /// The handle's prefetcher, if any.
     look: Option<&'a Lookahead>,
     /// Whether an attempt that finds nothing tells a claim in flight from
     /// full or empty (see [`Queue::telling_claims`]).
@@ -700,7 +756,7 @@ impl<'a> Queue<'a> {
         Queue { tell: true, ..self }
     }
 
-    /// This queue, with receives that prefetch as `look` allows.
+    /// This queue, with claims that prefetch as `look` allows.
     #[inline(always)]
     pub(crate) fn with_lookahead(self, look: &'a Lookahead) -> Self {
         Queue {
@@ -738,6 +794,13 @@ impl<'a> Queue<'a> {
     pub(super) fn payload(&self, pos: u64) -> &'a [AtomicU64] {
         let start = self.index(pos) * self.shape.stride;
         &self.slots[start + 1..start + self.shape.stride]
+    }
+
+    /// The whole slot of position `pos`, word and payload.
+    #[inline(always)]
+    fn slot(&self, pos: u64) -> &'a [AtomicU64] {
+        let start = self.index(pos) * self.shape.stride;
+        &self.slots[start..start + self.shape.stride]
     }
 
     /// The slot word and payload of position `pos`, `stride` words a slot
@@ -852,6 +915,9 @@ impl<'a> Queue<'a> {
                     Ok(_) => {
                         if self.dies_at(Death::Won) {
                             return Attempt::NotNow;
+                        }
+                        if let Some(look) = self.look {
+                            look.claimed(self, Side::Send, p);
                         }
                         claim.commit();
                         if self.dies_at(Death::Counted) {
@@ -1075,7 +1141,7 @@ impl<'a> Queue<'a> {
                             return Attempt::NotNow;
                         }
                         if let Some(look) = self.look {
-                            look.claimed(self, p);
+                            look.claimed(self, Side::Recv, p);
                         }
                         claim.commit();
                         if self.dies_at(Death::Counted) {

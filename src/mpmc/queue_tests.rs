@@ -69,11 +69,70 @@ mod tests {
             // Read at the first claim, and again every LOOKAHEAD_REFRESH.
             let read_at = (next - 1) / LOOKAHEAD_REFRESH * LOOKAHEAD_REFRESH;
             assert_eq!(look.refresh_at.get(), read_at + LOOKAHEAD_REFRESH);
-            assert_eq!(look.tail.get(), read_at / 40 * 40 + 40);
+            assert_eq!(look.seen.get(), read_at / 40 * 40 + 40);
         }
         // Too small a queue for a prefetch 16 ahead: none.
         assert_eq!(Shape::new(63, stride_words(8)).prefetch, 0);
         assert_eq!(Shape::new(8, stride_words(4096)).prefetch, 1);
+    }
+
+    #[test]
+    fn a_senders_lookahead_reads_head_and_changes_no_result() {
+        // 512-byte items: 520-byte slots, written 4096 / 520 = 7 ahead where
+        // the processor can prefetch for writing; never for slots under a
+        // line, or in queues under four times the distance.
+        let can = crate::sync::can_prefetch_write();
+        assert_eq!(
+            Shape::new(28, stride_words(512)).write_ahead,
+            if can { 7 } else { 0 }
+        );
+        assert_eq!(Shape::new(27, stride_words(512)).write_ahead, 0);
+        assert_eq!(Shape::new(4096, stride_words(8)).write_ahead, 0);
+        assert_eq!(
+            Shape::new(64, stride_words(8192)).write_ahead,
+            if can { 1 } else { 0 }
+        );
+
+        let h = HeapQueue::new::<[u64; 64]>(32);
+        let mut q = h.queue();
+        // As on a processor that can, so that the rule runs everywhere (it
+        // changes which lines are prefetched, never what is read).
+        q.shape.write_ahead = 7;
+        let look = Lookahead::default();
+        let tx = q.with_lookahead(&look);
+        let (p, c) = (peer(&q, 1), peer(&q, 2));
+        let item = |v: u64| [v; 64];
+        // `head` is read at the first claim, and again every
+        // LOOKAHEAD_REFRESH claims: with the queue full, a lap behind.
+        for v in 0..32 {
+            assert_eq!(tx.try_push(p, &item(v)), Attempt::Done(()));
+        }
+        assert_eq!(tx.try_push(p, &item(99)), Attempt::NotNow);
+        assert_eq!(
+            (look.seen.get(), look.refresh_at.get()),
+            (0, LOOKAHEAD_REFRESH)
+        );
+        let mut next = 0;
+        for v in 32..=LOOKAHEAD_REFRESH {
+            assert_eq!(q.try_pop::<[u64; 64]>(c), Attempt::Done(item(next)));
+            next += 1;
+            assert_eq!(tx.try_push(p, &item(v)), Attempt::Done(()));
+        }
+        let full_at = LOOKAHEAD_REFRESH - 31;
+        assert_eq!(
+            (look.seen.get(), look.refresh_at.get()),
+            (full_at, 2 * LOOKAHEAD_REFRESH)
+        );
+        // Drained, then one in, one out: the next read finds `head` caught up.
+        while let Attempt::Done(got) = q.try_pop::<[u64; 64]>(c) {
+            assert_eq!(got, item(next));
+            next += 1;
+        }
+        for v in LOOKAHEAD_REFRESH + 1..=2 * LOOKAHEAD_REFRESH {
+            assert_eq!(tx.try_push(p, &item(v)), Attempt::Done(()));
+            assert_eq!(q.try_pop::<[u64; 64]>(c), Attempt::Done(item(v)));
+        }
+        assert_eq!(look.seen.get(), 2 * LOOKAHEAD_REFRESH);
     }
 
     #[test]

@@ -89,5 +89,79 @@ pub(crate) fn prefetch(word: &atomic::AtomicU64) {
     let _ = word;
 }
 
+/// Whether [`prefetch_write`] does anything here: x86_64 processors that
+/// have `PREFETCHW` (CPUID `0x8000_0001`, ECX bit 8; every Intel core since
+/// Broadwell, every AMD64 one), outside loom and Miri. Asked once; callers
+/// that tune a distance by it ask when they attach.
+pub(crate) fn can_prefetch_write() -> bool {
+    #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
+    {
+        use core::sync::atomic::{AtomicU8, Ordering};
+        // 0 not asked yet, 1 no, 2 yes. Relaxed: every thread computes the
+        // same answer, so a race only asks twice.
+        static KNOWN: AtomicU8 = AtomicU8::new(0);
+        match KNOWN.load(Ordering::Relaxed) {
+            0 => {
+                // SAFETY: `cpuid` exists on every x86_64 processor; leaf
+                // 0x8000_0001 is read only when the maximum extended leaf
+                // (leaf 0x8000_0000, always valid) says it exists. (`__cpuid`
+                // is a safe function from Rust 1.87 on, unsafe before.)
+                #[allow(unused_unsafe)]
+                let yes = unsafe {
+                    use core::arch::x86_64::__cpuid;
+                    __cpuid(0x8000_0000).eax >= 0x8000_0001
+                        && __cpuid(0x8000_0001).ecx & (1 << 8) != 0
+                };
+                KNOWN.store(1 + u8::from(yes), Ordering::Relaxed);
+                yes
+            }
+            known => known == 2,
+        }
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(loom), not(miri))))]
+    false
+}
+
+/// A hint to bring every cache line that `words` span into this core's
+/// cache *for writing*: owned exclusively, other cores' copies invalidated,
+/// so that the stores that follow neither wait for the line nor fetch it
+/// twice (once shared for a load, then again to own it). No effect on
+/// memory or on correctness. A `prefetchw` per line where
+/// [`can_prefetch_write`] says so, elsewhere nothing (the stable intrinsic
+/// would turn it into a `prefetcht0` there, which fetches the line shared).
+///
+/// Taking a line another core is using costs that core a transfer back, so
+/// callers prefetch only lines nobody else should be touching.
+#[inline(always)]
+pub(crate) fn prefetch_write(words: &[atomic::AtomicU64]) {
+    #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
+    {
+        let start = words.as_ptr() as usize;
+        let end = start + core::mem::size_of_val(words);
+        // The x86_64 cache line: what one `prefetchw` fetches.
+        const X86_LINE: usize = 64;
+        let mut line = start & !(X86_LINE - 1);
+        while line < end {
+            // SAFETY: `prefetchw` is a hint (Intel SDM vol. 2, PREFETCHW:
+            // "merely a hint and does not affect program behavior"): it reads
+            // and writes nothing the program can observe and cannot fault, so
+            // the address need not even be mapped; this one lies in a line
+            // `words` touch. Callers reach here only where
+            // `can_prefetch_write` said the instruction exists, so it cannot
+            // raise #UD.
+            unsafe {
+                core::arch::asm!(
+                    "prefetchw byte ptr [{line}]",
+                    line = in(reg) line,
+                    options(nostack, readonly, preserves_flags),
+                )
+            };
+            line += X86_LINE;
+        }
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(loom), not(miri))))]
+    let _ = words;
+}
+
 const _: () = assert!(core::mem::align_of::<Padded<u64>>() == LINE);
 const _: () = assert!(core::mem::size_of::<Padded<u64>>() == LINE);
