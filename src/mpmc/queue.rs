@@ -455,6 +455,17 @@ pub(crate) const fn stride_words(size: usize) -> usize {
 pub(crate) trait Stride: Copy {
     /// Words per slot in a queue of shape `shape`.
     fn words(self, shape: &Shape) -> usize;
+
+    /// Whether a sender prefetches slots ahead ([`Shape::write_ahead`]).
+    /// A constant for items under [`WRITE_AHEAD_MIN_SLOT`], so that their
+    /// sends carry no trace of it: the 8-byte stream, where every
+    /// instruction of the send shows, ran slower with only the skipped
+    /// branch and its dead code in it (BENCHMARKS.md, "Design
+    /// measurements").
+    #[inline(always)]
+    fn writes_ahead(self, shape: &Shape) -> bool {
+        shape.write_ahead != 0
+    }
 }
 
 /// The stride of slots holding one `T` ([`stride_words`]).
@@ -478,6 +489,12 @@ impl<T> Stride for Typed<T> {
         let stride = stride_words(core::mem::size_of::<T>());
         debug_assert_eq!(stride, shape.stride);
         stride
+    }
+
+    #[inline(always)]
+    fn writes_ahead(self, shape: &Shape) -> bool {
+        stride_words(core::mem::size_of::<T>()) * 8 >= WRITE_AHEAD_MIN_SLOT
+            && shape.write_ahead != 0
     }
 }
 
@@ -837,6 +854,10 @@ impl<'a> Queue<'a> {
 
     /// Publishes items from the front of `items` while there is room;
     /// `Done(n)` with how many, if any (notifying once), else why none.
+    /// Inlined, as [`Queue::pop_slice`]: left to LLVM, whether they were
+    /// moved the 8-byte stream by up to 2× (BENCHMARKS.md, "Design
+    /// measurements").
+    #[inline(always)]
     pub(crate) fn push_slice<T: Pod>(&self, me: EntryIndex, items: &[T]) -> Attempt<usize> {
         let mut n = 0;
         let mut stop = Attempt::NotNow;
@@ -916,7 +937,7 @@ impl<'a> Queue<'a> {
                         if self.dies_at(Death::Won) {
                             return Attempt::NotNow;
                         }
-                        if let Some(look) = self.look {
+                        if let Some(look) = self.look.filter(|_| stride.writes_ahead(&self.shape)) {
                             look.claimed(self, Side::Send, p);
                         }
                         claim.commit();
@@ -1005,7 +1026,9 @@ impl<'a> Queue<'a> {
     }
 
     /// Takes items into the front of `out` while there are any; `Done(n)`
-    /// with how many, if any (notifying once), else why none.
+    /// with how many, if any (notifying once), else why none. Inlined (see
+    /// [`Queue::push_slice`]).
+    #[inline(always)]
     pub(crate) fn pop_slice<T: Pod>(&self, me: EntryIndex, out: &mut [T]) -> Attempt<usize> {
         let mut n = 0;
         let mut stop = Attempt::NotNow;
