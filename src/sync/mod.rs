@@ -90,8 +90,8 @@ pub(crate) fn prefetch(word: &atomic::AtomicU64) {
 }
 
 /// Whether [`prefetch_write`] does anything here: x86_64 processors that
-/// have `PREFETCHW` (CPUID `0x8000_0001`, ECX bit 8; every Intel core since
-/// Broadwell, every AMD64 one), outside loom and Miri. Asked once; callers
+/// have `PREFETCHW` (CPUID `0x8000_0001`, ECX bit 8: Intel cores since
+/// Broadwell, AMD cores since 2007), outside loom and Miri. Asked once; callers
 /// that tune a distance by it ask when they attach.
 pub(crate) fn can_prefetch_write() -> bool {
     #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
