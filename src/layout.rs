@@ -535,7 +535,7 @@ pub mod map {
 
 /// A [`List`](crate::list::List) or [`BytesList`](crate::list::BytesList)
 /// (see `src/list/table.rs`): control-block offsets. Its data region holds
-/// `capacity` elements laid out as an [`array`]'s of the element size
+/// `capacity` elements laid out as an [`array`](mod@array)'s of the element size
 /// (a byte list's: of `8 + max_item_size` bytes, each copy a length word
 /// and the bytes).
 pub mod list {
