@@ -423,13 +423,17 @@ const PREFETCH_BYTES: usize = 256;
 /// How far ahead of the slot it just claimed a sender prefetches for
 /// writing, in bytes of slots (see [`Lookahead`]): several line transfers'
 /// time at the rate one core copies, so that the lines are its own before
-/// it gets there. 2, 4 and 8 KiB measured alike from 64-byte messages up
+/// it gets there. Also the most it prefetches of one slot: the start of a
+/// large slot, the rest left to the hardware prefetcher (and a byte queue's
+/// slot, sized for its longest message, mostly holds short ones). At 512 B
+/// 4 KiB measured best, at 64 B and 4 KiB 2, 4 and 8 KiB alike
 /// (BENCHMARKS.md, "Design measurements").
 const WRITE_AHEAD_BYTES: usize = 4096;
 
-/// The smallest slot a sender prefetches for: smaller ones share lines, and
-/// with 16-byte slots (8-byte items) the prefetches made the stream slower
-/// (BENCHMARKS.md, "Design measurements").
+/// The smallest slot a sender prefetches for (items of 56 bytes or more):
+/// smaller ones share lines, and with 16-byte slots (8-byte items) the
+/// prefetches made the stream slower (BENCHMARKS.md, "Design
+/// measurements").
 const WRITE_AHEAD_MIN_SLOT: usize = 64;
 
 /// Claims between two reads of the other side's index by a [`Lookahead`]:
@@ -457,7 +461,8 @@ pub(crate) trait Stride: Copy {
     fn words(self, shape: &Shape) -> usize;
 
     /// Whether a sender prefetches slots ahead ([`Shape::write_ahead`]).
-    /// A constant for items under [`WRITE_AHEAD_MIN_SLOT`], so that their
+    /// A constant for items whose slots are under [`WRITE_AHEAD_MIN_SLOT`],
+    /// so that their
     /// sends carry no trace of it: the 8-byte stream shows every
     /// instruction of a send, and a send grown by the look-ahead's dead
     /// code changed what LLVM inlined (BENCHMARKS.md, "Design
@@ -568,7 +573,7 @@ impl Shape {
 }
 
 /// A handle's prefetcher: what it knows of how far the other side has got,
-/// so that it prefetches only slots the other side is done with.
+/// so that it prefetches only slots the other side has claimed.
 ///
 /// A receiver streaming behind the senders reads lines they wrote, each one
 /// a transfer from another core, and its next claim (a locked CAS) waits for
@@ -587,16 +592,18 @@ impl Shape {
 /// memory: at a lap of megabytes it has left every cache), the CAS after it
 /// waits for the load, and the copy's stores then fetch the line again to
 /// own it, and every other line of the slot once. A prefetch *for writing*
-/// of the whole slot [`WRITE_AHEAD_BYTES`] further on brings those lines
-/// owned before the sender gets there. Only of a slot whose previous lap's
-/// item a receiver has claimed (below the `head` it last read, plus the
-/// capacity): in a queue near full, the lines ahead hold items the receivers
+/// of the slot [`WRITE_AHEAD_BYTES`] further on (of its first 4 KiB)
+/// brings those lines owned before the sender gets there. Only of a slot
+/// whose previous lap's item, and the next slot's, a receiver has claimed
+/// (below the `head` it last read, plus the capacity; slots do not end on
+/// line boundaries, so the last line prefetched holds the next slot's
+/// word): in a queue near full, the lines ahead hold items the receivers
 /// have yet to read, and taking them would cost each a transfer back.
 ///
-/// The other side's index is read every [`LOOKAHEAD_REFRESH`] claims, so
-/// what it allows can be up to that many claims old: a sender in a queue of
-/// fewer than about 256 slots plus its distance prefetches only part of the
-/// time.
+/// The other side's index is read every [`LOOKAHEAD_REFRESH`] of this
+/// handle's claims, so what it allows can be that many claims old, or more
+/// with several handles on this side: a sender in a queue of fewer than
+/// about 256 slots plus its distance prefetches only part of the time.
 ///
 /// A hint only: the index is read Relaxed, and a stale or garbage value
 /// changes what is prefetched, never what is read or written.
@@ -607,6 +614,9 @@ pub(crate) struct Lookahead {
     seen: Cell<u64>,
     /// The claimed position from which that index may be read again.
     refresh_at: Cell<u64>,
+    /// Prefetches issued (tests: the hint itself leaves no trace).
+    #[cfg(test)]
+    prefetched: Cell<u64>,
 }
 
 impl Lookahead {
@@ -621,17 +631,31 @@ impl Lookahead {
             return;
         }
         let ahead = p.wrapping_add(u64::from(distance));
-        // The claim by the other side that makes `ahead`'s slot fair game:
-        // the send of `ahead` itself, or the receive of the item a lap
-        // before it.
+        // The claim by the other side after which `ahead`'s slot is fair
+        // game: the send of `ahead` itself; or the receive of the previous
+        // lap's item in the slot after it (whose word shares the last line
+        // prefetched), which comes after that of the previous lap's item
+        // in `ahead`'s own slot.
         let needed = match side {
             Side::Recv => ahead,
-            Side::Send => ahead.wrapping_sub(q.shape.capacity),
+            Side::Send => ahead.wrapping_add(1).wrapping_sub(q.shape.capacity),
         };
         if (self.seen.get().wrapping_sub(needed) as i64) > 0 {
+            #[cfg(test)]
+            self.prefetched.set(self.prefetched.get() + 1);
             match side {
                 Side::Recv => crate::sync::prefetch(q.word(ahead)),
-                Side::Send => crate::sync::prefetch_write(q.slot(ahead)),
+                Side::Send => {
+                    let slot = q.slot(ahead);
+                    let start = &slot[..slot.len().min(WRITE_AHEAD_BYTES / 8)];
+                    // SAFETY: a sender's `distance` (`write_ahead`) is
+                    // nonzero only where `Shape::new` found that
+                    // `can_prefetch_write()` (shapes are computed by each
+                    // handle, never read from shared memory; tests set it
+                    // by hand only where that holds or where
+                    // `prefetch_write` compiles to nothing).
+                    unsafe { crate::sync::prefetch_write(start) };
+                }
             }
         }
         if (p.wrapping_sub(self.refresh_at.get()) as i64) >= 0 {
@@ -937,6 +961,9 @@ impl<'a> Queue<'a> {
                         if self.dies_at(Death::Won) {
                             return Attempt::NotNow;
                         }
+                        // Before the copy, so that the lines are on their way
+                        // sooner; at most 4 KiB of `prefetchw`s, issued
+                        // without waiting, in the claim's time in flight.
                         if let Some(look) = self.look.filter(|_| stride.writes_ahead(&self.shape)) {
                             look.claimed(self, Side::Send, p);
                         }

@@ -105,7 +105,7 @@ pub(crate) fn can_prefetch_write() -> bool {
                 // SAFETY: `cpuid` exists on every x86_64 processor; leaf
                 // 0x8000_0001 is read only when the maximum extended leaf
                 // (leaf 0x8000_0000, always valid) says it exists. (`__cpuid`
-                // is a safe function from Rust 1.87 on, unsafe before.)
+                // is a safe function in recent Rust, unsafe in older ones.)
                 #[allow(unused_unsafe)]
                 let yes = unsafe {
                     use core::arch::x86_64::__cpuid;
@@ -127,13 +127,21 @@ pub(crate) fn can_prefetch_write() -> bool {
 /// so that the stores that follow neither wait for the line nor fetch it
 /// twice (once shared for a load, then again to own it). No effect on
 /// memory or on correctness. A `prefetchw` per line where
-/// [`can_prefetch_write`] says so, elsewhere nothing (the stable intrinsic
-/// would turn it into a `prefetcht0` there, which fetches the line shared).
+/// [`can_prefetch_write`] says the processor has it, elsewhere nothing. (Not
+/// the stable intrinsic: unless the build enables the `prfchw` target
+/// feature, it compiles to a `prefetcht0`, which fetches the line shared.)
 ///
 /// Taking a line another core is using costs that core a transfer back, so
 /// callers prefetch only lines nobody else should be touching.
+///
+/// # Safety
+///
+/// [`can_prefetch_write`] returned true in this process (elsewhere the
+/// instruction may not exist). Not checked here: callers decide once, when
+/// they attach, and the check on every call measurably slowed a 64-byte
+/// stream (BENCHMARKS.md, "Design measurements").
 #[inline(always)]
-pub(crate) fn prefetch_write(words: &[atomic::AtomicU64]) {
+pub(crate) unsafe fn prefetch_write(words: &[atomic::AtomicU64]) {
     #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
     {
         let start = words.as_ptr() as usize;
@@ -146,9 +154,8 @@ pub(crate) fn prefetch_write(words: &[atomic::AtomicU64]) {
             // "merely a hint and does not affect program behavior"): it reads
             // and writes nothing the program can observe and cannot fault, so
             // the address need not even be mapped; this one lies in a line
-            // `words` touch. Callers reach here only where
-            // `can_prefetch_write` said the instruction exists, so it cannot
-            // raise #UD.
+            // `words` touch. The caller guarantees that `can_prefetch_write`
+            // said the instruction exists, so it cannot raise #UD.
             unsafe {
                 core::arch::asm!(
                     "prefetchw byte ptr [{line}]",
