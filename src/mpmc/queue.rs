@@ -462,10 +462,9 @@ pub(crate) trait Stride: Copy {
 
     /// Whether a sender prefetches slots ahead ([`Shape::write_ahead`]).
     /// A constant for items whose slots are under [`WRITE_AHEAD_MIN_SLOT`],
-    /// so that their
-    /// sends carry no trace of it: the 8-byte stream shows every
-    /// instruction of a send, and a send grown by the look-ahead's dead
-    /// code changed what LLVM inlined (BENCHMARKS.md, "Design
+    /// so that their sends carry no trace of it: the 8-byte stream shows
+    /// every instruction of a send, and a send grown by the look-ahead's
+    /// dead code changed what LLVM inlined (BENCHMARKS.md, "Design
     /// measurements").
     #[inline(always)]
     fn writes_ahead(self, shape: &Shape) -> bool {
