@@ -647,12 +647,11 @@ impl Lookahead {
                 Side::Send => {
                     let slot = q.slot(ahead);
                     let start = &slot[..slot.len().min(WRITE_AHEAD_BYTES / 8)];
-                    // SAFETY: a sender's `distance` (`write_ahead`) is
-                    // nonzero only where `Shape::new` found that
-                    // `can_prefetch_write()` (shapes are computed by each
-                    // handle, never read from shared memory; tests set it
-                    // by hand only where that holds or where
-                    // `prefetch_write` compiles to nothing).
+                    // Shapes are computed by each handle, never read from
+                    // shared memory; tests set `write_ahead` by hand only
+                    // where it holds or `prefetch_write` is nothing.
+                    // SAFETY: `write_ahead` (this `distance`) is nonzero only
+                    // where `Shape::new` saw `can_prefetch_write()`.
                     unsafe { crate::sync::prefetch_write(start) };
                 }
             }

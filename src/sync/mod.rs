@@ -102,11 +102,11 @@ pub(crate) fn can_prefetch_write() -> bool {
         static KNOWN: AtomicU8 = AtomicU8::new(0);
         match KNOWN.load(Ordering::Relaxed) {
             0 => {
-                // SAFETY: `cpuid` exists on every x86_64 processor; leaf
-                // 0x8000_0001 is read only when the maximum extended leaf
-                // (leaf 0x8000_0000, always valid) says it exists. (`__cpuid`
-                // is a safe function in recent Rust, unsafe in older ones.)
+                // `__cpuid` is a safe function in recent Rust, unsafe in
+                // older ones.
                 #[allow(unused_unsafe)]
+                // SAFETY: `cpuid` exists on every x86_64 processor; leaf
+                // 0x8000_0001 is read only when leaf 0x8000_0000 says so.
                 let yes = unsafe {
                     use core::arch::x86_64::__cpuid;
                     __cpuid(0x8000_0000).eax >= 0x8000_0001
@@ -150,12 +150,11 @@ pub(crate) unsafe fn prefetch_write(words: &[atomic::AtomicU64]) {
         const X86_LINE: usize = 64;
         let mut line = start & !(X86_LINE - 1);
         while line < end {
-            // SAFETY: `prefetchw` is a hint (Intel SDM vol. 2, PREFETCHW:
-            // "merely a hint and does not affect program behavior"): it reads
-            // and writes nothing the program can observe and cannot fault, so
-            // the address need not even be mapped; this one lies in a line
-            // `words` touch. The caller guarantees that `can_prefetch_write`
-            // said the instruction exists, so it cannot raise #UD.
+            // `prefetchw` is a hint (Intel SDM vol. 2, PREFETCHW: "merely a
+            // hint and does not affect program behavior"): it reads and
+            // writes nothing the program can observe and cannot fault.
+            // SAFETY: no fault for any address (this one is in `words`), and
+            // no #UD: the caller saw `can_prefetch_write` say it exists.
             unsafe {
                 core::arch::asm!(
                     "prefetchw byte ptr [{line}]",
