@@ -182,6 +182,16 @@ impl Port {
         if let Some(r) = op() {
             return Ok(r);
         }
+        self.attempt_missed(end, op)
+    }
+
+    /// [`Port::attempt`] after its first call of `op` found nothing.
+    #[inline]
+    fn attempt_missed<E: End, R>(
+        &self,
+        end: &E,
+        mut op: impl FnMut() -> Option<R>,
+    ) -> Result<R, Stall> {
         if self.checkup.due_on_poll() {
             end.reap();
         }
@@ -201,9 +211,33 @@ impl Port {
         self.run_with(end, patience, Pace::ROOM, op)
     }
 
+    /// [`Port::attempt`] or [`Port::block_with`], as `patience` says. The
+    /// first call of `op`, which finds an item (or room) whenever the queue
+    /// is neither empty nor full, is made here, inlined into the caller, and
+    /// all that follows a miss out of line: an operation that succeeds at
+    /// once runs no code of the wait, whatever `patience` is, and does not
+    /// pass `op`'s result through a function's return (BENCHMARKS.md,
+    /// "Design measurements").
     #[cfg_attr(loom, allow(dead_code))]
-    #[inline]
+    #[inline(always)]
     fn run_with<E: End, R>(
+        &self,
+        end: &E,
+        patience: Patience,
+        pace: Pace,
+        mut op: impl FnMut() -> Option<R>,
+    ) -> Result<R, Stall> {
+        if let Some(r) = op() {
+            return Ok(r);
+        }
+        self.run_missed(end, patience, pace, op)
+    }
+
+    /// [`Port::run_with`] after its first call of `op` found nothing: for
+    /// callers that make that first call themselves.
+    #[cfg_attr(loom, allow(dead_code))]
+    #[inline(never)]
+    pub(crate) fn run_missed<E: End, R>(
         &self,
         end: &E,
         patience: Patience,
@@ -211,9 +245,9 @@ impl Port {
         op: impl FnMut() -> Option<R>,
     ) -> Result<R, Stall> {
         match patience {
-            Patience::Now => self.attempt(end, op),
-            Patience::Until(d) => self.block_with(end, Some(d), pace, op),
-            Patience::Forever => self.block_with(end, None, pace, op),
+            Patience::Now => self.attempt_missed(end, op),
+            Patience::Until(d) => self.block_missed(end, Some(d), pace, op),
+            Patience::Forever => self.block_missed(end, None, pace, op),
         }
     }
 
@@ -273,6 +307,18 @@ impl Port {
         if let Some(r) = op() {
             return Ok(r);
         }
+        self.block_missed(end, deadline, pace, op)
+    }
+
+    /// [`Port::block_with`] after its first call of `op` found nothing.
+    #[inline]
+    fn block_missed<E: End, R>(
+        &self,
+        end: &E,
+        deadline: Option<Instant>,
+        pace: Pace,
+        mut op: impl FnMut() -> Option<R>,
+    ) -> Result<R, Stall> {
         let (event, mark) = end.parking();
         let poll = || match op() {
             Some(r) => Some(Ok(r)),

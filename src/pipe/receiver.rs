@@ -5,13 +5,14 @@ use std::time::Duration;
 
 use super::end::{attach_segment, corrupted, PipeEnd};
 use super::error::RecvError;
-use super::ring::{Corrupt, Msg, Reader};
+use super::ring::{Msg, Reader, Ring};
 use crate::channel::iter::{IntoIter, Iter, Source, TryIter};
 use crate::channel::roles::Side;
 use crate::channel::{Patience, Port, Run, Stall};
 use crate::error::{Error, Kind};
 use crate::options::Options;
 use crate::segment::{Attach, Segment};
+use crate::sync::wait::Pace;
 
 /// The receiving end of a [`pipe`](super).
 pub struct Receiver {
@@ -23,6 +24,22 @@ pub struct Receiver {
     /// ring before a decoder sees them.
     #[cfg(feature = "serde")]
     scratch: Vec<u8>,
+}
+
+/// One look for the next message, kept in `run`: `None` while there is
+/// none; a corrupt record is an error that stays (the reader does not move
+/// past it).
+#[inline(always)]
+fn look(reader: &mut Reader, ring: &Ring<'_>, run: &mut Run) -> Option<Result<Msg, RecvError>> {
+    let m = match reader.peek(ring) {
+        Ok(m) => m.map(Ok),
+        Err(c) => Some(Err(RecvError::Corrupted {
+            position: c.pos,
+            reason: c.reason,
+        })),
+    };
+    run.took_one(&m);
+    m
 }
 
 impl Receiver {
@@ -87,28 +104,34 @@ impl Receiver {
     }
 
     /// The next message, waiting as `patience` says; not consumed.
-    /// Inlined: its result, returned through memory, cost a store-forwarding
-    /// stall per message (BENCHMARKS.md, "Design measurements").
+    ///
+    /// The first look is made here, inlined into every receive, and the
+    /// port's wait only after it finds nothing. Left to the port (a closure
+    /// that `Port::run_for_item` calls), the look was a function of its own
+    /// with many callers, never inlined, and its result came back through
+    /// memory: a store-forwarding stall on every message, a fifth of the
+    /// receiver's samples in a 512-byte stream (BENCHMARKS.md, "Design
+    /// measurements").
     #[inline(always)]
     fn next(&mut self, patience: Patience) -> Result<Msg, RecvError> {
-        fn found(r: Result<Option<Msg>, Corrupt>) -> Option<Result<Msg, RecvError>> {
-            match r {
-                Ok(m) => m.map(Ok),
-                Err(c) => Some(Err(RecvError::Corrupted {
-                    position: c.pos,
-                    reason: c.reason,
-                })),
-            }
+        let trailing = self.run.trailing();
+        match look(&mut self.reader, &self.end.ring(), &mut self.run) {
+            Some(r) => r,
+            None => self.next_missed(patience, trailing),
         }
+    }
+
+    /// [`Receiver::next`] after its first look found nothing: `trailing`
+    /// is what the run said before it.
+    #[inline(never)]
+    fn next_missed(&mut self, patience: Patience, trailing: bool) -> Result<Msg, RecvError> {
         let (end, reader, run) = (&self.end, &mut self.reader, &mut self.run);
         let ring = end.ring();
-        let trailing = run.trailing();
-        let op = || {
-            let m = found(reader.peek(&ring));
-            run.took_one(&m);
-            m
-        };
-        match self.port.run_for_item(end, patience, trailing, op) {
+        let op = || look(reader, &ring, run);
+        match self
+            .port
+            .run_missed(end, patience, Pace::for_item(trailing), op)
+        {
             Ok(r) => r,
             Err(Stall::Gone) => Err(RecvError::Disconnected),
             Err(Stall::NotNow) => match patience {
@@ -119,6 +142,7 @@ impl Receiver {
     }
 
     /// Copies message `m` (the next one) into `out` and consumes it.
+    #[inline(always)]
     fn take(&mut self, m: Msg, out: &mut [u8]) {
         let ring = self.end.ring();
         self.reader.read(&ring, &m, out);
@@ -132,6 +156,13 @@ impl Receiver {
         Ok(out)
     }
 
+    /// The receives that copy into a caller's buffer, and the grants, are
+    /// `#[inline]` down to here so that their `Result`, too large for two
+    /// registers, never comes back through memory: the caller's 16-byte
+    /// loads of what the callee stored in 8-byte pieces cannot be forwarded
+    /// from the stores, a stall on every message (BENCHMARKS.md, "Design
+    /// measurements").
+    #[inline(always)]
     fn recv_into(&mut self, buf: &mut [u8], patience: Patience) -> Result<usize, RecvError> {
         let m = self.next(patience)?;
         let len = m.len as usize;
@@ -193,11 +224,13 @@ impl Receiver {
     /// # shmkit::remove(&name)?;
     /// # Ok::<(), shmkit::Error>(())
     /// ```
+    #[inline]
     pub fn recv_bytes_into(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
         self.recv_into(buf, Patience::Forever)
     }
 
     /// [`Receiver::recv_bytes_into`], waiting at most `timeout`.
+    #[inline]
     pub fn recv_bytes_into_timeout(
         &mut self,
         buf: &mut [u8],
@@ -220,18 +253,21 @@ impl Receiver {
     /// The next message, if one is ready, without consuming it: look at its
     /// length, copy it out, then let the grant go (or call
     /// [`release`](ReadGrant::release)) to consume it.
+    #[inline]
     pub fn try_read(&mut self) -> Result<ReadGrant<'_>, RecvError> {
         let m = self.next(Patience::Now)?;
         Ok(ReadGrant { rx: self, m })
     }
 
     /// [`Receiver::try_read`], waiting as long as it takes.
+    #[inline]
     pub fn read(&mut self) -> Result<ReadGrant<'_>, RecvError> {
         let m = self.next(Patience::Forever)?;
         Ok(ReadGrant { rx: self, m })
     }
 
     /// [`Receiver::try_read`], waiting at most `timeout`.
+    #[inline]
     pub fn read_timeout(&mut self, timeout: Duration) -> Result<ReadGrant<'_>, RecvError> {
         let m = self.next(Patience::timeout(timeout))?;
         Ok(ReadGrant { rx: self, m })
@@ -397,11 +433,13 @@ pub struct ReadGrant<'a> {
 
 impl ReadGrant<'_> {
     /// The message's length in bytes.
+    #[inline]
     pub fn len(&self) -> usize {
         self.m.len as usize
     }
 
     /// Whether the message is empty.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.m.len == 0
     }
@@ -411,6 +449,7 @@ impl ReadGrant<'_> {
     /// # Panics
     ///
     /// If `out` is longer than the message.
+    #[inline]
     pub fn copy_to(&self, out: &mut [u8]) {
         assert!(
             out.len() <= self.len(),
@@ -438,6 +477,7 @@ impl ReadGrant<'_> {
     /// process with write access to the segment) would race with this
     /// `&[u8]`, which is undefined behaviour. Treat the bytes as untrusted
     /// input either way.
+    #[inline]
     pub unsafe fn as_bytes(&self) -> &[u8] {
         // SAFETY: the message `peek` just returned; the grant holds
         // `&mut Receiver`, so nothing in this process consumes it while the
@@ -447,10 +487,12 @@ impl ReadGrant<'_> {
 
     /// Consumes the message, freeing its room for the sender (as dropping
     /// the grant does).
+    #[inline]
     pub fn release(self) {}
 }
 
 impl Drop for ReadGrant<'_> {
+    #[inline]
     fn drop(&mut self) {
         self.rx.reader.consume(&self.rx.end.ring(), self.m);
     }

@@ -473,7 +473,7 @@ impl Writer {
     /// enough free space now: room for the record and `slack` bytes more
     /// (never more than an empty ring has). `len` must be at most
     /// [`max_message_len`].
-    #[inline]
+    #[inline(always)]
     pub(crate) fn reserve(&mut self, ring: &Ring<'_>, len: u64, slack: u64) -> Option<Reservation> {
         debug_assert!(len <= max_message_len(ring.capacity));
         let size = record_size(len);
@@ -493,7 +493,7 @@ impl Writer {
     /// line the reader is polling is taken from it once, for the end of the
     /// payload and (in `commit`) the header together, rather than once for
     /// the payload and again for the header after a poll took it back.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn write(&self, ring: &Ring<'_>, r: &Reservation, bytes: &[u8]) {
         debug_assert!(bytes.len() as u64 <= r.len);
         let words = ring.payload(r.off, bytes.len() as u64);
@@ -506,7 +506,7 @@ impl Writer {
 
     /// Publishes the first `len` bytes (`len <= r.len`) of a reservation's
     /// payload as one message.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn commit(&mut self, ring: &Ring<'_>, r: Reservation, len: u64) {
         debug_assert!(len <= r.len);
         let cap = ring.capacity;
@@ -592,7 +592,7 @@ impl Reader {
 
     /// The next message, if one is published; skips padding in front of it.
     /// Does not consume it.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn peek(&mut self, ring: &Ring<'_>) -> Result<Option<Msg>, Corrupt> {
         let (found, at) = self.find(ring);
         self.at = at;
@@ -651,7 +651,7 @@ impl Reader {
 
     /// Copies the payload of `m` (from [`Reader::peek`]) into `out`
     /// (`out.len() <= m.len`).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn read(&self, ring: &Ring<'_>, m: &Msg, out: &mut [u8]) {
         debug_assert!(out.len() as u64 <= m.len);
         // One copy of the whole payload: `sync::copy` picks its
@@ -662,7 +662,7 @@ impl Reader {
 
     /// Consumes `m`, the message [`Reader::peek`] returned last, freeing its
     /// space for the writer.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn consume(&mut self, ring: &Ring<'_>, m: Msg) {
         debug_assert_eq!(m.off, self.at.off);
         self.at.advance(m.size, ring.capacity);

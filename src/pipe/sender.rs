@@ -97,21 +97,22 @@ impl Sender {
     }
 
     /// Claims room for a `len`-byte message, waiting as `patience` says.
+    #[inline(always)]
     fn claim(&mut self, len: usize, patience: Patience) -> Result<Reservation, SendError> {
         let max = self.end.max_message_len();
         if len > max {
             return Err(SendError::TooLarge { len, max });
         }
-        let (end, writer) = (&self.end, &mut self.writer);
+        let (end, writer, port) = (&self.end, &mut self.writer, &self.port);
         let ring = end.ring();
-        let slack = ring.capacity() / REFILL_SHARE;
-        // Only while spinning: a parked sender woken for less room would
-        // park again, and each wake-up costs the receiver a system call.
-        let refill_wait = REFILL_WAIT.min(self.port.spin_time());
         let mut full_since: Option<Instant> = None;
         let reserve = || {
+            // Only while spinning: a parked sender woken for less room would
+            // park again, and each wake-up costs the receiver a system call.
             let slack = match full_since {
-                Some(t) if t.elapsed() < refill_wait => slack,
+                Some(t) if t.elapsed() < REFILL_WAIT.min(port.spin_time()) => {
+                    ring.capacity() / REFILL_SHARE
+                }
                 _ => 0,
             };
             let r = writer.reserve(&ring, len as u64, slack);
@@ -120,7 +121,7 @@ impl Sender {
             }
             r
         };
-        match self.port.run_for_room(end, patience, reserve) {
+        match port.run_for_room(end, patience, reserve) {
             Ok(r) => Ok(r),
             Err(Stall::Gone) => Err(SendError::Disconnected),
             Err(Stall::NotNow) => match patience {
@@ -130,6 +131,10 @@ impl Sender {
         }
     }
 
+    /// Inlined, with the public sends and grants, for the reason given at
+    /// `Receiver::recv_into`: a `Result` returned through memory stalls the
+    /// caller on every message.
+    #[inline(always)]
     fn send_with(&mut self, msg: &[u8], patience: Patience) -> Result<(), SendError> {
         let r = self.claim(msg.len(), patience)?;
         let ring = self.end.ring();
@@ -148,11 +153,13 @@ impl Sender {
 
     /// Sends `msg` as one message, waiting for room as long as it takes
     /// (also for a receiver that has not arrived yet).
+    #[inline]
     pub fn send_bytes(&mut self, msg: &[u8]) -> Result<(), SendError> {
         self.send_with(msg, Patience::Forever)
     }
 
     /// Sends `msg` as one message, waiting for room at most `timeout`.
+    #[inline]
     pub fn send_bytes_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), SendError> {
         self.send_with(msg, Patience::timeout(timeout))
     }
@@ -183,12 +190,14 @@ impl Sender {
     /// # shmkit::remove(&name)?;
     /// # Ok::<(), shmkit::Error>(())
     /// ```
+    #[inline]
     pub fn reserve(&mut self, len: usize) -> Result<WriteGrant<'_>, SendError> {
         let r = self.claim(len, Patience::Forever)?;
         Ok(WriteGrant { tx: self, r })
     }
 
     /// [`Sender::try_reserve`], waiting for room at most `timeout`.
+    #[inline]
     pub fn reserve_timeout(
         &mut self,
         len: usize,
@@ -316,11 +325,13 @@ impl std::error::Error for CommitTooLong {}
 
 impl WriteGrant<'_> {
     /// The grant's length in bytes.
+    #[inline]
     pub fn len(&self) -> usize {
         self.r.len as usize
     }
 
     /// Whether the grant has no room (a reservation of 0 bytes).
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.r.len == 0
     }
@@ -331,6 +342,7 @@ impl WriteGrant<'_> {
     /// # Panics
     ///
     /// If `bytes` is longer than the grant.
+    #[inline]
     pub fn write(&mut self, bytes: &[u8]) {
         assert!(
             bytes.len() <= self.len(),
@@ -351,6 +363,7 @@ impl WriteGrant<'_> {
     /// it (a bug, or a hostile process with write access to the segment)
     /// would race with this `&mut [u8]`, which is undefined behaviour. The
     /// safe [`WriteGrant::write`] copies instead.
+    #[inline]
     pub unsafe fn as_mut_bytes(&mut self) -> &mut [u8] {
         // SAFETY: an uncommitted reservation of this sender (the grant holds
         // it and `&mut Sender`; the sender role is exclusive, so no other
@@ -361,6 +374,7 @@ impl WriteGrant<'_> {
 
     /// Sends the first `len` bytes of the grant as one message. A `len`
     /// beyond the grant is an error, and sends nothing.
+    #[inline]
     pub fn commit(self, len: usize) -> Result<(), CommitTooLong> {
         if len > self.len() {
             return Err(CommitTooLong {
@@ -375,6 +389,7 @@ impl WriteGrant<'_> {
     }
 
     /// Sends the whole grant as one message.
+    #[inline]
     pub fn commit_all(self) {
         let len = self.r.len;
         self.tx.writer.commit(&self.tx.end.ring(), self.r, len);
