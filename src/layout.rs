@@ -207,8 +207,14 @@ pub mod event {
     /// `u32`: the futex word, bumped by every notification that found a
     /// waiter.
     pub const SEQ: usize = 0;
-    /// `u32`: waiters registered on it (about to sleep, or asleep).
+    /// `u32`: waiters registered on it (about to sleep, or asleep) in bits
+    /// 0..31, and [`WOKEN`] in bit 31.
     pub const WAITERS: usize = 4;
+    /// The bit of `WAITERS` that says a notification has already woken every
+    /// waiter registered so far; a registration clears it.
+    pub const WOKEN: u32 = 1 << 31;
+
+    const _: () = assert!(WOKEN == crate::sync::event::WOKEN);
 
     // `Event`'s fields are private to `sync`: its size is checked here, the
     // offsets of its two words by a test below.
@@ -727,15 +733,17 @@ mod tests {
     #[test]
     fn an_event_s_words_are_where_the_layout_says() {
         let ev = Event::new();
-        // Registered as a waiter, notify: both words are 1.
+        // Registered as a waiter, notify twice: one wake-up, so `seq` is 1,
+        // and one waiter, woken.
         let seen = ev.wait(
             || {
+                ev.notify();
                 ev.notify();
                 Some((word_of(&ev, event::SEQ), word_of(&ev, event::WAITERS)))
             },
             None,
         );
-        assert_eq!(seen, Some((1, 1)));
+        assert_eq!(seen, Some((1, 1 | event::WOKEN)));
         assert_eq!(
             (word_of(&ev, event::SEQ), word_of(&ev, event::WAITERS)),
             (1, 0)

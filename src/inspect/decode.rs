@@ -539,10 +539,11 @@ fn item_fill(r: &mut Report, p: Positions, capacity: u64, head_may_lead: bool) {
     }
 }
 
-/// The `waiters` word of the event at `offset`: sleepers registered on it.
+/// The waiters registered on the event at `offset` (its `WAITERS` word
+/// without the woken bit).
 fn waiters(view: &View, offset: u64) -> u64 {
     view.u32_at(offset + event::WAITERS as u64)
-        .map_or(0, u64::from)
+        .map_or(0, |w| u64::from(w & !event::WOKEN))
 }
 
 /// `base + off`: where a field `off` bytes into a block at `base` is.
