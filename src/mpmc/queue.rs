@@ -430,6 +430,15 @@ const PREFETCH_BYTES: usize = 256;
 /// (BENCHMARKS.md, "Design measurements").
 const WRITE_AHEAD_BYTES: usize = 4096;
 
+/// Of a slot this large or larger a receiver prefetches every line, up to
+/// [`WRITE_AHEAD_BYTES`] of it, not just the line of its slot word: the
+/// hardware prefetcher, which follows the copy within a page, does not
+/// start on the next slot until the copy reaches it, and a receiver behind
+/// a full queue then fetched most of each 4 KiB slot on demand, from
+/// megabytes back (BENCHMARKS.md, "Design measurements"). Below it,
+/// measured alike either way (512 bytes).
+const READ_AHEAD_MIN_SLOT: usize = 1024;
+
 /// The smallest slot a sender prefetches for (items of 56 bytes or more):
 /// smaller ones share lines, and with 16-byte slots (8-byte items) the
 /// prefetches made the stream slower (BENCHMARKS.md, "Design
@@ -470,6 +479,29 @@ pub(crate) trait Stride: Copy {
     fn writes_ahead(self, shape: &Shape) -> bool {
         shape.write_ahead != 0
     }
+
+    /// Words from the start of a slot ahead that a receiver prefetches: its
+    /// slot word alone, or its first lines ([`READ_AHEAD_MIN_SLOT`]). A
+    /// constant for items, as [`Stride::writes_ahead`] is.
+    #[inline(always)]
+    fn read_ahead_words(self, shape: &Shape) -> usize {
+        read_ahead_words(shape.stride)
+    }
+}
+
+/// [`Stride::read_ahead_words`] of slots of `stride` words.
+#[inline(always)]
+const fn read_ahead_words(stride: usize) -> usize {
+    if stride * 8 >= READ_AHEAD_MIN_SLOT {
+        let most = WRITE_AHEAD_BYTES / 8;
+        if stride < most {
+            stride
+        } else {
+            most
+        }
+    } else {
+        1
+    }
 }
 
 /// The stride of slots holding one `T` ([`stride_words`]).
@@ -499,6 +531,11 @@ impl<T> Stride for Typed<T> {
     fn writes_ahead(self, shape: &Shape) -> bool {
         stride_words(core::mem::size_of::<T>()) * 8 >= WRITE_AHEAD_MIN_SLOT
             && shape.write_ahead != 0
+    }
+
+    #[inline(always)]
+    fn read_ahead_words(self, _: &Shape) -> usize {
+        const { read_ahead_words(stride_words(core::mem::size_of::<T>())) }
     }
 }
 
@@ -619,9 +656,11 @@ pub(crate) struct Lookahead {
 }
 
 impl Lookahead {
-    /// Called by a handle on `side` that has just claimed position `p` of `q`.
+    /// Called by a handle on `side` that has just claimed position `p` of
+    /// `q`; a receiver prefetches the first `read_words` of the slot ahead
+    /// ([`Stride::read_ahead_words`]).
     #[inline(always)]
-    fn claimed(&self, q: &Queue<'_>, side: Side, p: u64) {
+    fn claimed(&self, q: &Queue<'_>, side: Side, p: u64, read_words: usize) {
         let (distance, index) = match side {
             Side::Recv => (q.shape.prefetch, &q.ctl.tail),
             Side::Send => (q.shape.write_ahead, &q.ctl.head),
@@ -643,7 +682,8 @@ impl Lookahead {
             #[cfg(test)]
             self.prefetched.set(self.prefetched.get() + 1);
             match side {
-                Side::Recv => crate::sync::prefetch(q.word(ahead)),
+                Side::Recv if read_words <= 1 => crate::sync::prefetch(q.word(ahead)),
+                Side::Recv => crate::sync::prefetch_lines(&q.slot(ahead)[..read_words]),
                 Side::Send => {
                     let slot = q.slot(ahead);
                     let start = &slot[..slot.len().min(WRITE_AHEAD_BYTES / 8)];
@@ -963,7 +1003,7 @@ impl<'a> Queue<'a> {
                         // sooner; at most 4 KiB of `prefetchw`s, issued
                         // without waiting, in the claim's time in flight.
                         if let Some(look) = self.look.filter(|_| stride.writes_ahead(&self.shape)) {
-                            look.claimed(self, Side::Send, p);
+                            look.claimed(self, Side::Send, p, 0);
                         }
                         claim.commit();
                         if self.dies_at(Death::Counted) {
@@ -1189,7 +1229,7 @@ impl<'a> Queue<'a> {
                             return Attempt::NotNow;
                         }
                         if let Some(look) = self.look {
-                            look.claimed(self, Side::Recv, p);
+                            look.claimed(self, Side::Recv, p, stride.read_ahead_words(&self.shape));
                         }
                         claim.commit();
                         if self.dies_at(Death::Counted) {

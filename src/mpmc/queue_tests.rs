@@ -77,6 +77,25 @@ mod tests {
     }
 
     #[test]
+    fn a_receiver_prefetches_whole_lines_of_large_slots_only() {
+        // Under 1 KiB slots: the slot word alone; from 1 KiB, the slot up to
+        // its first 4 KiB. The same for items (at compile time) and for byte
+        // messages (from the shape).
+        fn both<T>() -> (usize, usize) {
+            let shape = Shape::new(64, stride_words(core::mem::size_of::<T>()));
+            (
+                Typed::<T>::STRIDE.read_ahead_words(&shape),
+                Runtime.read_ahead_words(&shape),
+            )
+        }
+        assert_eq!(both::<u64>(), (1, 1));
+        assert_eq!(both::<[u8; 1008]>(), (1, 1));
+        assert_eq!(both::<[u8; 1016]>(), (128, 128));
+        assert_eq!(both::<[u8; 4096]>(), (512, 512));
+        assert_eq!(both::<[u8; 65536]>(), (512, 512));
+    }
+
+    #[test]
     fn a_senders_lookahead_reads_head_and_changes_no_result() {
         // 512-byte items: 520-byte slots, written 4096 / 520 = 7 ahead where
         // the processor can prefetch for writing; never for slots under a

@@ -89,6 +89,30 @@ pub(crate) fn prefetch(word: &atomic::AtomicU64) {
     let _ = word;
 }
 
+/// [`prefetch`] of every cache line that `words` span.
+#[inline(always)]
+pub(crate) fn prefetch_lines(words: &[atomic::AtomicU64]) {
+    #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
+    {
+        let start = words.as_ptr() as usize;
+        let end = start + core::mem::size_of_val(words);
+        // The x86_64 cache line: what one `prefetcht0` fetches.
+        const X86_LINE: usize = 64;
+        let mut line = start & !(X86_LINE - 1);
+        while line < end {
+            // SAFETY: a hint, as in `prefetch`: it reads and writes nothing
+            // the program can observe and cannot fault, whatever the
+            // address (this one is in `words`, or in its first line).
+            unsafe {
+                core::arch::x86_64::_mm_prefetch(line as *const i8, core::arch::x86_64::_MM_HINT_T0)
+            };
+            line += X86_LINE;
+        }
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(loom), not(miri))))]
+    let _ = words;
+}
+
 /// Whether [`prefetch_write`] does anything here: x86_64 processors that
 /// have `PREFETCHW` (CPUID `0x8000_0001`, ECX bit 8: Intel cores since
 /// Broadwell, AMD cores since 2007), outside loom and Miri. Asked once; callers
