@@ -298,24 +298,63 @@ mod block {
     use core::arch::asm;
 
     /// `rep movsb` is not used when the destination is 1 to `REP_NEAR - 1`
-    /// bytes ahead of the source, counting modulo a 4 KiB page. When it is,
-    /// an AMD EPYC cannot rule out an overlap between the bytes it has
-    /// loaded and those it stores, and takes a slow path: a 4 KiB copy whose
-    /// destination is 8 bytes ahead runs at 3 GB/s instead of 45 (`cargo
-    /// bench --manifest-path bench-suite/Cargo.toml --bench copy`; glibc's
-    /// `memcpy` takes that path too, so every by-value move of a large `T`
-    /// that the compiler makes is exposed to it). An Intel Xeon with FSRM
-    /// has no such window, and the SSE2 moves used instead run a third
-    /// slower there: the price of one rule that is never fifteen times
-    /// slower (BENCHMARKS.md, design measurements).
+    /// bytes ahead of the source, counting modulo a 4 KiB page, unless the
+    /// processor is known to have no slow path there ([`near_is_fast`]).
+    /// When it is, an AMD EPYC cannot rule out an overlap between the bytes
+    /// it has loaded and those it stores, and takes a slow path: a 4 KiB
+    /// copy whose destination is 8 bytes ahead runs at 3 GB/s instead of 45
+    /// (`cargo bench --manifest-path bench-suite/Cargo.toml --bench copy`;
+    /// glibc's `memcpy` takes that path too, so every by-value move of a
+    /// large `T` that the compiler makes is exposed to it).
     pub(super) const REP_NEAR: usize = 64;
+
+    /// Whether `rep movsb` runs at its speed with the destination within
+    /// [`REP_NEAR`] ahead: on Intel processors with FSRM (fast short `rep
+    /// movsb`, CPUID leaf 7, EDX bit 4), where the copy bench measures no
+    /// such window and the SSE2 moves used instead run up to a third slower;
+    /// across processes, a 256 KiB mpmc stream whose slots fell in the
+    /// window ran a sixth slower (BENCHMARKS.md, design measurements).
+    /// Elsewhere (AMD, whose window is measured, and any processor not
+    /// measured) the window is kept. Asked once.
+    #[inline(always)]
+    pub(super) fn near_is_fast() -> bool {
+        use core::sync::atomic::Ordering;
+        match NEAR_IS_FAST.load(Ordering::Relaxed) {
+            0 => ask_near_is_fast(),
+            known => known == 2,
+        }
+    }
+
+    /// [`near_is_fast`]'s answer: 0 not asked yet, 1 no, 2 yes.
+    static NEAR_IS_FAST: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
+
+    /// Asks the processor, once per process (out of line: every block copy
+    /// inlines [`rep_is_fast`]). Relaxed: every thread computes the same
+    /// answer, so a race only asks twice.
+    #[cold]
+    #[inline(never)]
+    fn ask_near_is_fast() -> bool {
+        // `__cpuid` is a safe function in recent Rust, unsafe in older ones.
+        #[allow(unused_unsafe)]
+        // SAFETY: `cpuid` exists on every x86_64 processor; leaf 7 is read
+        // only when leaf 0 says it exists.
+        let yes = unsafe {
+            use core::arch::x86_64::{__cpuid, __cpuid_count};
+            let id = __cpuid(0);
+            // "GenuineIntel", in EBX, EDX, ECX order.
+            let intel = (id.ebx, id.edx, id.ecx) == (0x756e_6547, 0x4965_6e69, 0x6c65_746e);
+            intel && id.eax >= 7 && __cpuid_count(7, 0).edx & (1 << 4) != 0
+        };
+        NEAR_IS_FAST.store(1 + u8::from(yes), core::sync::atomic::Ordering::Relaxed);
+        yes
+    }
 
     /// Whether `rep movsb` from `src` to `dst` avoids its slow path
     /// ([`REP_NEAR`]).
     #[inline(always)]
     pub(super) fn rep_is_fast(dst: *const u8, src: *const u8) -> bool {
         let ahead = (dst as usize).wrapping_sub(src as usize) % 4096;
-        ahead == 0 || ahead >= REP_NEAR
+        ahead == 0 || ahead >= REP_NEAR || near_is_fast()
     }
 
     /// Copies `n` bytes (`n >= 64`, a multiple of 8) from `src` to `dst`.
