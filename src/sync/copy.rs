@@ -318,35 +318,25 @@ mod block {
     /// measured) the window is kept. Asked once.
     #[inline(always)]
     pub(super) fn near_is_fast() -> bool {
-        use core::sync::atomic::Ordering;
-        match NEAR_IS_FAST.load(Ordering::Relaxed) {
-            0 => ask_near_is_fast(),
-            known => known == 2,
+        static KNOWN: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
+        // Out of line: every block copy inlines `rep_is_fast`.
+        #[cold]
+        #[inline(never)]
+        fn ask() -> bool {
+            // `__cpuid` is a safe function in recent Rust, unsafe in older
+            // ones.
+            #[allow(unused_unsafe)]
+            // SAFETY: `cpuid` exists on every x86_64 processor; leaf 7 is
+            // read only when leaf 0 says it exists.
+            unsafe {
+                use core::arch::x86_64::{__cpuid, __cpuid_count};
+                let id = __cpuid(0);
+                // "GenuineIntel", in EBX, EDX, ECX order.
+                let intel = (id.ebx, id.edx, id.ecx) == (0x756e_6547, 0x4965_6e69, 0x6c65_746e);
+                intel && id.eax >= 7 && __cpuid_count(7, 0).edx & (1 << 4) != 0
+            }
         }
-    }
-
-    /// [`near_is_fast`]'s answer: 0 not asked yet, 1 no, 2 yes.
-    static NEAR_IS_FAST: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
-
-    /// Asks the processor, once per process (out of line: every block copy
-    /// inlines [`rep_is_fast`]). Relaxed: every thread computes the same
-    /// answer, so a race only asks twice.
-    #[cold]
-    #[inline(never)]
-    fn ask_near_is_fast() -> bool {
-        // `__cpuid` is a safe function in recent Rust, unsafe in older ones.
-        #[allow(unused_unsafe)]
-        // SAFETY: `cpuid` exists on every x86_64 processor; leaf 7 is read
-        // only when leaf 0 says it exists.
-        let yes = unsafe {
-            use core::arch::x86_64::{__cpuid, __cpuid_count};
-            let id = __cpuid(0);
-            // "GenuineIntel", in EBX, EDX, ECX order.
-            let intel = (id.ebx, id.edx, id.ecx) == (0x756e_6547, 0x4965_6e69, 0x6c65_746e);
-            intel && id.eax >= 7 && __cpuid_count(7, 0).edx & (1 << 4) != 0
-        };
-        NEAR_IS_FAST.store(1 + u8::from(yes), core::sync::atomic::Ordering::Relaxed);
-        yes
+        crate::sync::asked_once(&KNOWN, ask)
     }
 
     /// Whether `rep movsb` from `src` to `dst` avoids its slow path

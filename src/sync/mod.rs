@@ -93,24 +93,50 @@ pub(crate) fn prefetch(word: &atomic::AtomicU64) {
 #[inline(always)]
 pub(crate) fn prefetch_lines(words: &[atomic::AtomicU64]) {
     #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
-    {
-        let start = words.as_ptr() as usize;
-        let end = start + core::mem::size_of_val(words);
-        // The x86_64 cache line: what one `prefetcht0` fetches.
-        const X86_LINE: usize = 64;
-        let mut line = start & !(X86_LINE - 1);
-        while line < end {
-            // SAFETY: a hint, as in `prefetch`: it reads and writes nothing
-            // the program can observe and cannot fault, whatever the
-            // address (this one is in `words`, or in its first line).
-            unsafe {
-                core::arch::x86_64::_mm_prefetch(line as *const i8, core::arch::x86_64::_MM_HINT_T0)
-            };
-            line += X86_LINE;
-        }
-    }
+    each_line(words, |line| {
+        // SAFETY: a hint, as in `prefetch`: it reads and writes nothing the
+        // program can observe and cannot fault, whatever the address (this
+        // one is in `words`, or in its first line).
+        unsafe {
+            core::arch::x86_64::_mm_prefetch(line as *const i8, core::arch::x86_64::_MM_HINT_T0)
+        };
+    });
     #[cfg(not(all(target_arch = "x86_64", not(loom), not(miri))))]
     let _ = words;
+}
+
+/// Calls `f` with the address of every x86_64 cache line (what one
+/// prefetch instruction fetches) that `words` span, the first one rounded
+/// down to its line.
+#[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
+#[inline(always)]
+fn each_line(words: &[atomic::AtomicU64], mut f: impl FnMut(usize)) {
+    const X86_LINE: usize = 64;
+    let start = words.as_ptr() as usize;
+    let end = start + core::mem::size_of_val(words);
+    let mut line = start & !(X86_LINE - 1);
+    while line < end {
+        f(line);
+        line += X86_LINE;
+    }
+}
+
+/// A question about the processor, asked once per process: `known` holds 0
+/// (not asked yet), 1 (no) or 2 (yes). `ask` should be out of line
+/// (`#[cold]`): this check is inlined where the answer is used. Relaxed:
+/// every thread computes the same answer, so a race only asks twice.
+#[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
+#[inline(always)]
+pub(crate) fn asked_once(known: &core::sync::atomic::AtomicU8, ask: fn() -> bool) -> bool {
+    use core::sync::atomic::Ordering;
+    match known.load(Ordering::Relaxed) {
+        0 => {
+            let yes = ask();
+            known.store(1 + u8::from(yes), Ordering::Relaxed);
+            yes
+        }
+        known => known == 2,
+    }
 }
 
 /// Whether [`prefetch_write`] does anything here: x86_64 processors that
@@ -120,27 +146,20 @@ pub(crate) fn prefetch_lines(words: &[atomic::AtomicU64]) {
 pub(crate) fn can_prefetch_write() -> bool {
     #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
     {
-        use core::sync::atomic::{AtomicU8, Ordering};
-        // 0 not asked yet, 1 no, 2 yes. Relaxed: every thread computes the
-        // same answer, so a race only asks twice.
-        static KNOWN: AtomicU8 = AtomicU8::new(0);
-        match KNOWN.load(Ordering::Relaxed) {
-            0 => {
-                // `__cpuid` is a safe function in recent Rust, unsafe in
-                // older ones.
-                #[allow(unused_unsafe)]
-                // SAFETY: `cpuid` exists on every x86_64 processor; leaf
-                // 0x8000_0001 is read only when leaf 0x8000_0000 says so.
-                let yes = unsafe {
-                    use core::arch::x86_64::__cpuid;
-                    __cpuid(0x8000_0000).eax >= 0x8000_0001
-                        && __cpuid(0x8000_0001).ecx & (1 << 8) != 0
-                };
-                KNOWN.store(1 + u8::from(yes), Ordering::Relaxed);
-                yes
+        static KNOWN: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
+        #[cold]
+        fn ask() -> bool {
+            // `__cpuid` is a safe function in recent Rust, unsafe in older
+            // ones.
+            #[allow(unused_unsafe)]
+            // SAFETY: `cpuid` exists on every x86_64 processor; leaf
+            // 0x8000_0001 is read only when leaf 0x8000_0000 says so.
+            unsafe {
+                use core::arch::x86_64::__cpuid;
+                __cpuid(0x8000_0000).eax >= 0x8000_0001 && __cpuid(0x8000_0001).ecx & (1 << 8) != 0
             }
-            known => known == 2,
         }
+        asked_once(&KNOWN, ask)
     }
     #[cfg(not(all(target_arch = "x86_64", not(loom), not(miri))))]
     false
@@ -167,28 +186,21 @@ pub(crate) fn can_prefetch_write() -> bool {
 #[inline(always)]
 pub(crate) unsafe fn prefetch_write(words: &[atomic::AtomicU64]) {
     #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
-    {
-        let start = words.as_ptr() as usize;
-        let end = start + core::mem::size_of_val(words);
-        // The x86_64 cache line: what one `prefetchw` fetches.
-        const X86_LINE: usize = 64;
-        let mut line = start & !(X86_LINE - 1);
-        while line < end {
-            // `prefetchw` is a hint (Intel SDM vol. 2, PREFETCHW: "merely a
-            // hint and does not affect program behavior"): it reads and
-            // writes nothing the program can observe and cannot fault.
-            // SAFETY: no fault for any address (this one is in `words`), and
-            // no #UD: the caller saw `can_prefetch_write` say it exists.
-            unsafe {
-                core::arch::asm!(
-                    "prefetchw byte ptr [{line}]",
-                    line = in(reg) line,
-                    options(nostack, readonly, preserves_flags),
-                )
-            };
-            line += X86_LINE;
-        }
-    }
+    each_line(words, |line| {
+        // `prefetchw` is a hint (Intel SDM vol. 2, PREFETCHW: "merely a hint
+        // and does not affect program behavior"): it reads and writes
+        // nothing the program can observe and cannot fault.
+        // SAFETY: no fault for any address (this one is in `words`, or in
+        // its first line), and no #UD: the caller saw `can_prefetch_write`
+        // say it exists.
+        unsafe {
+            core::arch::asm!(
+                "prefetchw byte ptr [{line}]",
+                line = in(reg) line,
+                options(nostack, readonly, preserves_flags),
+            )
+        };
+    });
     #[cfg(not(all(target_arch = "x86_64", not(loom), not(miri))))]
     let _ = words;
 }
