@@ -678,7 +678,8 @@ fn killed_receiver_items_count_as_done() {
 }
 
 /// A receiver killed while asleep in `recv` leaves no waiter registered once
-/// it is reaped (the next attach reaps), so senders stop paying for wake-ups.
+/// it is reaped (the next attach reaps), so senders stop paying a wake-up
+/// for it after every registration.
 #[test]
 fn killed_sleeper_is_unregistered() {
     let seg = Seg::new("mp-sleeper");

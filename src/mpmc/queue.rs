@@ -683,7 +683,10 @@ impl Lookahead {
             self.prefetched.set(self.prefetched.get() + 1);
             match side {
                 Side::Recv if read_words <= 1 => crate::sync::prefetch(q.word(ahead)),
-                Side::Recv => crate::sync::prefetch_lines(&q.slot(ahead)[..read_words]),
+                Side::Recv => {
+                    let slot = q.slot(ahead);
+                    crate::sync::prefetch_lines(&slot[..slot.len().min(read_words)]);
+                }
                 Side::Send => {
                     let slot = q.slot(ahead);
                     let start = &slot[..slot.len().min(WRITE_AHEAD_BYTES / 8)];

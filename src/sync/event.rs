@@ -44,7 +44,10 @@
 //! the registration, `s` could be that bump, left by a notification for an
 //! earlier condition, and the waiter would sleep through the one it waits
 //! for; loom found this.) A woken waiter whose condition is still false
-//! registers again, which clears the bit for the notifications that follow.
+//! registers again, which clears the bit, and the notifier that skipped
+//! because the bit was set finds its publication seen: it read the word
+//! before that new registration, so its fence N precedes the waiter's next
+//! fence W, and the re-check after W sees what it published.
 //! The SeqCst *fences* (not SeqCst loads and stores) are what make this hold
 //! in the C++/Rust memory model; loom checks it (`loom_models` below).
 //!
@@ -62,8 +65,11 @@
 //! makes notifiers issue needless wake-ups; a zeroed one, or a woken bit set
 //! by hand, can cost a sleeper its wake-up, which is why every sleep is
 //! bounded (callers pass at most the liveness interval). A waiter killed
-//! while registered costs the notifiers one wake-up, not one each. `seq`
-//! wraps and the count saturates; nothing here can panic.
+//! while registered costs the notifiers one wake-up, not one each. A
+//! notifier killed between setting the woken bit and bumping `seq` leaves
+//! the waiters registered then asleep until their sleeps time out, and the
+//! notifications after it skipping until somebody registers: bounded
+//! likewise. `seq` wraps and the count saturates; nothing here can panic.
 
 use super::atomic::{AtomicU32, AtomicU64, Ordering};
 use super::fence;
@@ -105,7 +111,9 @@ impl Event {
         // load of `waiters`.
         fence::light();
         let w = self.waiters.load(Ordering::Relaxed);
-        if w != 0 {
+        // Positive as an `i32`: a waiter counted and the woken bit clear,
+        // the only case in which `wake` does anything.
+        if w as i32 > 0 {
             self.wake(w);
         }
     }
@@ -163,8 +171,9 @@ impl Event {
     }
 
     /// Forgets every registered waiter. A process killed while asleep never
-    /// undoes its `waiters += 1`, and a stale count makes every notification
-    /// pay a wake-up system call. Only for an event that a single party
+    /// undoes its `waiters += 1`, and a stale count makes the first
+    /// notification after each registration pay a wake-up system call for
+    /// nobody. Only for an event that a single party
     /// waits on, called by that party before it first waits (when it claims
     /// its role): then no live waiter can be registered.
     pub(crate) fn reset_waiters(&self) {
@@ -197,7 +206,8 @@ impl Event {
     /// and registering makes that undo remove one registration too many:
     /// a live sleeper may then miss one wake-up and sleeps until its timeout,
     /// which every caller bounds. The other order would leave a stale
-    /// registration that makes every later notification pay a system call.
+    /// registration that nobody undoes, costing a wake-up system call for
+    /// nobody after every registration.
     pub(crate) fn wait_marked<R>(
         &self,
         mark: &AtomicU64,

@@ -148,6 +148,7 @@ pub(crate) fn can_prefetch_write() -> bool {
     {
         static KNOWN: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
         #[cold]
+        #[inline(never)]
         fn ask() -> bool {
             // `__cpuid` is a safe function in recent Rust, unsafe in older
             // ones.
